@@ -1,0 +1,66 @@
+//! Signal payloads. Field names, order and meaning follow restic's JSON
+//! messages (`internal/ui/backup/json.go`) and the seed's interface XML.
+
+use serde::{Deserialize, Serialize};
+
+/// One progress report (restic's `status` message).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub seconds_elapsed: u64,
+    /// 0 while restic is still scanning and cannot estimate.
+    pub seconds_remaining: u64,
+    /// A fraction from 0 to 1.
+    pub percent_done: f64,
+    pub total_files: u64,
+    pub files_done: u64,
+    pub total_bytes: u64,
+    pub bytes_done: u64,
+    pub error_count: u64,
+    pub current_files: Vec<String>,
+}
+
+impl Progress {
+    /// The estimated time left, when restic has given one.
+    pub fn eta_seconds(&self) -> Option<u64> {
+        (self.seconds_remaining > 0).then_some(self.seconds_remaining)
+    }
+}
+
+/// The result of a backup (restic's `summary` message).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unmodified: u64,
+    pub dirs_new: u64,
+    pub dirs_changed: u64,
+    pub dirs_unmodified: u64,
+    pub data_blobs: i64,
+    pub tree_blobs: i64,
+    pub data_added: u64,
+    pub total_files_processed: u64,
+    pub total_bytes_processed: u64,
+    pub total_duration: f64,
+    /// Empty when restic made no snapshot (dry run, or 0.17+ with nothing saved).
+    pub snapshot_id: String,
+    pub dry_run: bool,
+    /// Bytes added after compression; restic 0.17+ only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_added_packed: Option<u64>,
+    /// RFC 3339 times of the backup; restic 0.18+ only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_end: Option<String>,
+}
+
+/// A file or folder restic could not read (restic's `error` message).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemError {
+    /// What went wrong. restic before 0.17.1 does not say; then this is
+    /// a generic text.
+    pub error: String,
+    /// `scan` or `archival`.
+    pub during: String,
+    pub item: String,
+}

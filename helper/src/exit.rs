@@ -1,0 +1,30 @@
+//! The helper's exit codes. Each outcome has its own, so that systemd units,
+//! scripts and monitoring can tell them apart.
+
+use igotchuu_dbus::Outcome;
+
+/// Backup completed: restic saved a snapshot of everything.
+pub const COMPLETED: u8 = 0;
+/// Backup failed: no snapshot was saved.
+pub const FAILED: u8 = 1;
+/// Command-line usage error (clap's own code).
+pub const USAGE: u8 = 2;
+/// Backup completed with warnings: a snapshot was saved, but some files
+/// could not be read and are missing from it. Same as restic's own code.
+pub const COMPLETED_WITH_WARNINGS: u8 = 3;
+/// Another run holds the lock (EX_TEMPFAIL).
+pub const BUSY: u8 = 75;
+/// The configuration was refused (EX_CONFIG). Nothing was snapshotted.
+pub const CONFIG: u8 = 78;
+/// Stopped on request (SIGINT, SIGTERM or D-Bus Stop): no snapshot was saved.
+pub const STOPPED: u8 = 130;
+
+/// The exit code for a run's outcome.
+pub fn for_outcome(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Completed => COMPLETED,
+        Outcome::CompletedWithWarnings => COMPLETED_WITH_WARNINGS,
+        Outcome::Failed => FAILED,
+        Outcome::Stopped => STOPPED,
+    }
+}

@@ -1,0 +1,1 @@
+//! Bounded line reading from restic's pipes. OWNER: restic-parser agent.

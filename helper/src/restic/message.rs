@@ -1,0 +1,1 @@
+//! Parsing restic's `--json` lines. OWNER: restic-parser agent.

@@ -1,0 +1,1 @@
+//! Harness for igotchuu's end-to-end tests. OWNER: e2e agent.
