@@ -55,16 +55,10 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn script(rec: &Path, cache: &Path, options: &WrapperOptions) -> String {
+fn script(rec: &Path, cache: &Path, measure: bool) -> String {
     let rec = shell_quote(&rec.to_string_lossy());
     let cache = shell_quote(&cache.to_string_lossy());
-    let list: Vec<String> = options
-        .list_dirs
-        .iter()
-        .map(|d| shell_quote(&d.to_string_lossy()))
-        .collect();
-    let list = list.join(" ");
-    let finish = if options.measure {
+    let finish = if measure {
         r#"
 "$REAL" "$@"
 rc=$?
@@ -96,7 +90,8 @@ echo $PPID > "$d/ppid"
 printf '%s\0' "$@" > "$d/argv"
 cat /proc/self/mountinfo > "$d/mountinfo"
 for f in /proc/$$/fd/*; do readlink "$f"; done > "$d/fds" 2>/dev/null
-for dir in {list}; do echo "== $dir"; ls -1A "$dir" 2>&1; done > "$d/listing"
+env | grep '^RESTIC_' | grep -v '^RESTIC_PASSWORD=' > "$d/env"
+while IFS= read -r dir; do echo "== $dir"; ls -1A "$dir" 2>&1; done < "$REC/list" > "$d/listing"
 if [ -e "$REC/hold" ]; then
     trap 'echo INT > "$d/signal"; exit 130' INT
     trap 'echo TERM > "$d/signal"; exit 143' TERM
@@ -132,9 +127,23 @@ impl ResticWrapper {
             std::fs::create_dir(d).expect("wrapper dirs");
         }
         let exe = bin.join("restic");
-        std::fs::write(&exe, script(&rec, &cache, &options)).expect("write wrapper");
+        std::fs::write(&exe, script(&rec, &cache, options.measure)).expect("write wrapper");
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        ResticWrapper { dir }
+        let wrapper = ResticWrapper { dir };
+        wrapper.list_dirs(&options.list_dirs);
+        wrapper
+    }
+
+    /// Sets the directories whose entries later backups record.
+    pub fn list_dirs(&self, dirs: &[PathBuf]) {
+        let mut text = String::new();
+        for d in dirs {
+            let d = d.to_str().expect("UTF-8 path");
+            assert!(!d.contains('\n'), "newline in {d:?}");
+            text.push_str(d);
+            text.push('\n');
+        }
+        std::fs::write(self.rec().join("list"), text).expect("write list");
     }
 
     fn rec(&self) -> PathBuf {
@@ -295,6 +304,15 @@ impl Invocation {
     /// The targets of the file descriptors restic inherited.
     pub fn inherited_fds(&self) -> Vec<String> {
         self.must_read("fds").lines().map(str::to_owned).collect()
+    }
+
+    /// restic's `RESTIC_*` environment (without `RESTIC_PASSWORD`).
+    pub fn restic_env(&self) -> Vec<(String, String)> {
+        self.must_read("env")
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// The signal a held wrapper received (`INT`, `TERM`), if any.

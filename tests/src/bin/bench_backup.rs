@@ -1,0 +1,279 @@
+//! Benchmark: `igotchuu backup` against a plain `restic backup` of the same tree.
+//!
+//! Run as root, after building the release helper:
+//!
+//! ```sh
+//! cargo build --release --workspace --bins
+//! cargo run --release -p igotchuu-e2e --bin bench-backup
+//! ```
+//!
+//! On a 1 GiB loop btrfs it writes about 10,000 files (about 200 MB) into a
+//! subvolume, makes an initial backup with the helper, then runs paired
+//! incremental backups, alternating which goes first: the helper, and plain
+//! restic with the same arguments and `RESTIC_*` environment the helper gave
+//! restic (read back from the wrapper). It prints numbers and asserts no
+//! timings: wall-time ratio (goal ≤ 1.03), the helper's own peak RSS
+//! (goal ≤ 8 MiB), and how long snapshotting/mounting and cleaning up take.
+//!
+//! The helper's restic runs under the measuring wrapper (bash, restic as
+//! its child); that costs a few milliseconds and is counted against the
+//! helper.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use igotchuu_e2e::config::ConfigSpec;
+use igotchuu_e2e::helper::{exit, helper_bin, HelperEnv};
+use igotchuu_e2e::repo::Repo;
+use igotchuu_e2e::wrapper::{Invocation, ResticWrapper, WrapperOptions};
+use igotchuu_e2e::{have_root, LoopBtrfs};
+
+const FS_MIB: u64 = 1024;
+const DIRS: usize = 100;
+const FILES_PER_DIR: usize = 100;
+/// File sizes are uniform in [MIN, MAX): about 200 MB for 10,000 files.
+const MIN_FILE: usize = 1024;
+const MAX_FILE: usize = 39 * 1024;
+const PAIRS: usize = 5;
+/// A full or incremental backup of the tree should never take this long.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+/// How often the helper's memory is sampled.
+const RSS_POLL: Duration = Duration::from_millis(5);
+
+/// A small, fast generator: the data must be incompressible and unique,
+/// so that restic's deduplication cannot skip it.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Writes the tree; returns (files, bytes).
+fn make_tree(root: &Path) -> (usize, u64) {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut buf = vec![0u8; MAX_FILE];
+    let mut bytes = 0;
+    for d in 0..DIRS {
+        let dir = root.join(format!("dir{d:03}"));
+        std::fs::create_dir(&dir).expect("mkdir");
+        for f in 0..FILES_PER_DIR {
+            let size = MIN_FILE + (rng.next() as usize) % (MAX_FILE - MIN_FILE);
+            rng.fill(&mut buf[..size]);
+            std::fs::write(dir.join(format!("file{f:03}.bin")), &buf[..size]).expect("write");
+            bytes += size as u64;
+        }
+    }
+    (DIRS * FILES_PER_DIR, bytes)
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The peak resident memory (VmHWM, KiB) of a live process.
+fn vm_hwm_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Samples a process's VmHWM until told to stop; returns the last (largest) value.
+fn sample_hwm(pid: i32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(v) = vm_hwm_kib(pid) {
+                peak = peak.max(v);
+            }
+            std::thread::sleep(RSS_POLL);
+        }
+        peak
+    })
+}
+
+struct HelperRun {
+    wall: f64,
+    /// Helper start → restic start.
+    before_restic: f64,
+    /// restic end → helper end.
+    after_restic: f64,
+    /// The helper's VmHWM (KiB): the larger of the sampled top-level
+    /// process and restic's parent just after restic ended.
+    hwm_kib: u64,
+}
+
+fn helper_run(env: &HelperEnv, wrapper: &ResticWrapper) -> (HelperRun, Invocation) {
+    let before = wrapper.invocations().len();
+    let t0 = now_epoch();
+    let clock = Instant::now();
+    let running = env.spawn(&["backup"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_hwm(running.pid(), stop.clone());
+    let done = running.wait(RUN_LIMIT);
+    let wall = clock.elapsed().as_secs_f64();
+    let t1 = now_epoch();
+    stop.store(true, Ordering::Relaxed);
+    let sampled = sampler.join().expect("sampler");
+    done.assert_code(exit::COMPLETED);
+    let invs = wrapper.invocations();
+    assert_eq!(invs.len(), before + 1, "the helper ran restic backup once");
+    let inv = invs.last().unwrap().clone();
+    let end = inv.end_time().expect("wrapper recorded restic's end");
+    let run = HelperRun {
+        wall,
+        before_restic: inv.start_time() - t0,
+        after_restic: t1 - end,
+        hwm_kib: sampled.max(inv.parent_vm_hwm_kib().unwrap_or(0)),
+    };
+    (run, inv)
+}
+
+/// Plain restic with the helper's arguments and environment; returns wall seconds.
+fn plain_run(repo: &Repo, wrapper: &ResticWrapper, template: &Invocation) -> f64 {
+    let mut cmd = repo.command();
+    for (k, v) in template.restic_env() {
+        cmd.env(k, v);
+    }
+    cmd.env("RESTIC_CACHE_DIR", wrapper.cache_dir())
+        .args(template.argv())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let clock = Instant::now();
+    let out = cmd.output().expect("run restic");
+    let wall = clock.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "plain restic failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wall
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    if !have_root("bench-backup") {
+        return;
+    }
+    println!("helper: {}", helper_bin().display());
+    let fs = LoopBtrfs::new(FS_MIB);
+    let source = fs.subvolume("data");
+    let clock = Instant::now();
+    let (files, bytes) = make_tree(&source);
+    println!(
+        "tree: {files} files, {:.1} MB in {} (written in {:.1} s)",
+        bytes as f64 / 1e6,
+        source.display(),
+        clock.elapsed().as_secs_f64()
+    );
+    // Repository and cache on the loop filesystem too, outside the subvolume.
+    let repo = Repo::init_in(fs.path());
+    let wrapper = ResticWrapper::with(WrapperOptions {
+        list_dirs: vec![],
+        measure: true,
+    });
+    let env = HelperEnv::new(&wrapper);
+    env.write_spec(&ConfigSpec::for_repo(&repo, std::slice::from_ref(&source)));
+
+    let (initial, template) = helper_run(&env, &wrapper);
+    println!(
+        "initial backup (helper): {:.2} s; restic argv: {:?}; env: {:?}",
+        initial.wall,
+        template.argv(),
+        template.restic_env()
+    );
+
+    println!(
+        "\n{:<4} {:<13} {:>9} {:>9} {:>7} {:>13} {:>11} {:>10}",
+        "pair", "order", "helper_s", "plain_s", "ratio", "before_ms", "after_ms", "hwm_KiB"
+    );
+    let mut ratios = Vec::new();
+    let mut befores = Vec::new();
+    let mut afters = Vec::new();
+    let mut peak_kib = initial.hwm_kib;
+    for pair in 0..PAIRS {
+        let helper_first = pair % 2 == 0;
+        let (h, p) = if helper_first {
+            let (h, _) = helper_run(&env, &wrapper);
+            (h, plain_run(&repo, &wrapper, &template))
+        } else {
+            let p = plain_run(&repo, &wrapper, &template);
+            (helper_run(&env, &wrapper).0, p)
+        };
+        let ratio = h.wall / p;
+        println!(
+            "{:<4} {:<13} {:>9.3} {:>9.3} {:>7.3} {:>13.1} {:>11.1} {:>10}",
+            pair + 1,
+            if helper_first {
+                "helper,plain"
+            } else {
+                "plain,helper"
+            },
+            h.wall,
+            p,
+            ratio,
+            h.before_restic * 1e3,
+            h.after_restic * 1e3,
+            h.hwm_kib
+        );
+        std::io::stdout().flush().ok();
+        ratios.push(ratio);
+        befores.push(h.before_restic * 1e3);
+        afters.push(h.after_restic * 1e3);
+        peak_kib = peak_kib.max(h.hwm_kib);
+    }
+
+    let summary = env.history();
+    let last = summary.last().and_then(|r| r.summary.clone());
+    println!();
+    if let Some(s) = last {
+        println!(
+            "last incremental (helper): files new {}, changed {}, unmodified {}",
+            s.files_new, s.files_changed, s.files_unmodified
+        );
+    }
+    println!(
+        "median wall-time ratio helper/plain: {:.3} (goal <= 1.03)",
+        median(ratios)
+    );
+    println!(
+        "helper peak RSS (VmHWM, without restic): {:.2} MiB (goal <= 8 MiB)",
+        peak_kib as f64 / 1024.0
+    );
+    println!(
+        "median helper start -> restic start (config, lock, snapshot, bind mount): {:.1} ms",
+        median(befores)
+    );
+    println!(
+        "median restic end -> helper end (unmount, delete snapshot, history): {:.1} ms",
+        median(afters)
+    );
+}
