@@ -75,7 +75,7 @@ exit $rc
 LC_ALL=C
 REAL={RESTIC}
 REC={rec}
-: "${{RESTIC_CACHE_DIR:={cache}}}"
+[ -n "$RESTIC_CACHE_DIR" ] || RESTIC_CACHE_DIR={cache}
 export RESTIC_CACHE_DIR
 is_backup=0
 for a in "$@"; do [ "$a" = backup ] && is_backup=1; done
@@ -91,6 +91,8 @@ printf '%s\0' "$@" > "$d/argv"
 cat /proc/self/mountinfo > "$d/mountinfo"
 for f in /proc/$$/fd/*; do readlink "$f"; done > "$d/fds" 2>/dev/null
 env | grep '^RESTIC_' | grep -v '^RESTIC_PASSWORD=' > "$d/env"
+cat /proc/$$/stat > "$d/stat"
+ionice -p $$ > "$d/ioprio" 2>/dev/null
 while IFS= read -r dir; do echo "== $dir"; ls -1A "$dir" 2>&1; done < "$REC/list" > "$d/listing"
 if [ -e "$REC/hold" ]; then
     trap 'echo INT > "$d/signal"; exit 130' INT
@@ -315,6 +317,25 @@ impl Invocation {
             .collect()
     }
 
+    /// restic's scheduling policy (`SCHED_*`) and nice value, as the helper set them.
+    pub fn sched(&self) -> (i32, i32) {
+        let stat = self.must_read("stat");
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("stat has a command name")
+            .1
+            .split_whitespace()
+            .collect();
+        // stat(5) numbers fields from 1; the state, field 3, is first here.
+        let field = |n: usize| -> i32 { fields[n - 3].parse().expect("numeric stat field") };
+        (field(41), field(19))
+    }
+
+    /// restic's IO priority as `ionice -p` prints it (`idle`, `best-effort: prio 4` …).
+    pub fn io_priority(&self) -> String {
+        self.must_read("ioprio").trim().to_owned()
+    }
+
     /// The signal a held wrapper received (`INT`, `TERM`), if any.
     pub fn signal(&self) -> Option<String> {
         self.read("signal").map(|s| s.trim().to_owned())
@@ -345,6 +366,7 @@ mod tests {
 
     fn restic(w: &ResticWrapper, args: &[&str]) -> Command {
         let mut c = Command::new("restic");
+        c.env_remove("RESTIC_CACHE_DIR");
         c.args(args)
             .env("PATH", w.path_env())
             .stdout(Stdio::piped())
@@ -381,6 +403,12 @@ mod tests {
             .any(|m| m.mount_point == Path::new("/")));
         assert!(inv.listing()[Path::new("/proc/self")].contains(&"status".to_owned()));
         assert!(inv.start_time() > 1e9);
+        assert_eq!(inv.sched().0, libc::SCHED_OTHER);
+        let cache = w.cache_dir().display().to_string();
+        assert!(inv
+            .restic_env()
+            .contains(&("RESTIC_CACHE_DIR".to_owned(), cache)));
+        assert!(!inv.io_priority().is_empty());
         // Still held: not yet exec'd into restic.
         assert!(child.try_wait().unwrap().is_none());
         inv.release();

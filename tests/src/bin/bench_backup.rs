@@ -147,9 +147,46 @@ fn helper_run(env: &HelperEnv, wrapper: &ResticWrapper) -> (HelperRun, Invocatio
     (run, inv)
 }
 
-/// Plain restic with the helper's arguments and environment; returns wall seconds.
+/// ioprio_set(2) constants (libc has only the syscall number).
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+
+/// The ioprio value for `ionice -p`'s output, if it names a class.
+fn ioprio_value(text: &str) -> Option<libc::c_int> {
+    const CLASSES: [(&str, libc::c_int); 3] = [("realtime", 1), ("best-effort", 2), ("idle", 3)];
+    let (name, level) = match text.split_once(": prio ") {
+        Some((name, level)) => (name, level.trim().parse().ok()?),
+        None => (text, 0),
+    };
+    let class = CLASSES.iter().find(|(n, _)| *n == name)?.1;
+    Some((class << IOPRIO_CLASS_SHIFT) | level)
+}
+
+/// Plain restic gets the CPU and IO priority the helper gave its restic,
+/// so that the comparison measures the helper's overhead only.
+fn same_priority(cmd: &mut std::process::Command, template: &Invocation) {
+    use std::os::unix::process::CommandExt;
+    let (policy, nice) = template.sched();
+    let ioprio = ioprio_value(&template.io_priority());
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, policy, &param);
+            libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+            if let Some(v) = ioprio {
+                libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, v);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Plain restic with the helper's arguments, environment and priority;
+/// returns wall seconds.
 fn plain_run(repo: &Repo, wrapper: &ResticWrapper, template: &Invocation) -> f64 {
     let mut cmd = repo.command();
+    same_priority(&mut cmd, template);
     for (k, v) in template.restic_env() {
         cmd.env(k, v);
     }
@@ -205,10 +242,14 @@ fn main() {
 
     let (initial, template) = helper_run(&env, &wrapper);
     println!(
-        "initial backup (helper): {:.2} s; restic argv: {:?}; env: {:?}",
+        "initial backup (helper): {:.2} s\nrestic argv: {:?}\nrestic env: {:?}\n\
+         restic priority (plain runs get the same): policy {} nice {} io {:?}",
         initial.wall,
         template.argv(),
-        template.restic_env()
+        template.restic_env(),
+        template.sched().0,
+        template.sched().1,
+        template.io_priority()
     );
 
     println!(
@@ -276,4 +317,22 @@ fn main() {
         "median restic end -> helper end (unmount, delete snapshot, history): {:.1} ms",
         median(afters)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ionice_output() {
+        assert_eq!(ioprio_value("idle"), Some(3 << 13));
+        assert_eq!(ioprio_value("best-effort: prio 4"), Some((2 << 13) | 4));
+        assert_eq!(ioprio_value("none: prio 4"), None);
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
 }
