@@ -269,7 +269,8 @@ mod tests {
     #[test]
     fn btrfs_ioctl_numbers_match_the_kernel() {
         let m = BTRFS_IOCTL_MAGIC;
-        let n = |x: nix::sys::ioctl::ioctl_num_type| x as u64;
+        // Request codes are 32 bits; the type is c_ulong on glibc, c_int on musl.
+        let n = |x: nix::sys::ioctl::ioctl_num_type| x as u32;
         assert_eq!(
             n(nix::request_code_write!(m, 15, size_of::<VolArgs>())),
             0x5000_940f

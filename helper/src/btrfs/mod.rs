@@ -58,12 +58,6 @@ fn not_a_subvolume() -> io::Error {
 
 /// `openat(dir, path, flags | O_CLOEXEC)`; `dir == None` means the cwd.
 fn open_at(dir: Option<BorrowedFd<'_>>, path: &Path, flags: OFlag) -> io::Result<OwnedFd> {
-    // `Path::parent` gives "" for a bare relative name.
-    let path = if path.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        path
-    };
     let raw = nix::fcntl::openat(
         dir.map(|d| d.as_raw_fd()),
         path,
@@ -119,6 +113,12 @@ fn parent_and_name(path: &Path) -> io::Result<(&Path, &OsStr)> {
     if bytes.len() > ioctl::VOL_NAME_MAX {
         return Err(invalid("the name is longer than 255 bytes"));
     }
+    // `Path::parent` gives "" for a bare relative name.
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
     Ok((parent, name))
 }
 
@@ -253,8 +253,10 @@ pub fn nested_subvolumes(path: &Path) -> Result<Vec<PathBuf>> {
             Err(e) => return Err(error(ACTION, path, e)),
         };
         let n = usize::from(args.num_items).min(ioctl::MAX_ROOTREF_BUFFER_NUM);
-        refs.extend_from_slice(&args.rootref[..n]);
-        match refs.last() {
+        let batch = &args.rootref[..n];
+        refs.extend_from_slice(batch);
+        // Continue after this batch's last child (an empty batch ends it).
+        match batch.last() {
             Some(last) if more => args.min_treeid = last.treeid + 1,
             _ => break,
         }
@@ -325,7 +327,10 @@ mod tests {
     fn snapshot_names_are_validated() {
         let ok = parent_and_name(Path::new("/a/snap")).unwrap();
         assert_eq!(ok, (Path::new("/a"), OsStr::new("snap")));
-        assert_eq!(parent_and_name(Path::new("snap")).unwrap().0, Path::new(""));
+        assert_eq!(
+            parent_and_name(Path::new("snap")).unwrap().0,
+            Path::new(".")
+        );
         let long = format!("/a/{}", "x".repeat(256));
         let nul = OsStr::from_bytes(b"/a/sn\0ap");
         for bad in [
@@ -372,6 +377,10 @@ mod tests {
         assert!(!is_subvolume(&tmpfs).unwrap());
         assert!(!is_subvolume(&tmpfs.join("dir")).unwrap());
 
+        assert!(
+            is_subvolume(Path::new("")).is_err(),
+            "empty path checked the cwd"
+        );
         let missing = fs.path().join("missing");
         let e = is_subvolume(&missing).unwrap_err();
         assert_eq!(raw_errno(&e), Some(libc::ENOENT));
