@@ -201,9 +201,5 @@ fn exec_restic(cli: &Cli, args: &[&std::ffi::OsStr]) -> u8 {
     let mut cmd = restic::command::restic(&config, &[]);
     cmd.args(args);
     let err = cmd.exec();
-    if err.kind() == std::io::ErrorKind::NotFound {
-        fail(restic::failure::ResticFailure::NotInstalled)
-    } else {
-        fail(format!("cannot run restic: {err}"))
-    }
+    fail(restic::failure::ResticFailure::from_spawn_error(&err))
 }

@@ -127,7 +127,7 @@ impl ResticRun {
             Parsed::Text(line) => match stream {
                 Stream::Stderr => {
                     tracing::warn!("restic: {line}");
-                    self.stderr_tail.push(line);
+                    self.stderr_tail.push(&line);
                 }
                 Stream::Stdout => tracing::info!("restic: {line}"),
             },

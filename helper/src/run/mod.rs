@@ -118,10 +118,10 @@ async fn snapshot_and_back_up(
             let (outcome, reason) = outcome::judge(&restic);
             (fin(outcome, &reason), Some(restic))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            (fin(Outcome::Failed, &ResticFailure::NotInstalled.to_string()), None)
-        }
-        Err(e) => (fin(Outcome::Failed, &format!("cannot run restic: {e}")), None),
+        Err(e) => (
+            fin(Outcome::Failed, &ResticFailure::from_spawn_error(&e).to_string()),
+            None,
+        ),
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn run(argv: &[String], mut stop: watch::Receiver<bool>) -> Result<(),
     let reader = async {
         while let Ok(Some(line)) = lines.next_line().await {
             tracing::warn!("exec_before_snapshot: {}", line.text);
-            tail.push(line.text);
+            tail.push(&line.text);
         }
     };
     let status = tokio::select! {
