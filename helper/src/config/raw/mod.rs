@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
+mod values;
+
 use super::error::{line_at, ConfigError};
 use super::{Password, Repository};
+use values::{item_type, value_type};
 
 /// The keys of the top level and of a profile table.
 pub(super) const TABLE_KEYS: &[&str] = &[
@@ -47,7 +50,10 @@ const TOP_KEYS: &[&str] = &[
 const SNAPSHOT_KEYS: &[&str] = &["source", "snapshot_location"];
 
 /// How close (Jaro-Winkler) an unknown key must be to a known one to suggest it.
-const SUGGESTION_THRESHOLD: f64 = 0.8;
+const SUGGESTION_THRESHOLD: f64 = 0.85;
+
+/// Shorter unknown keys (`arg`) are inside too many known ones to mean one.
+const MIN_CONTAINED_LEN: usize = 4;
 
 /// A value, with the key path and line where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +62,16 @@ pub(super) struct At<T> {
     /// e.g. `profiles.laptop.snapshot[1].source`
     pub key: String,
     pub line: usize,
+}
+
+impl<T> At<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> At<U> {
+        At {
+            value: f(self.value),
+            key: self.key,
+            line: self.line,
+        }
+    }
 }
 
 /// One item of a `snapshot` array, either form.
@@ -278,34 +294,24 @@ impl Walk<'_> {
         from_a: impl FnOnce(A) -> T,
         from_b: impl FnOnce(B) -> T,
     ) -> Result<Option<At<T>>, ConfigError> {
-        Ok(match (a, b) {
+        match (a, b) {
             (Some(a), Some(b)) => {
-                let (first, second) = if a.line <= b.line {
-                    (a.key, b.key)
-                } else {
-                    (b.key, a.key)
-                };
-                let (line, other_line) = (a.line.max(b.line), a.line.min(b.line));
-                return Err(ConfigError::Conflict {
+                // Reported at the later of the two, pointing back at the earlier.
+                let mut pair = [(a.key, a.line), (b.key, b.line)];
+                pair.sort_by_key(|&(_, line)| line);
+                let [(other_key, other_line), (key, line)] = pair;
+                Err(ConfigError::Conflict {
                     file: self.file.to_owned(),
                     line,
-                    key: second,
-                    other_key: first,
+                    key,
+                    other_key,
                     other_line,
-                });
+                })
             }
-            (Some(a), None) => Some(At {
-                value: from_a(a.value),
-                key: a.key,
-                line: a.line,
-            }),
-            (None, Some(b)) => Some(At {
-                value: from_b(b.value),
-                key: b.key,
-                line: b.line,
-            }),
-            (None, None) => None,
-        })
+            (Some(a), None) => Ok(Some(a.map(from_a))),
+            (None, Some(b)) => Ok(Some(b.map(from_b))),
+            (None, None) => Ok(None),
+        }
     }
 
     fn snapshots(&self, entry: &Entry) -> Result<At<Vec<RawSnapshot>>, ConfigError> {
@@ -387,157 +393,6 @@ impl Walk<'_> {
         Ok(RawSnapshot { source, location })
     }
 
-    /// The entry's value, when it is a plain value (not a `[table]`).
-    fn value<'d>(
-        &self,
-        entry: &Entry<'d>,
-        expected: &'static str,
-    ) -> Result<&'d Value, ConfigError> {
-        entry
-            .item
-            .as_value()
-            .ok_or_else(|| self.wrong_type(entry, expected, item_type(entry.item)))
-    }
-
-    fn string(
-        &self,
-        key: &str,
-        line: usize,
-        value: &Value,
-        expected: &'static str,
-    ) -> Result<String, ConfigError> {
-        let string = value.as_str().ok_or_else(|| ConfigError::WrongType {
-            file: self.file.to_owned(),
-            line,
-            key: key.to_owned(),
-            expected,
-            found: value_type(value),
-        })?;
-        if string.contains('\0') {
-            return Err(ConfigError::NulByte {
-                file: self.file.to_owned(),
-                line,
-                key: key.to_owned(),
-            });
-        }
-        Ok(string.to_owned())
-    }
-
-    fn string_entry(&self, entry: &Entry) -> Result<At<String>, ConfigError> {
-        let value = self.value(entry, "a string")?;
-        Ok(At {
-            value: self.string(&entry.key, entry.line, value, "a string")?,
-            key: entry.key.clone(),
-            line: entry.line,
-        })
-    }
-
-    fn path(&self, key: &str, line: usize, value: &Value) -> Result<PathBuf, ConfigError> {
-        let path = self.string(key, line, value, "an absolute path")?;
-        if !path.starts_with('/') {
-            return Err(ConfigError::RelativePath {
-                file: self.file.to_owned(),
-                line,
-                key: key.to_owned(),
-                path,
-            });
-        }
-        Ok(normalize(&path))
-    }
-
-    fn path_entry(&self, entry: &Entry) -> Result<At<PathBuf>, ConfigError> {
-        let value = self.value(entry, "an absolute path")?;
-        Ok(At {
-            value: self.path(&entry.key, entry.line, value)?,
-            key: entry.key.clone(),
-            line: entry.line,
-        })
-    }
-
-    fn paths(
-        &self,
-        entry: &Entry,
-        expected: &'static str,
-    ) -> Result<At<Vec<At<PathBuf>>>, ConfigError> {
-        let array = self.array(entry, expected)?;
-        let paths = array
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let key = format!("{}[{i}]", entry.key);
-                let line = self.line(item.span(), entry.line);
-                Ok(At {
-                    value: self.path(&key, line, item)?,
-                    key,
-                    line,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(At {
-            value: paths,
-            key: entry.key.clone(),
-            line: entry.line,
-        })
-    }
-
-    fn strings(
-        &self,
-        entry: &Entry,
-        expected: &'static str,
-    ) -> Result<At<Vec<String>>, ConfigError> {
-        let array = self.array(entry, expected)?;
-        let strings = array
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let line = self.line(item.span(), entry.line);
-                self.string(&format!("{}[{i}]", entry.key), line, item, "a string")
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(At {
-            value: strings,
-            key: entry.key.clone(),
-            line: entry.line,
-        })
-    }
-
-    fn array<'d>(
-        &self,
-        entry: &Entry<'d>,
-        expected: &'static str,
-    ) -> Result<&'d toml_edit::Array, ConfigError> {
-        let value = self.value(entry, expected)?;
-        value
-            .as_array()
-            .ok_or_else(|| self.wrong_type(entry, expected, value_type(value)))
-    }
-
-    /// `repo`: a restic location (`scheme:...`) or an absolute local path.
-    fn repo(&self, entry: &Entry) -> Result<At<String>, ConfigError> {
-        let repo = self.string_entry(entry)?;
-        if repo.value.is_empty() {
-            return Err(self.empty(
-                &entry.key,
-                entry.line,
-                "write an absolute path, or a restic location such as `sftp:host:/srv/restic`",
-            ));
-        }
-        let local_path = match repo.value.split_once(':') {
-            Some(("local", path)) => Some(path),
-            Some((scheme, _)) if is_scheme(scheme) => None,
-            _ => Some(repo.value.as_str()),
-        };
-        if local_path.is_some_and(|path| !path.starts_with('/')) {
-            return Err(ConfigError::RelativeRepo {
-                file: self.file.to_owned(),
-                line: entry.line,
-                key: entry.key.clone(),
-                repo: repo.value,
-            });
-        }
-        Ok(repo)
-    }
-
     fn non_empty<T>(
         &self,
         entry: &Entry,
@@ -585,29 +440,25 @@ impl Walk<'_> {
     }
 }
 
-/// The known key most like `name`, if it is like it at all.
+/// The known key most like `name`, if it is like it at all: a near spelling
+/// (`plces`), or else the one key that contains it (`location`).
 fn closest(name: &str, known: &'static [&'static str]) -> Option<&'static str> {
     let name = name.to_lowercase();
-    known
+    let spelled = known
         .iter()
         .map(|&key| (key, strsim::jaro_winkler(&name, key)))
         .filter(|&(_, score)| score >= SUGGESTION_THRESHOLD)
         .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(key, _)| key)
-}
-
-/// A URI scheme as restic's `backend:` prefixes are: a letter, then letters,
-/// digits, `+`, `-` or `.`.
-fn is_scheme(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-}
-
-/// Drops trailing slashes, `//` and `.`, so `/home/` and `/home` are the same
-/// source and `prefix + source` never yields `//` or `/home/-<stamp>`.
-fn normalize(path: &str) -> PathBuf {
-    Path::new(path).components().collect()
+        .map(|(key, _)| key);
+    spelled.or_else(|| {
+        let mut containing = known
+            .iter()
+            .filter(|key| name.len() >= MIN_CONTAINED_LEN && key.contains(name.as_str()));
+        match (containing.next(), containing.next()) {
+            (Some(&key), None) => Some(key),
+            _ => None,
+        }
+    })
 }
 
 /// A key as it is written in a dotted key path.
@@ -623,23 +474,31 @@ fn key_segment(name: &str) -> String {
     }
 }
 
-fn item_type(item: &Item) -> &'static str {
-    match item {
-        Item::None => "nothing",
-        Item::Value(value) => value_type(value),
-        Item::Table(_) => "a table",
-        Item::ArrayOfTables(_) => "an array of tables",
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn value_type(value: &Value) -> &'static str {
-    match value {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "an integer",
-        Value::Float(_) => "a float",
-        Value::Boolean(_) => "a boolean",
-        Value::Datetime(_) => "a date-time",
-        Value::Array(_) => "an array",
-        Value::InlineTable(_) => "a table",
+    #[test]
+    fn closest_suggests_near_spellings_and_unique_containers() {
+        assert_eq!(closest("plces", TOP_KEYS), Some("places"));
+        assert_eq!(closest("Places", TOP_KEYS), Some("places"));
+        assert_eq!(closest("snapshots", TOP_KEYS), Some("snapshot"));
+        assert_eq!(closest("password", TOP_KEYS), Some("password_file"));
+        assert_eq!(
+            closest("location", SNAPSHOT_KEYS),
+            Some("snapshot_location")
+        );
+        assert_eq!(closest("backup_args", TOP_KEYS), Some("restic_backup_args"));
+        // Like several keys (`profiles`, the `_file`s): no guess.
+        assert_eq!(closest("file", TOP_KEYS), None);
+        assert_eq!(closest("colour", TOP_KEYS), None);
+        assert_eq!(closest("profiles", TABLE_KEYS), None);
+    }
+
+    #[test]
+    fn key_paths_quote_keys_that_are_not_bare() {
+        assert_eq!(key_segment("laptop-2_x"), "laptop-2_x");
+        assert_eq!(key_segment("my laptop"), "\"my laptop\"");
+        assert_eq!(key_segment(""), "\"\"");
     }
 }
