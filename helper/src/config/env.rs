@@ -6,8 +6,7 @@ use std::ffi::OsString;
 use super::{Config, Password, Repository};
 
 impl Config {
-    /// The variables for the configured repository and password settings,
-    /// each one of [`super::RESTIC_ENV_NAMES`].
+    /// The variables for the configured repository and password settings.
     pub fn restic_env(&self) -> Vec<(&'static str, OsString)> {
         let mut env = Vec::with_capacity(2);
         env.push(match &self.repository {

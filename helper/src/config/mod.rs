@@ -24,14 +24,6 @@ pub use error::ConfigError;
 /// Where `igotchuu` looks when `-c` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/igotchuu.toml";
 
-/// Every variable [`Config::restic_env`] may set. The runner removes inherited
-/// ones first, so only the configuration decides.
-pub const RESTIC_ENV_NAMES: [&str; 4] = [
-    "RESTIC_REPOSITORY",
-    "RESTIC_REPOSITORY_FILE",
-    "RESTIC_PASSWORD_FILE",
-    "RESTIC_PASSWORD_COMMAND",
-];
 
 /// The effective configuration: the file's top level with the chosen
 /// profile applied, every path checked to be absolute.
