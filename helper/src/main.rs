@@ -153,7 +153,9 @@ fn cleanup(cli: &Cli) -> u8 {
     if !journal.entries().is_empty() {
         if let Some(argv) = &config.exec_before_snapshot {
             // The stale snapshots may live where only this command mounts.
-            let status = std::process::Command::new(&argv[0]).args(&argv[1..]).status();
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .status();
             if !status.is_ok_and(|s| s.success()) {
                 return fail(format!("exec_before_snapshot {argv:?} failed"));
             }

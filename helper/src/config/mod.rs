@@ -24,7 +24,6 @@ pub use error::ConfigError;
 /// Where `igotchuu` looks when `-c` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/igotchuu.toml";
 
-
 /// The effective configuration: the file's top level with the chosen
 /// profile applied, every path checked to be absolute.
 #[derive(Clone, PartialEq)]
@@ -110,6 +109,7 @@ impl Config {
 
     /// Parses and validates `text` as if read from `file`, with `profile`
     /// applied; checks neither the file nor the subvolumes.
+    #[cfg(test)]
     pub fn parse(text: &str, file: &Path, profile: Option<&str>) -> Result<Config, ConfigError> {
         Ok(resolve::resolve(raw::parse(text, file)?, file, profile)?.config)
     }

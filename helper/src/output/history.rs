@@ -43,7 +43,11 @@ impl EventSink for HistorySink {
                     outcome: finish.outcome,
                     reason: finish.reason.clone(),
                     profile: info.profile,
-                    places: info.places.iter().map(|p| p.display().to_string()).collect(),
+                    places: info
+                        .places
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect(),
                     summary: finish.summary.clone(),
                     error_count: finish.error_count,
                     item_errors: finish.item_errors.clone(),

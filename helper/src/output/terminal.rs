@@ -66,9 +66,10 @@ impl TerminalPrinter {
             return;
         }
         self.last_progress = Some(now);
-        let eta = p
-            .eta_seconds()
-            .map_or_else(|| "ETA unknown".to_owned(), |s| format!("ETA {}", duration(s)));
+        let eta = p.eta_seconds().map_or_else(
+            || "ETA unknown".to_owned(),
+            |s| format!("ETA {}", duration(s)),
+        );
         let head = format!(
             "{:5.1}%  {eta}  {}/{} files  {}/{}",
             p.percent_done * 100.0,
@@ -220,7 +221,9 @@ impl EventSink for TerminalPrinter {
                 "snapshot {} could not be deleted ({error}); the next run will retry",
                 path.display()
             )),
-            Event::Notice(Notice::PrepareCommandRan { .. }) => {}
+            Event::Notice(Notice::PrepareCommandRan { argv }) => {
+                self.say(&format!("Ran exec_before_snapshot: {}", argv.join(" ")))
+            }
             Event::Progress(p) => self.progress(p),
             Event::ItemError(e) => {
                 self.item_errors += 1;

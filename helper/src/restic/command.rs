@@ -77,7 +77,14 @@ mod tests {
         let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
         assert_eq!(
             args,
-            ["--no-cache", "backup", "--json", "--one-file-system", "--", "/srv"]
+            [
+                "--no-cache",
+                "backup",
+                "--json",
+                "--one-file-system",
+                "--",
+                "/srv"
+            ]
         );
         let env = env_of(&cmd);
         assert!(env.contains(&("RESTIC_REPOSITORY".into(), Some("/srv/repo".into()))));

@@ -203,10 +203,6 @@ pub struct StderrTail {
 }
 
 impl StderrTail {
-    pub fn new() -> Self {
-        StderrTail::default()
-    }
-
     /// Keeps `line` (a `Parsed::Text` from stderr), dropping the oldest if
     /// full. Blank lines carry nothing and are skipped.
     pub fn push(&mut self, line: &str) {
@@ -247,7 +243,7 @@ mod tests {
     /// Feeds stderr through the parser the way the runner does: JSON
     /// messages apart, plain lines into the tail.
     fn read_stderr(stderr: &str) -> (StderrTail, Option<ExitError>) {
-        let mut tail = StderrTail::new();
+        let mut tail = StderrTail::default();
         let mut exit = None;
         for line in stderr.lines() {
             match parse_line(line) {
@@ -434,7 +430,7 @@ mod tests {
 
     #[test]
     fn tail_keeps_the_last_lines_bounded() {
-        let mut tail = StderrTail::new();
+        let mut tail = StderrTail::default();
         for i in 0..100 {
             tail.push(&format!("line {i}"));
         }

@@ -41,6 +41,7 @@ pub struct ResticRun {
     pub stop_sent: bool,
 }
 
+#[derive(Clone, Copy)]
 enum Stream {
     Stdout,
     Stderr,
@@ -152,10 +153,6 @@ async fn forward(
                 if line.truncated {
                     tracing::warn!("a restic output line was too long and was cut");
                 }
-                let stream = match stream {
-                    Stream::Stdout => Stream::Stdout,
-                    Stream::Stderr => Stream::Stderr,
-                };
                 if tx.send((stream, line.text)).await.is_err() {
                     return;
                 }

@@ -44,7 +44,9 @@ pub async fn backup(
             };
             return finish_early(events, outcome, e.to_string());
         }
-        events.publish(Event::Notice(Notice::PrepareCommandRan { argv: argv.clone() }));
+        events.publish(Event::Notice(Notice::PrepareCommandRan {
+            argv: argv.clone(),
+        }));
     }
     // exec_before_snapshot may have mounted where stale snapshots live.
     publish_notices(events, snapshots::remove_stale(&mut journal, true));
@@ -81,7 +83,12 @@ async fn snapshot_and_back_up(
     events: &mut EventBus,
     stop: watch::Receiver<bool>,
 ) -> (Finish, Option<runner::ResticRun>) {
-    let stopped = || fin(Outcome::Stopped, "Stopped on request; no snapshot was saved");
+    let stopped = || {
+        fin(
+            Outcome::Stopped,
+            "Stopped on request; no snapshot was saved",
+        )
+    };
     if *stop.borrow() {
         return (stopped(), None);
     }
@@ -119,7 +126,10 @@ async fn snapshot_and_back_up(
             (fin(outcome, &reason), Some(restic))
         }
         Err(e) => (
-            fin(Outcome::Failed, &ResticFailure::from_spawn_error(&e).to_string()),
+            fin(
+                Outcome::Failed,
+                &ResticFailure::from_spawn_error(&e).to_string(),
+            ),
             None,
         ),
     }
@@ -150,9 +160,8 @@ fn publish_notices(events: &mut EventBus, notices: Vec<Notice>) {
 
 /// The suffix of this run's snapshot names: UTC, sortable, no colons.
 fn snapshot_stamp() -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]-[minute]-[second]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
     time::OffsetDateTime::now_utc()
         .format(&format)
         .expect("a fixed format always formats")

@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn success_needs_a_saved_snapshot() {
-        assert_eq!(judge(&run(0, Some("1a71ac18"), false)).0, Outcome::Completed);
+        assert_eq!(
+            judge(&run(0, Some("1a71ac18"), false)).0,
+            Outcome::Completed
+        );
         assert_eq!(judge(&run(0, None, false)).0, Outcome::Failed);
         assert_eq!(judge(&run(0, Some(""), false)).0, Outcome::Failed);
         assert_eq!(judge(&run(3, None, false)).0, Outcome::Failed);

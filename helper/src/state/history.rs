@@ -68,7 +68,10 @@ mod tests {
         let path = append(dir.path(), record(1)).unwrap();
         append(dir.path(), record(2)).unwrap();
         let h = History::from_json(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(h.runs.iter().map(|r| r.started_at).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            h.runs.iter().map(|r| r.started_at).collect::<Vec<_>>(),
+            [1, 2]
+        );
 
         std::fs::write(&path, b"garbage").unwrap();
         append(dir.path(), record(3)).unwrap();

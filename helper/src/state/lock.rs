@@ -61,7 +61,9 @@ mod tests {
         let first = RunLock::acquire(dir.path()).unwrap();
         let err = RunLock::acquire(dir.path()).err().unwrap();
         assert!(matches!(err, LockError::Busy(_)), "{err}");
-        assert!(err.to_string().contains("another igotchuu backup is running"));
+        assert!(err
+            .to_string()
+            .contains("another igotchuu backup is running"));
         drop(first);
         RunLock::acquire(dir.path()).unwrap();
     }

@@ -14,7 +14,11 @@ use igotchuu_dbus::DEFAULT_STATE_DIR;
 pub fn state_dir() -> PathBuf {
     std::env::var_os("STATE_DIRECTORY")
         // systemd passes a colon-separated list when several are configured.
-        .and_then(|v| v.to_str().and_then(|s| s.split(':').next()).map(PathBuf::from))
+        .and_then(|v| {
+            v.to_str()
+                .and_then(|s| s.split(':').next())
+                .map(PathBuf::from)
+        })
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
