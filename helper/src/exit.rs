@@ -7,8 +7,6 @@ use igotchuu_dbus::Outcome;
 pub const COMPLETED: u8 = 0;
 /// Backup failed: no snapshot was saved.
 pub const FAILED: u8 = 1;
-/// Command-line usage error (clap's own code).
-pub const USAGE: u8 = 2;
 /// Backup completed with warnings: a snapshot was saved, but some files
 /// could not be read and are missing from it. Same as restic's own code.
 pub const COMPLETED_WITH_WARNINGS: u8 = 3;

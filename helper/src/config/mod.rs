@@ -1,7 +1,25 @@
 //! The TOML configuration: parsing, profiles, validation and a redacted view.
-//! OWNER: config agent. The types below are the contract the rest of the helper uses.
+//! The types below are the contract the rest of the helper uses.
+//!
+//! [`Config::load`] refuses anything doubtful before the helper acts: the
+//! file's ownership and mode, syntax, unknown keys, types, relative paths,
+//! conflicting or missing settings, and snapshot sources that are not btrfs
+//! subvolumes.
+
+mod display;
+mod env;
+mod error;
+mod file;
+mod raw;
+mod resolve;
+mod subvolumes;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
+
+pub use error::ConfigError;
 
 /// Where `igotchuu` looks when `-c` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/igotchuu.toml";
@@ -48,7 +66,7 @@ impl SnapshotSpec {
     }
 }
 
-/// Where the restic repository is.
+/// Where the restic repository is. `Debug` redacts a password in a URL.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Repository {
     /// `repo`: passed as `RESTIC_REPOSITORY`. May hold credentials (rest:https://user:pw@…).
@@ -57,7 +75,7 @@ pub enum Repository {
     File(PathBuf),
 }
 
-/// How restic gets the repository password.
+/// How restic gets the repository password. `Debug` redacts the command.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Password {
     /// `password_file`: passed as `RESTIC_PASSWORD_FILE`.
@@ -66,20 +84,33 @@ pub enum Password {
     Command(String),
 }
 
-/// Why a configuration was refused. Every message names the file, and the
-/// key and line where there is one, and says what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0}")]
-    Todo(String),
-}
-
 impl Config {
     /// Reads, parses and fully validates `file` with `profile` applied,
     /// including the file's owner and mode and that each snapshot source is
     /// a btrfs subvolume.
     pub fn load(file: &Path, profile: Option<&str>) -> Result<Config, ConfigError> {
-        let _ = (file, profile);
-        todo!()
+        Self::load_with(file, profile, crate::btrfs::is_subvolume)
+    }
+
+    /// [`Config::load`] with the subvolume test given.
+    fn load_with<E>(
+        file: &Path,
+        profile: Option<&str>,
+        is_subvolume: impl Fn(&Path) -> Result<bool, E>,
+    ) -> Result<Config, ConfigError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let text = file::read(file)?;
+        let resolved = resolve::resolve(raw::parse(&text, file)?, file, profile)?;
+        resolved.check_subvolumes(is_subvolume)?;
+        Ok(resolved.config)
+    }
+
+    /// Parses and validates `text` as if read from `file`, with `profile`
+    /// applied; checks neither the file nor the subvolumes.
+    #[cfg(test)]
+    pub fn parse(text: &str, file: &Path, profile: Option<&str>) -> Result<Config, ConfigError> {
+        Ok(resolve::resolve(raw::parse(text, file)?, file, profile)?.config)
     }
 }

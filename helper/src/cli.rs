@@ -1,0 +1,99 @@
+//! The command line.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::config::DEFAULT_CONFIG_PATH;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    backup completed
+  3    backup completed with warnings: a snapshot was saved, but some files
+       could not be read and are missing from it (they are listed)
+  1    backup failed: no snapshot was saved
+  2    wrong command-line usage
+  75   another igotchuu run is in progress
+  78   the configuration was refused; nothing was done
+  130  stopped on request (Ctrl-C, SIGTERM, or Stop from the desktop)
+
+Examples:
+  igotchuu check-config                 show what a backup would do
+  igotchuu backup                       run a backup now
+  igotchuu -p laptop backup             use the [profiles.laptop] settings
+  igotchuu restic -- snapshots          list the repository's snapshots
+  igotchuu mount /mnt/restore           browse backups with `restic mount`";
+
+/// Consistent restic backups of btrfs subvolumes.
+///
+/// igotchuu takes read-only btrfs snapshots of the configured subvolumes,
+/// mounts each snapshot over its original path in a private mount namespace,
+/// and backs that frozen view up with restic, so that the backup is
+/// consistent and restic still recognises unchanged files. The snapshots
+/// are deleted afterwards, whatever happens.
+#[derive(Debug, Parser)]
+#[command(name = "igotchuu", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(short, long, global = true, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+
+    /// Apply the settings of [profiles.PROFILE] from the configuration.
+    #[arg(short, long, global = true, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// Log more; repeat for even more (-vv).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Snapshot, back up with restic, and delete the snapshots.
+    Backup,
+    /// Browse the repository's snapshots as files (`restic mount`).
+    Mount {
+        /// An empty directory to mount the repository on.
+        target: PathBuf,
+    },
+    /// Run any restic command with the configured repository and password,
+    /// e.g. `igotchuu restic -- snapshots`.
+    Restic {
+        /// restic's arguments, after `--`.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Check the configuration and print it with the profile applied and
+    /// secrets hidden.
+    CheckConfig,
+    /// Delete snapshots left behind by a run that was killed.
+    Cleanup,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_anywhere_and_restic_args_pass_through() {
+        let cli = Cli::parse_from(["igotchuu", "restic", "-p", "x", "--", "snapshots", "--json"]);
+        assert_eq!(cli.profile.as_deref(), Some("x"));
+        let Command::Restic { args } = cli.command else {
+            panic!("not restic")
+        };
+        assert_eq!(args, ["snapshots", "--json"]);
+        let cli = Cli::parse_from(["igotchuu", "-c", "/x.toml", "backup", "-v"]);
+        assert_eq!(cli.config, PathBuf::from("/x.toml"));
+        assert_eq!(cli.verbose, 1);
+    }
+}

@@ -1,0 +1,115 @@
+//! What a run tells the world. The run produces these events; consumers
+//! (the terminal printer, the D-Bus publisher) subscribe to them, so the
+//! pipeline never needs to know who is listening.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use igotchuu_dbus::{ItemError, Outcome, Phase, Progress, Summary};
+
+/// The facts fixed at the start of a run.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub started_at: SystemTime,
+    pub profile: Option<String>,
+    pub places: Vec<PathBuf>,
+}
+
+/// How a run ended. Published exactly once, as the last event.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub outcome: Outcome,
+    /// A sentence for people.
+    pub reason: String,
+    pub summary: Option<Summary>,
+    /// How many files or folders restic could not read.
+    pub error_count: u64,
+    /// The first of them, as many as the run keeps.
+    pub item_errors: Vec<ItemError>,
+}
+
+/// Something a person should know that does not stop the run.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A subvolume inside a snapshotted source: a snapshot does not
+    /// include it, so its contents are not backed up.
+    NestedSubvolume { path: PathBuf, inside: PathBuf },
+    /// A snapshot left by a run that was killed was deleted.
+    StaleSnapshotRemoved { path: PathBuf },
+    /// A snapshot could not be deleted; it stays journalled for the next run.
+    SnapshotLeft { path: PathBuf, error: String },
+    /// exec_before_snapshot ran.
+    PrepareCommandRan { argv: Vec<String> },
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started(RunInfo),
+    PhaseChanged(Phase),
+    Notice(Notice),
+    Progress(Progress),
+    ItemError(ItemError),
+    Finished(Finish),
+}
+
+/// A consumer of events. `handle` is called on the run's task: it must not
+/// block; slow work (bus I/O) belongs on the consumer's own task.
+pub trait EventSink {
+    fn handle(&mut self, event: &Event);
+}
+
+/// Fans each event out to every subscribed sink, in subscription order.
+#[derive(Default)]
+pub struct EventBus {
+    sinks: Vec<Box<dyn EventSink>>,
+}
+
+impl EventBus {
+    pub fn subscribe(&mut self, sink: Box<dyn EventSink>) {
+        self.sinks.push(sink);
+    }
+
+    pub fn publish(&mut self, event: Event) {
+        for sink in &mut self.sinks {
+            sink.handle(&event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    struct Recorder(Rc<RefCell<Vec<String>>>, &'static str);
+
+    impl EventSink for Recorder {
+        fn handle(&mut self, event: &Event) {
+            let name = match event {
+                Event::PhaseChanged(p) => p.to_string(),
+                _ => "other".into(),
+            };
+            self.0.borrow_mut().push(format!("{}:{name}", self.1));
+        }
+    }
+
+    #[test]
+    fn every_sink_sees_every_event_in_order() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let mut bus = EventBus::default();
+        bus.subscribe(Box::new(Recorder(log.clone(), "a")));
+        bus.subscribe(Box::new(Recorder(log.clone(), "b")));
+        bus.publish(Event::PhaseChanged(Phase::Snapshotting));
+        bus.publish(Event::PhaseChanged(Phase::BackingUp));
+        assert_eq!(
+            *log.borrow(),
+            [
+                "a:snapshotting",
+                "b:snapshotting",
+                "a:backing-up",
+                "b:backing-up"
+            ]
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Event consumers that are not the bus: the terminal and the run history.
+
+pub mod format;
+pub mod history;
+pub mod terminal;

@@ -1,0 +1,58 @@
+//! How children run: restic at idle CPU and IO priority, and no child
+//! outliving the helper.
+
+use std::io;
+
+use nix::sys::signal::Signal;
+use nix::unistd::{getppid, Pid};
+
+/// ioprio_set(2) constants; libc has the syscall number but no names.
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+const IOPRIO_CLASS_IDLE: libc::c_int = 3;
+const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+
+/// restic: idle CPU and IO priority, its own process group (so a terminal's
+/// Ctrl-C reaches the helper, which stops restic in order), and SIGINT when
+/// the helper dies, so it never outlives it or leaves its lock behind.
+pub fn restic_child(cmd: &mut tokio::process::Command) {
+    let parent = Pid::this();
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(move || {
+            die_with_parent(parent, Signal::SIGINT)?;
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            let param = libc::sched_param { sched_priority: 0 };
+            // Best effort: a kernel or container may refuse; the backup
+            // still runs, just not as politely.
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            libc::syscall(
+                libc::SYS_ioprio_set,
+                IOPRIO_WHO_PROCESS,
+                0,
+                IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT,
+            );
+            Ok(())
+        });
+    }
+}
+
+/// A helper command (exec_before_snapshot): terminated with the helper.
+pub fn plain_child(cmd: &mut tokio::process::Command) {
+    let parent = Pid::this();
+    // SAFETY: as above, only async-signal-safe calls.
+    unsafe {
+        cmd.pre_exec(move || die_with_parent(parent, Signal::SIGTERM));
+    }
+}
+
+/// Sets the parent-death signal, and closes the race where the parent
+/// died before it was set.
+fn die_with_parent(parent: Pid, signal: Signal) -> io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(signal)?;
+    if getppid() != parent {
+        return Err(io::Error::other("igotchuu exited while starting a child"));
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Running `restic backup --json` as a child that can never outlive us,
+//! and turning what it prints into events.
+
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use igotchuu_dbus::history::ITEM_ERRORS_KEPT;
+use igotchuu_dbus::{ItemError, Phase, Summary};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncRead;
+use tokio::sync::{mpsc, watch};
+
+use super::failure::StderrTail;
+use super::lines::BoundedLines;
+use super::message::{parse_line, ExitError, Message, Parsed};
+use crate::events::{Event, EventBus};
+use crate::priority;
+
+/// restic's default of 60 status lines a second is far more than anyone can
+/// read; a lower rate saves CPU in restic and here. An explicit
+/// `RESTIC_PROGRESS_FPS` in the environment wins.
+const PROGRESS_FPS: &str = "10";
+/// How long to keep reading after restic exited, for a grandchild (ssh,
+/// rclone) that still holds the pipes.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+/// Lines in flight between the pipe readers and the run.
+const CHANNEL_DEPTH: usize = 64;
+
+/// What restic did.
+pub struct ResticRun {
+    pub status: ExitStatus,
+    pub summary: Option<Summary>,
+    pub error_count: u64,
+    pub item_errors: Vec<ItemError>,
+    pub exit_error: Option<ExitError>,
+    pub stderr_tail: StderrTail,
+    /// A stop was requested (and SIGINT sent) while restic ran.
+    pub stop_sent: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Spawns `cmd` (a `restic backup --json`) and follows it to its end.
+/// When `stop` turns true, restic gets SIGINT and is waited for: never
+/// SIGKILL, which would leave a stale repository lock.
+pub async fn run(
+    cmd: std::process::Command,
+    events: &mut EventBus,
+    mut stop: watch::Receiver<bool>,
+) -> io::Result<ResticRun> {
+    let mut cmd = tokio::process::Command::from(cmd);
+    if std::env::var_os("RESTIC_PROGRESS_FPS").is_none() {
+        cmd.env("RESTIC_PROGRESS_FPS", PROGRESS_FPS);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    priority::restic_child(&mut cmd);
+    let mut child = cmd.spawn()?;
+    let guard = ChildGuard(child.id().map(|id| Pid::from_raw(id as i32)));
+
+    let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
+    tokio::spawn(forward(child.stdout.take(), Stream::Stdout, tx.clone()));
+    tokio::spawn(forward(child.stderr.take(), Stream::Stderr, tx));
+
+    let mut run = ResticRun {
+        status: ExitStatus::from_raw(0),
+        summary: None,
+        error_count: 0,
+        item_errors: Vec::new(),
+        exit_error: None,
+        stderr_tail: StderrTail::default(),
+        stop_sent: false,
+    };
+    let mut status = None;
+    let mut pipes_open = true;
+    let drain = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(drain);
+    loop {
+        tokio::select! {
+            line = rx.recv(), if pipes_open => match line {
+                Some((stream, text)) => run.take_line(stream, &text, events),
+                None => pipes_open = false,
+            },
+            exited = child.wait(), if status.is_none() => {
+                status = Some(exited?);
+                drain.as_mut().reset(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
+            }
+            changed = stop.changed(), if !run.stop_sent => {
+                if changed.is_err() || *stop.borrow() {
+                    run.stop_sent = true;
+                    events.publish(Event::PhaseChanged(Phase::Stopping));
+                    guard.interrupt();
+                }
+            }
+            () = &mut drain => break,
+        }
+        if status.is_some() && !pipes_open {
+            break;
+        }
+    }
+    guard.disarm();
+    run.status = status.expect("loop ends only after restic exited");
+    Ok(run)
+}
+
+impl ResticRun {
+    fn take_line(&mut self, stream: Stream, text: &str, events: &mut EventBus) {
+        match parse_line(text) {
+            Parsed::Message(Message::Status(progress)) => events.publish(Event::Progress(progress)),
+            Parsed::Message(Message::Summary(summary)) => self.summary = Some(summary),
+            Parsed::Message(Message::Error(item)) => {
+                self.error_count += 1;
+                if self.item_errors.len() < ITEM_ERRORS_KEPT {
+                    self.item_errors.push(item.clone());
+                }
+                events.publish(Event::ItemError(item));
+            }
+            Parsed::Message(Message::ExitError(e)) => self.exit_error = Some(e),
+            Parsed::Message(Message::VerboseStatus(v)) => tracing::debug!("{v:?}"),
+            Parsed::Text(line) => match stream {
+                Stream::Stderr => {
+                    tracing::warn!("restic: {line}");
+                    self.stderr_tail.push(&line);
+                }
+                Stream::Stdout => tracing::info!("restic: {line}"),
+            },
+            Parsed::Ignored { message_type } => {
+                tracing::debug!("ignoring restic message of type {message_type:?}")
+            }
+            Parsed::Malformed(why) => tracing::warn!("skipping a restic line: {why}"),
+        }
+    }
+}
+
+async fn forward(
+    pipe: Option<impl AsyncRead + Unpin>,
+    stream: Stream,
+    tx: mpsc::Sender<(Stream, String)>,
+) {
+    let Some(pipe) = pipe else { return };
+    let mut lines = BoundedLines::new(pipe);
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => {
+                if line.truncated {
+                    tracing::warn!("a restic output line was too long and was cut");
+                }
+                if tx.send((stream, line.text)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("reading restic's output: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Interrupts restic and waits for it if the run is unwound (a panic)
+/// while restic still runs, so that snapshots are deleted only after
+/// restic has let go of them.
+struct ChildGuard(Option<Pid>);
+
+impl ChildGuard {
+    fn interrupt(&self) {
+        if let Some(pid) = self.0 {
+            let _ = kill(pid, Signal::SIGINT);
+        }
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            self.interrupt();
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+    }
+}
+
+/// A short description of how restic ended, for messages.
+pub fn describe_status(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        _ => status.to_string(),
+    }
+}

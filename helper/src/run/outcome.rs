@@ -1,0 +1,115 @@
+//! Judging how a restic run ended. The one rule that matters: a run is a
+//! success only if restic says it saved a snapshot.
+
+use std::os::unix::process::ExitStatusExt;
+
+use igotchuu_dbus::Outcome;
+
+use crate::restic::failure::classify;
+use crate::restic::runner::ResticRun;
+
+/// restic's exit code when it saved a snapshot but could not read some files.
+const RESTIC_PARTIAL: i32 = 3;
+
+/// The outcome of a backup, and a sentence that explains it.
+pub fn judge(run: &ResticRun) -> (Outcome, String) {
+    let code = run.status.code();
+    let snapshot = run
+        .summary
+        .as_ref()
+        .filter(|s| !s.snapshot_id.is_empty() || s.dry_run);
+    match (code, snapshot) {
+        (Some(0), Some(s)) if s.dry_run => (
+            Outcome::Completed,
+            "Dry run completed; no snapshot was saved, as asked".to_owned(),
+        ),
+        (Some(0), Some(s)) => (
+            Outcome::Completed,
+            format!("Backup completed: snapshot {}", short_id(&s.snapshot_id)),
+        ),
+        (Some(RESTIC_PARTIAL), Some(s)) => (
+            Outcome::CompletedWithWarnings,
+            format!(
+                "Snapshot {} saved, but {} could not be read and {} missing from it",
+                short_id(&s.snapshot_id),
+                plural(run.error_count, "file or folder", "files or folders"),
+                if run.error_count == 1 { "is" } else { "are" },
+            ),
+        ),
+        (Some(0 | RESTIC_PARTIAL), None) => (
+            Outcome::Failed,
+            "restic exited without reporting a saved snapshot".to_owned(),
+        ),
+        _ if run.stop_sent => (
+            Outcome::Stopped,
+            "Stopped on request; no snapshot was saved".to_owned(),
+        ),
+        _ => {
+            let failure = classify(
+                code,
+                run.status.signal(),
+                run.exit_error.as_ref(),
+                run.stderr_tail.lines(),
+            );
+            (Outcome::Failed, failure.to_string())
+        }
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restic::failure::StderrTail;
+    use igotchuu_dbus::Summary;
+    use std::process::ExitStatus;
+
+    fn run(code: i32, snapshot_id: Option<&str>, stop_sent: bool) -> ResticRun {
+        ResticRun {
+            status: ExitStatus::from_raw(code << 8),
+            summary: snapshot_id.map(|id| Summary {
+                snapshot_id: id.into(),
+                ..Summary::default()
+            }),
+            error_count: 2,
+            item_errors: vec![],
+            exit_error: None,
+            stderr_tail: StderrTail::default(),
+            stop_sent,
+        }
+    }
+
+    #[test]
+    fn success_needs_a_saved_snapshot() {
+        assert_eq!(
+            judge(&run(0, Some("1a71ac18"), false)).0,
+            Outcome::Completed
+        );
+        assert_eq!(judge(&run(0, None, false)).0, Outcome::Failed);
+        assert_eq!(judge(&run(0, Some(""), false)).0, Outcome::Failed);
+        assert_eq!(judge(&run(3, None, false)).0, Outcome::Failed);
+    }
+
+    #[test]
+    fn unreadable_files_are_a_warning_not_a_failure() {
+        let (outcome, reason) = judge(&run(3, Some("1a71ac18ffff"), false));
+        assert_eq!(outcome, Outcome::CompletedWithWarnings);
+        assert!(reason.contains("1a71ac18 saved"), "{reason}");
+        assert!(reason.contains("2 files or folders"), "{reason}");
+    }
+
+    #[test]
+    fn a_stop_is_not_a_failure_but_a_finished_snapshot_still_counts() {
+        assert_eq!(judge(&run(130, None, true)).0, Outcome::Stopped);
+        assert_eq!(judge(&run(1, None, true)).0, Outcome::Stopped);
+        assert_eq!(judge(&run(0, Some("abcdef12"), true)).0, Outcome::Completed);
+        assert_eq!(judge(&run(130, None, false)).0, Outcome::Failed);
+    }
+}

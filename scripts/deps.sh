@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what igotchuu needs on Debian 12, and nothing that is already there.
+#   scripts/deps.sh run     what a backup needs (restic, btrfs)
+#   scripts/deps.sh build   plus what building needs
+#   scripts/deps.sh test    plus what the test suite needs
+set -euo pipefail
+
+run_pkgs=(restic btrfs-progs util-linux mount)
+build_pkgs=(build-essential pkg-config)
+test_pkgs=()
+
+case "${1:-run}" in
+  run) pkgs=("${run_pkgs[@]}") ;;
+  build) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}") ;;
+  test) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 run|build|test" >&2; exit 2 ;;
+esac
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "igotchuu: run this as root (sudo $0 $*): it installs packages, and igotchuu makes btrfs snapshots" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> Installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-run}" != run ]; then
+  if ! command -v cargo >/dev/null; then
+    # shellcheck disable=SC1091
+    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  fi
+  if ! command -v cargo >/dev/null; then
+    echo "igotchuu: cargo (Rust 1.80 or newer) is needed to build; install it with rustup (https://rustup.rs)" >&2
+    exit 1
+  fi
+fi
