@@ -92,6 +92,11 @@ fn stop_with(test: &str, sig: Signal) {
     );
     fx.assert_clean(&base, &format!("{sig}"));
     assert!(fx.repo.snapshots().is_empty());
+    assert_eq!(
+        fx.repo.locks(),
+        Vec::<String>::new(),
+        "stale repository lock"
+    );
 
     let history = fx.env.history();
     assert_eq!(history.runs.len(), 1, "{history:?}");
@@ -147,6 +152,12 @@ fn kill_a_run(fx: &Fixture, base: &[String]) -> (String, u64) {
         wait::pid_gone_within(pid, ORPHAN_GRACE),
         "restic (pid {pid}) outlived its SIGKILLed helper: no parent-death signal?"
     );
+    assert_eq!(
+        inv.signal().as_deref(),
+        Some("INT"),
+        "restic's parent-death signal must be SIGINT, on which restic removes \
+         its repository lock (SIGKILL leaves it; restic < 0.17 ignores SIGTERM)"
+    );
     // Nothing was left to remove the snapshot.
     assert!(fx.fs.list_subvolumes().contains(&stale));
     fx.wrapper.hold(false);
@@ -180,6 +191,11 @@ fn after_sigkill_the_next_backup_removes_the_stale_snapshot_first() {
     run.wait(wait::DEADLINE).assert_code(exit::COMPLETED);
     fx.assert_clean(&base, "the backup after a SIGKILL");
     assert_eq!(fx.repo.snapshots().len(), 1);
+    assert_eq!(
+        fx.repo.locks(),
+        Vec::<String>::new(),
+        "stale repository lock"
+    );
     assert_eq!(
         fx.env.history().last().map(|r| r.outcome),
         Some(Outcome::Completed)
