@@ -248,6 +248,24 @@ impl Running {
             }
             std::thread::sleep(wait::POLL);
         };
+        self.finish(status)
+    }
+}
+
+impl Running {
+    /// Waits for the helper to end, blocking, with no timeout. For the
+    /// benchmark only, where polling would add its interval to the timings.
+    pub fn wait_blocking(mut self) -> Finished {
+        let status = self
+            .child
+            .take()
+            .expect("not yet waited")
+            .wait()
+            .expect("wait for helper");
+        self.finish(status)
+    }
+
+    fn finish(&mut self, status: ExitStatus) -> Finished {
         Finished {
             label: std::mem::take(&mut self.label),
             status,
