@@ -97,17 +97,7 @@ impl Publisher {
             }
             .run(rx),
         );
-        let sink = BusSink {
-            tx,
-            queued,
-            live: self.live,
-            last_progress: None,
-            pending_progress: None,
-            tokens: ERROR_BURST,
-            tokens_at: Instant::now(),
-            folded: 0,
-        };
-        (sink, task)
+        (BusSink::new(tx, queued, self.live), task)
     }
 }
 
@@ -148,6 +138,23 @@ pub struct BusSink {
 }
 
 impl BusSink {
+    fn new(
+        tx: mpsc::UnboundedSender<Outgoing>,
+        queued: Arc<AtomicUsize>,
+        live: Arc<Mutex<LiveState>>,
+    ) -> Self {
+        BusSink {
+            tx,
+            queued,
+            live,
+            last_progress: None,
+            pending_progress: None,
+            tokens: ERROR_BURST,
+            tokens_at: Instant::now(),
+            folded: 0,
+        }
+    }
+
     fn send(&self, out: Outgoing) {
         self.queued.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(out).is_err() {
@@ -373,5 +380,111 @@ impl BusTask {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Finish;
+    use igotchuu_dbus::{Outcome, Phase};
+
+    fn sink() -> (BusSink, mpsc::UnboundedReceiver<Outgoing>, Arc<AtomicUsize>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let live = Arc::new(Mutex::new(LiveState::default()));
+        (BusSink::new(tx, queued.clone(), live), rx, queued)
+    }
+
+    fn progress(n: u64) -> Event {
+        Event::Progress(Progress {
+            files_done: n,
+            ..Progress::default()
+        })
+    }
+
+    fn finished() -> Event {
+        Event::Finished(Finish {
+            outcome: Outcome::Failed,
+            reason: "r".into(),
+            summary: None,
+            error_count: 0,
+            item_errors: vec![],
+        })
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<Outgoing>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            out.push(match o {
+                Outgoing::Started => "started".to_owned(),
+                Outgoing::Phase => "phase".to_owned(),
+                Outgoing::Progress(p) => format!("progress {}", p.files_done),
+                Outgoing::Error(e) => format!("error {}", e.item),
+                Outgoing::Folded(n) => format!("folded {n}"),
+                Outgoing::Finished { outcome, .. } => format!("finished {outcome}"),
+            });
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_is_coalesced_but_the_first_and_last_always_go_out() {
+        let (mut sink, mut rx, _) = sink();
+        for n in 1..=1000 {
+            sink.handle(&progress(n));
+        }
+        tokio::time::advance(PROGRESS_INTERVAL).await;
+        sink.handle(&progress(1001));
+        for n in 1002..=1500 {
+            sink.handle(&progress(n));
+        }
+        sink.handle(&Event::PhaseChanged(Phase::CleaningUp));
+        assert_eq!(
+            drain(&mut rx),
+            ["progress 1", "progress 1001", "progress 1500", "phase"]
+        );
+        // The live state is exact even for what was not sent.
+        assert_eq!(sink.live.lock().unwrap().progress.files_done, 1500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_flood_is_folded_and_counted() {
+        let (mut sink, mut rx, _) = sink();
+        for n in 0..100_000 {
+            sink.handle(&Event::ItemError(ItemError {
+                item: n.to_string(),
+                ..ItemError::default()
+            }));
+        }
+        tokio::time::advance(Duration::from_millis(100)).await;
+        sink.handle(&Event::ItemError(ItemError {
+            item: "late".into(),
+            ..ItemError::default()
+        }));
+        sink.handle(&finished());
+        let out = drain(&mut rx);
+        let burst = ERROR_BURST as usize;
+        assert_eq!(out.len(), burst + 3, "{out:?}");
+        assert_eq!(out[burst - 1], format!("error {}", burst - 1));
+        // Everything after the burst is reported as one count, before the
+        // next error that gets through.
+        assert_eq!(out[burst], format!("folded {}", 100_000 - burst));
+        assert_eq!(out[burst + 1], "error late");
+        assert_eq!(out[burst + 2], "finished failed");
+        assert_eq!(sink.live.lock().unwrap().error_count, 100_001);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_bus_gets_no_more_than_it_can_hold() {
+        let (mut sink, mut rx, queued) = sink();
+        queued.store(MAX_QUEUED, Ordering::Relaxed);
+        sink.handle(&progress(1));
+        sink.handle(&Event::ItemError(ItemError::default()));
+        assert!(drain(&mut rx).is_empty());
+        // Events that end phases and runs are never dropped.
+        sink.handle(&finished());
+        let out = drain(&mut rx);
+        assert_eq!(out, ["progress 1", "folded 1", "finished failed"]);
     }
 }
