@@ -597,7 +597,8 @@ const SYSTEM_DEFAULTS: &str = r#"
 /// config and activation files live in `dir`, which goes with it.
 struct PrivateBus {
     daemon: Child,
-    _stdout: BufReader<ChildStdout>,
+    /// Kept open: the daemon must not get SIGPIPE.
+    stdout: BufReader<ChildStdout>,
     address: String,
     dir: TempDir,
 }
@@ -651,16 +652,16 @@ impl PrivateBus {
         let policy = repo().join(BUS_POLICY);
         let config = bus_config(dir.path(), with_policy.then_some(policy.as_path()));
         let mut daemon = spawn_daemon(&config);
-        let mut stdout = BufReader::new(daemon.stdout.take().unwrap());
-        let mut address = String::new();
-        stdout.read_line(&mut address).unwrap();
-        let address = address.trim().to_owned();
-        let bus = PrivateBus {
+        let stdout = BufReader::new(daemon.stdout.take().unwrap());
+        // The guard exists before anything can panic, so the daemon never outlives the test.
+        let mut bus = PrivateBus {
             daemon,
-            _stdout: stdout,
-            address,
+            stdout,
+            address: String::new(),
             dir,
         };
+        bus.stdout.read_line(&mut bus.address).unwrap();
+        bus.address = bus.address.trim().to_owned();
         assert!(
             bus.address.starts_with("unix:"),
             "dbus-daemon did not start"
