@@ -7,7 +7,8 @@ use zbus::message::{Flags, Header};
 use zbus::Connection;
 use zbus_polkit::policykit1::{AuthorityProxy, CheckAuthorizationFlags, Subject};
 
-use super::errors::BackupError;
+use igotchuu_dbus::errors::Error as BackupError;
+use zbus::fdo;
 
 /// Asks polkit whether the sender of `header` may do `action` (described
 /// for messages as `what`, e.g. "stop the running backup").
@@ -31,7 +32,7 @@ pub async fn authorize(
         Default::default()
     };
     let subject = Subject::new_for_message_header(header)
-        .map_err(|e| BackupError::access_denied(format!("cannot identify {caller}: {e}")))?;
+        .map_err(|e| denied(format!("cannot identify {caller}: {e}")))?;
     let authority = AuthorityProxy::new(conn).await?;
     match authority
         .check_authorization(&subject, action, &HashMap::new(), flags, "")
@@ -39,15 +40,15 @@ pub async fn authorize(
     {
         Ok(r) if r.is_authorized => Ok(()),
         Ok(r) if r.is_challenge && !interactive => {
-            Err(BackupError::interactive_authorization_required(format!(
+            Err(BackupError::Fdo(fdo::Error::InteractiveAuthorizationRequired(format!(
                 "authentication is required to {what}; call with interactive authorization allowed"
-            )))
+            ))))
         }
-        Ok(_) => Err(BackupError::access_denied(format!(
+        Ok(_) => Err(denied(format!(
             "{caller} is not authorized to {what} (polkit action {action})"
         ))),
         Err(e) if polkit_absent(&e) => root_only(conn, header, &caller, what).await,
-        Err(e) => Err(BackupError::access_denied(format!(
+        Err(e) => Err(denied(format!(
             "cannot check whether {caller} may {what}: polkit failed: {e}"
         ))),
     }
@@ -74,17 +75,21 @@ async fn root_only(
 ) -> Result<(), BackupError> {
     let sender = header
         .sender()
-        .ok_or_else(|| BackupError::access_denied("the call has no sender".into()))?;
+        .ok_or_else(|| denied("the call has no sender".into()))?;
     let dbus = zbus::fdo::DBusProxy::new(conn).await?;
     let uid = dbus
         .get_connection_unix_user(sender.clone().into())
         .await
-        .map_err(|e| BackupError::access_denied(format!("cannot identify {caller}: {e}")))?;
+        .map_err(|e| denied(format!("cannot identify {caller}: {e}")))?;
     if uid == 0 {
         Ok(())
     } else {
-        Err(BackupError::access_denied(format!(
+        Err(denied(format!(
             "polkit is not running, so only root may {what}; {caller} is uid {uid}"
         )))
     }
+}
+
+fn denied(message: String) -> BackupError {
+    BackupError::Fdo(fdo::Error::AccessDenied(message))
 }

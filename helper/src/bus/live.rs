@@ -3,16 +3,14 @@
 
 use std::time::UNIX_EPOCH;
 
-use igotchuu_dbus::Progress;
+use igotchuu_dbus::{Phase, Progress};
 
 use crate::events::Event;
 
-/// The `Phase` property when no run is active.
-pub const IDLE: &str = "idle";
-
 #[derive(Debug, Clone)]
 pub struct LiveState {
-    pub phase: &'static str,
+    /// `None` when no run is active.
+    pub phase: Option<Phase>,
     pub progress: Progress,
     pub started_at: u64,
     pub profile: String,
@@ -25,7 +23,7 @@ pub struct LiveState {
 impl Default for LiveState {
     fn default() -> Self {
         LiveState {
-            phase: IDLE,
+            phase: None,
             progress: Progress::default(),
             started_at: 0,
             profile: String::new(),
@@ -48,7 +46,7 @@ pub struct Changed {
 impl LiveState {
     /// Whether a run is under way (Stop makes sense, Start does not).
     pub fn running(&self) -> bool {
-        self.phase != IDLE
+        self.phase.is_some()
     }
 
     pub fn apply(&mut self, event: &Event) -> Changed {
@@ -73,7 +71,7 @@ impl LiveState {
                 changed.error_count = true;
             }
             Event::PhaseChanged(phase) => {
-                self.phase = phase.as_str();
+                self.phase = Some(*phase);
                 changed.phase = true;
             }
             Event::Progress(p) => {
@@ -85,7 +83,7 @@ impl LiveState {
                 changed.error_count = true;
             }
             Event::Finished(f) => {
-                self.phase = IDLE;
+                self.phase = None;
                 self.error_count = f.error_count.max(self.error_count);
                 self.finished = true;
                 changed.phase = true;
@@ -101,7 +99,7 @@ impl LiveState {
 mod tests {
     use super::*;
     use crate::events::{Finish, RunInfo};
-    use igotchuu_dbus::{ItemError, Outcome, Phase};
+    use igotchuu_dbus::{ItemError, Outcome};
     use std::time::{Duration, SystemTime};
 
     #[test]
@@ -139,7 +137,7 @@ mod tests {
             error_count: 3,
             item_errors: vec![],
         }));
-        assert_eq!((s.phase, s.error_count, s.finished), (IDLE, 3, true));
+        assert_eq!((s.phase, s.error_count, s.finished), (None, 3, true));
         let _ = SystemTime::now();
     }
 }

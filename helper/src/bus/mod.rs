@@ -3,7 +3,6 @@
 //! properties.
 
 mod authorize;
-mod errors;
 pub mod inhibit;
 mod live;
 mod object;

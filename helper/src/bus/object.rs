@@ -6,14 +6,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use igotchuu_dbus::{ACTION_START, ACTION_STOP};
+use igotchuu_dbus::{Phase, ACTION_START, ACTION_STOP};
 use tokio::sync::{mpsc, watch};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
 use super::authorize::authorize;
-use super::errors::BackupError;
+use igotchuu_dbus::errors::Error as BackupError;
 use super::live::LiveState;
 
 /// The Progress property's wire type: the Progress signal's arguments.
@@ -138,7 +138,7 @@ impl BackupObject {
 
     #[zbus(property)]
     fn phase(&self) -> String {
-        self.live().phase.to_owned()
+        Phase::property_value(self.live().phase).to_owned()
     }
 
     #[zbus(property, name = "Progress")]
