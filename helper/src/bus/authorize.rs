@@ -39,11 +39,11 @@ pub async fn authorize(
         .await
     {
         Ok(r) if r.is_authorized => Ok(()),
-        Ok(r) if r.is_challenge && !interactive => {
-            Err(BackupError::Fdo(fdo::Error::InteractiveAuthorizationRequired(format!(
+        Ok(r) if r.is_challenge && !interactive => Err(BackupError::Fdo(
+            fdo::Error::InteractiveAuthorizationRequired(format!(
                 "authentication is required to {what}; call with interactive authorization allowed"
-            ))))
-        }
+            )),
+        )),
         Ok(_) => Err(denied(format!(
             "{caller} is not authorized to {what} (polkit action {action})"
         ))),

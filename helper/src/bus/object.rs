@@ -13,8 +13,8 @@ use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
 use super::authorize::authorize;
-use igotchuu_dbus::errors::Error as BackupError;
 use super::live::LiveState;
+use igotchuu_dbus::errors::Error as BackupError;
 
 /// The Progress property's wire type: the Progress signal's arguments.
 pub type ProgressTuple = (u64, u64, f64, u64, u64, u64, u64, u64, Vec<String>);

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use igotchuu_dbus::{ItemError, Progress, BUS_NAME, OBJECT_PATH};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use igotchuu_dbus::{ItemError, Phase, Progress, BUS_NAME, INTERFACE, OBJECT_PATH};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -45,7 +48,8 @@ pub enum AttachError {
 
 enum Outgoing {
     Started,
-    Phase,
+    /// The phase as it was when it changed: the property may have moved on.
+    Phase(Option<Phase>),
     Progress(Progress),
     Error(ItemError),
     Folded(u64),
@@ -222,9 +226,9 @@ impl EventSink for BusSink {
             Event::Progress(p) => self.progress(p),
             Event::ItemError(e) => self.item_error(e),
             Event::Started(_) => self.send(Outgoing::Started),
-            Event::PhaseChanged(_) => {
+            Event::PhaseChanged(phase) => {
                 self.flush();
-                self.send(Outgoing::Phase);
+                self.send(Outgoing::Phase(Some(*phase)));
             }
             Event::Finished(f) => {
                 self.flush();
@@ -238,6 +242,22 @@ impl EventSink for BusSink {
             Event::Notice(_) => {}
         }
     }
+}
+
+/// PropertiesChanged for Phase with the value it had, so that a watcher
+/// sees every phase even when the run moved on before the signal left.
+async fn announce_phase(
+    em: &zbus::object_server::SignalEmitter<'_>,
+    phase: Option<Phase>,
+) -> zbus::Result<()> {
+    let value = zbus::zvariant::Value::from(Phase::property_value(phase));
+    zbus::fdo::Properties::properties_changed(
+        em,
+        INTERFACE.try_into()?,
+        HashMap::from([("Phase", value)]),
+        Cow::Borrowed(&[]),
+    )
+    .await
 }
 
 /// The bus side: sends, and reconnects after losing the bus.
@@ -275,7 +295,8 @@ impl BusTask {
                             tracing::info!("back on the system bus");
                             self.conn = Some(conn);
                             // Whatever changed meanwhile, clients re-read on NameOwnerChanged.
-                            let _ = self.emit(&Outgoing::Phase).await;
+                            let phase = self.live.lock().unwrap_or_else(|e| e.into_inner()).phase;
+                            let _ = self.emit(&Outgoing::Phase(phase)).await;
                         }
                         Err(e) => {
                             tracing::debug!("system bus still unavailable: {e}");
@@ -329,7 +350,7 @@ impl BusTask {
                 self.announce_errors(&obj, em).await?;
                 obj.progress_changed(em).await?;
             }
-            Outgoing::Phase => obj.phase_changed(em).await?,
+            Outgoing::Phase(phase) => announce_phase(em, *phase).await?,
             Outgoing::Progress(p) => {
                 BackupObject::progress(
                     em,
@@ -375,7 +396,7 @@ impl BusTask {
                     .await?;
                 }
                 BackupObject::backup_finished(em, outcome, reason).await?;
-                obj.phase_changed(em).await?;
+                announce_phase(em, None).await?;
                 self.announce_errors(&obj, em).await?;
             }
         }
@@ -418,7 +439,7 @@ mod tests {
         while let Ok(o) = rx.try_recv() {
             out.push(match o {
                 Outgoing::Started => "started".to_owned(),
-                Outgoing::Phase => "phase".to_owned(),
+                Outgoing::Phase(p) => format!("phase {}", Phase::property_value(p)),
                 Outgoing::Progress(p) => format!("progress {}", p.files_done),
                 Outgoing::Error(e) => format!("error {}", e.item),
                 Outgoing::Folded(n) => format!("folded {n}"),
@@ -442,7 +463,12 @@ mod tests {
         sink.handle(&Event::PhaseChanged(Phase::CleaningUp));
         assert_eq!(
             drain(&mut rx),
-            ["progress 1", "progress 1001", "progress 1500", "phase"]
+            [
+                "progress 1",
+                "progress 1001",
+                "progress 1500",
+                "phase cleaning-up"
+            ]
         );
         // The live state is exact even for what was not sent.
         assert_eq!(sink.live.lock().unwrap().progress.files_done, 1500);
