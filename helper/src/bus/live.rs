@@ -7,7 +7,7 @@ use igotchuu_dbus::{Phase, Progress};
 
 use crate::events::Event;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LiveState {
     /// `None` when no run is active.
     pub phase: Option<Phase>,
@@ -18,20 +18,6 @@ pub struct LiveState {
     pub error_count: u64,
     /// A run has finished; the helper is about to exit.
     pub finished: bool,
-}
-
-impl Default for LiveState {
-    fn default() -> Self {
-        LiveState {
-            phase: None,
-            progress: Progress::default(),
-            started_at: 0,
-            profile: String::new(),
-            places: Vec::new(),
-            error_count: 0,
-            finished: false,
-        }
-    }
 }
 
 /// Which properties an event changed.
