@@ -37,7 +37,7 @@ if [ "${1:-run}" != run ]; then
     [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
   fi
   if ! command -v cargo >/dev/null; then
-    echo "igotchuu: cargo (Rust 1.80 or newer) is needed to build; install it with rustup (https://rustup.rs)" >&2
+    echo "igotchuu: cargo (Rust 1.85 or newer) is needed to build; install it with rustup (https://rustup.rs)" >&2
     exit 1
   fi
 fi

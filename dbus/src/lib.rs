@@ -2,13 +2,18 @@
 //!
 //! Both sides depend on this crate and on nothing of each other: the bus
 //! names, the typed payloads of the `com.nyantec.igotchuu1` signals, the
-//! outcome and phase vocabularies, and the run-history file format.
+//! outcome and phase vocabularies, the error names, a client proxy, and the
+//! run-history file format. The interface itself is specified in
+//! `dbus/com.nyantec.igotchuu1.xml`.
 
+pub mod errors;
 pub mod history;
 mod names;
 mod payload;
+pub mod proxy;
 mod state;
 
 pub use names::*;
-pub use payload::{ItemError, Progress, Summary};
+pub use payload::{BackupCompleteBody, ItemError, Progress, Summary};
+pub use proxy::Igotchuu1Proxy;
 pub use state::{Outcome, Phase, UnknownName};

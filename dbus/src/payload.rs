@@ -2,9 +2,15 @@
 //! messages (`internal/ui/backup/json.go`) and the seed's interface XML.
 
 use serde::{Deserialize, Serialize};
+use zbus::zvariant::{OwnedValue, Type, Value};
 
 /// One progress report (restic's `status` message).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// On the bus it is the `Progress` signal's arguments and, as one struct
+/// `(ttdtttttas)` with the fields in the same order, the `Progress`
+/// property. Do not reorder the fields: the order is the wire format.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Type, Value, OwnedValue)]
+#[zvariant(crate = "zbus::zvariant")]
 pub struct Progress {
     pub seconds_elapsed: u64,
     /// 0 while restic is still scanning and cannot estimate.
@@ -27,6 +33,10 @@ impl Progress {
 }
 
 /// The result of a backup (restic's `summary` message).
+///
+/// Its first fourteen fields are the `BackupComplete` signal's arguments,
+/// in order. It has no zvariant `Type`: the optional fields after them are
+/// for the history file, and D-Bus has no optional values.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub files_new: u64,
@@ -54,8 +64,51 @@ pub struct Summary {
     pub backup_end: Option<String>,
 }
 
+/// The `BackupComplete` signal's body: [`Summary`]'s first fourteen fields,
+/// in order.
+pub type BackupCompleteBody = (
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    i64,
+    i64,
+    u64,
+    u64,
+    u64,
+    f64,
+    String,
+    bool,
+);
+
+impl Summary {
+    /// The `BackupComplete` signal's arguments, to send as the message body.
+    pub fn backup_complete_body(&self) -> BackupCompleteBody {
+        (
+            self.files_new,
+            self.files_changed,
+            self.files_unmodified,
+            self.dirs_new,
+            self.dirs_changed,
+            self.dirs_unmodified,
+            self.data_blobs,
+            self.tree_blobs,
+            self.data_added,
+            self.total_files_processed,
+            self.total_bytes_processed,
+            self.total_duration,
+            self.snapshot_id.clone(),
+            self.dry_run,
+        )
+    }
+}
+
 /// A file or folder restic could not read (restic's `error` message).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// On the bus it is the `Error` signal's arguments, `(sss)` in this order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[zvariant(crate = "zbus::zvariant")]
 pub struct ItemError {
     /// What went wrong. restic before 0.17.1 does not say; then this is
     /// a generic text.

@@ -72,6 +72,24 @@ wire_names!(Outcome {
     Stopped => "stopped",
 });
 
+impl Phase {
+    /// The `Phase` property's value while no run is active.
+    pub const IDLE: &'static str = "idle";
+
+    /// The `Phase` property's value: a phase, or [`Phase::IDLE`] for none.
+    pub fn property_value(phase: Option<Phase>) -> &'static str {
+        phase.map_or(Self::IDLE, Phase::as_str)
+    }
+
+    /// Parses the `Phase` property: `None` for [`Phase::IDLE`].
+    pub fn from_property(value: &str) -> Result<Option<Phase>, UnknownName> {
+        if value == Self::IDLE {
+            return Ok(None);
+        }
+        value.parse().map(Some)
+    }
+}
+
 impl Outcome {
     /// Whether restic saved a snapshot in this run.
     pub fn saved_snapshot(self) -> bool {
@@ -95,6 +113,21 @@ mod tests {
             assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{o}\""));
         }
         assert_eq!(Phase::BackingUp.to_string(), "backing-up");
+        assert_eq!(Phase::property_value(None), "idle");
+        assert_eq!(Phase::from_property("idle").unwrap(), None);
+        for p in [
+            Phase::Preparing,
+            Phase::Snapshotting,
+            Phase::BackingUp,
+            Phase::Stopping,
+            Phase::CleaningUp,
+        ] {
+            assert_eq!(
+                Phase::from_property(Phase::property_value(Some(p))).unwrap(),
+                Some(p)
+            );
+        }
+        assert!(Phase::from_property("").is_err());
         assert!("done".parse::<Outcome>().is_err());
     }
 }

@@ -72,6 +72,10 @@ pub enum Command {
     CheckConfig,
     /// Delete snapshots left behind by a run that was killed.
     Cleanup,
+    /// Wait on the system bus for a Start call (Back up now), run that
+    /// backup, and exit. This is what D-Bus activation starts.
+    #[command(hide = true)]
+    Serve,
 }
 
 #[cfg(test)]

@@ -1,0 +1,13 @@
+//! The helper on the system bus: it owns `com.nyantec.IGotChuu`, serves
+//! the backup object, and republishes the run's events as signals and
+//! properties.
+
+mod authorize;
+pub mod inhibit;
+mod live;
+mod object;
+mod publisher;
+
+pub use live::LiveState;
+pub use object::Control;
+pub use publisher::{AttachError, Publisher};

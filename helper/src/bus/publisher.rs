@@ -1,0 +1,516 @@
+//! Republishing the run's events on the system bus.
+//!
+//! The sink side runs on the run's task and never blocks: it keeps the
+//! live state exact, and decides what is worth a signal. Progress is
+//! coalesced to a few signals a second (the first and the last are always
+//! sent); item errors pass a token bucket, and those held back are counted
+//! in an `ErrorsFolded` signal. The bus side sends them on its own task,
+//! and survives losing the bus: the backup goes on, and it reconnects.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use igotchuu_dbus::{ItemError, Phase, Progress, BUS_NAME, INTERFACE, OBJECT_PATH};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use zbus::fdo::{RequestNameFlags, RequestNameReply};
+use zbus::object_server::InterfaceRef;
+use zbus::Connection;
+
+use super::live::{Changed, LiveState};
+use super::object::{BackupObject, Control};
+use crate::events::{Event, EventSink};
+
+/// At most this many Progress signals a second.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// Item errors: a burst of this many, then `ERRORS_PER_SECOND`.
+const ERROR_BURST: f64 = 20.0;
+const ERRORS_PER_SECOND: f64 = 10.0;
+/// Signals waiting for the bus. Beyond this (a stalled bus), progress and
+/// item errors are folded instead of queued, so memory stays bounded.
+const MAX_QUEUED: usize = 256;
+/// How often to try the bus again after losing it.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Why the helper could not take its place on the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("another igotchuu backup is running: {BUS_NAME} is already owned on the system bus")]
+    NameTaken,
+    #[error("{0}")]
+    NoBus(zbus::Error),
+}
+
+enum Outgoing {
+    Started,
+    /// The phase as it was when it changed: the property may have moved on.
+    Phase(Option<Phase>),
+    Progress(Progress),
+    Error(ItemError),
+    Folded(u64),
+    Finished {
+        outcome: &'static str,
+        reason: String,
+        complete: Option<igotchuu_dbus::Summary>,
+    },
+}
+
+/// The helper's connection, before the run starts.
+pub struct Publisher {
+    conn: Connection,
+    live: Arc<Mutex<LiveState>>,
+    control: Control,
+}
+
+impl Publisher {
+    /// Connects to the system bus (`DBUS_SYSTEM_BUS_ADDRESS` is honoured),
+    /// serves the object and takes the name, without queueing for it.
+    pub async fn attach(
+        live: Arc<Mutex<LiveState>>,
+        control: Control,
+    ) -> Result<Self, AttachError> {
+        let conn = connect(&live, &control).await?;
+        Ok(Publisher {
+            conn,
+            live,
+            control,
+        })
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts the bus task; returns the sink that feeds it.
+    pub fn start(self) -> (BusSink, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(
+            BusTask {
+                conn: Some(self.conn),
+                iface: None,
+                live: self.live.clone(),
+                control: self.control,
+                queued: queued.clone(),
+                announced_errors: None,
+            }
+            .run(rx),
+        );
+        (BusSink::new(tx, queued, self.live), task)
+    }
+}
+
+async fn connect(
+    live: &Arc<Mutex<LiveState>>,
+    control: &Control,
+) -> Result<Connection, AttachError> {
+    let object = BackupObject {
+        live: live.clone(),
+        control: control.clone(),
+    };
+    let conn = zbus::connection::Builder::system()
+        .and_then(|b| b.serve_at(OBJECT_PATH, object))
+        .map_err(AttachError::NoBus)?
+        .build()
+        .await
+        .map_err(AttachError::NoBus)?;
+    match conn
+        .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
+        .await
+    {
+        Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => Ok(conn),
+        Ok(_) => Err(AttachError::NameTaken),
+        Err(e) => Err(AttachError::NoBus(e)),
+    }
+}
+
+/// The run's side: decides what is sent.
+pub struct BusSink {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    queued: Arc<AtomicUsize>,
+    live: Arc<Mutex<LiveState>>,
+    last_progress: Option<Instant>,
+    pending_progress: Option<Progress>,
+    tokens: f64,
+    tokens_at: Instant,
+    folded: u64,
+}
+
+impl BusSink {
+    fn new(
+        tx: mpsc::UnboundedSender<Outgoing>,
+        queued: Arc<AtomicUsize>,
+        live: Arc<Mutex<LiveState>>,
+    ) -> Self {
+        BusSink {
+            tx,
+            queued,
+            live,
+            last_progress: None,
+            pending_progress: None,
+            tokens: ERROR_BURST,
+            tokens_at: Instant::now(),
+            folded: 0,
+        }
+    }
+
+    fn send(&self, out: Outgoing) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(out).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn congested(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) >= MAX_QUEUED
+    }
+
+    fn progress(&mut self, p: &Progress) {
+        let now = Instant::now();
+        let due = self
+            .last_progress
+            .is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL);
+        if due && !self.congested() {
+            self.last_progress = Some(now);
+            self.pending_progress = None;
+            self.send(Outgoing::Progress(p.clone()));
+        } else {
+            self.pending_progress = Some(p.clone());
+        }
+    }
+
+    fn item_error(&mut self, e: &ItemError) {
+        let now = Instant::now();
+        let refill = now.duration_since(self.tokens_at).as_secs_f64() * ERRORS_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(ERROR_BURST);
+        self.tokens_at = now;
+        if self.tokens >= 1.0 && !self.congested() {
+            self.tokens -= 1.0;
+            self.flush_folded();
+            self.send(Outgoing::Error(e.clone()));
+        } else {
+            self.folded += 1;
+        }
+    }
+
+    /// Sends what was held back, before an event that must follow it.
+    fn flush(&mut self) {
+        if let Some(p) = self.pending_progress.take() {
+            self.last_progress = Some(Instant::now());
+            self.send(Outgoing::Progress(p));
+        }
+        self.flush_folded();
+    }
+
+    fn flush_folded(&mut self) {
+        if self.folded > 0 {
+            let folded = std::mem::take(&mut self.folded);
+            self.send(Outgoing::Folded(folded));
+        }
+    }
+}
+
+impl EventSink for BusSink {
+    fn handle(&mut self, event: &Event) {
+        let _: Changed = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(event);
+        match event {
+            Event::Progress(p) => self.progress(p),
+            Event::ItemError(e) => self.item_error(e),
+            Event::Started(_) => self.send(Outgoing::Started),
+            Event::PhaseChanged(phase) => {
+                self.flush();
+                self.send(Outgoing::Phase(Some(*phase)));
+            }
+            Event::Finished(f) => {
+                self.flush();
+                let complete = f.summary.clone().filter(|_| f.outcome.saved_snapshot());
+                self.send(Outgoing::Finished {
+                    outcome: f.outcome.as_str(),
+                    reason: f.reason.clone(),
+                    complete,
+                });
+            }
+            Event::Notice(_) => {}
+        }
+    }
+}
+
+/// PropertiesChanged for Phase with the value it had, so that a watcher
+/// sees every phase even when the run moved on before the signal left.
+async fn announce_phase(
+    em: &zbus::object_server::SignalEmitter<'_>,
+    phase: Option<Phase>,
+) -> zbus::Result<()> {
+    let value = zbus::zvariant::Value::from(Phase::property_value(phase));
+    zbus::fdo::Properties::properties_changed(
+        em,
+        INTERFACE.try_into()?,
+        HashMap::from([("Phase", value)]),
+        Cow::Borrowed(&[]),
+    )
+    .await
+}
+
+/// The bus side: sends, and reconnects after losing the bus.
+struct BusTask {
+    conn: Option<Connection>,
+    iface: Option<InterfaceRef<BackupObject>>,
+    live: Arc<Mutex<LiveState>>,
+    control: Control,
+    queued: Arc<AtomicUsize>,
+    /// ErrorCount as last announced, so unchanged counts cost no signal.
+    announced_errors: Option<u64>,
+}
+
+impl BusTask {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+        let retry = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(retry);
+        loop {
+            tokio::select! {
+                out = rx.recv() => {
+                    let Some(out) = out else { break };
+                    self.queued.fetch_sub(1, Ordering::Relaxed);
+                    if self.conn.is_some() {
+                        if let Err(e) = self.emit(&out).await {
+                            tracing::warn!("lost the system bus ({e}); the backup goes on, and igotchuu will reconnect");
+                            self.conn = None;
+                            self.iface = None;
+                            retry.as_mut().reset(Instant::now() + RECONNECT_INTERVAL);
+                        }
+                    }
+                }
+                () = &mut retry, if self.conn.is_none() => {
+                    match connect(&self.live, &self.control).await {
+                        Ok(conn) => {
+                            tracing::info!("back on the system bus");
+                            self.conn = Some(conn);
+                            // Whatever changed meanwhile, clients re-read on NameOwnerChanged.
+                            let phase = self.live.lock().unwrap_or_else(|e| e.into_inner()).phase;
+                            let _ = self.emit(&Outgoing::Phase(phase)).await;
+                        }
+                        Err(e) => {
+                            tracing::debug!("system bus still unavailable: {e}");
+                            retry.as_mut().reset(Instant::now() + RECONNECT_INTERVAL);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn iface(&mut self) -> zbus::Result<InterfaceRef<BackupObject>> {
+        if self.iface.is_none() {
+            let conn = self.conn.as_ref().ok_or(zbus::Error::InvalidReply)?;
+            self.iface = Some(
+                conn.object_server()
+                    .interface::<_, BackupObject>(OBJECT_PATH)
+                    .await?,
+            );
+        }
+        Ok(self.iface.clone().expect("just set"))
+    }
+
+    async fn announce_errors(
+        &mut self,
+        obj: &BackupObject,
+        em: &zbus::object_server::SignalEmitter<'_>,
+    ) -> zbus::Result<()> {
+        let count = obj
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .error_count;
+        if self.announced_errors != Some(count) {
+            self.announced_errors = Some(count);
+            obj.error_count_changed(em).await?;
+        }
+        Ok(())
+    }
+
+    async fn emit(&mut self, out: &Outgoing) -> zbus::Result<()> {
+        let iface = self.iface().await?;
+        let em = iface.signal_emitter();
+        let obj = iface.get().await;
+        match out {
+            Outgoing::Started => {
+                BackupObject::backup_started(em).await?;
+                obj.started_at_changed(em).await?;
+                obj.profile_changed(em).await?;
+                obj.places_changed(em).await?;
+                self.announce_errors(&obj, em).await?;
+                obj.progress_changed(em).await?;
+            }
+            Outgoing::Phase(phase) => announce_phase(em, *phase).await?,
+            Outgoing::Progress(p) => {
+                BackupObject::progress(
+                    em,
+                    p.seconds_elapsed,
+                    p.seconds_remaining,
+                    p.percent_done,
+                    p.total_files,
+                    p.files_done,
+                    p.total_bytes,
+                    p.bytes_done,
+                    p.error_count,
+                    &p.current_files,
+                )
+                .await?;
+                obj.progress_changed(em).await?;
+                self.announce_errors(&obj, em).await?;
+            }
+            Outgoing::Error(e) => BackupObject::error(em, &e.error, &e.during, &e.item).await?,
+            Outgoing::Folded(n) => BackupObject::errors_folded(em, *n).await?,
+            Outgoing::Finished {
+                outcome,
+                reason,
+                complete,
+            } => {
+                if let Some(s) = complete {
+                    BackupObject::backup_complete(
+                        em,
+                        s.files_new,
+                        s.files_changed,
+                        s.files_unmodified,
+                        s.dirs_new,
+                        s.dirs_changed,
+                        s.dirs_unmodified,
+                        s.data_blobs,
+                        s.tree_blobs,
+                        s.data_added,
+                        s.total_files_processed,
+                        s.total_bytes_processed,
+                        s.total_duration,
+                        &s.snapshot_id,
+                        s.dry_run,
+                    )
+                    .await?;
+                }
+                BackupObject::backup_finished(em, outcome, reason).await?;
+                announce_phase(em, None).await?;
+                self.announce_errors(&obj, em).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Finish;
+    use igotchuu_dbus::{Outcome, Phase};
+
+    fn sink() -> (BusSink, mpsc::UnboundedReceiver<Outgoing>, Arc<AtomicUsize>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let live = Arc::new(Mutex::new(LiveState::default()));
+        (BusSink::new(tx, queued.clone(), live), rx, queued)
+    }
+
+    fn progress(n: u64) -> Event {
+        Event::Progress(Progress {
+            files_done: n,
+            ..Progress::default()
+        })
+    }
+
+    fn finished() -> Event {
+        Event::Finished(Finish {
+            outcome: Outcome::Failed,
+            reason: "r".into(),
+            summary: None,
+            error_count: 0,
+            item_errors: vec![],
+        })
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<Outgoing>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            out.push(match o {
+                Outgoing::Started => "started".to_owned(),
+                Outgoing::Phase(p) => format!("phase {}", Phase::property_value(p)),
+                Outgoing::Progress(p) => format!("progress {}", p.files_done),
+                Outgoing::Error(e) => format!("error {}", e.item),
+                Outgoing::Folded(n) => format!("folded {n}"),
+                Outgoing::Finished { outcome, .. } => format!("finished {outcome}"),
+            });
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_is_coalesced_but_the_first_and_last_always_go_out() {
+        let (mut sink, mut rx, _) = sink();
+        for n in 1..=1000 {
+            sink.handle(&progress(n));
+        }
+        tokio::time::advance(PROGRESS_INTERVAL).await;
+        sink.handle(&progress(1001));
+        for n in 1002..=1500 {
+            sink.handle(&progress(n));
+        }
+        sink.handle(&Event::PhaseChanged(Phase::CleaningUp));
+        assert_eq!(
+            drain(&mut rx),
+            [
+                "progress 1",
+                "progress 1001",
+                "progress 1500",
+                "phase cleaning-up"
+            ]
+        );
+        // The live state is exact even for what was not sent.
+        assert_eq!(sink.live.lock().unwrap().progress.files_done, 1500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_flood_is_folded_and_counted() {
+        let (mut sink, mut rx, _) = sink();
+        for n in 0..100_000 {
+            sink.handle(&Event::ItemError(ItemError {
+                item: n.to_string(),
+                ..ItemError::default()
+            }));
+        }
+        tokio::time::advance(Duration::from_millis(100)).await;
+        sink.handle(&Event::ItemError(ItemError {
+            item: "late".into(),
+            ..ItemError::default()
+        }));
+        sink.handle(&finished());
+        let out = drain(&mut rx);
+        let burst = ERROR_BURST as usize;
+        assert_eq!(out.len(), burst + 3, "{out:?}");
+        assert_eq!(out[burst - 1], format!("error {}", burst - 1));
+        // Everything after the burst is reported as one count, before the
+        // next error that gets through.
+        assert_eq!(out[burst], format!("folded {}", 100_000 - burst));
+        assert_eq!(out[burst + 1], "error late");
+        assert_eq!(out[burst + 2], "finished failed");
+        assert_eq!(sink.live.lock().unwrap().error_count, 100_001);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_bus_gets_no_more_than_it_can_hold() {
+        let (mut sink, mut rx, queued) = sink();
+        queued.store(MAX_QUEUED, Ordering::Relaxed);
+        sink.handle(&progress(1));
+        sink.handle(&Event::ItemError(ItemError::default()));
+        assert!(drain(&mut rx).is_empty());
+        // Events that end phases and runs are never dropped.
+        sink.handle(&finished());
+        let out = drain(&mut rx);
+        assert_eq!(out, ["progress 1", "folded 1", "finished failed"]);
+    }
+}

@@ -1,0 +1,936 @@
+//! The contract files, checked with the real tools that will read them:
+//! the interface XML against the seed, the polkit policy with xmllint and
+//! its DTD, the systemd units with `systemd-analyze`, and the bus policy and
+//! activation file with a private `dbus-daemon`.
+//!
+//! The bus tests need root (they own a system-bus name and run a client as
+//! `nobody`); the others run anywhere the tools are installed. Every check
+//! that a tool accepts a file is paired with one that it refuses a broken
+//! copy, so that a tool that accepts anything cannot make a test pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use igotchuu_dbus::errors::{self, Error as BusError};
+use igotchuu_dbus::{proxy, ACTION_START, ACTION_STOP, BUS_NAME, INTERFACE, OBJECT_PATH};
+use roxmltree::{Document, Node, NodeType, ParsingOptions};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------- helpers
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+fn read(rel: &str) -> String {
+    let path = repo().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Panics, naming the Debian package, when a tool the test needs is missing.
+fn require_tool(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: install the Debian package {package} (scripts/deps.sh test)"
+    );
+}
+
+fn output(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn parse_xml(xml: &str) -> Document<'_> {
+    let opts = ParsingOptions {
+        // The introspection and polkit DOCTYPEs; roxmltree never fetches them.
+        allow_dtd: true,
+        ..ParsingOptions::default()
+    };
+    Document::parse_with_options(xml, opts).expect("well-formed XML")
+}
+
+// ------------------------------------------------------- interface XML
+
+const XML: &str = "dbus/com.nyantec.igotchuu1.xml";
+/// The seed README's interface, copied verbatim.
+const SEED: &str = "dbus/tests/fixtures/seed-interface.xml";
+
+/// One method, signal or property, as far as clients can see it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Member {
+    kind: String,
+    name: String,
+    /// Arguments as (name, type, direction); a property's type and access.
+    args: Vec<(String, String, String)>,
+}
+
+fn element_children<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
+    node.children().filter(Node::is_element)
+}
+
+fn interface<'a, 'i>(doc: &'a Document<'i>) -> Node<'a, 'i> {
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "node");
+    assert_eq!(root.attribute("name"), Some(OBJECT_PATH));
+    let ifaces: Vec<_> = element_children(root)
+        .filter(|n| n.has_tag_name("interface"))
+        .collect();
+    assert_eq!(ifaces.len(), 1, "one interface");
+    assert_eq!(ifaces[0].attribute("name"), Some(INTERFACE));
+    ifaces[0]
+}
+
+fn member(node: Node) -> Member {
+    let kind = node.tag_name().name().to_owned();
+    let name = node.attribute("name").expect("a name").to_owned();
+    let args = if kind == "property" {
+        vec![(
+            String::new(),
+            node.attribute("type").expect("a type").to_owned(),
+            node.attribute("access").expect("an access").to_owned(),
+        )]
+    } else {
+        element_children(node)
+            .filter(|a| a.has_tag_name("arg"))
+            .map(|a| {
+                // Method arguments are "in" unless they say otherwise.
+                let default_dir = if kind == "method" { "in" } else { "" };
+                (
+                    a.attribute("name").unwrap_or_default().to_owned(),
+                    a.attribute("type").expect("an arg type").to_owned(),
+                    a.attribute("direction").unwrap_or(default_dir).to_owned(),
+                )
+            })
+            .collect()
+    };
+    Member { kind, name, args }
+}
+
+fn members(iface: Node) -> BTreeMap<(String, String), Member> {
+    element_children(iface)
+        .map(member)
+        .map(|m| ((m.kind.clone(), m.name.clone()), m))
+        .collect()
+}
+
+fn args(list: &[(&str, &str)]) -> Vec<(String, String, String)> {
+    list.iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned(), String::new()))
+        .collect()
+}
+
+#[test]
+fn interface_keeps_the_seed_argument_for_argument() {
+    let seed_xml = read(SEED);
+    let seed_doc = parse_xml(&seed_xml);
+    let seed = members(interface(&seed_doc));
+    // The fixture really is the seed: one method, four signals.
+    let names: Vec<_> = seed.keys().map(|(k, n)| format!("{k} {n}")).collect();
+    assert_eq!(
+        names,
+        [
+            "method Stop",
+            "signal BackupComplete",
+            "signal BackupStarted",
+            "signal Error",
+            "signal Progress",
+        ]
+    );
+    assert_eq!(seed[&("signal".into(), "Progress".into())].args.len(), 9);
+    assert_eq!(
+        seed[&("signal".into(), "BackupComplete".into())].args.len(),
+        14
+    );
+
+    let ours_xml = read(XML);
+    let ours_doc = parse_xml(&ours_xml);
+    let ours = members(interface(&ours_doc));
+    for (key, m) in &seed {
+        assert_eq!(ours.get(key), Some(m), "{key:?} must stay as in the seed");
+    }
+}
+
+#[test]
+fn additions_are_the_decided_ones_and_each_is_documented() {
+    let seed_xml = read(SEED);
+    let seed_doc = parse_xml(&seed_xml);
+    let seed = members(interface(&seed_doc));
+    let ours_xml = read(XML);
+    let ours_doc = parse_xml(&ours_xml);
+    let iface = interface(&ours_doc);
+
+    let prop = |name: &str, ty: &str| Member {
+        kind: "property".into(),
+        name: name.into(),
+        args: vec![(String::new(), ty.into(), "read".into())],
+    };
+    let expected: BTreeSet<Member> = [
+        Member {
+            kind: "method".into(),
+            name: "Start".into(),
+            args: vec![],
+        },
+        Member {
+            kind: "signal".into(),
+            name: "BackupFinished".into(),
+            args: args(&[("outcome", "s"), ("reason", "s")]),
+        },
+        Member {
+            kind: "signal".into(),
+            name: "ErrorsFolded".into(),
+            args: args(&[("count", "t")]),
+        },
+        prop("Phase", "s"),
+        prop("Progress", "(ttdtttttas)"),
+        prop("StartedAt", "t"),
+        prop("Profile", "s"),
+        prop("Places", "as"),
+        prop("ErrorCount", "t"),
+    ]
+    .into_iter()
+    .collect();
+
+    let mut additions = BTreeSet::new();
+    for node in element_children(iface) {
+        let m = member(node);
+        // Every type is a valid D-Bus signature.
+        for (_, ty, _) in &m.args {
+            zbus::zvariant::Signature::try_from(ty.as_str())
+                .unwrap_or_else(|e| panic!("{} has a bad type {ty}: {e}", m.name));
+        }
+        if seed.contains_key(&(m.kind.clone(), m.name.clone())) {
+            continue;
+        }
+        // The nearest non-blank node before an addition is its comment.
+        let comment = node
+            .prev_siblings()
+            .skip(1)
+            .find(|n| !(n.is_text() && n.text().is_some_and(|t| t.trim().is_empty())))
+            .filter(|n| n.node_type() == NodeType::Comment)
+            .and_then(|n| n.text())
+            .unwrap_or_else(|| panic!("{} {} has no comment before it", m.kind, m.name));
+        assert!(
+            comment.contains("Addition"),
+            "the comment before {} says it is an addition: {comment}",
+            m.name
+        );
+        // No annotation may turn PropertiesChanged off.
+        assert!(element_children(node).all(|a| !a.has_tag_name("annotation")));
+        additions.insert(m);
+    }
+    assert_eq!(additions, expected);
+
+    // The Progress property is the Progress signal's fields, in order.
+    let signal_types: String = member(
+        element_children(iface)
+            .find(|n| n.has_tag_name("signal") && n.attribute("name") == Some("Progress"))
+            .unwrap(),
+    )
+    .args
+    .iter()
+    .map(|(_, t, _)| t.as_str())
+    .collect();
+    assert_eq!(format!("({signal_types})"), "(ttdtttttas)");
+}
+
+#[test]
+fn interface_documents_the_names_the_crate_uses() {
+    let xml = read(XML);
+    for name in [
+        errors::ALREADY_RUNNING,
+        errors::NOT_RUNNING,
+        ACTION_START,
+        ACTION_STOP,
+        BUS_NAME,
+        "org.freedesktop.DBus.Error.AccessDenied",
+        "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+    ] {
+        assert!(xml.contains(name), "{XML} does not mention {name}");
+    }
+    for outcome in ["completed", "completed-with-warnings", "failed", "stopped"] {
+        assert!(xml.contains(&format!("\"{outcome}\"")), "outcome {outcome}");
+        outcome.parse::<igotchuu_dbus::Outcome>().unwrap();
+    }
+    for phase in [
+        "idle",
+        "preparing",
+        "snapshotting",
+        "backing-up",
+        "stopping",
+        "cleaning-up",
+    ] {
+        assert!(xml.contains(&format!("\"{phase}\"")), "phase {phase}");
+        igotchuu_dbus::Phase::from_property(phase).unwrap();
+    }
+}
+
+// ----------------------------------------------------------------- polkit
+
+const POLICY: &str = "polkit/com.nyantec.igotchuu.policy";
+const POLKIT_DTD: &str = "/usr/share/polkit-1/policyconfig-1.dtd";
+
+fn xmllint_dtd(file: &Path) -> Output {
+    output(
+        Command::new("xmllint")
+            .args(["--noout", "--nonet", "--dtdvalid", POLKIT_DTD])
+            .arg(file),
+    )
+}
+
+#[test]
+fn polkit_policy_is_valid_and_has_both_actions() {
+    require_tool("xmllint", "libxml2-utils");
+    assert!(
+        Path::new(POLKIT_DTD).is_file(),
+        "{POLKIT_DTD} is missing: install the Debian package polkitd"
+    );
+    let out = xmllint_dtd(&repo().join(POLICY));
+    assert!(out.status.success(), "xmllint: {}", text(&out));
+
+    // xmllint really validates: an element the DTD does not allow fails.
+    let dir = TempDir::new().unwrap();
+    let broken = dir.path().join("broken.policy");
+    let policy = read(POLICY);
+    std::fs::write(&broken, policy.replace("<defaults>", "<defaults><bogus/>")).unwrap();
+    assert!(
+        !xmllint_dtd(&broken).status.success(),
+        "xmllint took a bad policy"
+    );
+
+    let doc = parse_xml(&policy);
+    let mut ids = BTreeSet::new();
+    for action in doc.descendants().filter(|n| n.has_tag_name("action")) {
+        let id = action.attribute("id").unwrap();
+        ids.insert(id.to_owned());
+        let child_text = |tag: &str| {
+            action
+                .descendants()
+                .find(|n| n.has_tag_name(tag))
+                .and_then(|n| n.text())
+                .unwrap_or_else(|| panic!("{id} has no {tag}"))
+                .trim()
+                .to_owned()
+        };
+        assert!(!child_text("description").is_empty());
+        assert!(
+            child_text("message").starts_with("Authentication is required to "),
+            "{id}: the message says what needs authentication"
+        );
+        assert_eq!(child_text("allow_any"), "no", "{id}");
+        assert_eq!(child_text("allow_inactive"), "no", "{id}");
+        assert_eq!(child_text("allow_active"), "auth_admin_keep", "{id}");
+    }
+    let expected: BTreeSet<String> = [ACTION_START, ACTION_STOP].map(String::from).into();
+    assert_eq!(ids, expected);
+}
+
+// ---------------------------------------------------------------- systemd
+
+const SERVICE: &str = "igotchuu.service";
+const BUS_SERVICE: &str = "igotchuu-bus.service";
+const TIMER: &str = "igotchuu.timer";
+
+/// A folder with a stub `igotchuu` that records its arguments in `args`,
+/// to stand for `@bindir@`.
+fn stub_bindir() -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("igotchuu-contract-")
+        .tempdir()
+        .unwrap();
+    let stub = dir.path().join("igotchuu");
+    let record = dir.path().join("args");
+    std::fs::write(
+        &stub,
+        format!("#!/bin/sh\necho \"$@\" > '{}'\nexit 1\n", record.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Readable by everyone: the bus tests put sockets here too.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Whether `s` has a meson-style `@placeholder@` (not `@mount`, a syscall set).
+fn has_placeholder(s: &str) -> bool {
+    s.split('@')
+        .skip(1)
+        .zip(s.split('@').skip(2))
+        .any(|(word, _)| {
+            !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+}
+
+/// A `.in` file of the repository with `@bindir@` replaced.
+fn substituted(rel: &str, bindir: &Path) -> String {
+    let s = read(rel).replace("@bindir@", bindir.to_str().unwrap());
+    assert!(!has_placeholder(&s), "{rel} has another @placeholder@");
+    s
+}
+
+#[test]
+fn placeholders_are_found() {
+    assert!(has_placeholder("Exec=@bindir@/igotchuu"));
+    assert!(has_placeholder("a @libexecdir@ b"));
+    assert!(!has_placeholder("SystemCallFilter=@system-service @mount"));
+    assert!(!has_placeholder("Exec=/usr/bin/igotchuu serve"));
+}
+
+/// The three units side by side, as they would be installed.
+fn write_units(dir: &Path) -> [PathBuf; 3] {
+    let service = dir.join(SERVICE);
+    let bus = dir.join(BUS_SERVICE);
+    let timer = dir.join(TIMER);
+    std::fs::write(&service, substituted("data/igotchuu.service.in", dir)).unwrap();
+    std::fs::write(&bus, substituted("data/igotchuu-bus.service.in", dir)).unwrap();
+    std::fs::write(&timer, read("data/igotchuu.timer")).unwrap();
+    [service, bus, timer]
+}
+
+fn verify(units: &[PathBuf]) -> Output {
+    output(
+        Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .args(units)
+            .env("SYSTEMD_LOG_COLOR", "0"),
+    )
+}
+
+#[test]
+fn systemd_units_verify_together() {
+    require_tool("systemd-analyze", "systemd");
+    let dir = stub_bindir();
+    let units = write_units(dir.path());
+    // All three at once: systemd refuses some combinations that each unit
+    // alone would pass (two units with one BusName=, for one).
+    let out = verify(&units);
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify: {}",
+        text(&out)
+    );
+    // Warnings (an unknown key, a bad value) do not change the exit status;
+    // none may name our units.
+    let all = text(&out);
+    for unit in [SERVICE, BUS_SERVICE, TIMER] {
+        assert!(!all.contains(unit), "systemd-analyze warned:\n{all}");
+    }
+
+    // systemd-analyze really checks: a unit whose program is missing fails.
+    let broken = dir.path().join(BUS_SERVICE);
+    let unit = std::fs::read_to_string(&broken).unwrap();
+    std::fs::write(
+        &broken,
+        unit.replace(dir.path().to_str().unwrap(), "/nonexistent"),
+    )
+    .unwrap();
+    assert!(
+        !verify(&units).status.success(),
+        "verify took a broken unit"
+    );
+}
+
+#[test]
+fn systemd_services_stay_hardened() {
+    require_tool("systemd-analyze", "systemd");
+    let dir = stub_bindir();
+    let units = write_units(dir.path());
+    // Exposure 4.0 or less ("OK"): a sandbox line lost on the way fails this.
+    for unit in &units[..2] {
+        let out = output(
+            Command::new("systemd-analyze")
+                .args(["security", "--offline=true", "--threshold=40", "--no-pager"])
+                .arg(unit),
+        );
+        assert!(out.status.success(), "{}: {}", unit.display(), text(&out));
+    }
+}
+
+/// `section` → `key` → values, comments and blank lines left out.
+type Unit = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+fn parse_unit(s: &str) -> Unit {
+    let mut unit = Unit::new();
+    let mut section = String::new();
+    for line in s.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+            continue;
+        }
+        let (key, value) = line.split_once('=').expect("key=value");
+        unit.entry(section.clone())
+            .or_default()
+            .entry(key.to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+    unit
+}
+
+fn one<'a>(unit: &'a Unit, section: &str, key: &str) -> &'a str {
+    match unit
+        .get(section)
+        .and_then(|s| s.get(key))
+        .map(Vec::as_slice)
+    {
+        Some([v]) => v,
+        other => panic!("[{section}] {key}: expected one value, found {other:?}"),
+    }
+}
+
+#[test]
+fn systemd_units_say_what_was_decided() {
+    let service = parse_unit(&read("data/igotchuu.service.in"));
+    let bus = parse_unit(&read("data/igotchuu-bus.service.in"));
+    let timer = parse_unit(&read("data/igotchuu.timer"));
+
+    assert_eq!(
+        one(&service, "Service", "ExecStart"),
+        "@bindir@/igotchuu backup"
+    );
+    assert_eq!(one(&bus, "Service", "ExecStart"), "@bindir@/igotchuu serve");
+    assert_eq!(one(&bus, "Service", "Type"), "dbus");
+    assert_eq!(one(&bus, "Service", "BusName"), BUS_NAME);
+    // Only one unit may claim the bus name (see systemd_units_verify_together).
+    assert!(!service["Service"].contains_key("BusName"));
+
+    for unit in [&service, &bus] {
+        assert_eq!(one(unit, "Service", "StateDirectory"), "igotchuu");
+        assert_eq!(one(unit, "Service", "KillSignal"), "SIGINT");
+        assert_eq!(one(unit, "Service", "RestrictNamespaces"), "mnt");
+        assert!(one(unit, "Service", "SuccessExitStatus")
+            .split_whitespace()
+            .any(|s| s == "3"));
+        let filter = one(unit, "Service", "SystemCallFilter");
+        assert!(filter.contains("@system-service") && filter.contains("@mount"));
+        let caps = one(unit, "Service", "CapabilityBoundingSet");
+        for cap in ["CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH"] {
+            assert!(caps.split_whitespace().any(|c| c == cap), "{cap}");
+        }
+        // /home is what gets backed up.
+        assert!(!unit["Service"].contains_key("ProtectHome"));
+    }
+
+    // The two services share one sandbox: everything but what they run.
+    let sandbox = |u: &Unit| {
+        let mut u = u.clone();
+        for key in ["Type", "BusName", "ExecStart"] {
+            u.get_mut("Service").unwrap().remove(key);
+        }
+        u.get_mut("Unit").unwrap().remove("Description");
+        u
+    };
+    assert_eq!(
+        sandbox(&service),
+        sandbox(&bus),
+        "the two units drifted apart"
+    );
+
+    assert_eq!(one(&timer, "Timer", "OnCalendar"), "daily");
+    assert_eq!(one(&timer, "Timer", "Persistent"), "true");
+    assert!(timer["Timer"].contains_key("RandomizedDelaySec"));
+    assert_eq!(one(&timer, "Install", "WantedBy"), "timers.target");
+}
+
+#[test]
+fn activation_file_names_the_helper_and_its_unit() {
+    let file = read("dbus/com.nyantec.IGotChuu.service.in");
+    let unit = parse_unit(&file);
+    assert_eq!(one(&unit, "D-BUS Service", "Name"), BUS_NAME);
+    assert_eq!(
+        one(&unit, "D-BUS Service", "Exec"),
+        "@bindir@/igotchuu serve"
+    );
+    assert_eq!(one(&unit, "D-BUS Service", "User"), "root");
+    let systemd_unit = one(&unit, "D-BUS Service", "SystemdService");
+    assert_eq!(systemd_unit, BUS_SERVICE);
+    assert!(repo().join(format!("data/{systemd_unit}.in")).is_file());
+}
+
+// -------------------------------------------------------- private bus
+
+const BUS_POLICY: &str = "dbus/com.nyantec.IGotChuu.conf";
+
+/// The default rules of Debian's /usr/share/dbus-1/system.conf that matter
+/// here: deny owning and calling, allow signals and replies, allow talking
+/// to the bus itself.
+const SYSTEM_DEFAULTS: &str = r#"
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
+  </policy>
+"#;
+
+/// A private system bus, killed and waited for when dropped. Its socket,
+/// config and activation files live in `dir`, which goes with it.
+struct PrivateBus {
+    daemon: Child,
+    /// Kept open: the daemon must not get SIGPIPE.
+    stdout: BufReader<ChildStdout>,
+    address: String,
+    dir: TempDir,
+}
+
+/// A bus config that includes `policy` (if any) and activates from `dir/services`.
+fn bus_config(dir: &Path, policy: Option<&Path>) -> PathBuf {
+    let include = policy
+        .map(|p| format!("<include>{}</include>", p.display()))
+        .unwrap_or_default();
+    let config = format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:dir={dir}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{dir}/services</servicedir>
+  {SYSTEM_DEFAULTS}
+  {include}
+</busconfig>
+"#,
+        dir = dir.display()
+    );
+    let path = dir.join("bus.conf");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn spawn_daemon(config: &Path) -> Child {
+    Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", config.display()))
+        .args(["--nofork", "--nosyslog", "--print-address"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dbus-daemon")
+}
+
+impl PrivateBus {
+    /// Starts a bus with the repository's policy, or with none.
+    fn start(with_policy: bool) -> Self {
+        require_tool("dbus-daemon", "dbus-daemon");
+        let dir = stub_bindir();
+        std::fs::create_dir(dir.path().join("services")).unwrap();
+        std::fs::write(
+            dir.path().join("services/com.nyantec.IGotChuu.service"),
+            substituted("dbus/com.nyantec.IGotChuu.service.in", dir.path()),
+        )
+        .unwrap();
+        let policy = repo().join(BUS_POLICY);
+        let config = bus_config(dir.path(), with_policy.then_some(policy.as_path()));
+        let mut daemon = spawn_daemon(&config);
+        let stdout = BufReader::new(daemon.stdout.take().unwrap());
+        // The guard exists before anything can panic, so the daemon never outlives the test.
+        let mut bus = PrivateBus {
+            daemon,
+            stdout,
+            address: String::new(),
+            dir,
+        };
+        bus.stdout.read_line(&mut bus.address).unwrap();
+        bus.address = bus.address.trim().to_owned();
+        assert!(
+            bus.address.starts_with("unix:"),
+            "dbus-daemon did not start"
+        );
+        bus
+    }
+
+    /// `dbus-send` on this bus, as root or as `nobody`.
+    async fn send(&self, as_nobody: bool, args: &[&str]) -> Output {
+        let mut cmd = if as_nobody {
+            require_tool("runuser", "util-linux");
+            let mut c = tokio::process::Command::new("runuser");
+            c.args(["-u", "nobody", "--", "dbus-send"]);
+            c
+        } else {
+            tokio::process::Command::new("dbus-send")
+        };
+        cmd.args(["--system", "--print-reply", "--reply-timeout=10000"])
+            .args(args)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
+            .stdin(Stdio::null());
+        cmd.output().await.expect("run dbus-send")
+    }
+
+    async fn request_name(&self, as_nobody: bool) -> Output {
+        self.send(
+            as_nobody,
+            &[
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.RequestName",
+                &format!("string:{BUS_NAME}"),
+                "uint32:4",
+            ],
+        )
+        .await
+    }
+
+    async fn connect(&self) -> zbus::Connection {
+        zbus::connection::Builder::address(self.address.as_str())
+            .unwrap()
+            .build()
+            .await
+            .expect("connect to the private bus")
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+const DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+
+#[test]
+fn dbus_daemon_accepts_the_policy_and_refuses_a_broken_one() {
+    if !igotchuu_e2e::have_root("dbus_daemon_accepts_the_policy_and_refuses_a_broken_one") {
+        return;
+    }
+    // Accepted: the bus starts (PrivateBus::start asserts it).
+    drop(PrivateBus::start(true));
+
+    let dir = stub_bindir();
+    let broken = dir.path().join("broken.conf");
+    let policy = read(BUS_POLICY);
+    std::fs::write(&broken, policy.replace("</busconfig>", "")).unwrap();
+    let mut daemon = spawn_daemon(&bus_config(dir.path(), Some(&broken)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            panic!("dbus-daemon started with a broken policy file");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+}
+
+#[test]
+fn only_root_may_own_the_name() {
+    if !igotchuu_e2e::have_root("only_root_may_own_the_name") {
+        return;
+    }
+    runtime().block_on(async {
+        let bus = PrivateBus::start(true);
+        let out = bus.request_name(false).await;
+        // 1: DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER.
+        assert!(
+            out.status.success() && text(&out).contains("uint32 1"),
+            "root could not own the name: {}",
+            text(&out)
+        );
+        let out = bus.request_name(true).await;
+        assert!(!out.status.success(), "nobody owned the name");
+        assert!(text(&out).contains(DENIED), "{}", text(&out));
+
+        // The permission is the policy file's: without it root is refused too.
+        let bare = PrivateBus::start(false);
+        let out = bare.request_name(false).await;
+        assert!(text(&out).contains(DENIED), "{}", text(&out));
+    });
+}
+
+/// Stands in for the helper: enough of the interface to see which calls
+/// the bus lets through.
+struct Stub;
+
+#[zbus::interface(name = "com.nyantec.igotchuu1")]
+impl Stub {
+    async fn stop(&self) -> Result<(), BusError> {
+        Err(BusError::NotRunning("No backup is running.".into()))
+    }
+
+    async fn start(&self) -> Result<(), BusError> {
+        Err(BusError::Fdo(zbus::fdo::Error::AccessDenied(
+            "Not authorized.".into(),
+        )))
+    }
+
+    #[zbus(property)]
+    async fn phase(&self) -> String {
+        igotchuu_dbus::Phase::IDLE.into()
+    }
+}
+
+#[test]
+fn anyone_may_call_the_interface_and_nothing_else() {
+    if !igotchuu_e2e::have_root("anyone_may_call_the_interface_and_nothing_else") {
+        return;
+    }
+    runtime().block_on(async {
+        let bus = PrivateBus::start(true);
+        let _helper = zbus::connection::Builder::address(bus.address.as_str())
+            .unwrap()
+            .name(BUS_NAME)
+            .unwrap()
+            .serve_at(OBJECT_PATH, Stub)
+            .unwrap()
+            .build()
+            .await
+            .expect("root owns the name and serves the object");
+
+        let dest = format!("--dest={BUS_NAME}");
+        let call = |member: &str| format!("{INTERFACE}.{member}");
+
+        // Delivered: the stub's own error comes back, not the bus's refusal.
+        let out = bus.send(true, &[&dest, OBJECT_PATH, &call("Stop")]).await;
+        assert!(text(&out).contains(errors::NOT_RUNNING), "{}", text(&out));
+        let out = bus.send(true, &[&dest, OBJECT_PATH, &call("Start")]).await;
+        assert!(text(&out).contains(DENIED), "{}", text(&out));
+        assert!(
+            text(&out).contains("Not authorized."),
+            "the stub said so, not the bus"
+        );
+
+        let get = [
+            dest.as_str(),
+            OBJECT_PATH,
+            "org.freedesktop.DBus.Properties.Get",
+            &format!("string:{INTERFACE}"),
+            "string:Phase",
+        ];
+        let out = bus.send(true, &get).await;
+        assert!(
+            out.status.success() && text(&out).contains("\"idle\""),
+            "{}",
+            text(&out)
+        );
+        let out = bus
+            .send(
+                true,
+                &[
+                    &dest,
+                    OBJECT_PATH,
+                    "org.freedesktop.DBus.Introspectable.Introspect",
+                ],
+            )
+            .await;
+        assert!(
+            out.status.success() && text(&out).contains(INTERFACE),
+            "{}",
+            text(&out)
+        );
+        let out = bus
+            .send(
+                true,
+                &[&dest, OBJECT_PATH, "org.freedesktop.DBus.Peer.Ping"],
+            )
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+
+        // Refused by the bus: any other interface on the name.
+        for member in [
+            "org.freedesktop.DBus.ObjectManager.GetManagedObjects",
+            "com.example.Other.Method",
+        ] {
+            let out = bus.send(true, &[&dest, OBJECT_PATH, member]).await;
+            let t = text(&out);
+            // The bus's own refusal ("Rejected send message"), not a reply.
+            assert!(
+                t.contains(DENIED) && t.contains("ejected send message"),
+                "{member}: {t}"
+            );
+        }
+    });
+}
+
+#[test]
+fn the_proxy_never_starts_the_helper_except_with_start() {
+    if !igotchuu_e2e::have_root("the_proxy_never_starts_the_helper_except_with_start") {
+        return;
+    }
+    runtime().block_on(async {
+        let bus = PrivateBus::start(true);
+        let conn = bus.connect().await;
+        let started = bus.dir.path().join("args");
+
+        // Nobody owns the name, and asking does not activate it.
+        assert!(proxy::running(&conn).await.unwrap().is_none());
+        let well_known = proxy::Igotchuu1Proxy::new(&conn).await.unwrap();
+        match well_known.stop().await {
+            Err(BusError::Fdo(zbus::fdo::Error::NameHasNoOwner(_))) => {}
+            other => panic!("Stop with no helper: {other:?}"),
+        }
+        assert!(!started.exists(), "the helper was started");
+
+        // Start may activate it: the activation file runs `igotchuu serve`
+        // (a stub here, which exits at once, so the call fails).
+        assert!(well_known.start().await.is_err());
+        let args = std::fs::read_to_string(&started).expect("Start activated the helper");
+        assert_eq!(args.trim(), "serve");
+
+        // With a helper on the bus, the proxy reaches it by its unique name,
+        // and its errors come back typed.
+        let helper = zbus::connection::Builder::address(bus.address.as_str())
+            .unwrap()
+            .name(BUS_NAME)
+            .unwrap()
+            .serve_at(OBJECT_PATH, Stub)
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let p = proxy::running(&conn)
+            .await
+            .unwrap()
+            .expect("a running helper");
+        assert_eq!(
+            p.inner().destination().as_str(),
+            helper.unique_name().unwrap().as_str()
+        );
+        assert_eq!(p.phase().await.unwrap(), "idle");
+        assert!(matches!(p.stop().await, Err(BusError::NotRunning(_))));
+        assert!(matches!(
+            p.start().await,
+            Err(BusError::Fdo(zbus::fdo::Error::AccessDenied(_)))
+        ));
+    });
+}
