@@ -8,6 +8,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::history::{History, HISTORY_FILE_NAME};
@@ -71,6 +72,10 @@ pub struct HelperEnv {
     dir: TempDir,
     path_env: OsString,
     runs: AtomicUsize,
+    /// The system bus runs get; `None`: a socket that does not exist.
+    bus: Mutex<Option<String>>,
+    /// More environment for runs (`RESTIC_PROGRESS_FPS` …).
+    extra: Mutex<Vec<(OsString, OsString)>>,
 }
 
 /// A helper run in progress. Dropping it kills and reaps the helper.
@@ -104,7 +109,40 @@ impl HelperEnv {
             dir,
             path_env: wrapper.path_env(),
             runs: AtomicUsize::new(0),
+            bus: Mutex::new(None),
+            extra: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Points later runs at a (private) system bus, by its address.
+    pub fn use_bus(&self, address: &str) {
+        *self.bus.lock().unwrap() = Some(address.to_owned());
+    }
+
+    /// Sets an environment variable for later runs.
+    pub fn set_var(&self, key: &str, value: &str) {
+        self.extra.lock().unwrap().push((key.into(), value.into()));
+    }
+
+    /// The environment every run from this env gets (besides an environment
+    /// without `RESTIC_*`): its state directory, PATH and system bus. A bus
+    /// that activates the helper passes these on to it.
+    pub fn vars(&self) -> Vec<(OsString, OsString)> {
+        // No system bus unless a test gives one: the helper must back up
+        // without one, and parallel tests must not compete for the bus name
+        // on a machine that has one.
+        let bus =
+            self.bus.lock().unwrap().clone().unwrap_or_else(|| {
+                format!("unix:path={}", self.dir.path().join("no-bus").display())
+            });
+        let mut v: Vec<(OsString, OsString)> = vec![
+            ("STATE_DIRECTORY".into(), self.state_dir().into()),
+            ("PATH".into(), self.path_env.clone()),
+            ("DBUS_SYSTEM_BUS_ADDRESS".into(), bus.into()),
+            ("RUST_BACKTRACE".into(), "1".into()),
+        ];
+        v.extend(self.extra.lock().unwrap().iter().cloned());
+        v
     }
 
     /// The `STATE_DIRECTORY` of every run from this env.
@@ -144,16 +182,7 @@ impl HelperEnv {
         cmd.arg("-c")
             .arg(self.config_path())
             .args(args)
-            .env("STATE_DIRECTORY", self.state_dir())
-            .env("PATH", &self.path_env)
-            // No system bus here: the helper must back up without one, and
-            // parallel tests must not compete for the bus name on a machine
-            // that has one.
-            .env(
-                "DBUS_SYSTEM_BUS_ADDRESS",
-                format!("unix:path={}", self.dir.path().join("no-bus").display()),
-            )
-            .env("RUST_BACKTRACE", "1")
+            .envs(self.vars())
             .stdin(Stdio::null());
         cmd
     }

@@ -2,14 +2,26 @@
 //! btrfs inside a private mount namespace, so that nothing leaks to the host
 //! and everything vanishes with the test, even when it fails.
 
+pub mod busclient;
+pub mod busfixture;
 pub mod config;
 pub mod fixture;
+pub mod gdbus;
 pub mod helper;
+pub mod iface;
+pub mod login1;
 pub mod mounts;
+pub mod polkit;
+pub mod procs;
 pub mod repo;
 pub mod snapshots;
+pub mod sysbus;
 pub mod wait;
 pub mod wrapper;
+
+/// Runs a future to its end on this thread. zbus runs on async-io here, so
+/// any executor will do; this one needs no runtime and nests inside none.
+pub use async_io::block_on;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +47,27 @@ pub fn have_root(test: &str) -> bool {
     false
 }
 
+thread_local! {
+    static IN_PRIVATE_NAMESPACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The repository's top folder (for the contract files: `dbus/`, `polkit/` …).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// Enters a private mount namespace unless this thread already has one
+/// (a [`LoopBtrfs`] enters one), so that mounts over system folders stay
+/// the test's own.
+pub fn ensure_private_mount_namespace() {
+    if !IN_PRIVATE_NAMESPACE.with(|c| c.get()) {
+        enter_private_mount_namespace();
+    }
+}
+
 /// Moves the calling thread into a private mount namespace of its own.
 ///
 /// Only this thread (and the processes it spawns) sees mounts made
@@ -49,6 +82,7 @@ pub fn enter_private_mount_namespace() {
         None::<&str>,
     )
     .expect("make / private");
+    IN_PRIVATE_NAMESPACE.with(|c| c.set(true));
 }
 
 /// Runs a command and panics with its output if it fails.

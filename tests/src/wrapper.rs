@@ -69,12 +69,41 @@ while read -r k v _; do [ "$k" = VmHWM: ] && echo "$k $v" > "$d/parent_hwm"; don
 exit $rc
 "#
     } else {
-        r#"exec "$REAL" "$@""#
+        r#"
+# What the shell used so far (the recording above) is counted as restic's
+# once it execs: the benchmark subtracts it.
+times > "$d/times"
+if [ -e "$REC/tee" ] || [ -e "$REC/pause_on_status" ]; then
+    # restic's stdout through a filter that copies it, or that stops restic
+    # (SIGSTOP; restic stays this pid, so signals still reach it) right
+    # after it has passed on the first status with numbers in it.
+    tee=0; [ -e "$REC/tee" ] && tee=1
+    pause=0; [ -e "$REC/pause_on_status" ] && pause=1
+    main=$$
+    exec "$REAL" "$@" > >(
+        while IFS= read -r line; do
+            printf '%s\n' "$line"
+            [ $tee = 1 ] && printf '%s\n' "$line" >> "$d/stdout"
+            if [ $pause = 1 ] && [[ $line == *'"message_type":"status"'*'"total_files"'* ]]; then
+                pause=0
+                kill -STOP $main
+                printf '%s\n' "$line" > "$d/paused_status"
+                : > "$d/paused"
+                end=$((SECONDS + LIMIT))
+                until [ -e "$d/resume" ] || [ -e "$REC/abort" ] || [ $SECONDS -ge $end ]; do sleep 0.02; done
+                kill -CONT $main
+            fi
+        done
+    )
+fi
+exec "$REAL" "$@"
+"#
     };
     format!(
         r#"#!/bin/bash
 # restic wrapper written by the igotchuu end-to-end tests
 LC_ALL=C
+LIMIT={HOLD_LIMIT_SECONDS}
 REAL={RESTIC}
 REC={rec}
 [ -n "$RESTIC_CACHE_DIR" ] || RESTIC_CACHE_DIR={cache}
@@ -182,6 +211,28 @@ impl ResticWrapper {
         }
     }
 
+    /// Whether backups starting from now copy restic's stdout (see
+    /// [`Invocation::stdout_lines`]).
+    pub fn tee_stdout(&self, on: bool) {
+        self.flag("tee", on);
+    }
+
+    /// Whether backups starting from now stop restic (SIGSTOP) right after
+    /// it printed its first status with numbers in it, until
+    /// [`Invocation::resume`]. The helper has that status, and no later one.
+    pub fn pause_on_status(&self, on: bool) {
+        self.flag("pause_on_status", on);
+    }
+
+    fn flag(&self, name: &str, on: bool) {
+        let flag = self.rec().join(name);
+        if on {
+            std::fs::write(flag, "").expect("set flag");
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
+    }
+
     /// The backup invocations that have started so far, in order.
     pub fn invocations(&self) -> Vec<Invocation> {
         let mut v: Vec<Invocation> = std::fs::read_dir(self.rec())
@@ -259,6 +310,44 @@ impl Invocation {
     /// Lets a held backup go on to restic.
     pub fn release(&self) {
         std::fs::write(self.dir.join("go"), "").expect("release wrapper");
+    }
+
+    /// Waits until restic is paused after a status (see
+    /// [`ResticWrapper::pause_on_status`]); returns that status line.
+    pub fn wait_paused(&self, timeout: Duration) -> String {
+        wait::file_exists(
+            &format!("restic backup #{} to print a status and pause", self.number),
+            &self.dir.join("paused"),
+            timeout,
+        );
+        self.must_read("paused_status").trim().to_owned()
+    }
+
+    /// Lets a paused restic go on.
+    pub fn resume(&self) {
+        std::fs::write(self.dir.join("resume"), "").expect("resume restic");
+    }
+
+    /// What restic printed on stdout so far (see [`ResticWrapper::tee_stdout`]).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.read("stdout")
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// CPU seconds the wrapper used before it exec'd restic (its own and
+    /// its children's); exec mode only.
+    pub fn cpu_before_exec(&self) -> Option<f64> {
+        let text = self.read("times")?;
+        let mut total = 0.0;
+        for t in text.split_whitespace() {
+            // `times` prints e.g. 0m0.004s.
+            let (m, s) = t.strip_suffix('s')?.split_once('m')?;
+            total += m.parse::<f64>().ok()? * 60.0 + s.replace(',', ".").parse::<f64>().ok()?;
+        }
+        Some(total)
     }
 
     /// Whether this invocation was held.

@@ -1,0 +1,226 @@
+//! The real polkitd on a private system bus, with the repository's polkit
+//! actions and the test's own rules, and nothing of the machine's.
+//!
+//! polkitd reads actions from `/usr/share/polkit-1/actions` and rules from
+//! `/etc/polkit-1/rules.d` and `/usr/share/polkit-1/rules.d`. Temp folders
+//! are bind-mounted over all three in the test thread's private mount
+//! namespace, so the machine's files are untouched and invisible to it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use tempfile::TempDir;
+
+use crate::sysbus::{require_tool, set_mode, SystemBus};
+use crate::{ensure_private_mount_namespace, repo_root, wait};
+
+pub const POLKITD: &str = "/usr/lib/polkit-1/polkitd";
+/// The repository's polkit actions.
+pub const POLICY: &str = "polkit/com.nyantec.igotchuu.policy";
+pub const ACTIONS_DIR: &str = "/usr/share/polkit-1/actions";
+pub const RULES_DIRS: [&str; 2] = ["/etc/polkit-1/rules.d", "/usr/share/polkit-1/rules.d"];
+pub const BUS_NAME: &str = "org.freedesktop.PolicyKit1";
+const START_LIMIT: Duration = Duration::from_secs(20);
+
+/// A rule file for `/etc/polkit-1/rules.d`.
+pub struct Rule {
+    /// e.g. `50-igotchuu-test.rules`.
+    pub file_name: String,
+    /// The JavaScript.
+    pub text: String,
+}
+
+impl Rule {
+    /// Lets members of `group` do `action` without authentication.
+    pub fn allow_group(action: &str, group: &str) -> Self {
+        Rule {
+            file_name: "50-igotchuu-e2e.rules".into(),
+            text: format!(
+                r#"polkit.addRule(function(action, subject) {{
+    if (action.id == "{action}" && subject.isInGroup("{group}")) {{
+        return polkit.Result.YES;
+    }}
+}});
+"#
+            ),
+        }
+    }
+}
+
+/// polkitd on a [`SystemBus`]; killed, waited for and unmounted on drop.
+pub struct Polkit {
+    daemon: Option<Child>,
+    mounts: Vec<PathBuf>,
+    dir: TempDir,
+}
+
+impl Polkit {
+    /// polkitd with the repository's actions and no rules.
+    pub fn start(bus: &SystemBus) -> Self {
+        Self::with_rules(bus, &[])
+    }
+
+    pub fn with_rules(bus: &SystemBus, rules: &[Rule]) -> Self {
+        assert!(
+            Path::new(POLKITD).is_file(),
+            "{POLKITD} is missing: install the Debian package polkitd"
+        );
+        ensure_private_mount_namespace();
+        let dir = tempfile::Builder::new()
+            .prefix("igotchuu-polkit-")
+            .tempdir()
+            .expect("temp dir");
+        // polkitd drops to its own user: everything must be world-readable.
+        set_mode(dir.path(), 0o755);
+        let actions = dir.path().join("actions");
+        let rules_dir = dir.path().join("rules.d");
+        let empty = dir.path().join("empty");
+        for d in [&actions, &rules_dir, &empty] {
+            std::fs::create_dir(d).expect("polkit dirs");
+            set_mode(d, 0o755);
+        }
+        let policy = repo_root().join(POLICY);
+        std::fs::copy(&policy, actions.join("com.nyantec.igotchuu.policy"))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", policy.display()));
+        for r in rules {
+            let path = rules_dir.join(&r.file_name);
+            std::fs::write(&path, &r.text).expect("write rule");
+            set_mode(&path, 0o644);
+        }
+        let mut pk = Polkit {
+            daemon: None,
+            mounts: Vec::new(),
+            dir,
+        };
+        pk.bind(&actions, Path::new(ACTIONS_DIR));
+        pk.bind(&rules_dir, Path::new(RULES_DIRS[0]));
+        pk.bind(&empty, Path::new(RULES_DIRS[1]));
+
+        let log = pk.dir.path().join("polkitd.log");
+        pk.daemon = Some(
+            bus.command(POLKITD)
+                .arg("--no-debug")
+                .stdout(std::fs::File::create(&log).expect("polkitd.log"))
+                .stderr(std::fs::File::create(&log).expect("polkitd.log"))
+                .spawn()
+                .expect("start polkitd"),
+        );
+        let daemon = pk.daemon.as_mut().expect("just started");
+        crate::block_on(async {
+            let conn = bus.connect().await;
+            let start = std::time::Instant::now();
+            while bus.owner(&conn, BUS_NAME).await.is_none() {
+                if let Some(status) = daemon.try_wait().expect("wait polkitd") {
+                    panic!(
+                        "polkitd ended with {status}:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+                assert!(
+                    start.elapsed() < START_LIMIT,
+                    "polkitd did not take {BUS_NAME} within {START_LIMIT:?}"
+                );
+                async_io::Timer::after(wait::POLL).await;
+            }
+        });
+        pk
+    }
+
+    fn bind(&mut self, from: &Path, over: &Path) {
+        mount(
+            Some(from),
+            over,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap_or_else(|e| panic!("bind {} over {}: {e}", from.display(), over.display()));
+        self.mounts.push(over.to_owned());
+    }
+
+    /// What polkitd logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("polkitd.log")).unwrap_or_default()
+    }
+
+    /// polkitd's pid.
+    pub fn pid(&self) -> i32 {
+        self.daemon.as_ref().expect("running").id() as i32
+    }
+}
+
+impl Drop for Polkit {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        for m in self.mounts.iter().rev() {
+            let _ = umount2(m, MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// A user and a group of the test's own, deleted on drop.
+pub struct TempUser {
+    pub user: String,
+    pub group: String,
+}
+
+impl TempUser {
+    /// Creates group `igotchuu-e2e-g<n>` and a system user `igotchuu-e2e-u<n>`
+    /// (no home, no login) in it.
+    pub fn new() -> Self {
+        require_tool("useradd", "passwd");
+        let tag = format!("{:x}", std::process::id() ^ (nanos() as u32));
+        let group = format!("igotchuu-e2e-g{tag}");
+        let user = format!("igotchuu-e2e-u{tag}");
+        crate::run(Command::new("groupadd").args(["--system", &group]));
+        // The guard exists before useradd can fail, to delete the group.
+        let mut guard = TempUser {
+            user: String::new(),
+            group,
+        };
+        crate::run(Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--groups",
+            &guard.group,
+            &user,
+        ]));
+        guard.user = user;
+        guard
+    }
+}
+
+impl Default for TempUser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        if !self.user.is_empty() {
+            let _ = Command::new("userdel")
+                .arg(&self.user)
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = Command::new("groupdel")
+            .arg(&self.group)
+            .stderr(Stdio::null())
+            .status();
+    }
+}

@@ -1,0 +1,336 @@
+//! What clients see of a run on the bus: a client that knows only the
+//! seed's XML follows a whole run; a client that joins mid-backup reads
+//! the state at once; Progress is coalesced to a few signals a second,
+//! the first and the last always sent.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use igotchuu_dbus::{proxy, Outcome, INTERFACE, OBJECT_PATH};
+use igotchuu_e2e::busclient::SignalRecorder;
+use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
+use igotchuu_e2e::gdbus::{GdbusMonitor, XmlClient};
+use igotchuu_e2e::helper::exit;
+use igotchuu_e2e::iface::{read_repo_file, SEED_XML};
+use igotchuu_e2e::{block_on, have_root, wait};
+use serde_json::Value;
+use zbus::zvariant::OwnedValue;
+
+/// restic at its old default rate: 60 status lines a second.
+const FPS: &str = "60";
+
+/// The Progress signal's arguments (and the Progress property's fields).
+type ProgressArgs = (u64, u64, f64, u64, u64, u64, u64, u64, Vec<String>);
+
+/// The Progress arguments for one of restic's `status` lines, read here
+/// from restic's JSON (not with the helper's parser): omitted fields are 0.
+fn status_args(line: &str) -> ProgressArgs {
+    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["message_type"], "status", "{line}");
+    let n = |k: &str| v.get(k).map_or(0, |x| x.as_u64().expect(k));
+    let files = v
+        .get("current_files")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    (
+        n("seconds_elapsed"),
+        n("seconds_remaining"),
+        v.get("percent_done").map_or(0.0, |x| x.as_f64().unwrap()),
+        n("total_files"),
+        n("files_done"),
+        n("total_bytes"),
+        n("bytes_done"),
+        n("error_count"),
+        files,
+    )
+}
+
+fn is_status(line: &str) -> bool {
+    line.contains(r#""message_type":"status""#)
+}
+
+#[test]
+fn a_seed_client_follows_a_whole_run() {
+    if !have_root("a_seed_client_follows_a_whole_run") {
+        return;
+    }
+    let w = BusFixture::new(BusSetup::default());
+    // Long enough for restic to report progress.
+    w.slow_backup(2, 1024);
+    w.fx.env.set_var("RESTIC_PROGRESS_FPS", FPS);
+    let monitor = GdbusMonitor::start(&w.bus, igotchuu_dbus::BUS_NAME);
+    let seed = XmlClient::new(&read_repo_file(SEED_XML), INTERFACE);
+
+    let done = w.fx.env.run(&["backup"]);
+    done.assert_code(exit::COMPLETED);
+    let lines = monitor.wait_for("BackupFinished", wait::DEADLINE);
+
+    let ours: Vec<_> = lines
+        .iter()
+        .filter(|l| l.interface == INTERFACE && l.path == OBJECT_PATH)
+        .collect();
+    let names: Vec<&str> = ours.iter().map(|l| l.member.as_str()).collect();
+    // BackupStarted, Progress…, BackupComplete, BackupFinished; nothing else
+    // in a run without unreadable files.
+    assert_eq!(names.first(), Some(&"BackupStarted"), "{names:?}");
+    assert_eq!(names.last(), Some(&"BackupFinished"), "{names:?}");
+    let complete_at = names
+        .iter()
+        .position(|n| *n == "BackupComplete")
+        .unwrap_or_else(|| panic!("no BackupComplete: {names:?}"));
+    assert_eq!(complete_at, names.len() - 2, "{names:?}");
+    let middle = &names[1..complete_at];
+    assert!(
+        !middle.is_empty() && middle.iter().all(|n| *n == "Progress"),
+        "only Progress between BackupStarted and BackupComplete: {names:?}"
+    );
+
+    // Every seed signal reads with the seed's names and types alone.
+    let read: Vec<_> = ours.iter().filter_map(|l| seed.read(l)).collect();
+    assert_eq!(
+        read.len(),
+        names.len() - 1,
+        "all but BackupFinished are the seed's"
+    );
+    let last_progress = read.iter().rev().find(|s| s.member == "Progress").unwrap();
+    assert!(
+        last_progress.args["files_done"].u64() > 0,
+        "{last_progress:?}"
+    );
+    assert!(last_progress.args["total_bytes"].u64() >= 2 << 20);
+
+    // BackupComplete carries restic's summary, as history.json has it.
+    let c = &read
+        .iter()
+        .find(|s| s.member == "BackupComplete")
+        .unwrap()
+        .args;
+    let history = w.fx.env.history();
+    assert_eq!(history.runs.len(), 1);
+    let run = &history.runs[0];
+    assert_eq!(run.outcome, Outcome::Completed);
+    let s = run.summary.as_ref().expect("history has the summary");
+    let got = (
+        (
+            c["files_new"].u64(),
+            c["files_changed"].u64(),
+            c["files_unmodified"].u64(),
+            c["dirs_new"].u64(),
+            c["dirs_changed"].u64(),
+            c["dirs_unmodified"].u64(),
+        ),
+        (c["data_blobs"].i64(), c["tree_blobs"].i64()),
+        (
+            c["data_added"].u64(),
+            c["total_files_processed"].u64(),
+            c["total_bytes_processed"].u64(),
+        ),
+        c["total_duration"].f64(),
+        c["snapshot_id"].str().to_owned(),
+        c["dry_run"].bool(),
+    );
+    let want = (
+        (
+            s.files_new,
+            s.files_changed,
+            s.files_unmodified,
+            s.dirs_new,
+            s.dirs_changed,
+            s.dirs_unmodified,
+        ),
+        (s.data_blobs, s.tree_blobs),
+        (
+            s.data_added,
+            s.total_files_processed,
+            s.total_bytes_processed,
+        ),
+        s.total_duration,
+        s.snapshot_id.clone(),
+        s.dry_run,
+    );
+    assert_eq!(got, want);
+    // 202 files: big.bin, a.txt, b/c.txt and many/000…199.
+    assert_eq!(c["files_new"].u64(), 203);
+    assert!(!c["dry_run"].bool());
+    // And the snapshot is the one restic lists.
+    let snapshots = w.fx.repo.snapshots();
+    assert_eq!(snapshots.len(), 1);
+    let id = c["snapshot_id"].str();
+    assert!(
+        !id.is_empty() && snapshots[0].id.starts_with(id),
+        "BackupComplete names snapshot {id:?}, restic has {}",
+        snapshots[0].id
+    );
+
+    // BackupFinished (an addition, not in the seed): "completed", with a reason.
+    let fin = ours.last().unwrap();
+    assert!(!seed.knows("BackupFinished"));
+    assert_eq!(fin.args.len(), 2, "{fin:?}");
+    assert_eq!(fin.args[0].str(), "completed");
+    assert_eq!(fin.args[1].str(), run.reason);
+}
+
+#[test]
+fn a_client_that_joins_mid_backup_reads_the_state_at_once() {
+    if !have_root("a_client_that_joins_mid_backup_reads_the_state_at_once") {
+        return;
+    }
+    let w = BusFixture::new(BusSetup::default());
+    w.slow_backup(2, 1024);
+    w.fx.env.set_var("RESTIC_PROGRESS_FPS", FPS);
+    w.fx.wrapper.pause_on_status(true);
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    let run = w.fx.env.spawn(&["backup"]);
+    let inv = w.fx.wrapper.wait_started(1, wait::DEADLINE);
+    // restic has printed a status with numbers in it, and is stopped: no
+    // more progress, so no more signals, until it is resumed.
+    let status = inv.wait_paused(wait::DEADLINE);
+    let want = status_args(&status);
+    assert!(want.3 > 0, "a status with files in it: {status}");
+
+    block_on(async {
+        // A client that connects now.
+        let conn = w.bus.connect().await;
+        let helper = proxy::running(&conn)
+            .await
+            .unwrap()
+            .expect("the helper owns its name");
+        assert_eq!(helper.phase().await.unwrap(), "backing-up");
+        let props = zbus::fdo::PropertiesProxy::builder(&conn)
+            .destination(helper.inner().destination().to_owned())
+            .unwrap()
+            .path(OBJECT_PATH)
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let iface = zbus::names::InterfaceName::try_from(INTERFACE).unwrap();
+        // The helper may still be reading the line restic printed last.
+        let start = Instant::now();
+        let all = loop {
+            let all = props.get_all(iface.clone()).await.expect("GetAll");
+            let progress: ProgressArgs = all["Progress"].try_clone().unwrap().try_into().unwrap();
+            if progress == want {
+                break all;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "Progress is {progress:?}, restic's last status was {want:?}"
+            );
+            async_io::Timer::after(wait::POLL).await;
+        };
+        let get = |k: &str| -> OwnedValue { all[k].try_clone().unwrap() };
+        assert_eq!(String::try_from(get("Phase")).unwrap(), "backing-up");
+        let started = u64::try_from(get("StartedAt")).unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(
+            (before..=now).contains(&started),
+            "StartedAt {started} not in [{before}, {now}]"
+        );
+        let home = w.fx.path("home").display().to_string();
+        assert_eq!(Vec::<String>::try_from(get("Places")).unwrap(), [home]);
+        assert_eq!(String::try_from(get("Profile")).unwrap(), "");
+        assert_eq!(u64::try_from(get("ErrorCount")).unwrap(), 0);
+        // Get reads the same as GetAll.
+        let one: ProgressArgs = props
+            .get(iface.clone(), "Progress")
+            .await
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(one, want);
+    });
+
+    inv.resume();
+    let done = run.wait(wait::DEADLINE);
+    done.assert_code(exit::COMPLETED);
+}
+
+#[test]
+fn progress_is_coalesced_and_the_first_and_last_are_sent() {
+    if !have_root("progress_is_coalesced_and_the_first_and_last_are_sent") {
+        return;
+    }
+    let w = BusFixture::new(BusSetup::default());
+    // restic reports as files complete, so many files keep it reporting
+    // at 60/s for a few seconds.
+    w.many_files(50_000);
+    w.fx.env.set_var("RESTIC_PROGRESS_FPS", FPS);
+    w.fx.wrapper.tee_stdout(true);
+    let recorder = SignalRecorder::start(&w.bus);
+
+    let done = w.fx.env.run(&["backup"]);
+    done.assert_code(exit::COMPLETED);
+    recorder.wait_for("BackupFinished", wait::DEADLINE);
+
+    let inv = &w.fx.wrapper.invocations()[0];
+    let statuses: Vec<ProgressArgs> = inv
+        .stdout_lines()
+        .iter()
+        .filter(|l| is_status(l))
+        .map(|l| status_args(l))
+        .collect();
+    let signals: Vec<(Instant, ProgressArgs)> = recorder
+        .signals()
+        .iter()
+        .filter(|r| r.is("Progress"))
+        .map(|r| (r.at, r.body::<ProgressArgs>()))
+        .collect();
+    let restic_seconds = statuses.last().map_or(0, |s| s.0);
+    assert!(
+        statuses.len() >= 100 && restic_seconds >= 2,
+        "restic should report at 60/s for a few seconds: {} status lines over {restic_seconds} s",
+        statuses.len()
+    );
+    assert!(signals.len() >= 3, "{} Progress signals", signals.len());
+
+    // At most ~5 a second: over the run, and in any one second of it.
+    let span = signals.last().unwrap().0 - signals[0].0;
+    let limit = 5.0 * span.as_secs_f64() + 2.0;
+    assert!(
+        (signals.len() as f64) <= limit,
+        "{} Progress signals in {span:?} (restic printed {} status lines)",
+        signals.len(),
+        statuses.len()
+    );
+    for (i, (t, _)) in signals.iter().enumerate() {
+        let in_a_second = signals[i..]
+            .iter()
+            .take_while(|(u, _)| *u - *t < Duration::from_secs(1))
+            .count();
+        assert!(
+            in_a_second <= 6,
+            "{in_a_second} Progress signals within one second"
+        );
+    }
+    println!(
+        "restic: {} status lines; helper: {} Progress signals in {:.2} s ({:.1}/s)",
+        statuses.len(),
+        signals.len(),
+        span.as_secs_f64(),
+        signals.len() as f64 / span.as_secs_f64()
+    );
+
+    // The first and the last report always go out, exactly as restic made them.
+    assert_eq!(signals[0].1, statuses[0], "the first Progress");
+    assert_eq!(
+        signals.last().unwrap().1,
+        *statuses.last().unwrap(),
+        "the last Progress"
+    );
+    // Each signal is one of restic's reports, in restic's order.
+    let mut at = 0;
+    for (_, s) in &signals {
+        at += statuses[at..]
+            .iter()
+            .position(|x| x == s)
+            .unwrap_or_else(|| panic!("{s:?} is not a later status of restic's"));
+    }
+}
