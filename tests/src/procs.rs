@@ -72,6 +72,27 @@ pub fn with_cmdline_containing(needle: &str) -> Vec<i32> {
         .collect()
 }
 
+/// A process's environment, `KEY=value` each.
+pub fn environ(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|raw| {
+            String::from_utf8_lossy(&raw)
+                .split('\0')
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Live processes with an environment entry that starts with `prefix`.
+pub fn with_environ_entry(prefix: &str) -> Vec<i32> {
+    all()
+        .into_iter()
+        .filter(|&p| wait::pid_alive(p) && environ(p).iter().any(|e| e.starts_with(prefix)))
+        .collect()
+}
+
 /// CPU time in clock ticks: (the process's own user + system time, that of
 /// its reaped children). A zombie still has both.
 pub fn cpu_ticks(pid: i32) -> Option<(u64, u64)> {

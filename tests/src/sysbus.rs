@@ -306,6 +306,13 @@ impl SystemBus {
         }
     }
 
+    /// The live processes this bus activated. dbus-daemon sets
+    /// `DBUS_STARTER_ADDRESS` for them; they are not its children (its
+    /// activation helper forks them off).
+    pub fn activated(&self) -> Vec<i32> {
+        procs::with_environ_entry(&format!("DBUS_STARTER_ADDRESS={}", self.address))
+    }
+
     /// Kills the daemon at once (SIGKILL), as a crash would; what it
     /// activated lives on. Returns the daemon's pid.
     pub fn kill(&mut self) -> i32 {
@@ -320,10 +327,9 @@ impl SystemBus {
 impl Drop for SystemBus {
     fn drop(&mut self) {
         if let Some(mut child) = self.daemon.take() {
-            // An activated helper is the daemon's (grand)child: ask it to
-            // stop in order first, so that it cleans up after itself.
-            let activated = procs::descendants(child.id() as i32);
-            procs::terminate(&activated, STOP_GRACE);
+            // Ask what it activated to stop in order first, so that it
+            // cleans up after itself.
+            procs::terminate(&self.activated(), STOP_GRACE);
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
             let _ = child.wait();
         }

@@ -19,7 +19,7 @@ pub async fn sleep_and_shutdown(conn: &Connection) -> Option<OwnedFd> {
     match reply.and_then(|m| m.body().deserialize::<OwnedFd>()) {
         Ok(fd) => Some(fd),
         Err(e) => {
-            tracing::info!("not holding off sleep and shutdown during the backup: logind is not available ({e})");
+            tracing::warn!("not holding off sleep and shutdown during the backup: logind is not available ({e})");
             None
         }
     }

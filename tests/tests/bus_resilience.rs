@@ -1,0 +1,66 @@
+//! The bus is the helper's window, not its lifeline: a backup survives its
+//! bus dying under it, and runs without any bus at all, saying so once.
+
+use igotchuu_dbus::Outcome;
+use igotchuu_e2e::busclient::SignalRecorder;
+use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
+use igotchuu_e2e::fixture::Fixture;
+use igotchuu_e2e::helper::exit;
+use igotchuu_e2e::{have_root, wait};
+use std::collections::BTreeMap;
+
+#[test]
+fn a_backup_survives_the_bus_dying() {
+    if !have_root("a_backup_survives_the_bus_dying") {
+        return;
+    }
+    let mut w = BusFixture::new(BusSetup::default());
+    let base = w.fx.baseline();
+    let recorder = SignalRecorder::start(&w.bus);
+    w.fx.wrapper.hold(true);
+    let run = w.fx.env.spawn(&["backup"]);
+    let inv = w.fx.wrapper.wait_started(1, wait::DEADLINE);
+    recorder.wait_for("BackupStarted", wait::DEADLINE);
+
+    let daemon = w.bus.kill();
+    assert!(!wait::pid_alive(daemon));
+    inv.release();
+    let done = run.wait(wait::DEADLINE);
+    done.assert_code(exit::COMPLETED);
+    assert!(
+        done.stderr.contains("lost the system bus"),
+        "the helper should say it lost the bus:\n{}",
+        done.output()
+    );
+    let history = w.fx.env.history();
+    assert_eq!(history.runs.len(), 1);
+    assert_eq!(history.runs[0].outcome, Outcome::Completed);
+    assert_eq!(w.fx.repo.snapshots().len(), 1);
+    w.fx.assert_clean(&base, "a backup that lost its bus");
+}
+
+#[test]
+fn without_a_system_bus_the_backup_runs_with_one_warning() {
+    if !have_root("without_a_system_bus_the_backup_runs_with_one_warning") {
+        return;
+    }
+    // A helper env points at a bus socket that does not exist.
+    let fx = Fixture::new(&["home"]);
+    fx.write_files(&BTreeMap::from([("home/a.txt", "a\n")]));
+    fx.env.write_spec(&fx.spec(&["home"]));
+    let done = fx.env.run(&["backup"]);
+    done.assert_code(exit::COMPLETED);
+    let lines: Vec<&str> = done.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one line on stderr:\n{}",
+        done.output()
+    );
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("system bus"),
+        "a warning about the bus: {}",
+        lines[0]
+    );
+    assert_eq!(fx.env.history().runs[0].outcome, Outcome::Completed);
+}
