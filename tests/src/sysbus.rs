@@ -90,6 +90,8 @@ pub struct BusOptions {
     pub polkit: bool,
     /// More `<policy>` elements, e.g. [`open_policy`].
     pub extra_policy: String,
+    /// More policy files to `<include>`.
+    pub includes: Vec<PathBuf>,
     /// The activation file to install, if any.
     pub activation: Option<Activation>,
 }
@@ -100,6 +102,7 @@ impl Default for BusOptions {
             policy: true,
             polkit: true,
             extra_policy: String::new(),
+            includes: Vec::new(),
             activation: None,
         }
     }
@@ -170,6 +173,12 @@ impl SystemBus {
     }
 
     pub fn with(options: BusOptions) -> Self {
+        Self::try_with(options).unwrap_or_else(|log| panic!("dbus-daemon did not start:\n{log}"))
+    }
+
+    /// Starts the bus, or returns the daemon's log if it refused to start
+    /// (a config it does not accept).
+    pub fn try_with(options: BusOptions) -> Result<Self, String> {
         require_tool("dbus-daemon", "dbus-daemon");
         let dir = tempfile::Builder::new()
             .prefix("igotchuu-bus-")
@@ -209,17 +218,17 @@ impl SystemBus {
             dir,
         };
         let child = bus.daemon.as_mut().expect("just started");
-        wait::until("dbus-daemon to listen", START_LIMIT, || {
+        let started = wait::until("dbus-daemon to listen", START_LIMIT, || {
             if let Some(status) = child.try_wait().expect("wait dbus-daemon") {
-                panic!(
+                return Some(Err(format!(
                     "dbus-daemon ended with {status}:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
-                );
+                )));
             }
             let printed = std::fs::read_to_string(&out).unwrap_or_default();
-            (printed.contains('\n') && socket.exists()).then_some(())
+            (printed.contains('\n') && socket.exists()).then_some(Ok(()))
         });
-        bus
+        started.map(|()| bus)
     }
 
     /// `unix:path=…`: what `DBUS_SYSTEM_BUS_ADDRESS` is set to for clients.
@@ -350,6 +359,9 @@ fn config_text(options: &BusOptions, socket: &Path, services: &Path) -> String {
             "{POLKIT_BUS_POLICY} is missing: install the Debian package polkitd"
         );
         includes.push_str(&format!("<include>{POLKIT_BUS_POLICY}</include>\n"));
+    }
+    for p in &options.includes {
+        includes.push_str(&format!("<include>{}</include>\n", p.display()));
     }
     format!(
         r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"

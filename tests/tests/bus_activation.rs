@@ -49,16 +49,14 @@ fn activated_helper(w: &BusFixture, pid: u32) -> i32 {
     pid
 }
 
-fn no_autostart_proxy(
-    conn: &zbus::Connection,
-) -> impl std::future::Future<Output = Igotchuu1Proxy<'static>> + '_ {
-    async move {
-        Igotchuu1Proxy::builder(conn)
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await
-            .unwrap()
-    }
+/// The crate's proxy on the well-known name, as the desktop uses it for
+/// Start and Stop; no property cache, which would read with auto-start.
+async fn well_known_proxy(conn: &zbus::Connection) -> Igotchuu1Proxy<'static> {
+    Igotchuu1Proxy::builder(conn)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await
+        .unwrap()
 }
 
 #[test]
@@ -77,7 +75,7 @@ fn start_activates_a_helper_that_backs_up_once_and_exits() {
         assert!(proxy::running(&conn).await.unwrap().is_none());
         // "Back up now", as the desktop sends it: to the well-known name,
         // which activates the helper.
-        let p = no_autostart_proxy(&conn).await;
+        let p = well_known_proxy(&conn).await;
         p.start()
             .await
             .expect("Start activates the helper, which accepts it");
@@ -130,7 +128,7 @@ fn start_activates_a_helper_that_backs_up_once_and_exits() {
             matches!(&got, Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown" || name.as_str() == "org.freedesktop.DBus.Error.NameHasNoOwner"),
             "a NO_AUTO_START Get with no helper: {got:?}"
         );
-        match no_autostart_proxy(&conn).await.stop().await {
+        match well_known_proxy(&conn).await.stop().await {
             Err(errors::Error::Fdo(zbus::fdo::Error::NameHasNoOwner(_))) => {}
             other => panic!("Stop with no helper: {other:?}"),
         }

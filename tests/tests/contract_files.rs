@@ -9,40 +9,25 @@
 //! copy, so that a tool that accepts anything cannot make a test pass.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use igotchuu_dbus::errors::{self, Error as BusError};
 use igotchuu_dbus::{proxy, ACTION_START, ACTION_STOP, BUS_NAME, INTERFACE, OBJECT_PATH};
-use roxmltree::{Document, Node, NodeType, ParsingOptions};
+use igotchuu_e2e::iface::{
+    self, element_children, member, members, parse_xml, read_repo_file, Member,
+};
+use igotchuu_e2e::sysbus::{
+    require_tool, substituted, Activation, BusOptions, SystemBus, BUS_POLICY,
+};
+use roxmltree::{Document, Node, NodeType};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------- helpers
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_owned()
-}
-
 fn read(rel: &str) -> String {
-    let path = repo().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-/// Panics, naming the Debian package, when a tool the test needs is missing.
-fn require_tool(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is not installed: install the Debian package {package} (scripts/deps.sh test)"
-    );
+    read_repo_file(rel)
 }
 
 fn output(cmd: &mut Command) -> Output {
@@ -58,77 +43,19 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn parse_xml(xml: &str) -> Document<'_> {
-    let opts = ParsingOptions {
-        // The introspection and polkit DOCTYPEs; roxmltree never fetches them.
-        allow_dtd: true,
-        ..ParsingOptions::default()
-    };
-    Document::parse_with_options(xml, opts).expect("well-formed XML")
-}
-
 // ------------------------------------------------------- interface XML
 
-const XML: &str = "dbus/com.nyantec.igotchuu1.xml";
-/// The seed README's interface, copied verbatim.
-const SEED: &str = "dbus/tests/fixtures/seed-interface.xml";
+const XML: &str = iface::CONTRACT_XML;
+const SEED: &str = iface::SEED_XML;
 
-/// One method, signal or property, as far as clients can see it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Member {
-    kind: String,
-    name: String,
-    /// Arguments as (name, type, direction); a property's type and access.
-    args: Vec<(String, String, String)>,
-}
-
-fn element_children<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
-    node.children().filter(Node::is_element)
-}
-
+/// The one interface of a contract file: the root node is the object, and
+/// it has nothing else.
 fn interface<'a, 'i>(doc: &'a Document<'i>) -> Node<'a, 'i> {
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "node");
     assert_eq!(root.attribute("name"), Some(OBJECT_PATH));
-    let ifaces: Vec<_> = element_children(root)
-        .filter(|n| n.has_tag_name("interface"))
-        .collect();
-    assert_eq!(ifaces.len(), 1, "one interface");
-    assert_eq!(ifaces[0].attribute("name"), Some(INTERFACE));
-    ifaces[0]
-}
-
-fn member(node: Node) -> Member {
-    let kind = node.tag_name().name().to_owned();
-    let name = node.attribute("name").expect("a name").to_owned();
-    let args = if kind == "property" {
-        vec![(
-            String::new(),
-            node.attribute("type").expect("a type").to_owned(),
-            node.attribute("access").expect("an access").to_owned(),
-        )]
-    } else {
-        element_children(node)
-            .filter(|a| a.has_tag_name("arg"))
-            .map(|a| {
-                // Method arguments are "in" unless they say otherwise.
-                let default_dir = if kind == "method" { "in" } else { "" };
-                (
-                    a.attribute("name").unwrap_or_default().to_owned(),
-                    a.attribute("type").expect("an arg type").to_owned(),
-                    a.attribute("direction").unwrap_or(default_dir).to_owned(),
-                )
-            })
-            .collect()
-    };
-    Member { kind, name, args }
-}
-
-fn members(iface: Node) -> BTreeMap<(String, String), Member> {
-    element_children(iface)
-        .map(member)
-        .map(|m| ((m.kind.clone(), m.name.clone()), m))
-        .collect()
+    assert_eq!(iface::interface_names(doc), [INTERFACE], "one interface");
+    iface::find_interface(doc, INTERFACE).expect("the interface")
 }
 
 fn args(list: &[(&str, &str)]) -> Vec<(String, String, String)> {
@@ -181,22 +108,26 @@ fn additions_are_the_decided_ones_and_each_is_documented() {
         kind: "property".into(),
         name: name.into(),
         args: vec![(String::new(), ty.into(), "read".into())],
+        annotations: vec![],
     };
     let expected: BTreeSet<Member> = [
         Member {
             kind: "method".into(),
             name: "Start".into(),
             args: vec![],
+            annotations: vec![],
         },
         Member {
             kind: "signal".into(),
             name: "BackupFinished".into(),
             args: args(&[("outcome", "s"), ("reason", "s")]),
+            annotations: vec![],
         },
         Member {
             kind: "signal".into(),
             name: "ErrorsFolded".into(),
             args: args(&[("count", "t")]),
+            annotations: vec![],
         },
         prop("Phase", "s"),
         prop("Progress", "(ttdtttttas)"),
@@ -302,7 +233,7 @@ fn polkit_policy_is_valid_and_has_both_actions() {
         Path::new(POLKIT_DTD).is_file(),
         "{POLKIT_DTD} is missing: install the Debian package polkitd"
     );
-    let out = xmllint_dtd(&repo().join(POLICY));
+    let out = xmllint_dtd(&igotchuu_e2e::repo_root().join(POLICY));
     assert!(out.status.success(), "xmllint: {}", text(&out));
 
     // xmllint really validates: an element the DTD does not allow fails.
@@ -366,31 +297,6 @@ fn stub_bindir() -> TempDir {
     // Readable by everyone: the bus tests put sockets here too.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
-}
-
-/// Whether `s` has a meson-style `@placeholder@` (not `@mount`, a syscall set).
-fn has_placeholder(s: &str) -> bool {
-    s.split('@')
-        .skip(1)
-        .zip(s.split('@').skip(2))
-        .any(|(word, _)| {
-            !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-        })
-}
-
-/// A `.in` file of the repository with `@bindir@` replaced.
-fn substituted(rel: &str, bindir: &Path) -> String {
-    let s = read(rel).replace("@bindir@", bindir.to_str().unwrap());
-    assert!(!has_placeholder(&s), "{rel} has another @placeholder@");
-    s
-}
-
-#[test]
-fn placeholders_are_found() {
-    assert!(has_placeholder("Exec=@bindir@/igotchuu"));
-    assert!(has_placeholder("a @libexecdir@ b"));
-    assert!(!has_placeholder("SystemCallFilter=@system-service @mount"));
-    assert!(!has_placeholder("Exec=/usr/bin/igotchuu serve"));
 }
 
 /// The three units side by side, as they would be installed.
@@ -564,125 +470,49 @@ fn activation_file_names_the_helper_and_its_unit() {
     assert_eq!(one(&unit, "D-BUS Service", "User"), "root");
     let systemd_unit = one(&unit, "D-BUS Service", "SystemdService");
     assert_eq!(systemd_unit, BUS_SERVICE);
-    assert!(repo().join(format!("data/{systemd_unit}.in")).is_file());
+    assert!(igotchuu_e2e::repo_root()
+        .join(format!("data/{systemd_unit}.in"))
+        .is_file());
 }
 
 // -------------------------------------------------------- private bus
 
-const BUS_POLICY: &str = "dbus/com.nyantec.IGotChuu.conf";
-
-/// The default rules of Debian's /usr/share/dbus-1/system.conf that matter
-/// here: deny owning and calling, allow signals and replies, allow talking
-/// to the bus itself.
-const SYSTEM_DEFAULTS: &str = r#"
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
-  </policy>
-"#;
-
-/// A private system bus, killed and waited for when dropped. Its socket,
-/// config and activation files live in `dir`, which goes with it.
+/// A private bus (see the harness's `sysbus`) whose activation file runs
+/// a stub `igotchuu` that records its arguments in `args` and fails.
 struct PrivateBus {
-    daemon: Child,
-    /// Kept open: the daemon must not get SIGPIPE.
-    stdout: BufReader<ChildStdout>,
+    bus: SystemBus,
     address: String,
-    dir: TempDir,
-}
-
-/// A bus config that includes `policy` (if any) and activates from `dir/services`.
-fn bus_config(dir: &Path, policy: Option<&Path>) -> PathBuf {
-    let include = policy
-        .map(|p| format!("<include>{}</include>", p.display()))
-        .unwrap_or_default();
-    let config = format!(
-        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>{dir}/services</servicedir>
-  {SYSTEM_DEFAULTS}
-  {include}
-</busconfig>
-"#,
-        dir = dir.display()
-    );
-    let path = dir.join("bus.conf");
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
-fn spawn_daemon(config: &Path) -> Child {
-    Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", config.display()))
-        .args(["--nofork", "--nosyslog", "--print-address"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start dbus-daemon")
+    stub: TempDir,
 }
 
 impl PrivateBus {
     /// Starts a bus with the repository's policy, or with none.
     fn start(with_policy: bool) -> Self {
-        require_tool("dbus-daemon", "dbus-daemon");
-        let dir = stub_bindir();
-        std::fs::create_dir(dir.path().join("services")).unwrap();
-        std::fs::write(
-            dir.path().join("services/com.nyantec.IGotChuu.service"),
-            substituted("dbus/com.nyantec.IGotChuu.service.in", dir.path()),
-        )
-        .unwrap();
-        let policy = repo().join(BUS_POLICY);
-        let config = bus_config(dir.path(), with_policy.then_some(policy.as_path()));
-        let mut daemon = spawn_daemon(&config);
-        let stdout = BufReader::new(daemon.stdout.take().unwrap());
-        // The guard exists before anything can panic, so the daemon never outlives the test.
-        let mut bus = PrivateBus {
-            daemon,
-            stdout,
-            address: String::new(),
-            dir,
-        };
-        bus.stdout.read_line(&mut bus.address).unwrap();
-        bus.address = bus.address.trim().to_owned();
-        assert!(
-            bus.address.starts_with("unix:"),
-            "dbus-daemon did not start"
-        );
-        bus
+        let stub = stub_bindir();
+        let bus = SystemBus::with(BusOptions {
+            policy: with_policy,
+            polkit: false,
+            activation: Some(Activation {
+                program: stub.path().join("igotchuu"),
+                extra_args: vec![],
+                env: vec![],
+            }),
+            ..BusOptions::default()
+        });
+        let address = bus.address().to_owned();
+        PrivateBus { bus, address, stub }
     }
 
     /// `dbus-send` on this bus, as root or as `nobody`.
     async fn send(&self, as_nobody: bool, args: &[&str]) -> Output {
-        let mut cmd = if as_nobody {
-            require_tool("runuser", "util-linux");
-            let mut c = tokio::process::Command::new("runuser");
-            c.args(["-u", "nobody", "--", "dbus-send"]);
-            c
+        let std = if as_nobody {
+            self.bus.command_as("nobody", "dbus-send")
         } else {
-            tokio::process::Command::new("dbus-send")
+            self.bus.command("dbus-send")
         };
+        let mut cmd = tokio::process::Command::from(std);
         cmd.args(["--system", "--print-reply", "--reply-timeout=10000"])
-            .args(args)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
-            .stdin(Stdio::null());
+            .args(args);
         cmd.output().await.expect("run dbus-send")
     }
 
@@ -701,18 +531,7 @@ impl PrivateBus {
     }
 
     async fn connect(&self) -> zbus::Connection {
-        zbus::connection::Builder::address(self.address.as_str())
-            .unwrap()
-            .build()
-            .await
-            .expect("connect to the private bus")
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        self.bus.connect().await
     }
 }
 
@@ -737,20 +556,16 @@ fn dbus_daemon_accepts_the_policy_and_refuses_a_broken_one() {
     let broken = dir.path().join("broken.conf");
     let policy = read(BUS_POLICY);
     std::fs::write(&broken, policy.replace("</busconfig>", "")).unwrap();
-    let mut daemon = spawn_daemon(&bus_config(dir.path(), Some(&broken)));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = daemon.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = daemon.kill();
-            let _ = daemon.wait();
-            panic!("dbus-daemon started with a broken policy file");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success());
+    let refused = SystemBus::try_with(BusOptions {
+        policy: false,
+        polkit: false,
+        includes: vec![broken],
+        ..BusOptions::default()
+    });
+    assert!(
+        refused.is_err(),
+        "dbus-daemon started with a broken policy file"
+    );
 }
 
 #[test]
@@ -890,7 +705,7 @@ fn the_proxy_never_starts_the_helper_except_with_start() {
     runtime().block_on(async {
         let bus = PrivateBus::start(true);
         let conn = bus.connect().await;
-        let started = bus.dir.path().join("args");
+        let started = bus.stub.path().join("args");
 
         // Nobody owns the name, and asking does not activate it.
         assert!(proxy::running(&conn).await.unwrap().is_none());
