@@ -15,6 +15,8 @@ use zbus::{MatchRule, Message, MessageStream};
 use crate::sysbus::SystemBus;
 use crate::wait;
 
+/// How long a barrier's ping may take.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often the recorder looks at its stop flag and requests.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -137,6 +139,7 @@ async fn record(
 ) {
     let conn = zbus::connection::Builder::address(address.as_str())
         .expect("bus address")
+        .method_timeout(BARRIER_TIMEOUT)
         .build()
         .await
         .expect("recorder: connect");

@@ -119,6 +119,11 @@ impl HelperEnv {
         *self.bus.lock().unwrap() = Some(address.to_owned());
     }
 
+    /// Later runs get no system bus again.
+    pub fn use_no_bus(&self) {
+        *self.bus.lock().unwrap() = None;
+    }
+
     /// Sets an environment variable for later runs.
     pub fn set_var(&self, key: &str, value: &str) {
         self.extra.lock().unwrap().push((key.into(), value.into()));

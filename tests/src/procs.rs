@@ -102,6 +102,12 @@ pub fn cpu_ticks(pid: i32) -> Option<(u64, u64)> {
     Some((n(14)? + n(15)?, n(16)? + n(17)?))
 }
 
+/// CPU time in clock ticks: (user, system) of the process itself.
+pub fn user_system_ticks(pid: i32) -> Option<(u64, u64)> {
+    let f = stat_fields(pid)?;
+    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
+}
+
 /// Clock ticks per second, for [`cpu_ticks`].
 pub fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.

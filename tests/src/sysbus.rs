@@ -256,10 +256,12 @@ impl SystemBus {
         std::fs::read_to_string(self.dir().join("daemon.out")).unwrap_or_default()
     }
 
-    /// A new connection to the bus.
+    /// A new connection to the bus. Its calls time out after
+    /// [`wait::DEADLINE`], so that a hanging helper fails a test.
     pub async fn connect(&self) -> zbus::Connection {
         zbus::connection::Builder::address(self.address.as_str())
             .expect("bus address")
+            .method_timeout(wait::DEADLINE)
             .build()
             .await
             .unwrap_or_else(|e| panic!("connect to the private bus: {e}"))

@@ -14,12 +14,15 @@
 //! `RESTIC_PROGRESS_FPS=60` and restic's `--force` (every round reads
 //! every file). It prints numbers and asserts no timings:
 //!
-//! - for each of 3 full runs: the helper's own CPU time as a fraction of
-//!   restic's (goal < 2%), read from the helper's zombie (`utime+stime`,
-//!   and `cutime+cstime` for restic, less what the restic wrapper used
-//!   before it exec'd restic); restic's status lines a second (from a copy
-//!   of its stdout); and the helper's signals a second on the bus, all and
-//!   Progress alone, as a client that records them sees them;
+//! - for each of 3 rounds, a full run on the bus and one without a bus (the
+//!   control arm: what the helper costs anyway), in alternating order: the
+//!   helper's own CPU time as a fraction of restic's (goal < 2%), read
+//!   from the helper's zombie (`utime+stime`, and `cutime+cstime` for
+//!   restic, less what the restic wrapper used before it exec'd restic);
+//!   restic's status lines a second (from a copy of its stdout); and the
+//!   helper's signals a second on the bus, all and Progress alone, as a
+//!   client that records them sees them; then the medians, and the
+//!   difference between the arms: what publishing on the bus costs;
 //! - for each of 3 runs stopped over the bus once restic reports: how long
 //!   the Stop call took (polkit included), and the time from sending Stop
 //!   to receiving BackupFinished("stopped").
@@ -40,16 +43,84 @@ const ROUNDS: usize = 3;
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 
 /// Waits for the helper to exit and reads its CPU time from the zombie:
-/// (its own seconds, its reaped children's seconds).
-fn exit_cpu(running: &Running) -> (f64, f64) {
+/// (its own seconds, of them in the kernel, its reaped children's seconds).
+fn exit_cpu(running: &Running) -> (f64, f64, f64) {
     waitid(
         Id::Pid(Pid::from_raw(running.pid())),
         WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
     )
     .expect("waitid");
     let (own, children) = procs::cpu_ticks(running.pid()).expect("the zombie's CPU time");
+    let (_, system) = procs::user_system_ticks(running.pid()).expect("the zombie's CPU time");
     let hz = procs::clock_ticks_per_second();
-    (own as f64 / hz, children as f64 / hz)
+    (own as f64 / hz, system as f64 / hz, children as f64 / hz)
+}
+
+/// One full run's numbers.
+struct Run {
+    restic_s: f64,
+    restic_cpu: f64,
+    helper_cpu: f64,
+    /// Of `helper_cpu`, in the kernel (snapshots, mounts, pipes, sockets).
+    helper_sys: f64,
+    status_rate: f64,
+    signal_rate: f64,
+    progress_rate: f64,
+}
+
+impl Run {
+    /// The helper's own CPU time, in percent of restic's.
+    fn ratio(&self) -> f64 {
+        100.0 * self.helper_cpu / self.restic_cpu
+    }
+
+    /// The helper's own user-space CPU time, in percent of restic's.
+    fn user_ratio(&self) -> f64 {
+        100.0 * (self.helper_cpu - self.helper_sys) / self.restic_cpu
+    }
+}
+
+/// A full backup of the tree; the recorder sees nothing without a bus.
+fn full_run(w: &BusFixture) -> Run {
+    let recorder = SignalRecorder::start(&w.bus);
+    let before = w.fx.wrapper.invocations().len();
+    let running = w.fx.env.spawn(&["backup"]);
+    let killer = kill_after(running.pid(), RUN_LIMIT);
+    let (own, system, children) = exit_cpu(&running);
+    drop(killer);
+    running.wait_blocking().assert_code(exit::COMPLETED);
+    let inv = w.fx.wrapper.invocations()[before].clone();
+    let statuses: Vec<String> = inv
+        .stdout_lines()
+        .into_iter()
+        .filter(|l| l.contains(r#""message_type":"status""#))
+        .collect();
+    // restic's own measure of the backup's length.
+    let restic_s = inv
+        .stdout_lines()
+        .iter()
+        .filter(|l| l.contains(r#""message_type":"summary""#))
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["total_duration"].as_f64())
+        .expect("restic printed a summary");
+    // The last signals may still be on their way.
+    std::thread::sleep(Duration::from_millis(200));
+    let signals = recorder.signals();
+    let all: Vec<Instant> = signals.iter().map(|r| r.at).collect();
+    let progress: Vec<Instant> = signals
+        .iter()
+        .filter(|r| r.is("Progress"))
+        .map(|r| r.at)
+        .collect();
+    Run {
+        restic_s,
+        restic_cpu: children - inv.cpu_before_exec().unwrap_or(0.0),
+        helper_cpu: own,
+        helper_sys: system,
+        status_rate: statuses.len() as f64 / restic_s,
+        signal_rate: rate(&all),
+        progress_rate: rate(&progress),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -92,60 +163,70 @@ fn main() {
     w.fx.wrapper.tee_stdout(true);
 
     println!(
-        "\n{:<5} {:>9} {:>12} {:>13} {:>8} {:>10} {:>10} {:>12}",
+        "\n{:<5} {:<4} {:>9} {:>12} {:>13} {:>10} {:>8} {:>9} {:>10} {:>11}",
         "round",
+        "bus",
         "restic_s",
         "restic_cpu_s",
         "helper_cpu_ms",
+        "of_sys_ms",
         "ratio_%",
         "status/s",
         "signals/s",
         "progress/s"
     );
-    let mut ratios = Vec::new();
+    let (mut with_bus, mut without_bus) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
-        let recorder = SignalRecorder::start(&w.bus);
-        let before = w.fx.wrapper.invocations().len();
-        let running = w.fx.env.spawn(&["backup"]);
-        let killer = kill_after(running.pid(), RUN_LIMIT);
-        let (own, children) = exit_cpu(&running);
-        drop(killer);
-        running.wait_blocking().assert_code(exit::COMPLETED);
-        recorder.wait_for("BackupFinished", wait::DEADLINE);
-        let inv = w.fx.wrapper.invocations()[before].clone();
-        let restic_cpu = children - inv.cpu_before_exec().unwrap_or(0.0);
-        let statuses: Vec<String> = inv
-            .stdout_lines()
-            .into_iter()
-            .filter(|l| l.contains(r#""message_type":"status""#))
-            .collect();
-        let restic_s = statuses
-            .last()
-            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .and_then(|v| v["seconds_elapsed"].as_u64())
-            .unwrap_or(0)
-            .max(1) as f64;
-        let signals = recorder.signals();
-        let all: Vec<Instant> = signals.iter().map(|r| r.at).collect();
-        let progress: Vec<Instant> = signals
-            .iter()
-            .filter(|r| r.is("Progress"))
-            .map(|r| r.at)
-            .collect();
-        let ratio = 100.0 * own / restic_cpu;
-        ratios.push(ratio);
-        println!(
-            "{round:<5} {restic_s:>9.0} {restic_cpu:>12.2} {:>13.0} {ratio:>8.2} {:>10.1} {:>10.1} {:>12.1}",
-            own * 1000.0,
-            statuses.len() as f64 / restic_s,
-            rate(&all),
-            rate(&progress),
-        );
+        // Alternate the order, so that neither arm always runs on a warm cache.
+        let arms = if round % 2 == 1 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for bus in arms {
+            if bus {
+                w.fx.env.use_bus(w.bus.address());
+            } else {
+                w.fx.env.use_no_bus();
+            }
+            let r = full_run(&w);
+            println!(
+                "{round:<5} {:<4} {:>9.2} {:>12.2} {:>13.0} {:>10.0} {:>8.2} {:>9.1} {:>10.1} {:>11.1}",
+                if bus { "yes" } else { "no" },
+                r.restic_s,
+                r.restic_cpu,
+                r.helper_cpu * 1000.0,
+                r.helper_sys * 1000.0,
+                r.ratio(),
+                r.status_rate,
+                r.signal_rate,
+                r.progress_rate,
+            );
+            if bus {
+                with_bus.push(r);
+            } else {
+                without_bus.push(r);
+            }
+        }
     }
+    let med = |v: &[Run], f: fn(&Run) -> f64| median(v.iter().map(f).collect());
     println!(
-        "median helper CPU / restic CPU: {:.2}% (goal < 2%)",
-        median(ratios)
+        "median helper CPU / restic CPU: {:.2}% on the bus (goal < 2%), {:.2}% without a bus",
+        med(&with_bus, Run::ratio),
+        med(&without_bus, Run::ratio)
     );
+    println!(
+        "of which in user space: {:.2}% on the bus, {:.2}% without (the rest is the kernel's \
+         work in the helper's syscalls: snapshots, mounts)",
+        med(&with_bus, Run::user_ratio),
+        med(&without_bus, Run::user_ratio)
+    );
+    println!(
+        "what the bus costs the helper: {:.0} ms CPU a run ({:.2}% of restic's)",
+        (med(&with_bus, |r| r.helper_cpu) - med(&without_bus, |r| r.helper_cpu)) * 1000.0,
+        med(&with_bus, Run::ratio) - med(&without_bus, Run::ratio)
+    );
+    w.fx.env.use_bus(w.bus.address());
 
     println!(
         "\n{:<5} {:>12} {:>22}",
