@@ -163,6 +163,8 @@ impl Activation {
 pub struct SystemBus {
     daemon: Option<Child>,
     address: String,
+    /// The daemon's environment (passed on to what it activates).
+    env: Vec<(OsString, OsString)>,
     dir: TempDir,
 }
 
@@ -198,37 +200,63 @@ impl SystemBus {
         let address = format!("unix:path={}", socket.display());
         let config = dir.path().join("bus.conf");
         std::fs::write(&config, config_text(&options, &socket, &services)).expect("bus config");
-        let out = dir.path().join("daemon.out");
-        let log = dir.path().join("daemon.log");
-        let mut cmd = Command::new("dbus-daemon");
-        cmd.arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--nosyslog", "--print-address"])
-            .envs(env)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
-            .stdin(Stdio::null())
-            // Files, not pipes: activated services write here too, and a
-            // pipe nobody reads would block them.
-            .stdout(std::fs::File::create(&out).expect("daemon.out"))
-            .stderr(std::fs::File::create(&log).expect("daemon.log"));
-        let daemon = cmd.spawn().expect("start dbus-daemon");
-        // The guard exists before anything can panic.
         let mut bus = SystemBus {
-            daemon: Some(daemon),
+            daemon: None,
             address,
+            env,
             dir,
         };
-        let child = bus.daemon.as_mut().expect("just started");
-        let started = wait::until("dbus-daemon to listen", START_LIMIT, || {
+        bus.spawn_daemon().map(|()| bus)
+    }
+
+    /// Starts the daemon on the bus's config and socket; waits until it listens.
+    fn spawn_daemon(&mut self) -> Result<(), String> {
+        let socket = self.dir().join("system_bus_socket");
+        let out = self.dir().join("daemon.out");
+        let log = self.dir().join("daemon.log");
+        let append = |p: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        let printed_before = std::fs::metadata(&out).map_or(0, |m| m.len());
+        let mut cmd = Command::new("dbus-daemon");
+        cmd.arg(format!(
+            "--config-file={}",
+            self.dir().join("bus.conf").display()
+        ))
+        .args(["--nofork", "--nosyslog", "--print-address"])
+        .envs(self.env.iter().cloned())
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
+        .stdin(Stdio::null())
+        // Files, not pipes: activated services write here too, and a pipe
+        // nobody reads would block them.
+        .stdout(append(&out))
+        .stderr(append(&log));
+        // The guard holds it before anything can panic.
+        self.daemon = Some(cmd.spawn().expect("start dbus-daemon"));
+        let child = self.daemon.as_mut().expect("just started");
+        wait::until("dbus-daemon to listen", START_LIMIT, || {
             if let Some(status) = child.try_wait().expect("wait dbus-daemon") {
                 return Some(Err(format!(
                     "dbus-daemon ended with {status}:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 )));
             }
-            let printed = std::fs::read_to_string(&out).unwrap_or_default();
-            (printed.contains('\n') && socket.exists()).then_some(Ok(()))
-        });
-        started.map(|()| bus)
+            let printed = std::fs::metadata(&out).map_or(0, |m| m.len());
+            (printed > printed_before && socket.exists()).then_some(Ok(()))
+        })
+    }
+
+    /// Starts a new daemon on the same address (after [`kill`](Self::kill)),
+    /// as a restarted system bus would be.
+    pub fn restart(&mut self) {
+        assert!(self.daemon.is_none(), "the daemon still runs");
+        let _ = std::fs::remove_file(self.dir().join("system_bus_socket"));
+        self.spawn_daemon()
+            .unwrap_or_else(|log| panic!("dbus-daemon did not restart:\n{log}"));
     }
 
     /// `unix:path=…`: what `DBUS_SYSTEM_BUS_ADDRESS` is set to for clients.
