@@ -7,7 +7,7 @@ set -euo pipefail
 
 run_pkgs=(restic btrfs-progs util-linux mount)
 build_pkgs=(build-essential pkg-config)
-test_pkgs=(dbus libxml2-utils systemd polkitd)
+test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd)
 
 case "${1:-run}" in
   run) pkgs=("${run_pkgs[@]}") ;;
