@@ -85,6 +85,17 @@ pub fn enter_private_mount_namespace() {
     IN_PRIVATE_NAMESPACE.with(|c| c.set(true));
 }
 
+/// The median of measurements (the mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
 /// Runs a command and panics with its output if it fails.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd

@@ -23,6 +23,7 @@
 //! The helper's restic runs under the measuring wrapper (bash, with restic
 //! as its child); that costs a few milliseconds, counted against the helper.
 
+use igotchuu_e2e::median;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -352,16 +353,6 @@ fn snapshot_run(
         restic,
         create,
         delete: clock.elapsed().as_secs_f64(),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

@@ -27,6 +27,7 @@
 //!   the Stop call took (polkit included), and the time from sending Stop
 //!   to receiving BackupFinished("stopped").
 
+use igotchuu_e2e::median;
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::proxy;
@@ -120,16 +121,6 @@ fn full_run(w: &BusFixture) -> Run {
         status_rate: statuses.len() as f64 / restic_s,
         signal_rate: rate(&all),
         progress_rate: rate(&progress),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

@@ -18,7 +18,7 @@ use super::{Password, Repository};
 use values::{item_type, value_type};
 
 /// The keys of the top level and of a profile table.
-pub(super) const TABLE_KEYS: &[&str] = &[
+const TABLE_KEY_ARRAY: [&str; 10] = [
     "places",
     "snapshot",
     "snapshot_prefix",
@@ -30,21 +30,18 @@ pub(super) const TABLE_KEYS: &[&str] = &[
     "password_file",
     "password_command",
 ];
+pub(super) const TABLE_KEYS: &[&str] = &TABLE_KEY_ARRAY;
 
 /// [`TABLE_KEYS`] and `profiles`, which only the top level may have.
-const TOP_KEYS: &[&str] = &[
-    "places",
-    "snapshot",
-    "snapshot_prefix",
-    "exec_before_snapshot",
-    "restic_backup_args",
-    "restic_args",
-    "repo",
-    "repository_file",
-    "password_file",
-    "password_command",
-    "profiles",
-];
+const TOP_KEYS: &[&str] = &{
+    let mut keys = ["profiles"; TABLE_KEY_ARRAY.len() + 1];
+    let mut i = 0;
+    while i < TABLE_KEY_ARRAY.len() {
+        keys[i] = TABLE_KEY_ARRAY[i];
+        i += 1;
+    }
+    keys
+};
 
 /// The keys of a `snapshot` table.
 const SNAPSHOT_KEYS: &[&str] = &["source", "snapshot_location"];
