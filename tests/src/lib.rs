@@ -2,6 +2,8 @@
 //! btrfs inside a private mount namespace, so that nothing leaks to the host
 //! and everything vanishes with the test, even when it fails.
 
+pub mod desktop;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

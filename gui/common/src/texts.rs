@@ -102,10 +102,15 @@ pub fn notification(f: &Finished) -> Notice {
 }
 
 /// The later of two finished runs: say the one from the history file and
-/// the one heard on the bus, which may be the same run.
+/// the one heard on the bus, which may be the same run. Runs that ended in
+/// the same second go by their start; a full tie goes to `b`, which should
+/// be the one heard on the bus.
 pub fn latest<'a>(a: Option<&'a Finished>, b: Option<&'a Finished>) -> Option<&'a Finished> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if b.finished_at > a.finished_at { b } else { a }),
+        (Some(a), Some(b)) => {
+            let key = |f: &Finished| (f.finished_at, f.started_at);
+            Some(if key(b) >= key(a) { b } else { a })
+        }
         (a, b) => a.or(b),
     }
 }
@@ -437,6 +442,17 @@ mod tests {
         assert_eq!(latest(Some(&old), Some(&new)), Some(&new));
         assert_eq!(latest(Some(&new), Some(&old)), Some(&new));
         assert_eq!(latest(None, Some(&old)), Some(&old));
+        // Ended in the same second: the one that started later.
+        let mut first = finished(Outcome::Completed, 0);
+        first.started_at -= 100;
+        let second = finished(Outcome::Failed, 0);
+        assert_eq!(latest(Some(&second), Some(&first)), Some(&second));
+        assert_eq!(latest(Some(&first), Some(&second)), Some(&second));
+        let same = second.clone();
+        assert!(std::ptr::eq(
+            latest(Some(&same), Some(&second)).unwrap(),
+            &second
+        ));
         assert_eq!(latest(None, None), None);
     }
 }

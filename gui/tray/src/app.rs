@@ -5,17 +5,16 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 
+use crate::icon::TrayIcon;
+use crate::item::Command;
+use crate::launch;
+use crate::notify::{ActionWait, Notifier, SHOW_DETAILS};
 use futures_lite::future;
 use igotchuu_desktop::control::{self, ControlError, Request};
 use igotchuu_desktop::history::{self, HistoryWatcher};
 use igotchuu_desktop::texts::{self, Notice};
 use igotchuu_desktop::watch::Watcher;
 use igotchuu_desktop::{Finished, Update};
-use ksni::TrayMethods;
-
-use crate::item::{Command, TrayItem};
-use crate::launch;
-use crate::notify::{ActionWait, Notifier, SHOW_DETAILS};
 
 type ControlCall = Pin<Box<dyn Future<Output = (Request, Result<(), ControlError>)> + Send>>;
 
@@ -26,26 +25,18 @@ enum Event {
     Command(Option<Command>),
     Action(Option<String>),
     Control(Request, Result<(), ControlError>),
+    RetryIcon,
 }
 
 /// Runs until Quit.
 pub async fn run() {
+    tracing::info!(
+        "igotchuu-tray {}: following the backup helper on the system bus",
+        env!("CARGO_PKG_VERSION")
+    );
     let state_dir = history::state_dir();
     let (commands_tx, commands) = async_channel::unbounded();
-    let item = TrayItem {
-        state: Default::default(),
-        last: None,
-        icon_theme_path: launch::icon_theme_path(),
-        commands: commands_tx,
-    };
-    // Soft about a missing watcher: it may start later, and ksni registers then.
-    let tray = match item.assume_sni_available(true).spawn().await {
-        Ok(handle) => Some(handle),
-        Err(e) => {
-            tracing::warn!("no tray icon ({e}); notifications still work");
-            None
-        }
-    };
+    let mut icon = TrayIcon::start(commands_tx, launch::icon_theme_path()).await;
 
     let mut watcher = Watcher::with_state_dir(state_dir.clone());
     let mut history_watch = watch_history(&state_dir);
@@ -61,6 +52,7 @@ pub async fn run() {
             &commands,
             &mut action,
             &mut call,
+            &mut icon,
         )
         .await;
         let mut redraw = false;
@@ -87,6 +79,12 @@ pub async fn run() {
             Event::Command(Some(Command::OpenWindow)) => launch::open_window(),
             Event::Command(Some(Command::Start)) => start_call(&mut call, Request::Start),
             Event::Command(Some(Command::Stop)) => start_call(&mut call, Request::Stop),
+            Event::Command(Some(Command::Reregister)) => icon.refused(),
+            Event::Command(Some(Command::Registered)) => icon.watcher_appeared(),
+            Event::RetryIcon => {
+                icon.retry().await;
+                redraw = true;
+            }
             Event::Action(chosen) => {
                 action = None;
                 if chosen.as_deref() == Some(SHOW_DETAILS) {
@@ -108,21 +106,12 @@ pub async fn run() {
             }
         }
         if redraw {
-            if let Some(tray) = &tray {
-                let state = watcher.state().clone();
-                let last =
-                    texts::latest(last_recorded.as_ref(), state.last_finished.as_ref()).cloned();
-                tray.update(move |item| {
-                    item.state = state;
-                    item.last = last;
-                })
-                .await;
-            }
+            let state = watcher.state().clone();
+            let last = texts::latest(last_recorded.as_ref(), state.last_finished.as_ref()).cloned();
+            icon.show(state, last).await;
         }
     }
-    if let Some(tray) = tray {
-        tray.shutdown().await;
-    }
+    icon.shutdown().await;
 }
 
 /// Waits for whichever source speaks first. Each of them may be dropped
@@ -133,6 +122,7 @@ async fn next_event(
     commands: &async_channel::Receiver<Command>,
     action: &mut Option<ActionWait>,
     call: &mut Option<ControlCall>,
+    icon: &mut TrayIcon,
 ) -> Event {
     let bus = async { Event::Bus(Box::new(watcher.next().await)) };
     let history = async {
@@ -157,9 +147,13 @@ async fn next_event(
             None => future::pending().await,
         }
     };
+    let retry = async {
+        icon.retry_due().await;
+        Event::RetryIcon
+    };
     future::or(
         future::or(command, bus),
-        future::or(history, future::or(action, call)),
+        future::or(history, future::or(action, future::or(call, retry))),
     )
     .await
 }

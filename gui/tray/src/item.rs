@@ -18,6 +18,10 @@ pub enum Command {
     Start,
     Stop,
     Quit,
+    /// A watcher is there, but refused the icon: register again later.
+    Reregister,
+    /// A watcher appeared (ksni registers with it by itself).
+    Registered,
 }
 
 /// Icon names; the SVGs are in `data/icons/hicolor/…/status/`.
@@ -43,7 +47,8 @@ impl TrayItem {
 
     /// Which icon shows the state.
     pub fn icon(&self) -> &'static str {
-        if self.state.running() {
+        // Without the bus the run's state is unknown; the last result is not.
+        if self.state.bus_available && self.state.running() {
             return ICON_BACKING_UP;
         }
         match self.last.as_ref().map(|f| f.outcome) {
@@ -134,6 +139,7 @@ impl ksni::Tray for TrayItem {
 
     fn watcher_online(&self) {
         tracing::info!("a StatusNotifierWatcher appeared; the tray icon is shown");
+        self.send(Command::Registered);
     }
 
     fn watcher_offline(&self, reason: OfflineReason) -> bool {
@@ -142,10 +148,18 @@ impl ksni::Tray for TrayItem {
                 "the StatusNotifierWatcher went away; the tray icon will be back when it does, \
                  and notifications still work"
             ),
-            OfflineReason::Error(e) => tracing::warn!(
-                "no tray to show the icon in ({e}); it will appear when a StatusNotifierWatcher \
-                 starts, and notifications still work"
-            ),
+            OfflineReason::Error(ksni::Error::Watcher(zbus::fdo::Error::ServiceUnknown(e))) => {
+                tracing::warn!(
+                    "no tray to show the icon in ({e}); it will appear when a \
+                     StatusNotifierWatcher starts, and notifications still work"
+                )
+            }
+            OfflineReason::Error(e) => {
+                tracing::warn!(
+                    "the StatusNotifierWatcher refused the tray icon ({e}); trying again"
+                );
+                self.send(Command::Reregister);
+            }
             _ => tracing::warn!("the tray icon cannot be shown for now"),
         }
         // Keep running: the watcher may come (back), and notifications need no tray.
@@ -218,6 +232,9 @@ mod tests {
             item(running(), Some(Outcome::Failed)).icon(),
             ICON_BACKING_UP
         );
+        let mut unknown = running();
+        unknown.bus_available = false;
+        assert_eq!(item(unknown, Some(Outcome::Failed)).icon(), ICON_FAILED);
     }
 
     #[test]

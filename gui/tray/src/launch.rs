@@ -5,6 +5,8 @@ use std::process::{Command, Stdio};
 
 /// The window's binary.
 pub const GUI_BINARY: &str = "igotchuu-gui";
+/// Overrides which program opens the window (tests, unusual installs).
+pub const GUI_ENV: &str = "IGOTCHUU_GUI";
 /// Overrides where hosts look for the tray's icons (a directory holding
 /// `hicolor/`).
 pub const ICON_DIR_ENV: &str = "IGOTCHUU_ICON_DIR";
@@ -40,9 +42,12 @@ pub fn open_window() {
     }
 }
 
-/// `igotchuu-gui` next to this binary (a build tree, or the same `bin/`),
-/// else the first in `PATH`.
+/// `$IGOTCHUU_GUI`, else `igotchuu-gui` next to this binary (a build tree,
+/// or the same `bin/`), else the first in `PATH`.
 fn find_gui() -> Option<PathBuf> {
+    if let Some(gui) = std::env::var_os(GUI_ENV).filter(|g| !g.is_empty()) {
+        return Some(PathBuf::from(gui));
+    }
     let beside = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(GUI_BINARY)))

@@ -6,6 +6,7 @@
 //! disk, and sleeps in between: no timers, no polling.
 
 mod app;
+mod icon;
 mod item;
 mod launch;
 mod notify;

@@ -34,6 +34,8 @@ impl Notifier {
             .body(&notice.body)
             .icon(APP_ICON)
             .hint(Hint::DesktopEntry(DESKTOP_ENTRY.into()))
+            // "default" is a click on the notification itself.
+            .action("default", "Show details")
             .action(SHOW_DETAILS, "Show details")
             .timeout(Timeout::Default);
         if notice.urgent {
