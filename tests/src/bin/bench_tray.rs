@@ -38,11 +38,13 @@ fn main() {
 
     let (rss_before, _) = desktop::proc_status(pid).expect("the tray runs");
     let wakeups_before = desktop::wakeups(pid);
+    let threads_before = desktop::wakeups_by_thread(pid);
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
     let elapsed = start.elapsed().as_secs_f64();
     let (rss_after, _) = desktop::proc_status(pid).expect("the tray still runs");
     let woke = desktop::wakeups(pid) - wakeups_before;
+    let threads_after = desktop::wakeups_by_thread(pid);
     let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
 
     println!("igotchuu-tray, idle for {elapsed:.0} s (no helper; registered with a tray host)");
@@ -56,6 +58,13 @@ fn main() {
         "  wake-ups (voluntary context switches, all threads): {woke} in {elapsed:.0} s = {:.1} per minute (goal: 0)",
         woke as f64 * 60.0 / elapsed
     );
+    for (tid, name, n) in threads_after {
+        let before = threads_before
+            .iter()
+            .find(|(t, _, _)| *t == tid)
+            .map_or(0, |(_, _, b)| *b);
+        println!("    thread {tid} {name:?}: {}", n - before);
+    }
     drop(tray);
 }
 
