@@ -7,7 +7,7 @@ set -euo pipefail
 
 run_pkgs=(restic btrfs-progs util-linux mount)
 build_pkgs=(build-essential pkg-config)
-test_pkgs=()
+test_pkgs=(dbus libxml2-utils systemd polkitd)
 
 case "${1:-run}" in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -2,7 +2,15 @@
 //! btrfs inside a private mount namespace, so that nothing leaks to the host
 //! and everything vanishes with the test, even when it fails.
 
+pub mod config;
 pub mod desktop;
+pub mod fixture;
+pub mod helper;
+pub mod mounts;
+pub mod repo;
+pub mod snapshots;
+pub mod wait;
+pub mod wrapper;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use igotchuu_dbus::{Phase, ACTION_START, ACTION_STOP};
+use igotchuu_dbus::{Phase, Progress, ACTION_START, ACTION_STOP};
 use tokio::sync::{mpsc, watch};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
@@ -15,9 +15,6 @@ use zbus::{interface, Connection};
 use super::authorize::authorize;
 use super::live::LiveState;
 use igotchuu_dbus::errors::Error as BackupError;
-
-/// The Progress property's wire type: the Progress signal's arguments.
-pub type ProgressTuple = (u64, u64, f64, u64, u64, u64, u64, u64, Vec<String>);
 
 /// How bus callers steer the helper.
 #[derive(Clone)]
@@ -142,19 +139,8 @@ impl BackupObject {
     }
 
     #[zbus(property, name = "Progress")]
-    fn progress_property(&self) -> ProgressTuple {
-        let p = self.live().progress.clone();
-        (
-            p.seconds_elapsed,
-            p.seconds_remaining,
-            p.percent_done,
-            p.total_files,
-            p.files_done,
-            p.total_bytes,
-            p.bytes_done,
-            p.error_count,
-            p.current_files,
-        )
+    fn progress_property(&self) -> Progress {
+        self.live().progress.clone()
     }
 
     #[zbus(property)]
