@@ -736,6 +736,21 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
     rt.block_on(helper.vanish());
     assert!(tray.running(), "the tray survived all of it");
 
+    // "Back up now" with no helper installed says so, in plain words.
+    rt.block_on(session.click(&item, "Back up now"));
+    wait_until(WAIT, "the refusal to be notified", || {
+        desktop.notifications_displayed() == 1
+    });
+    let seen = desktop.close_and_read_notifications();
+    assert_eq!(
+        seen[0],
+        (
+            "Back up now did not work".to_owned(),
+            "The igotchuu backup helper is not installed".to_owned()
+        ),
+        "{seen:?}"
+    );
+
     // Left click opens the window; Quit quits.
     rt.block_on(session.activate(&item));
     wait_until(WAIT, "a click to open the window", || opened(&marker) == 2);
