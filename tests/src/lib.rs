@@ -5,6 +5,7 @@
 pub mod busclient;
 pub mod busfixture;
 pub mod config;
+pub mod desktop;
 pub mod fixture;
 pub mod gdbus;
 pub mod helper;

@@ -1,0 +1,79 @@
+//! Desktop notifications (`org.freedesktop.Notifications` on the session
+//! bus): each one replaces the previous, and offers "Show details".
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+
+use futures_lite::FutureExt;
+use igotchuu_desktop::texts::Notice;
+use notify_rust::{Hint, Notification, NotificationHandle, NotificationResponse, Timeout, Urgency};
+
+/// The action key of "Show details"; it opens the window.
+pub const SHOW_DETAILS: &str = "show-details";
+const APP_ICON: &str = "com.nyantec.IGotChuu";
+const DESKTOP_ENTRY: &str = "com.nyantec.IGotChuu";
+
+/// Resolves with the action the person chose, or `None` when the
+/// notification was closed (or replaced) without one.
+pub type ActionWait = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+
+#[derive(Default)]
+pub struct Notifier {
+    /// The id of the last notification, so that the next one replaces it.
+    last_id: Option<u32>,
+}
+
+impl Notifier {
+    /// Shows `notice`, replacing the previous notification. Returns a
+    /// future for its action; drop the previous one first.
+    pub async fn show(&mut self, notice: &Notice) -> Option<ActionWait> {
+        let mut n = Notification::new();
+        n.appname("igotchuu")
+            .summary(&notice.title)
+            .body(&notice.body)
+            .icon(APP_ICON)
+            .hint(Hint::DesktopEntry(DESKTOP_ENTRY.into()))
+            // "default" is a click on the notification itself.
+            .action("default", "Show details")
+            .action(SHOW_DETAILS, "Show details")
+            .timeout(Timeout::Default);
+        if notice.urgent {
+            n.urgency(Urgency::Critical);
+        }
+        if let Some(id) = self.last_id {
+            n.id(id);
+        }
+        match n.show_async().await {
+            Ok(handle) => {
+                self.last_id = Some(handle.id());
+                tracing::info!("notified: {}: {}", notice.title, notice.body);
+                Some(wait_for_action(handle))
+            }
+            Err(e) => {
+                tracing::warn!("cannot show the notification \"{}\": {e}", notice.title);
+                None
+            }
+        }
+    }
+}
+
+fn wait_for_action(handle: NotificationHandle) -> ActionWait {
+    Box::pin(async move {
+        let mut chosen = None;
+        let wait = handle.wait_for_action_async(|response| {
+            chosen = match response {
+                NotificationResponse::Action(key) => Some(key.clone()),
+                // Clicking the notification itself shows the details too.
+                NotificationResponse::Default => Some(SHOW_DETAILS.to_owned()),
+                _ => None,
+            };
+        });
+        // notify-rust panics when the session bus fails under it; that must
+        // cost the action, not the tray.
+        if AssertUnwindSafe(wait).catch_unwind().await.is_err() {
+            tracing::warn!("lost the notification's actions: the session bus failed");
+        }
+        chosen
+    })
+}
