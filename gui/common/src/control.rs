@@ -1,0 +1,208 @@
+//! "Back up now" and "Stop backup": the two calls that change anything.
+//!
+//! Both may make polkit ask for a password, so they carry
+//! ALLOW_INTERACTIVE_AUTHORIZATION and wait up to
+//! [`AUTH_CALL_TIMEOUT`](igotchuu_dbus::proxy::AUTH_CALL_TIMEOUT) for the
+//! reply: a person may be typing. Each call opens its own connection with
+//! that timeout, so that a watcher's short timeout never cuts a password
+//! prompt short. Errors come back as sentences for people.
+
+use std::fmt;
+
+use igotchuu_dbus::errors::Error as BusError;
+use igotchuu_dbus::proxy::{self, AUTH_CALL_TIMEOUT};
+use igotchuu_dbus::Igotchuu1Proxy;
+use zbus::fdo::Error as Fdo;
+
+/// What was asked of the helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Start,
+    Stop,
+}
+
+impl Request {
+    /// "start backups", "stop backups".
+    fn what(self) -> &'static str {
+        match self {
+            Request::Start => "start backups",
+            Request::Stop => "stop backups",
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Request::Start => "Back up now",
+            Request::Stop => "Stop backup",
+        })
+    }
+}
+
+/// Why Start or Stop did not happen, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// polkit said no.
+    #[error("You are not allowed to {}", .0.what())]
+    NotAllowed(Request),
+    /// polkit wanted a password, and no authentication agent could ask for it.
+    #[error("You need to authenticate to {}, but no authentication agent is running", .0.what())]
+    AuthenticationNeeded(Request),
+    #[error("No backup is running")]
+    NotRunning,
+    #[error("A backup is already running")]
+    AlreadyRunning,
+    /// Nothing can start the helper: it is not installed for D-Bus activation.
+    #[error("The igotchuu backup helper is not installed")]
+    NoHelper,
+    #[error("The backup helper did not answer in time")]
+    TimedOut,
+    #[error("Cannot reach the system bus: {0}")]
+    NoBus(String),
+    /// Anything else, with the helper's or the bus's own words.
+    #[error("The backup helper could not {}: {}", .0.verb(), .1)]
+    Other(Request, String),
+}
+
+impl Request {
+    fn verb(self) -> &'static str {
+        match self {
+            Request::Start => "start the backup",
+            Request::Stop => "stop the backup",
+        }
+    }
+}
+
+/// Starts a backup now. This is the one call that may D-Bus-activate the
+/// helper.
+pub async fn start() -> Result<(), ControlError> {
+    let conn = connect().await?;
+    start_on(&conn).await
+}
+
+/// Stops the running backup. Never starts the helper.
+pub async fn stop() -> Result<(), ControlError> {
+    let conn = connect().await?;
+    stop_on(&conn).await
+}
+
+/// [`start`] on a given connection; give it a long method timeout.
+pub async fn start_on(conn: &zbus::Connection) -> Result<(), ControlError> {
+    let proxy = Igotchuu1Proxy::builder(conn)
+        // Reading no properties: nothing but Start may activate the helper.
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| from_zbus(Request::Start, e))?;
+    proxy
+        .start()
+        .await
+        .map_err(|e| from_bus(Request::Start, e))
+}
+
+/// [`stop`] on a given connection; give it a long method timeout.
+pub async fn stop_on(conn: &zbus::Connection) -> Result<(), ControlError> {
+    let proxy = proxy::running(conn)
+        .await
+        .map_err(|e| from_zbus(Request::Stop, e))?
+        .ok_or(ControlError::NotRunning)?;
+    proxy.stop().await.map_err(|e| from_bus(Request::Stop, e))
+}
+
+async fn connect() -> Result<zbus::Connection, ControlError> {
+    zbus::connection::Builder::system()
+        .map_err(|e| ControlError::NoBus(e.to_string()))?
+        .method_timeout(AUTH_CALL_TIMEOUT)
+        .build()
+        .await
+        .map_err(|e| ControlError::NoBus(e.to_string()))
+}
+
+fn from_zbus(request: Request, e: zbus::Error) -> ControlError {
+    from_bus(request, BusError::from(e))
+}
+
+fn from_bus(request: Request, e: BusError) -> ControlError {
+    match e {
+        BusError::AlreadyRunning(_) => ControlError::AlreadyRunning,
+        BusError::NotRunning(_) => ControlError::NotRunning,
+        BusError::Fdo(Fdo::AccessDenied(_)) => ControlError::NotAllowed(request),
+        BusError::Fdo(Fdo::InteractiveAuthorizationRequired(_)) => {
+            ControlError::AuthenticationNeeded(request)
+        }
+        // Start: no activation file. Stop: the helper left meanwhile.
+        BusError::Fdo(Fdo::ServiceUnknown(_) | Fdo::NameHasNoOwner(_)) => match request {
+            Request::Start => ControlError::NoHelper,
+            Request::Stop => ControlError::NotRunning,
+        },
+        BusError::Fdo(Fdo::NoReply(_) | Fdo::Timeout(_) | Fdo::TimedOut(_)) => {
+            ControlError::TimedOut
+        }
+        BusError::ZBus(zbus::Error::InputOutput(io)) if io.kind() == std::io::ErrorKind::TimedOut => {
+            ControlError::TimedOut
+        }
+        BusError::ZBus(zbus::Error::InputOutput(io)) => ControlError::NoBus(io.to_string()),
+        BusError::Fdo(Fdo::IOError(msg)) => ControlError::NoBus(msg),
+        other => ControlError::Other(request, description(&other)),
+    }
+}
+
+/// The error's own words, without its D-Bus name when it has some.
+fn description(e: &BusError) -> String {
+    use zbus::DBusError;
+    match e.description() {
+        Some(d) if !d.is_empty() => d.to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_plain_words() {
+        let denied = BusError::Fdo(Fdo::AccessDenied("Not authorized.".into()));
+        let e = from_bus(Request::Stop, denied);
+        assert_eq!(e, ControlError::NotAllowed(Request::Stop));
+        assert_eq!(e.to_string(), "You are not allowed to stop backups");
+        let denied = BusError::Fdo(Fdo::AccessDenied(String::new()));
+        assert_eq!(
+            from_bus(Request::Start, denied).to_string(),
+            "You are not allowed to start backups"
+        );
+        let challenge = BusError::Fdo(Fdo::InteractiveAuthorizationRequired(String::new()));
+        assert_eq!(
+            from_bus(Request::Stop, challenge).to_string(),
+            "You need to authenticate to stop backups, but no authentication agent is running"
+        );
+        assert_eq!(
+            from_bus(Request::Stop, BusError::NotRunning("x".into())),
+            ControlError::NotRunning
+        );
+        assert_eq!(
+            from_bus(Request::Start, BusError::AlreadyRunning("x".into())).to_string(),
+            "A backup is already running"
+        );
+        let unknown = BusError::Fdo(Fdo::ServiceUnknown("no .service file".into()));
+        assert_eq!(from_bus(Request::Start, unknown), ControlError::NoHelper);
+        let gone = BusError::Fdo(Fdo::ServiceUnknown(String::new()));
+        assert_eq!(from_bus(Request::Stop, gone), ControlError::NotRunning);
+        let slow = BusError::ZBus(zbus::Error::InputOutput(
+            std::io::Error::from(std::io::ErrorKind::TimedOut).into(),
+        ));
+        assert_eq!(from_bus(Request::Start, slow), ControlError::TimedOut);
+        let odd = BusError::Fdo(Fdo::Failed("restic is not installed".into()));
+        assert_eq!(
+            from_bus(Request::Start, odd).to_string(),
+            "The backup helper could not start the backup: restic is not installed"
+        );
+    }
+
+    #[test]
+    fn requests_name_the_menu_items() {
+        assert_eq!(Request::Start.to_string(), "Back up now");
+        assert_eq!(Request::Stop.to_string(), "Stop backup");
+    }
+}

@@ -1,0 +1,355 @@
+//! The run history the helper writes to `history.json`: reading it with a
+//! size bound, and waking up when it changes (inotify; never polling).
+//!
+//! The helper replaces the file atomically (a temporary file renamed over
+//! it), so the watch is on the directory, for that rename. While the
+//! directory does not exist yet (the helper never ran), its parent is
+//! watched for the directory to appear.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use async_io::Async;
+use igotchuu_dbus::history::{History, RunRecord, HISTORY_FILE_NAME};
+use igotchuu_dbus::DEFAULT_STATE_DIR;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+/// The helper refuses to grow the file beyond this; neither does a reader
+/// read more.
+pub const MAX_HISTORY_BYTES: u64 = 16 << 20;
+
+/// Overrides the state directory, for tests.
+pub const STATE_DIR_ENV: &str = "IGOTCHUU_STATE_DIR";
+
+/// Where the helper keeps its state: `$IGOTCHUU_STATE_DIR`, else
+/// `/var/lib/igotchuu`.
+pub fn state_dir() -> PathBuf {
+    state_dir_from(std::env::var_os(STATE_DIR_ENV))
+}
+
+fn state_dir_from(env: Option<OsString>) -> PathBuf {
+    env.filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from)
+}
+
+/// Why the history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot read the run history {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("the run history {} is larger than {limit} bytes", path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("the run history {} is not valid: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// Reads the history in `state_dir`. No file yet is an empty history.
+/// Blocks on the file system; see [`load`] for async callers.
+pub fn read(state_dir: &Path) -> Result<History, HistoryError> {
+    let path = history_path(state_dir);
+    let read_err = |source| HistoryError::Read {
+        path: path.clone(),
+        source,
+    };
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
+        Err(e) => return Err(read_err(e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_HISTORY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_HISTORY_BYTES {
+        return Err(HistoryError::TooLarge {
+            path,
+            limit: MAX_HISTORY_BYTES,
+        });
+    }
+    History::from_json(&bytes).map_err(|source| HistoryError::Parse { path, source })
+}
+
+/// [`read`] on a worker thread, so that a main loop never waits for the disk.
+pub async fn load(state_dir: &Path) -> Result<History, HistoryError> {
+    let dir = state_dir.to_owned();
+    blocking::unblock(move || read(&dir)).await
+}
+
+/// The record of the run that started at `started_at`, or for 0 (a run
+/// whose start time is unknown), the latest record.
+pub fn find_run(history: &History, started_at: u64) -> Option<&RunRecord> {
+    if started_at == 0 {
+        return history.last();
+    }
+    history.runs.iter().rev().find(|r| r.started_at == started_at)
+}
+
+/// Wakes up when `history.json` in a state directory may have changed.
+pub struct HistoryWatcher {
+    inotify: Async<Inotify>,
+    dir: PathBuf,
+    /// What is watched: the directory itself, or its parent until it exists.
+    target: Target,
+}
+
+enum Target {
+    Dir(WatchDescriptor),
+    Parent(WatchDescriptor),
+}
+
+/// Changes to the file: it is replaced by rename, written in place, or removed.
+const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_MOVED_TO
+    .union(AddWatchFlags::IN_CLOSE_WRITE)
+    .union(AddWatchFlags::IN_MOVED_FROM)
+    .union(AddWatchFlags::IN_DELETE)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_ONLYDIR);
+/// The state directory appearing in its parent.
+const PARENT_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
+    .union(AddWatchFlags::IN_MOVED_TO)
+    .union(AddWatchFlags::IN_ONLYDIR);
+/// The watched directory itself went away.
+const GONE: AddWatchFlags = AddWatchFlags::IN_DELETE_SELF
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_IGNORED);
+
+impl HistoryWatcher {
+    /// Watches `state_dir`, or its parent while it does not exist. Fails
+    /// when neither exists or inotify is unavailable.
+    pub fn new(state_dir: &Path) -> io::Result<Self> {
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        let target = watch(&inotify, state_dir)?;
+        Ok(HistoryWatcher {
+            inotify: Async::new(inotify)?,
+            dir: state_dir.to_owned(),
+            target,
+        })
+    }
+
+    /// Waits until the history may have changed: the file was replaced,
+    /// written or removed, or its directory appeared or vanished. Events
+    /// that arrive together count once.
+    pub async fn changed(&mut self) -> io::Result<()> {
+        loop {
+            let events = self
+                .inotify
+                .read_with(|i| i.read_events().map_err(io::Error::from))
+                .await?;
+            let mut changed = false;
+            for e in events {
+                changed |= self.handle(e.wd, e.mask, e.name.as_deref())?;
+            }
+            // Drain what else is queued, so that a burst wakes the caller once.
+            while let Ok(more) = self.inotify.get_ref().read_events() {
+                for e in more {
+                    changed |= self.handle(e.wd, e.mask, e.name.as_deref())?;
+                }
+            }
+            if changed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn handle(
+        &mut self,
+        wd: WatchDescriptor,
+        mask: AddWatchFlags,
+        name: Option<&OsStr>,
+    ) -> io::Result<bool> {
+        match self.target {
+            Target::Dir(dir_wd) if wd == dir_wd => {
+                if mask.intersects(GONE) {
+                    tracing::debug!("{} went away; waiting for it", self.dir.display());
+                    self.rewatch()?;
+                    return Ok(true);
+                }
+                Ok(name == Some(OsStr::new(HISTORY_FILE_NAME)))
+            }
+            Target::Parent(_) if name == self.dir.file_name() => {
+                self.rewatch()?;
+                Ok(matches!(self.target, Target::Dir(_)))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Watches the directory again from scratch: after it appeared or vanished.
+    fn rewatch(&mut self) -> io::Result<()> {
+        let inotify = self.inotify.get_ref();
+        let old = match self.target {
+            Target::Dir(wd) | Target::Parent(wd) => wd,
+        };
+        // Already gone when the directory was removed; that error is fine.
+        let _ = inotify.rm_watch(old);
+        self.target = watch(inotify, &self.dir)?;
+        Ok(())
+    }
+}
+
+/// Watches `dir`, or if it does not exist, its parent for it to appear.
+fn watch(inotify: &Inotify, dir: &Path) -> io::Result<Target> {
+    match inotify.add_watch(dir, DIR_EVENTS) {
+        Ok(wd) => return Ok(Target::Dir(wd)),
+        Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(with_path(e.into(), dir)),
+    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("/"));
+    let wd = inotify
+        .add_watch(parent, PARENT_EVENTS)
+        .map_err(|e| with_path(e.into(), parent))?;
+    // It may have appeared between the two calls.
+    match inotify.add_watch(dir, DIR_EVENTS) {
+        Ok(dir_wd) => {
+            let _ = inotify.rm_watch(wd);
+            Ok(Target::Dir(dir_wd))
+        }
+        Err(_) => Ok(Target::Parent(wd)),
+    }
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot watch {}: {e}", path.display()))
+}
+
+/// The history file in `state_dir`.
+pub fn history_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(HISTORY_FILE_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_lite::future;
+    use igotchuu_dbus::history::RunRecord;
+    use igotchuu_dbus::Outcome;
+
+    use super::*;
+
+    fn record(started_at: u64) -> RunRecord {
+        RunRecord {
+            started_at,
+            finished_at: started_at + 5,
+            outcome: Outcome::Completed,
+            reason: String::new(),
+            profile: None,
+            places: vec!["/home".into()],
+            summary: None,
+            error_count: 0,
+            item_errors: vec![],
+            nested_subvolumes: vec![],
+        }
+    }
+
+    fn history(starts: &[u64]) -> History {
+        let mut h = History::default();
+        for &s in starts {
+            h.push(record(s));
+        }
+        h
+    }
+
+    /// As the helper does: a temporary file renamed over the old one.
+    fn write_atomically(dir: &Path, h: &History) {
+        let tmp = dir.join("history.json.tmp-1");
+        std::fs::write(&tmp, serde_json::to_vec(h).unwrap()).unwrap();
+        std::fs::rename(tmp, dir.join(HISTORY_FILE_NAME)).unwrap();
+    }
+
+    /// `changed()`, or `None` if it did not come within a second.
+    fn changed_within(w: &mut HistoryWatcher) -> Option<io::Result<()>> {
+        async_io::block_on(future::or(async { Some(w.changed().await) }, async {
+            async_io::Timer::after(Duration::from_secs(1)).await;
+            None
+        }))
+    }
+
+    #[test]
+    fn reads_what_the_helper_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read(dir.path()).unwrap(), History::default(), "no file yet");
+        let h = history(&[10, 20, 30]);
+        write_atomically(dir.path(), &h);
+        assert_eq!(read(dir.path()).unwrap(), h);
+        assert_eq!(async_io::block_on(load(dir.path())).unwrap(), h);
+        assert_eq!(find_run(&h, 20).unwrap().started_at, 20);
+        assert_eq!(find_run(&h, 0).unwrap().started_at, 30);
+        assert!(find_run(&h, 25).is_none());
+    }
+
+    #[test]
+    fn refuses_garbage_and_giants() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE_NAME);
+        std::fs::write(&path, b"{\"version\": 1, \"runs\": [").unwrap();
+        let e = read(dir.path()).unwrap_err();
+        assert!(matches!(e, HistoryError::Parse { .. }), "{e}");
+        assert!(e.to_string().contains(path.to_str().unwrap()), "{e}");
+
+        let f = File::create(&path).unwrap();
+        f.set_len(MAX_HISTORY_BYTES + 1).unwrap();
+        assert!(matches!(
+            read(dir.path()).unwrap_err(),
+            HistoryError::TooLarge { .. }
+        ));
+
+        // A directory where the file should be cannot be read.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(matches!(
+            read(dir.path()).unwrap_err(),
+            HistoryError::Read { .. }
+        ));
+    }
+
+    #[test]
+    fn wakes_for_the_rename_and_only_for_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = HistoryWatcher::new(dir.path()).unwrap();
+        std::fs::write(dir.path().join("journal.json"), b"{}").unwrap();
+        assert!(changed_within(&mut w).is_none(), "another file");
+        write_atomically(dir.path(), &history(&[1]));
+        assert!(changed_within(&mut w).unwrap().is_ok());
+        // The temporary file's writes and the rename came as one wake-up.
+        assert!(changed_within(&mut w).is_none());
+        std::fs::remove_file(dir.path().join(HISTORY_FILE_NAME)).unwrap();
+        assert!(changed_within(&mut w).unwrap().is_ok());
+    }
+
+    #[test]
+    fn follows_the_directory_appearing_and_vanishing() {
+        let parent = tempfile::tempdir().unwrap();
+        let state = parent.path().join("igotchuu");
+        let mut w = HistoryWatcher::new(&state).unwrap();
+        std::fs::create_dir(parent.path().join("other")).unwrap();
+        assert!(changed_within(&mut w).is_none(), "another directory");
+        std::fs::create_dir(&state).unwrap();
+        assert!(changed_within(&mut w).unwrap().is_ok(), "it appeared");
+        write_atomically(&state, &history(&[1]));
+        assert!(changed_within(&mut w).unwrap().is_ok(), "now watched");
+        std::fs::remove_dir_all(&state).unwrap();
+        assert!(changed_within(&mut w).unwrap().is_ok(), "it vanished");
+        std::fs::create_dir(&state).unwrap();
+        assert!(changed_within(&mut w).unwrap().is_ok(), "and came back");
+        write_atomically(&state, &history(&[2]));
+        assert!(changed_within(&mut w).unwrap().is_ok());
+    }
+
+    #[test]
+    fn state_dir_comes_from_the_environment_or_the_default() {
+        assert_eq!(state_dir_from(None), Path::new(DEFAULT_STATE_DIR));
+        assert_eq!(state_dir_from(Some("".into())), Path::new(DEFAULT_STATE_DIR));
+        assert_eq!(state_dir_from(Some("/tmp/x".into())), Path::new("/tmp/x"));
+        assert_eq!(history_path(Path::new("/s")), Path::new("/s/history.json"));
+    }
+}

@@ -1,0 +1,83 @@
+//! What igotchuu's tray and window share: following the backup helper on
+//! the system bus, the run history, and the words and numbers they show.
+//!
+//! It has no GTK and no executor of its own. Everything async runs on
+//! whatever polls it (GLib's main loop, or `async_io::block_on`); I/O is
+//! driven by `async-io`'s reactor, like zbus's.
+//!
+//! - [`watch::Watcher`] follows the helper and keeps a [`DesktopState`]
+//!   current; each [`Watcher::next`](watch::Watcher::next) returns an
+//!   [`Update`].
+//! - [`history`] reads `history.json` and wakes up when it changes.
+//! - [`control`] starts and stops backups ("Back up now", "Stop backup").
+//! - [`format`] and [`texts`] turn it all into words: sizes exactly as
+//!   GLib's `g_format_size()` writes them, the state line, tooltips and
+//!   notifications.
+//!
+//! # Driving it from GTK
+//!
+//! The watcher is one object, polled by one task; `next()` never ends, and
+//! dropping it loses nothing. From a GTK app:
+//!
+//! ```no_run
+//! # // Stand-ins for GTK, so that this example compiles without it.
+//! # mod glib { pub struct MainContext; impl MainContext {
+//! #   pub fn default() -> Self { MainContext }
+//! #   pub fn spawn_local<F: std::future::Future<Output = ()> + 'static>(&self, _f: F) {} } }
+//! # fn show_state(_: &igotchuu_desktop::DesktopState) {}
+//! # fn append_error_row(_: &igotchuu_dbus::ItemError) {}
+//! # fn show_result(_: &str, _: &str) {}
+//! use igotchuu_desktop::{texts, watch::Watcher, Update};
+//!
+//! glib::MainContext::default().spawn_local(async move {
+//!     let mut watcher = Watcher::new();
+//!     loop {
+//!         match watcher.next().await {
+//!             Update::State => show_state(watcher.state()),
+//!             Update::ItemError(e) => append_error_row(&e),
+//!             Update::Finished(f) => {
+//!                 let notice = texts::notification(&f);
+//!                 show_result(&notice.title, &notice.body);
+//!             }
+//!         }
+//!     }
+//! });
+//! ```
+//!
+//! The history is watched the same way, in a second task:
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use igotchuu_desktop::history::{self, HistoryWatcher};
+//!
+//! let dir = history::state_dir();
+//! let mut watcher = HistoryWatcher::new(&dir)?;
+//! loop {
+//!     match history::load(&dir).await {
+//!         Ok(h) => println!("{} runs", h.runs.len()),
+//!         Err(e) => eprintln!("{e}"),
+//!     }
+//!     watcher.changed().await?;
+//! }
+//! # }
+//! ```
+//!
+//! "Back up now" is `control::start().await`, and its error is a sentence
+//! to show as is:
+//!
+//! ```no_run
+//! # async fn example() {
+//! if let Err(e) = igotchuu_desktop::control::start().await {
+//!     eprintln!("{e}"); // e.g. "You are not allowed to start backups"
+//! }
+//! # }
+//! ```
+
+pub mod control;
+pub mod format;
+pub mod history;
+mod state;
+pub mod texts;
+pub mod watch;
+
+pub use state::{DesktopState, Finished, Update, ITEM_ERRORS_KEPT, VANISHED_REASON};

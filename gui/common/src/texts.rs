@@ -1,0 +1,434 @@
+//! The sentences the tray and the window show: the state line, the tooltip,
+//! and what a notification says when a run ends.
+//!
+//! Everything takes `now` (seconds since the Unix epoch) instead of reading
+//! the clock, so that a caller can compute it when the text is shown and a
+//! test can pin it.
+
+use igotchuu_dbus::{Outcome, Phase, Summary};
+
+use crate::format;
+use crate::state::{DesktopState, Finished};
+
+/// The state of things in one line: "Backing up /home — 42 %, about 3 min
+/// left", "Last backup 2 hours ago: 12 new files", "Last backup failed 5
+/// minutes ago: <reason>", "Never backed up".
+///
+/// `last` is the latest finished run known, from the history file or the
+/// bus; see [`latest`].
+pub fn state_line(state: &DesktopState, last: Option<&Finished>, now: u64) -> String {
+    if state.bus_available {
+        if let Some(phase) = state.phase {
+            return run_line(state, phase);
+        }
+    }
+    match last {
+        Some(f) => last_run_line(f, now),
+        None => "Never backed up".to_owned(),
+    }
+}
+
+/// A tooltip: a title and a body of one or more lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tooltip {
+    pub title: String,
+    pub body: String,
+}
+
+/// The tray's tooltip: the state line, and what else matters right now.
+pub fn tooltip(state: &DesktopState, last: Option<&Finished>, now: u64) -> Tooltip {
+    let mut lines = Vec::new();
+    if !state.bus_available {
+        lines.push("Cannot reach the system bus; waiting for it.".to_owned());
+    }
+    lines.push(state_line(state, last, now));
+    if state.bus_available && state.running() && state.error_count > 0 {
+        lines.push(format!(
+            "{} could not be read so far",
+            format::count(state.error_count, "file", "files")
+        ));
+    }
+    Tooltip {
+        title: "igotchuu".to_owned(),
+        body: lines.join("\n"),
+    }
+}
+
+/// What a notification says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub title: String,
+    pub body: String,
+    /// The run saved nothing: the notification should stay until seen.
+    pub urgent: bool,
+}
+
+/// The notification for a finished run.
+pub fn notification(f: &Finished) -> Notice {
+    let (title, body, urgent) = match f.outcome {
+        Outcome::Completed => ("Backup completed", result_sentences(f), false),
+        Outcome::CompletedWithWarnings => {
+            let skipped = format!(
+                "{} could not be read and {} skipped.",
+                format::count(f.error_count, "file", "files"),
+                if f.error_count == 1 { "was" } else { "were" }
+            );
+            let body = format!("{skipped} {}", result_sentences(f));
+            ("Backup completed with warnings", body, false)
+        }
+        Outcome::Failed => {
+            let body = sentence(&f.reason)
+                .unwrap_or_else(|| "The backup did not complete.".to_owned());
+            ("Backup failed", format!("{body} No snapshot was saved."), true)
+        }
+        Outcome::Stopped => {
+            let body = sentence(&f.reason).unwrap_or_else(|| "Stopped on request.".to_owned());
+            ("Backup stopped", format!("{body} No snapshot was saved."), false)
+        }
+    };
+    Notice {
+        title: title.to_owned(),
+        body: body.trim().to_owned(),
+        urgent,
+    }
+}
+
+/// The later of two finished runs: say the one from the history file and
+/// the one heard on the bus, which may be the same run.
+pub fn latest<'a>(a: Option<&'a Finished>, b: Option<&'a Finished>) -> Option<&'a Finished> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.finished_at > a.finished_at { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// "/home", "/home and /srv", "/home and 2 more places".
+pub fn places(places: &[String]) -> String {
+    match places {
+        [] => String::new(),
+        [one] => one.clone(),
+        [a, b] => format!("{a} and {b}"),
+        [first, rest @ ..] => format!(
+            "{first} and {}",
+            format::count(rest.len() as u64, "more place", "more places")
+        ),
+    }
+}
+
+/// "12 new and 3 changed files", "1 new file", "3 changed files", "no
+/// changed files".
+pub fn files_phrase(s: &Summary) -> String {
+    let noun = |n: u64| if n == 1 { "file" } else { "files" };
+    match (s.files_new, s.files_changed) {
+        (0, 0) => "no changed files".to_owned(),
+        (n, 0) => format!("{n} new {}", noun(n)),
+        (0, c) => format!("{c} changed {}", noun(c)),
+        (n, c) => format!("{n} new and {c} changed {}", noun(c)),
+    }
+}
+
+fn run_line(state: &DesktopState, phase: Phase) -> String {
+    let places = places(&state.places);
+    let of = |what: &str| {
+        if places.is_empty() {
+            format!("{what}…")
+        } else {
+            format!("{what} {places}…")
+        }
+    };
+    match phase {
+        Phase::Preparing => of("Preparing to back up"),
+        Phase::Snapshotting => of("Taking snapshots of"),
+        Phase::BackingUp => {
+            let p = &state.progress;
+            let started = p.percent_done > 0.0 || p.bytes_done > 0 || p.files_done > 0;
+            if !started {
+                return of("Backing up");
+            }
+            let mut line = if places.is_empty() {
+                "Backing up".to_owned()
+            } else {
+                format!("Backing up {places}")
+            };
+            line.push_str(" — ");
+            line.push_str(&format::percent(p.percent_done));
+            if let Some(eta) = p.eta_seconds() {
+                line.push_str(", ");
+                line.push_str(&format::eta(eta));
+            }
+            line
+        }
+        Phase::Stopping => "Stopping the backup…".to_owned(),
+        Phase::CleaningUp => "Cleaning up after the backup…".to_owned(),
+    }
+}
+
+fn last_run_line(f: &Finished, now: u64) -> String {
+    let ago = format::ago(f.finished_at, now);
+    match f.outcome {
+        Outcome::Completed => match &f.summary {
+            Some(s) => format!("Last backup {ago}: {}", files_phrase(s)),
+            None => format!("Last backup {ago}"),
+        },
+        Outcome::CompletedWithWarnings => {
+            let skipped = format!(
+                "{} skipped",
+                format::count(f.error_count, "file", "files")
+            );
+            match &f.summary {
+                Some(s) => format!("Last backup {ago}: {}, {skipped}", files_phrase(s)),
+                None => format!("Last backup {ago}: {skipped}"),
+            }
+        }
+        Outcome::Failed => match sentence(&f.reason) {
+            Some(reason) => format!("Last backup failed {ago}: {reason}"),
+            None => format!("Last backup failed {ago}"),
+        },
+        Outcome::Stopped => format!("Last backup was stopped {ago}"),
+    }
+}
+
+/// "12 new files, 1.2 MB added. Took 3 minutes."
+fn result_sentences(f: &Finished) -> String {
+    let Some(s) = &f.summary else {
+        return "A snapshot was saved.".to_owned();
+    };
+    let mut files = files_phrase(s);
+    if let Some(first) = files.get(..1) {
+        files = first.to_uppercase() + &files[1..];
+    }
+    let took = if s.total_duration.is_finite() && s.total_duration >= 0.0 {
+        format!(" Took {}.", format::duration(s.total_duration.round() as u64))
+    } else {
+        String::new()
+    };
+    format!("{files}, {} added.{took}", format::size(s.data_added))
+}
+
+/// `reason` as a sentence: trimmed, with a full stop; `None` when empty.
+fn sentence(reason: &str) -> Option<String> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return None;
+    }
+    if r.ends_with(['.', '!', '?']) {
+        Some(r.to_owned())
+    } else {
+        Some(format!("{r}."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use igotchuu_dbus::Progress;
+
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn summary() -> Summary {
+        Summary {
+            files_new: 12,
+            files_changed: 3,
+            data_added: 1_234_567,
+            total_duration: 185.4,
+            snapshot_id: "abcd1234".into(),
+            ..Default::default()
+        }
+    }
+
+    fn finished(outcome: Outcome, ago: u64) -> Finished {
+        Finished {
+            outcome,
+            reason: String::new(),
+            summary: outcome.saved_snapshot().then(summary),
+            started_at: NOW - ago - 200,
+            finished_at: NOW - ago,
+            error_count: 0,
+            places: vec!["/home".into()],
+        }
+    }
+
+    fn running(phase: Phase, progress: Progress) -> DesktopState {
+        DesktopState {
+            bus_available: true,
+            helper_present: true,
+            phase: Some(phase),
+            progress,
+            places: vec!["/home".into()],
+            ..Default::default()
+        }
+    }
+
+    fn idle() -> DesktopState {
+        DesktopState {
+            bus_available: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn state_line_while_running() {
+        let p = Progress {
+            percent_done: 0.4251,
+            seconds_remaining: 170,
+            files_done: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            state_line(&running(Phase::BackingUp, p.clone()), None, NOW),
+            "Backing up /home — 42\u{a0}%, about 3 min left"
+        );
+        let scanning = Progress {
+            seconds_remaining: 0,
+            ..p
+        };
+        assert_eq!(
+            state_line(&running(Phase::BackingUp, scanning), None, NOW),
+            "Backing up /home — 42\u{a0}%"
+        );
+        assert_eq!(
+            state_line(&running(Phase::BackingUp, Progress::default()), None, NOW),
+            "Backing up /home…"
+        );
+        let mut s = running(Phase::Snapshotting, Progress::default());
+        s.places = vec!["/home".into(), "/srv".into(), "/etc".into()];
+        assert_eq!(
+            state_line(&s, None, NOW),
+            "Taking snapshots of /home and 2 more places…"
+        );
+        assert_eq!(
+            state_line(&running(Phase::Stopping, Progress::default()), None, NOW),
+            "Stopping the backup…"
+        );
+    }
+
+    #[test]
+    fn state_line_when_idle() {
+        assert_eq!(state_line(&idle(), None, NOW), "Never backed up");
+        let ok = finished(Outcome::Completed, 2 * 3600 + 100);
+        assert_eq!(
+            state_line(&idle(), Some(&ok), NOW),
+            "Last backup 2 hours ago: 12 new and 3 changed files"
+        );
+        let mut warn = finished(Outcome::CompletedWithWarnings, 30);
+        warn.error_count = 1;
+        assert_eq!(
+            state_line(&idle(), Some(&warn), NOW),
+            "Last backup just now: 12 new and 3 changed files, 1 file skipped"
+        );
+        let mut failed = finished(Outcome::Failed, 5 * 60);
+        failed.reason = "The repository is locked by another restic".into();
+        assert_eq!(
+            state_line(&idle(), Some(&failed), NOW),
+            "Last backup failed 5 minutes ago: The repository is locked by another restic."
+        );
+        let stopped = finished(Outcome::Stopped, 86_400 + 5);
+        assert_eq!(
+            state_line(&idle(), Some(&stopped), NOW),
+            "Last backup was stopped yesterday"
+        );
+    }
+
+    #[test]
+    fn without_the_bus_the_last_run_is_shown_with_a_warning() {
+        let mut s = running(Phase::BackingUp, Progress::default());
+        s.bus_available = false;
+        let ok = finished(Outcome::Completed, 120);
+        let t = tooltip(&s, Some(&ok), NOW);
+        assert_eq!(t.title, "igotchuu");
+        assert_eq!(
+            t.body,
+            "Cannot reach the system bus; waiting for it.\n\
+             Last backup 2 minutes ago: 12 new and 3 changed files"
+        );
+    }
+
+    #[test]
+    fn tooltip_counts_unreadable_files_while_running() {
+        let mut s = running(
+            Phase::BackingUp,
+            Progress {
+                percent_done: 0.5,
+                ..Default::default()
+            },
+        );
+        s.error_count = 2;
+        assert_eq!(
+            tooltip(&s, None, NOW).body,
+            "Backing up /home — 50\u{a0}%\n2 files could not be read so far"
+        );
+    }
+
+    #[test]
+    fn notifications() {
+        let n = notification(&finished(Outcome::Completed, 0));
+        assert_eq!(n.title, "Backup completed");
+        assert_eq!(
+            n.body,
+            "12 new and 3 changed files, 1.2\u{a0}MB added. Took 3 minutes."
+        );
+        assert!(!n.urgent);
+
+        let mut warn = finished(Outcome::CompletedWithWarnings, 0);
+        warn.error_count = 3;
+        let n = notification(&warn);
+        assert_eq!(n.title, "Backup completed with warnings");
+        assert_eq!(
+            n.body,
+            "3 files could not be read and were skipped. \
+             12 new and 3 changed files, 1.2\u{a0}MB added. Took 3 minutes."
+        );
+
+        let mut failed = finished(Outcome::Failed, 0);
+        failed.reason = "Wrong repository password.".into();
+        let n = notification(&failed);
+        assert_eq!(n.title, "Backup failed");
+        assert_eq!(n.body, "Wrong repository password. No snapshot was saved.");
+        assert!(n.urgent);
+        failed.reason = String::new();
+        assert_eq!(
+            notification(&failed).body,
+            "The backup did not complete. No snapshot was saved."
+        );
+
+        let n = notification(&finished(Outcome::Stopped, 0));
+        assert_eq!(n.title, "Backup stopped");
+        assert_eq!(n.body, "Stopped on request. No snapshot was saved.");
+    }
+
+    #[test]
+    fn phrases() {
+        let mut s = summary();
+        assert_eq!(files_phrase(&s), "12 new and 3 changed files");
+        s.files_changed = 1;
+        assert_eq!(files_phrase(&s), "12 new and 1 changed file");
+        s.files_changed = 0;
+        s.files_new = 1;
+        assert_eq!(files_phrase(&s), "1 new file");
+        s.files_new = 0;
+        assert_eq!(files_phrase(&s), "no changed files");
+        let mut f = finished(Outcome::Completed, 0);
+        f.summary = Some(s);
+        assert_eq!(
+            notification(&f).body,
+            "No changed files, 1.2\u{a0}MB added. Took 3 minutes."
+        );
+        assert_eq!(places(&[]), "");
+        assert_eq!(places(&["/a".into(), "/b".into()]), "/a and /b");
+        assert_eq!(
+            places(&["/a".into(), "/b".into(), "/c".into(), "/d".into()]),
+            "/a and 3 more places"
+        );
+    }
+
+    #[test]
+    fn latest_picks_the_later_run() {
+        let old = finished(Outcome::Failed, 3600);
+        let new = finished(Outcome::Completed, 60);
+        assert_eq!(latest(Some(&old), Some(&new)), Some(&new));
+        assert_eq!(latest(Some(&new), Some(&old)), Some(&new));
+        assert_eq!(latest(None, Some(&old)), Some(&old));
+        assert_eq!(latest(None, None), None);
+    }
+}
