@@ -3,12 +3,14 @@
 //! and everything vanishes with the test, even when it fails.
 
 pub mod config;
+pub mod desktop;
 pub mod fixture;
 pub mod helper;
 pub mod mounts;
 pub mod repo;
 pub mod snapshots;
 pub mod wait;
+pub mod window;
 pub mod wrapper;
 
 use std::path::{Path, PathBuf};

@@ -95,10 +95,7 @@ pub async fn start_on(conn: &zbus::Connection) -> Result<(), ControlError> {
         .build()
         .await
         .map_err(|e| from_zbus(Request::Start, e))?;
-    proxy
-        .start()
-        .await
-        .map_err(|e| from_bus(Request::Start, e))
+    proxy.start().await.map_err(|e| from_bus(Request::Start, e))
 }
 
 /// [`stop`] on a given connection; give it a long method timeout.
@@ -139,7 +136,9 @@ fn from_bus(request: Request, e: BusError) -> ControlError {
         BusError::Fdo(Fdo::NoReply(_) | Fdo::Timeout(_) | Fdo::TimedOut(_)) => {
             ControlError::TimedOut
         }
-        BusError::ZBus(zbus::Error::InputOutput(io)) if io.kind() == std::io::ErrorKind::TimedOut => {
+        BusError::ZBus(zbus::Error::InputOutput(io))
+            if io.kind() == std::io::ErrorKind::TimedOut =>
+        {
             ControlError::TimedOut
         }
         BusError::ZBus(zbus::Error::InputOutput(io)) => ControlError::NoBus(io.to_string()),

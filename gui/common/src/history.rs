@@ -86,7 +86,11 @@ pub fn find_run(history: &History, started_at: u64) -> Option<&RunRecord> {
     if started_at == 0 {
         return history.last();
     }
-    history.runs.iter().rev().find(|r| r.started_at == started_at)
+    history
+        .runs
+        .iter()
+        .rev()
+        .find(|r| r.started_at == started_at)
 }
 
 /// Wakes up when `history.json` in a state directory may have changed.
@@ -348,7 +352,10 @@ mod tests {
     #[test]
     fn state_dir_comes_from_the_environment_or_the_default() {
         assert_eq!(state_dir_from(None), Path::new(DEFAULT_STATE_DIR));
-        assert_eq!(state_dir_from(Some("".into())), Path::new(DEFAULT_STATE_DIR));
+        assert_eq!(
+            state_dir_from(Some("".into())),
+            Path::new(DEFAULT_STATE_DIR)
+        );
         assert_eq!(state_dir_from(Some("/tmp/x".into())), Path::new("/tmp/x"));
         assert_eq!(history_path(Path::new("/s")), Path::new("/s/history.json"));
     }

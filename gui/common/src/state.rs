@@ -12,8 +12,7 @@ pub const ITEM_ERRORS_KEPT: usize = 500;
 
 /// Why a run counts as failed when the helper vanished without saying how
 /// it ended, and the history has no record of it either.
-pub const VANISHED_REASON: &str =
-    "The backup helper stopped without saying how the backup ended.";
+pub const VANISHED_REASON: &str = "The backup helper stopped without saying how the backup ended.";
 
 /// Everything the tray and the window show about the helper.
 ///
@@ -136,7 +135,9 @@ pub(crate) enum Input {
         record: Option<RunRecord>,
     },
     /// Nobody owns the helper's name.
-    HelperGone { record: Option<RunRecord> },
+    HelperGone {
+        record: Option<RunRecord>,
+    },
     Signal(Signal),
 }
 
@@ -316,12 +317,7 @@ impl Tracker {
 
     /// Ends the open run whose `BackupFinished` this client did not hear,
     /// from its history record if the helper wrote one.
-    fn close_unseen(
-        &mut self,
-        record: Option<&RunRecord>,
-        now: u64,
-        out: &mut VecDeque<Update>,
-    ) {
+    fn close_unseen(&mut self, record: Option<&RunRecord>, now: u64, out: &mut VecDeque<Update>) {
         let Some(started_at) = self.open_run.take() else {
             return;
         };
@@ -481,10 +477,7 @@ mod tests {
     #[test]
     fn a_run_is_followed_and_finishes_once() {
         let mut s = Tracker::default();
-        let updates = feed(
-            &mut s,
-            [Input::BusUp, Input::HelperGone { record: None }],
-        );
+        let updates = feed(&mut s, [Input::BusUp, Input::HelperGone { record: None }]);
         assert_eq!(updates, vec![Update::State], "connected; no helper");
         assert!(s.bus_available && !s.helper_present && !s.running());
 
@@ -547,16 +540,16 @@ mod tests {
         let f = finished_of(&updates);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].reason, "No network.");
-        assert_eq!(f[0].summary, None, "the first run's summary is not this one's");
+        assert_eq!(
+            f[0].summary, None,
+            "the first run's summary is not this one's"
+        );
     }
 
     #[test]
     fn joining_mid_run_reads_properties_then_follows() {
         let mut s = Tracker::default();
-        let updates = feed(
-            &mut s,
-            [Input::BusUp, present(T0, Some(Phase::BackingUp))],
-        );
+        let updates = feed(&mut s, [Input::BusUp, present(T0, Some(Phase::BackingUp))]);
         assert!(updates.contains(&Update::State));
         assert!(s.helper_present && s.running());
         assert_eq!(s.progress.percent_done, 0.5);
@@ -577,11 +570,17 @@ mod tests {
     #[test]
     fn an_idle_helper_is_present_but_not_running() {
         let mut s = Tracker::default();
-        let updates = feed(&mut s, [present(0, None), Input::HelperGone { record: None }]);
+        let updates = feed(
+            &mut s,
+            [present(0, None), Input::HelperGone { record: None }],
+        );
         assert!(finished_of(&updates).is_empty());
         assert!(!s.running() && !s.helper_present);
         // Joining after the run ended (phase idle, started_at set) is not a run we saw.
-        let updates = feed(&mut s, [present(T0, None), Input::HelperGone { record: None }]);
+        let updates = feed(
+            &mut s,
+            [present(T0, None), Input::HelperGone { record: None }],
+        );
         assert!(finished_of(&updates).is_empty());
     }
 
@@ -649,7 +648,10 @@ mod tests {
     fn a_run_that_ended_during_a_bus_restart_still_finishes() {
         // The helper finished while the bus was away, and is still there.
         let mut s = Tracker::default();
-        feed(&mut s, [present(T0, Some(Phase::BackingUp)), Input::BusLost]);
+        feed(
+            &mut s,
+            [present(T0, Some(Phase::BackingUp)), Input::BusLost],
+        );
         let after = present_with(T0, None, Some(record(T0, Outcome::Failed)));
         let updates = feed(&mut s, [after]);
         let f = finished_of(&updates);
@@ -658,7 +660,10 @@ mod tests {
 
         // A new run had already begun when the bus came back.
         let mut s = Tracker::default();
-        feed(&mut s, [present(T0, Some(Phase::BackingUp)), Input::BusLost]);
+        feed(
+            &mut s,
+            [present(T0, Some(Phase::BackingUp)), Input::BusLost],
+        );
         let after = present_with(
             T0 + 100,
             Some(Phase::Preparing),
@@ -689,10 +694,7 @@ mod tests {
         assert_eq!(s.errors_not_listed, 25);
         assert_eq!(s.error_count, n);
         assert_eq!(s.item_errors.front().unwrap().item, "/f25");
-        assert_eq!(
-            s.item_errors.back().unwrap().item,
-            format!("/f{}", n - 1)
-        );
+        assert_eq!(s.item_errors.back().unwrap().item, format!("/f{}", n - 1));
     }
 
     #[test]

@@ -77,13 +77,21 @@ pub fn notification(f: &Finished) -> Notice {
             ("Backup completed with warnings", body, false)
         }
         Outcome::Failed => {
-            let body = sentence(&f.reason)
-                .unwrap_or_else(|| "The backup did not complete.".to_owned());
-            ("Backup failed", format!("{body} No snapshot was saved."), true)
+            let body =
+                sentence(&f.reason).unwrap_or_else(|| "The backup did not complete.".to_owned());
+            (
+                "Backup failed",
+                format!("{body} No snapshot was saved."),
+                true,
+            )
         }
         Outcome::Stopped => {
             let body = sentence(&f.reason).unwrap_or_else(|| "Stopped on request.".to_owned());
-            ("Backup stopped", format!("{body} No snapshot was saved."), false)
+            (
+                "Backup stopped",
+                format!("{body} No snapshot was saved."),
+                false,
+            )
         }
     };
     Notice {
@@ -94,10 +102,15 @@ pub fn notification(f: &Finished) -> Notice {
 }
 
 /// The later of two finished runs: say the one from the history file and
-/// the one heard on the bus, which may be the same run.
+/// the one heard on the bus, which may be the same run. Runs that ended in
+/// the same second go by their start; a full tie goes to `b`, which should
+/// be the one heard on the bus.
 pub fn latest<'a>(a: Option<&'a Finished>, b: Option<&'a Finished>) -> Option<&'a Finished> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if b.finished_at > a.finished_at { b } else { a }),
+        (Some(a), Some(b)) => {
+            let key = |f: &Finished| (f.finished_at, f.started_at);
+            Some(if key(b) >= key(a) { b } else { a })
+        }
         (a, b) => a.or(b),
     }
 }
@@ -171,10 +184,7 @@ fn last_run_line(f: &Finished, now: u64) -> String {
             None => format!("Last backup {ago}"),
         },
         Outcome::CompletedWithWarnings => {
-            let skipped = format!(
-                "{} skipped",
-                format::count(f.error_count, "file", "files")
-            );
+            let skipped = format!("{} skipped", format::count(f.error_count, "file", "files"));
             match &f.summary {
                 Some(s) => format!("Last backup {ago}: {}, {skipped}", files_phrase(s)),
                 None => format!("Last backup {ago}: {skipped}"),
@@ -198,7 +208,10 @@ fn result_sentences(f: &Finished) -> String {
         files = first.to_uppercase() + &files[1..];
     }
     let took = if s.total_duration.is_finite() && s.total_duration >= 0.0 {
-        format!(" Took {}.", format::duration(s.total_duration.round() as u64))
+        format!(
+            " Took {}.",
+            format::duration(s.total_duration.round() as u64)
+        )
     } else {
         String::new()
     };
@@ -429,6 +442,14 @@ mod tests {
         assert_eq!(latest(Some(&old), Some(&new)), Some(&new));
         assert_eq!(latest(Some(&new), Some(&old)), Some(&new));
         assert_eq!(latest(None, Some(&old)), Some(&old));
+        // Ended in the same second: the one that started later.
+        let mut first = finished(Outcome::Completed, 0);
+        first.started_at -= 100;
+        let second = finished(Outcome::Failed, 0);
+        assert_eq!(latest(Some(&second), Some(&first)), Some(&second));
+        assert_eq!(latest(Some(&first), Some(&second)), Some(&second));
+        let same = second.clone();
+        assert!(std::ptr::eq(latest(Some(&same), Some(&second)).unwrap(), &second));
         assert_eq!(latest(None, None), None);
     }
 }

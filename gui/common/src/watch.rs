@@ -1,12 +1,15 @@
 //! Following the helper on the system bus.
 //!
 //! The [`Watcher`] keeps a [`DesktopState`] current and reports each change
-//! as an [`Update`]. It listens to `NameOwnerChanged` for
-//! `com.nyantec.IGotChuu` (the helper appearing, leaving, restarting). When
-//! the helper appears, it subscribes to the signals of that one process
-//! (by its unique name, so a stale or rogue sender is never heard) and reads
-//! all its properties at once, which tells a client that starts mid-backup
-//! everything at once. Calls to a unique name never activate the helper.
+//! as an [`Update`]. It hears, in one stream and so in the order they were
+//! sent, `NameOwnerChanged` for `com.nyantec.IGotChuu` (the helper
+//! appearing, leaving, restarting) and the signals on the helper's object.
+//! It takes signals only from the process that owns the name as of the last
+//! `NameOwnerChanged` it heard: a helper's first signals are never lost,
+//! and a stale or rogue sender is never heard. When the helper appears, it
+//! reads all its properties at once from that process's unique name (which
+//! never activates the helper), so a client that starts mid-backup knows
+//! everything at once.
 //!
 //! It survives the bus daemon restarting: it reconnects with a growing
 //! backoff and reads everything again. While connected it only waits for
@@ -17,11 +20,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_io::Timer;
-use futures_lite::{future, StreamExt};
+use futures_lite::StreamExt;
 use igotchuu_dbus::history::RunRecord;
 use igotchuu_dbus::proxy::{self as contract, BackupComplete, BackupFinished, ErrorsFolded};
 use igotchuu_dbus::{ItemError, Outcome, Phase, Progress, BUS_NAME, INTERFACE, OBJECT_PATH};
-use zbus::fdo::{NameOwnerChanged, PropertiesChanged, PropertiesProxy};
+use zbus::fdo::{DBusProxy, NameOwnerChanged, PropertiesChanged, PropertiesProxy};
 use zbus::message::{Message, Type as MessageType};
 use zbus::names::{BusName, InterfaceName, OwnedUniqueName};
 use zbus::zvariant::OwnedValue;
@@ -64,26 +67,14 @@ enum Link {
 
 struct Bus {
     conn: zbus::Connection,
-    /// `NameOwnerChanged` for the helper's name.
-    names: MessageStream,
-    helper: Helper,
-}
-
-enum Helper {
-    Absent,
-    /// Owns the name; to be subscribed to and read. Kept here so that a
-    /// `next()` dropped half-way picks it up again.
-    Pending(OwnedUniqueName),
-    Attached {
-        owner: OwnedUniqueName,
-        signals: MessageStream,
-    },
-}
-
-/// What the bus said next.
-enum Heard {
-    Helper(Option<zbus::Result<Message>>),
-    Names(Option<zbus::Result<Message>>),
+    /// Everything this connection receives: `NameOwnerChanged` for the
+    /// helper's name and the signals on its object, in order.
+    messages: MessageStream,
+    /// The name's owner as of the last `NameOwnerChanged` heard.
+    owner: Option<OwnedUniqueName>,
+    /// Its properties are still to be read. Kept here so that a `next()`
+    /// dropped half-way reads them on the next call.
+    unread: bool,
 }
 
 impl Default for Watcher {
@@ -122,8 +113,8 @@ impl Watcher {
     /// keeps trying to reconnect.
     ///
     /// Dropping the future loses nothing that was heard: updates are queued
-    /// in the watcher, and a half-done connection or subscription is redone
-    /// by the next call.
+    /// in the watcher, and a half-done connection or property read is
+    /// redone by the next call.
     pub async fn next(&mut self) -> Update {
         loop {
             if let Some(update) = self.queue.pop_front() {
@@ -137,30 +128,15 @@ impl Watcher {
         let Link::Up(bus) = &mut self.link else {
             return self.connect().await;
         };
-        if let Helper::Pending(owner) = &bus.helper {
-            let owner = owner.clone();
-            return self.attach(owner).await;
+        if bus.unread {
+            if let Some(owner) = bus.owner.clone() {
+                return self.read_helper(owner).await;
+            }
         }
-        let Bus { names, helper, .. } = &mut **bus;
-        let heard = match helper {
-            // Helper signals first: a signal the helper sent before it left
-            // is queued before the NameOwnerChanged that says it left.
-            Helper::Attached { signals, .. } => {
-                future::or(
-                    async { Heard::Helper(signals.next().await) },
-                    async { Heard::Names(names.next().await) },
-                )
-                .await
-            }
-            _ => Heard::Names(names.next().await),
-        };
-        match heard {
-            Heard::Helper(Some(Ok(msg))) => self.helper_message(&msg),
-            Heard::Names(Some(Ok(msg))) => self.name_changed(&msg).await,
-            Heard::Helper(Some(Err(e))) | Heard::Names(Some(Err(e))) => self.lost(&e),
-            Heard::Helper(None) | Heard::Names(None) => {
-                self.lost(&zbus::Error::Failure("connection closed".into()))
-            }
+        match bus.messages.next().await {
+            Some(Ok(msg)) => self.heard(&msg).await,
+            Some(Err(e)) => self.lost(&e),
+            None => self.lost(&zbus::Error::Failure("connection closed".into())),
         }
     }
 
@@ -169,22 +145,19 @@ impl Watcher {
             Timer::at(at).await;
         }
         match connect().await {
-            Ok((conn, names, owner)) => {
+            Ok((conn, messages, owner)) => {
                 if self.outage_reported {
                     tracing::info!("connected to the system bus again");
                 }
                 self.backoff = FIRST_BACKOFF;
                 self.retry_at = None;
                 self.outage_reported = false;
-                let helper = match owner {
-                    Some(owner) => Helper::Pending(owner),
-                    None => Helper::Absent,
-                };
-                let absent = matches!(helper, Helper::Absent);
+                let absent = owner.is_none();
                 self.link = Link::Up(Box::new(Bus {
                     conn,
-                    names,
-                    helper,
+                    messages,
+                    unread: owner.is_some(),
+                    owner,
                 }));
                 self.feed(Input::BusUp);
                 if absent {
@@ -211,30 +184,49 @@ impl Watcher {
         }
     }
 
-    /// Subscribes to `owner`'s signals, then reads all its properties.
-    async fn attach(&mut self, owner: OwnedUniqueName) {
-        let Link::Up(bus) = &mut self.link else {
+    /// Reads all of `owner`'s properties at once. Its signals sent
+    /// meanwhile wait in the stream, and follow.
+    async fn read_helper(&mut self, owner: OwnedUniqueName) {
+        let Link::Up(bus) = &self.link else {
             return;
         };
         let conn = bus.conn.clone();
-        let signals = match helper_signals(&conn, &owner).await {
-            Ok(s) => s,
-            Err(e) => return self.lost(&e),
-        };
         let properties = match read_properties(&conn, &owner).await {
             Ok(p) => p,
             Err(e) if is_disconnect(&e) => return self.lost(&e),
             Err(e) => {
-                // It left or is stuck; NameOwnerChanged will tell which.
-                tracing::warn!("cannot read the backup helper's properties: {e}");
+                // It left already, or is stuck: its signals and its leaving will tell.
+                tracing::debug!("cannot read the backup helper's properties: {e}");
                 Properties::default()
             }
         };
         let record = self.record_of_open_run().await;
         if let Link::Up(bus) = &mut self.link {
-            bus.helper = Helper::Attached { owner, signals };
+            bus.unread = false;
         }
         self.feed(Input::HelperPresent { properties, record });
+    }
+
+    async fn heard(&mut self, msg: &Message) {
+        let header = msg.header();
+        if header.message_type() != MessageType::Signal {
+            return;
+        }
+        let from_bus = header.sender().is_some_and(|s| s.as_str() == DBUS_NAME);
+        if from_bus && header.member().is_some_and(|m| m.as_str() == "NameOwnerChanged") {
+            return self.name_changed(msg).await;
+        }
+        let Link::Up(bus) = &self.link else {
+            return;
+        };
+        let from_owner = match (header.sender(), &bus.owner) {
+            (Some(sender), Some(owner)) => sender == owner.inner(),
+            _ => false,
+        };
+        let on_object = header.path().is_some_and(|p| p.as_str() == OBJECT_PATH);
+        if from_owner && on_object {
+            self.helper_message(msg);
+        }
     }
 
     async fn name_changed(&mut self, msg: &Message) {
@@ -254,21 +246,16 @@ impl Watcher {
         let Link::Up(bus) = &mut self.link else {
             return;
         };
-        let current = match &bus.helper {
-            Helper::Absent => None,
-            Helper::Pending(o) | Helper::Attached { owner: o, .. } => Some(o.clone()),
-        };
-        if new_owner == current {
+        if new_owner == bus.owner {
             return;
         }
         // Another process, or none: the old one is gone either way.
-        bus.helper = Helper::Absent;
-        if current.is_some() || new_owner.is_none() {
+        let had_owner = bus.owner.is_some();
+        bus.unread = new_owner.is_some();
+        bus.owner = new_owner.clone();
+        if had_owner || new_owner.is_none() {
             let record = self.record_of_open_run().await;
             self.feed(Input::HelperGone { record });
-        }
-        if let (Some(owner), Link::Up(bus)) = (new_owner, &mut self.link) {
-            bus.helper = Helper::Pending(owner);
         }
     }
 
@@ -316,36 +303,35 @@ impl Watcher {
 async fn connect() -> zbus::Result<(zbus::Connection, MessageStream, Option<OwnedUniqueName>)> {
     let conn = zbus::connection::Builder::system()?
         .method_timeout(CALL_TIMEOUT)
+        .max_queued(QUEUE)
         .build()
         .await?;
-    // Subscribed before asking for the owner, so that no change falls between.
-    let rule = MatchRule::builder()
+    // The stream exists before the rules, and the rules before asking for
+    // the owner, so that nothing falls in between.
+    let messages = MessageStream::from(&conn);
+    let dbus = DBusProxy::new(&conn).await?;
+    let names = MatchRule::builder()
         .msg_type(MessageType::Signal)
         .sender(DBUS_NAME)?
         .interface(DBUS_NAME)?
         .member("NameOwnerChanged")?
         .arg(0, BUS_NAME)?
         .build();
-    let names = MessageStream::for_match_rule(rule, &conn, Some(QUEUE)).await?;
-    let owner = contract::running(&conn).await?.and_then(|p| match p.inner().destination() {
-        BusName::Unique(u) => Some(OwnedUniqueName::from(u.to_owned())),
-        BusName::WellKnown(_) => None,
-    });
-    Ok((conn, names, owner))
-}
-
-/// Every signal on the helper's object from `owner`: its own interface's
-/// and `PropertiesChanged`, in one stream so that their order is kept.
-async fn helper_signals(
-    conn: &zbus::Connection,
-    owner: &OwnedUniqueName,
-) -> zbus::Result<MessageStream> {
-    let rule = MatchRule::builder()
+    dbus.add_match_rule(names).await?;
+    // Our interface's signals and PropertiesChanged; the sender is checked
+    // for each against the owner.
+    let object = MatchRule::builder()
         .msg_type(MessageType::Signal)
-        .sender(owner.as_ref())?
         .path(OBJECT_PATH)?
         .build();
-    MessageStream::for_match_rule(rule, conn, Some(QUEUE)).await
+    dbus.add_match_rule(object).await?;
+    let owner = contract::running(&conn)
+        .await?
+        .and_then(|p| match p.inner().destination() {
+            BusName::Unique(u) => Some(OwnedUniqueName::from(u.to_owned())),
+            BusName::WellKnown(_) => None,
+        });
+    Ok((conn, messages, owner))
 }
 
 async fn read_properties(
@@ -432,7 +418,9 @@ fn parse_signal(msg: &Message) -> zbus::Result<Option<Signal>> {
             Some(s) => {
                 let args = s.args()?;
                 let outcome = args.outcome().parse().unwrap_or_else(|e| {
-                    tracing::warn!("unknown outcome from the backup helper ({e}); taking it as failed");
+                    tracing::warn!(
+                        "unknown outcome from the backup helper ({e}); taking it as failed"
+                    );
                     Outcome::Failed
                 });
                 Signal::Finished {
@@ -534,7 +522,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            parse_signal(&signal(INTERFACE, "BackupComplete", &s.backup_complete_body())).unwrap(),
+            parse_signal(&signal(
+                INTERFACE,
+                "BackupComplete",
+                &s.backup_complete_body()
+            ))
+            .unwrap(),
             Some(Signal::Complete(s))
         );
         assert_eq!(
@@ -551,8 +544,7 @@ mod tests {
         );
         // An outcome from a newer helper is a failure, not a success.
         assert_eq!(
-            parse_signal(&signal(INTERFACE, "BackupFinished", &("exploded", "")))
-                .unwrap(),
+            parse_signal(&signal(INTERFACE, "BackupFinished", &("exploded", ""))).unwrap(),
             Some(Signal::Finished {
                 outcome: Outcome::Failed,
                 reason: String::new()
@@ -616,14 +608,20 @@ mod tests {
             ..Default::default()
         };
         let values = HashMap::from([
-            ("Phase".to_owned(), OwnedValue::from(zbus::zvariant::Str::from("idle"))),
+            (
+                "Phase".to_owned(),
+                OwnedValue::from(zbus::zvariant::Str::from("idle")),
+            ),
             (
                 "Progress".to_owned(),
                 OwnedValue::try_from(progress.clone()).unwrap(),
             ),
             ("StartedAt".to_owned(), OwnedValue::from(0u64)),
             // Wrong type: left out.
-            ("ErrorCount".to_owned(), OwnedValue::from(zbus::zvariant::Str::from("x"))),
+            (
+                "ErrorCount".to_owned(),
+                OwnedValue::from(zbus::zvariant::Str::from("x")),
+            ),
         ]);
         let p = properties(values);
         assert_eq!(p.phase, Some(None));

@@ -49,8 +49,10 @@ pub fn run(launched: Instant) -> glib::ExitCode {
             }
         });
         app.add_action(&about);
-        win.present();
+        // Connecting to the bus goes first: the main loop runs it while GTK
+        // still sets up and draws the first frame, which waits for it.
         win.start();
+        win.present();
         *w.borrow_mut() = Some(win);
     });
 

@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use adw::prelude::*;
-use gtk::prelude::*;
 use igotchuu_dbus::history::{History, RunRecord};
 use igotchuu_desktop::{format, Finished};
 

@@ -4,7 +4,8 @@
 //!   milliseconds since the process started.
 //! - `IGOTCHUU_GUI_PROBE=1`: after each change, the texts that are on screen
 //!   now (every mapped label, and the progress bar's fraction), one line.
-//!   Read from the widgets themselves, so a test sees what a person sees.
+//!   Read from the widgets themselves, so a test sees what a person sees;
+//!   a button that cannot be pressed adds `insensitive <its label>`.
 //! - `IGOTCHUU_WINDOW_SIZE=WxH`: the window's first size, for screenshots
 //!   (there is no window manager to resize it on a test display).
 
@@ -139,6 +140,10 @@ fn collect(widget: &gtk::Widget, out: &mut Vec<String>) {
         }
     } else if let Some(bar) = widget.downcast_ref::<gtk::ProgressBar>() {
         out.push(format!("progress {:.3}", bar.fraction()));
+    } else if let Some(button) = widget.downcast_ref::<gtk::Button>() {
+        if let (false, Some(label)) = (button.is_sensitive(), button.label()) {
+            out.push(format!("insensitive {}", label.replace('_', "")));
+        }
     }
     let mut child = widget.first_child();
     while let Some(c) = child {

@@ -8,7 +8,6 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use adw::prelude::*;
-use gtk::prelude::*;
 use gtk::{gio, glib};
 use igotchuu_dbus::history::History;
 use igotchuu_dbus::ItemError;
@@ -31,13 +30,16 @@ const TICK: Duration = Duration::from_secs(30);
 /// A refusal stays until read, up to this long.
 const ERROR_TOAST_SECONDS: u32 = 10;
 
+/// Until the watcher first reports: empty, rather than a stale outcome
+/// that a running backup would replace a moment later.
+const PAGE_WAITING: &str = "waiting";
 const PAGE_IDLE: &str = "idle";
 const PAGE_RUNNING: &str = "running";
 
 /// What the window knows; everything it shows comes from here.
 struct Model {
     state: DesktopState,
-    /// Whether the watcher has reported yet; until then, no bus warning.
+    /// Whether the watcher has reported yet; until then, nothing is shown.
     heard: bool,
     history: Result<History, String>,
     schedule: Schedule,
@@ -85,6 +87,7 @@ impl Window {
         let idle = IdlePage::new();
         let running = RunningPage::new();
         let stack = adw::ViewStack::new();
+        stack.add_named(&adw::Bin::new(), Some(PAGE_WAITING));
         stack.add_named(idle.widget(), Some(PAGE_IDLE));
         stack.add_named(running.widget(), Some(PAGE_RUNNING));
         let toasts = adw::ToastOverlay::new();
@@ -206,7 +209,9 @@ impl Window {
         let m = self.model.borrow();
         let now = unix_now();
         let running = m.state.bus_available && m.state.running();
-        if running {
+        if !m.heard {
+            self.stack.set_visible_child_name(PAGE_WAITING);
+        } else if running {
             self.running.show(&m.state, now);
             self.stack.set_visible_child_name(PAGE_RUNNING);
             let p = &m.state.progress;
@@ -230,16 +235,19 @@ impl Window {
             self.idle.show(&IdleView {
                 last,
                 last_errors: &errors,
-                bus_available: m.state.bus_available || !m.heard,
+                bus_available: m.state.bus_available,
                 schedule: m.schedule.describe(now),
                 now,
             });
-            self.stack.set_visible_child_name(PAGE_IDLE);
+            if self.stack.visible_child_name().as_deref() != Some(PAGE_IDLE) {
+                self.stack.set_visible_child_name(PAGE_IDLE);
+                self.idle.backup_button.grab_focus();
+            }
             self.title.set_subtitle("");
             self.window
                 .set_default_widget(Some(&self.idle.backup_button));
         }
-        let idle_ok = !running && m.pending.is_none() && (m.state.bus_available || !m.heard);
+        let idle_ok = !running && m.pending.is_none() && m.state.bus_available;
         self.backup_now.set_enabled(idle_ok);
         let can_stop =
             running && m.pending.is_none() && m.state.phase != Some(igotchuu_dbus::Phase::Stopping);

@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 
 use adw::prelude::*;
-use gtk::prelude::*;
 use igotchuu_dbus::ItemError;
 use igotchuu_desktop::Finished;
 

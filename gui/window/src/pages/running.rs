@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 
 use adw::prelude::*;
 use gtk::glib;
-use gtk::prelude::*;
 use igotchuu_dbus::{ItemError, Phase};
 use igotchuu_desktop::{format, DesktopState};
 

@@ -3,7 +3,6 @@
 //! run on the main page and in each history row.
 
 use adw::prelude::*;
-use gtk::prelude::*;
 use igotchuu_dbus::{ItemError, Outcome, Summary};
 use igotchuu_desktop::{format, texts, Finished};
 
