@@ -20,7 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use igotchuu_dbus::errors::Error as BusError;
 use igotchuu_dbus::history::{History, RunRecord};
-use igotchuu_dbus::{ItemError, Outcome, Phase, Progress, Summary, BUS_NAME, INTERFACE, OBJECT_PATH};
+use igotchuu_dbus::{
+    ItemError, Outcome, Phase, Progress, Summary, BUS_NAME, INTERFACE, OBJECT_PATH,
+};
 use tempfile::TempDir;
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::{self, ConnectionExt as _};
@@ -140,7 +142,10 @@ impl Screen {
             // The app's icons from the repository, then the system's.
             .env(
                 "XDG_DATA_DIRS",
-                format!("{}:/usr/local/share:/usr/share", crate_root().join("data").display()),
+                format!(
+                    "{}:/usr/local/share:/usr/share",
+                    crate_root().join("data").display()
+                ),
             )
             .env("GSETTINGS_BACKEND", "memory")
             .env("NO_AT_BRIDGE", "1")
@@ -264,7 +269,9 @@ impl WindowBus {
 </busconfig>
 "#,
                 dir = dir.path().display(),
-                policy = crate_root().join("dbus/com.nyantec.IGotChuu.conf").display()
+                policy = crate_root()
+                    .join("dbus/com.nyantec.IGotChuu.conf")
+                    .display()
             ),
         )
         .expect("write the bus config");
@@ -484,8 +491,11 @@ impl Standin {
         let object = self.object();
         async_io::block_on(async {
             let mut o = object.get_mut().await;
-            o.begin(object.signal_emitter(), places.iter().map(|s| s.to_string()).collect())
-                .await
+            o.begin(
+                object.signal_emitter(),
+                places.iter().map(|s| s.to_string()).collect(),
+            )
+            .await
         })
         .expect("emit the start of a run");
     }
@@ -780,7 +790,10 @@ impl Gui {
             .env("IGOTCHUU_STATE_DIR", o.state_dir)
             .env("IGOTCHUU_GUI_PROBE", "1")
             .env("IGOTCHUU_BENCH", "1")
-            .env("RUST_LOG", std::env::var("IGOTCHUU_TEST_GUI_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("IGOTCHUU_TEST_GUI_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(file);
@@ -885,7 +898,11 @@ impl Gui {
             if let Some(e) = self.events(kind).into_iter().find(|e| e.contains(part)) {
                 return e;
             }
-            assert!(self.running(), "the window exited; its log:\n{}", self.log());
+            assert!(
+                self.running(),
+                "the window exited; its log:\n{}",
+                self.log()
+            );
             assert!(
                 Instant::now() < end,
                 "timed out waiting for {kind} {part:?}; events: {:?}",
@@ -957,7 +974,12 @@ impl X11 {
             .expect("query_tree reply");
         let mut out = Vec::new();
         for id in tree.children {
-            let Ok(attrs) = self.conn.get_window_attributes(id).expect("request").reply() else {
+            let Ok(attrs) = self
+                .conn
+                .get_window_attributes(id)
+                .expect("request")
+                .reply()
+            else {
                 continue;
             };
             if attrs.map_state != xproto::MapState::VIEWABLE
@@ -970,7 +992,14 @@ impl X11 {
             };
             let name = self
                 .conn
-                .get_property(false, id, xproto::AtomEnum::WM_NAME, xproto::AtomEnum::ANY, 0, 256)
+                .get_property(
+                    false,
+                    id,
+                    xproto::AtomEnum::WM_NAME,
+                    xproto::AtomEnum::ANY,
+                    0,
+                    256,
+                )
                 .expect("request")
                 .reply()
                 .map(|p| String::from_utf8_lossy(&p.value).into_owned())
@@ -1003,7 +1032,11 @@ impl X11 {
     /// Gives `window` the keyboard focus, as a window manager would.
     pub fn focus(&self, window: u32) {
         self.conn
-            .set_input_focus(xproto::InputFocus::POINTER_ROOT, window, x11rb::CURRENT_TIME)
+            .set_input_focus(
+                xproto::InputFocus::POINTER_ROOT,
+                window,
+                x11rb::CURRENT_TIME,
+            )
             .expect("set_input_focus");
         self.conn.sync().expect("sync");
     }

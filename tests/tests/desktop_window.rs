@@ -57,7 +57,11 @@ fn launch(screen: &Screen, bus: &WindowBus, state: &StateDir, size: Option<(u32,
 /// The window's one X window.
 fn main_window(x11: &X11) -> igotchuu_e2e::window::Toplevel {
     let windows = x11.windows_named(WINDOW_TITLE);
-    assert_eq!(windows.len(), 1, "one window titled {WINDOW_TITLE}: {windows:?}");
+    assert_eq!(
+        windows.len(),
+        1,
+        "one window titled {WINDOW_TITLE}: {windows:?}"
+    );
     windows.into_iter().next().unwrap()
 }
 
@@ -110,7 +114,11 @@ fn opened_mid_backup_it_shows_the_progress_at_once() {
         shown.ms - first_frame
     );
     // Never a stale outcome first: the window waits for the watcher.
-    let before: Vec<Texts> = gui.texts().into_iter().filter(|t| t.ms < shown.ms).collect();
+    let before: Vec<Texts> = gui
+        .texts()
+        .into_iter()
+        .filter(|t| t.ms < shown.ms)
+        .collect();
     assert!(
         before.iter().all(|t| !t.contains("Back Up Now")),
         "the idle page flashed before the running backup: {before:?}"
@@ -122,8 +130,14 @@ fn opened_mid_backup_it_shows_the_progress_at_once() {
     assert!(shown.has("2384 of 5678 files"), "{shown:?}");
     assert!(shown.has("1.5\u{a0}GB of 3.5\u{a0}GB"), "{shown:?}");
     assert!(shown.has("about 4 min left"), "{shown:?}");
-    assert!(shown.has("2 files or folders could not be read"), "{shown:?}");
-    assert!(shown.has("/home/alice/Pictures/2024/holiday/IMG_2041.jpg"), "{shown:?}");
+    assert!(
+        shown.has("2 files or folders could not be read"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.has("/home/alice/Pictures/2024/holiday/IMG_2041.jpg"),
+        "{shown:?}"
+    );
     assert!(shown.has("Stop Backup…"), "{shown:?}");
 
     let x11 = screen.x11();
@@ -135,7 +149,9 @@ fn opened_mid_backup_it_shows_the_progress_at_once() {
 #[test]
 fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     let _serial = serial();
-    if !igotchuu_e2e::have_root("follows_a_run_from_idle_through_backing_up_to_completed_and_failed") {
+    if !igotchuu_e2e::have_root(
+        "follows_a_run_from_idle_through_backing_up_to_completed_and_failed",
+    ) {
         return;
     }
     let bus = WindowBus::start();
@@ -205,10 +221,35 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     });
     assert!(busy.has("Backing Up…"), "{busy:?}");
     assert!(busy.has(&percent(63)), "{busy:?}");
-    assert!(busy.has("Backing up — 63\u{a0}%"), "the header says it too: {busy:?}");
+    assert!(
+        busy.has("Backing up — 63\u{a0}%"),
+        "the header says it too: {busy:?}"
+    );
     screenshot(&screen, &x11, "window-backing-up.png");
 
-    // Completed: the full summary.
+    // Completed with warnings: a snapshot, and the files it skipped.
+    let started = standin.started_at();
+    let summary = sample_summary("0a1b2c3d4e5f60718293");
+    standin.finish(Outcome::CompletedWithWarnings, "", Some(&summary));
+    let mut warned = sample_record(0, Outcome::CompletedWithWarnings, "", 2);
+    warned.started_at = started;
+    warned.summary = Some(summary);
+    runs.push(warned);
+    state.write(runs.clone());
+    let warned = gui.wait_for("the run with warnings", |t| {
+        t.has("Backup Completed with Warnings") && t.has("0a1b2c3d")
+    });
+    assert!(
+        warned.has("2 files or folders could not be read"),
+        "{warned:?}"
+    );
+    assert!(!warned.contains("insensitive Back Up Now"), "{warned:?}");
+
+    // A scheduled run that completes: the full summary.
+    standin.begin(&["/home", "/srv"]);
+    standin.set_phase(Phase::BackingUp);
+    standin.progress(&sample_progress(0.8));
+    gui.wait_for("the scheduled run", |t| t.progress() == Some(0.8));
     let started = standin.started_at();
     let summary = sample_summary("5f3e2d1c0b0a99887766");
     standin.finish(Outcome::Completed, "", Some(&summary));
@@ -221,21 +262,27 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
         t.has("Backup Completed") && t.has("5f3e2d1c")
     });
     assert!(completed.contains("Finished just now."), "{completed:?}");
+    assert!(
+        completed.contains(", took 3 minutes"),
+        "the duration: {completed:?}"
+    );
     for row in [
         "Files",
         "12 new, 3 changed, 10234 unmodified",
         "Folders",
         "1 new, 4 changed, 812 unmodified",
-        "Data added",
-        "12.3\u{a0}MB",
-        "Processed",
-        "10249 files, 3.5\u{a0}GB",
-        "Duration",
-        "3 minutes",
+        "Data",
+        "12.3\u{a0}MB added; 3.5\u{a0}GB in 10249 files processed",
         "Snapshot",
+        "Places",
+        "/home, /srv",
     ] {
         assert!(completed.has(row), "{row:?} in {completed:?}");
     }
+    assert!(
+        !completed.contains("could not be read"),
+        "a clean run has no error list: {completed:?}"
+    );
     screenshot(&screen, &x11, "window-completed.png");
 
     // Failed: the outcome and the reason, in words.
@@ -243,7 +290,8 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     standin.set_phase(Phase::BackingUp);
     standin.progress(&sample_progress(0.2));
     gui.wait_for("the second run", |t| t.progress() == Some(0.2));
-    let reason = "Fatal: unable to open the repository at sftp:backup@nas:/srv/restic: connection refused";
+    let reason =
+        "Fatal: unable to open the repository at sftp:backup@nas:/srv/restic: connection refused";
     let started = standin.started_at();
     standin.finish(Outcome::Failed, reason, None);
     let mut failed = sample_record(0, Outcome::Failed, reason, 0);
@@ -280,7 +328,11 @@ fn a_refused_stop_is_said_in_plain_words_and_the_window_stays() {
     gui.wait_for("the confirmation", |t| {
         t.has("Stop the Backup?") && t.has("Cancel")
     });
-    assert_eq!(standin.calls(), (0, 0), "nothing is stopped before confirming");
+    assert_eq!(
+        standin.calls(),
+        (0, 0),
+        "nothing is stopped before confirming"
+    );
     // Escape cancels: still no call.
     let dialog = x11.topmost().expect("the dialog is mapped");
     assert_ne!(dialog.name, WINDOW_TITLE, "the dialog is on top");
@@ -313,6 +365,26 @@ fn a_refused_stop_is_said_in_plain_words_and_the_window_stays() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(gui.running(), "the window is still there:\n{}", gui.log());
     assert!(told.has("Backing Up…"), "still showing the run: {told:?}");
+
+    // Allowed this time: the run stops, and says so.
+    standin.set_replies(Reply::Accept, Reply::Accept, Duration::ZERO);
+    x11.focus(main_window(&x11).id);
+    x11.chord(&[keys::ALT, keys::letter('s')]);
+    gui.wait_for("the confirmation, third time", |t| {
+        t.has("Stop the Backup?")
+    });
+    x11.focus(x11.topmost().expect("the dialog").id);
+    x11.chord(&[keys::ALT, keys::letter('s')]);
+    let stopping = gui.wait_for("the run stopping", |t| t.has("Stopping…"));
+    assert!(
+        stopping.has("insensitive Stop Backup…"),
+        "no second Stop while it stops: {stopping:?}"
+    );
+    assert_eq!(standin.calls(), (0, 2), "two Stop calls in all");
+    standin.finish(Outcome::Stopped, "", None);
+    let stopped = gui.wait_for("the stopped run", |t| t.has("Backup Stopped"));
+    assert!(stopped.contains("Stopped on request"), "{stopped:?}");
+    assert!(stopped.has("None: nothing was saved"), "{stopped:?}");
 }
 
 #[test]
@@ -325,10 +397,14 @@ fn a_second_launch_presents_the_first_window() {
     let _standin = Standin::start(&bus, Initial::default());
     let state = StateDir::new(vec![sample_record(600, Outcome::Completed, "", 0)]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
-    let mut first = launch(&screen, &bus, &state, None);
-    first.wait_for("the idle page", |t| t.has("Backup Completed"));
+    let mut first = launch(&screen, &bus, &state, Some(NARROW));
+    first.wait_for("the idle page", |t| {
+        t.has("Backup Completed") && t.has("No schedule")
+    });
     let x11 = screen.x11();
     let window = main_window(&x11);
+    assert_eq!(window.width, NARROW.0, "the window fits in 360 px");
+    screenshot(&screen, &x11, "window-idle-narrow.png");
 
     let mut second = launch(&screen, &bus, &state, None);
     assert!(

@@ -84,6 +84,7 @@ impl IdlePage {
             .title("No Backups Yet")
             .child(&clamp)
             .build();
+        page.add_css_class("compact");
         IdlePage {
             page,
             backup_button,

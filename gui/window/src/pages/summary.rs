@@ -31,10 +31,11 @@ pub fn detail_rows(f: &Finished, now: u64) -> Vec<adw::ActionRow> {
         rows.push(row);
     }
     if f.started_at > 0 {
-        rows.push(value_row(
-            "Started",
-            &clock::day_and_time(f.started_at, now),
-        ));
+        let mut when = clock::day_and_time(f.started_at, now);
+        if let Some(took) = took(f) {
+            when.push_str(&format!(", took {}", format::duration(took)));
+        }
+        rows.push(value_row("Started", &when));
     }
     if let Some(s) = &f.summary {
         rows.extend(summary_rows(s));
@@ -47,6 +48,17 @@ pub fn detail_rows(f: &Finished, now: u64) -> Vec<adw::ActionRow> {
         rows.push(value_row("Places", &f.places.join(", ")));
     }
     rows
+}
+
+/// How long the run took, in seconds: restic's own count, else the clock's.
+fn took(f: &Finished) -> Option<u64> {
+    match &f.summary {
+        Some(s) if s.total_duration.is_finite() && s.total_duration >= 0.0 => {
+            Some(s.total_duration.round() as u64)
+        }
+        _ => (f.finished_at >= f.started_at && f.started_at > 0)
+            .then(|| f.finished_at - f.started_at),
+    }
 }
 
 /// restic's summary, row by row.
@@ -66,22 +78,16 @@ pub fn summary_rows(s: &Summary) -> Vec<adw::ActionRow> {
                 s.dirs_new, s.dirs_changed, s.dirs_unmodified
             ),
         ),
-        value_row("Data added", &added(s)),
         value_row(
-            "Processed",
+            "Data",
             &format!(
-                "{}, {}",
+                "{} added; {} in {} processed",
+                added(s),
+                gtk::glib::format_size(s.total_bytes_processed),
                 format::count(s.total_files_processed, "file", "files"),
-                gtk::glib::format_size(s.total_bytes_processed)
             ),
         ),
     ];
-    if s.total_duration.is_finite() && s.total_duration >= 0.0 {
-        rows.push(value_row(
-            "Duration",
-            &format::duration(s.total_duration.round() as u64),
-        ));
-    }
     if s.dry_run {
         rows.push(value_row(
             "Dry run",
