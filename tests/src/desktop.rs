@@ -204,12 +204,14 @@ impl SystemBus {
     }
 
     fn spawn(&mut self) {
-        let (daemon, address) = dbus_daemon(
+        let (daemon, _) = dbus_daemon(
             "system dbus-daemon",
             &[format!("--config-file={}", self.config.display())],
         );
         self.daemon = Some(daemon);
-        self.address = address;
+        // Without the daemon's guid, as on a real system: a restarted
+        // daemon has another one, and clients must still reach it.
+        self.address = format!("unix:path={}", self.socket.display());
     }
 
     /// `DBUS_SYSTEM_BUS_ADDRESS` for clients.
@@ -255,6 +257,13 @@ pub struct Desktop {
 
 impl Drop for Desktop {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.path().join("host.log"));
+            eprintln!(
+                "--- the tray host's log ---\n{}---",
+                log.unwrap_or_default()
+            );
+        }
         self.host = None;
         self.watcher = None;
         self.dunst = None;
@@ -369,7 +378,10 @@ impl Desktop {
             ("DBUS_SESSION_BUS_ADDRESS", self.session_address.clone()),
             ("XDG_RUNTIME_DIR", self.runtime_dir.display().to_string()),
             // The host and dunst must not read the machine's own settings.
-            ("XDG_CONFIG_HOME", self.dir.path().join("config").display().to_string()),
+            (
+                "XDG_CONFIG_HOME",
+                self.dir.path().join("config").display().to_string(),
+            ),
             ("NO_AT_BRIDGE", "1".to_owned()),
         ]
     }
@@ -380,7 +392,10 @@ impl Desktop {
 
     /// Starts `status-notifier-watcher`, and waits until it owns its name.
     pub fn start_watcher(&mut self) {
-        require_tool("status-notifier-watcher", "haskell-status-notifier-item-utils");
+        require_tool(
+            "status-notifier-watcher",
+            "haskell-status-notifier-item-utils",
+        );
         self.watcher = Some(Guarded::spawn(
             "status-notifier-watcher",
             self.command("status-notifier-watcher")
@@ -393,14 +408,21 @@ impl Desktop {
     /// Starts `gtk-sni-tray-standalone` as a bar along the top.
     pub fn start_host(&mut self) {
         require_tool("gtk-sni-tray-standalone", "haskell-gtk-sni-tray-utils");
+        let log = std::fs::File::create(self.dir.path().join("host.log")).expect("host log");
         self.host = Some(Guarded::spawn(
             "gtk-sni-tray-standalone",
             self.command("gtk-sni-tray-standalone")
                 .args(["--top", "--beginning", "--size", &BAR.to_string()])
-                .args(["--color", "#f6f5f4", "--length", "1 % 1"])
+                .args(["--color", "#f6f5f4", "--length", "1 % 1", "-l", "INFO"])
                 .stdout(Stdio::null())
-                .stderr(Stdio::null()),
+                .stderr(log),
         ));
+    }
+
+    /// Starts the tray host anew, which reads every item afresh.
+    pub fn restart_host(&mut self) {
+        self.host = None;
+        self.start_host();
     }
 
     /// Whether `name` has an owner on the session bus.
@@ -479,7 +501,8 @@ impl Desktop {
             .command("import")
             .args(["-window", "root", "-crop"])
             .arg(format!("{}x{height}+0+0", SCREEN.0))
-            .arg("ppm:-")
+            // ImageMagick's Q16 build writes 16-bit samples unless told.
+            .args(["-depth", "8", "ppm:-"])
             .output()
             .expect("run import");
         assert!(out.status.success(), "import failed: {out:?}");
@@ -631,6 +654,15 @@ impl Tray {
         wait_until(STARTUP, &format!("the tray to log {needle:?}"), || {
             self.log().contains(needle)
         });
+    }
+}
+
+impl Drop for Tray {
+    fn drop(&mut self) {
+        // What a failing test needs most.
+        if std::thread::panicking() {
+            eprintln!("--- igotchuu-tray's log ---\n{}---", self.log());
+        }
     }
 }
 

@@ -198,9 +198,47 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     assert!(!idle.contains("insensitive Back Up Now"), "{idle:?}");
     screenshot(&screen, &x11, "window-idle.png");
 
-    // "Back Up Now" by keyboard: its mnemonic, Alt+B.
+    // By keyboard alone: Tab to the failed run in the history, Return to
+    // open it; the list scrolls to it.
     let window = main_window(&x11);
     x11.focus(window.id);
+    let failed_row_focused = |t: &Texts| {
+        t.items
+            .windows(2)
+            .any(|w| w[0] == "focused" && w[1] == "Failed")
+    };
+    let mut tabs = 0;
+    loop {
+        x11.chord(&[keys::TAB]);
+        tabs += 1;
+        std::thread::sleep(Duration::from_millis(150));
+        if gui.texts().last().is_some_and(&failed_row_focused) {
+            break;
+        }
+        assert!(
+            tabs < 40,
+            "Tab never reached the failed run: {:?}",
+            gui.texts().last()
+        );
+    }
+    x11.chord(&[keys::RETURN]);
+    let opened = gui.wait_for("the failed run's details", |t| t.has("Why it failed"));
+    assert!(
+        opened.has("Fatal: unable to open the repository: it is locked by another process"),
+        "{opened:?}"
+    );
+    // Tab goes on into the details.
+    for _ in 0..4 {
+        x11.chord(&[keys::TAB]);
+    }
+    gui.wait_for("the focus in the details", |t| {
+        t.items
+            .windows(2)
+            .any(|w| w[0] == "focused" && w[1] == "Places")
+    });
+    screenshot(&screen, &x11, "window-history.png");
+
+    // "Back Up Now" by keyboard, from wherever the focus is: Alt+B.
     x11.chord(&[keys::ALT, keys::letter('b')]);
     gui.wait_for("the new run", |t| t.has("Preparing…"));
     assert_eq!(standin.calls(), (1, 0), "one Start call");

@@ -449,7 +449,10 @@ mod tests {
         assert_eq!(latest(Some(&second), Some(&first)), Some(&second));
         assert_eq!(latest(Some(&first), Some(&second)), Some(&second));
         let same = second.clone();
-        assert!(std::ptr::eq(latest(Some(&same), Some(&second)).unwrap(), &second));
+        assert!(std::ptr::eq(
+            latest(Some(&same), Some(&second)).unwrap(),
+            &second
+        ));
         assert_eq!(latest(None, None), None);
     }
 }

@@ -213,7 +213,11 @@ impl Watcher {
             return;
         }
         let from_bus = header.sender().is_some_and(|s| s.as_str() == DBUS_NAME);
-        if from_bus && header.member().is_some_and(|m| m.as_str() == "NameOwnerChanged") {
+        if from_bus
+            && header
+                .member()
+                .is_some_and(|m| m.as_str() == "NameOwnerChanged")
+        {
             return self.name_changed(msg).await;
         }
         let Link::Up(bus) = &self.link else {

@@ -5,7 +5,8 @@
 //! - `IGOTCHUU_GUI_PROBE=1`: after each change, the texts that are on screen
 //!   now (every mapped label, and the progress bar's fraction), one line.
 //!   Read from the widgets themselves, so a test sees what a person sees;
-//!   a button that cannot be pressed adds `insensitive <its label>`.
+//!   a button that cannot be pressed adds `insensitive <its label>`, and
+//!   the widget with the keyboard focus is preceded by `focused`.
 //! - `IGOTCHUU_WINDOW_SIZE=WxH`: the window's first size, for screenshots
 //!   (there is no window manager to resize it on a test display).
 
@@ -56,8 +57,10 @@ impl Probe {
         Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
     }
 
-    /// Prints `first-frame <ms>` after the window's first paint.
-    pub fn watch_first_frame(self: &Rc<Self>, window: &impl IsA<gtk::Widget>) {
+    /// Prints `first-frame <ms>` after the window's first paint (if
+    /// `main`) and, when probing texts, what is on screen after every paint
+    /// that changed it. Dialogs have frame clocks of their own.
+    pub fn watch_frames(self: &Rc<Self>, window: &impl IsA<gtk::Widget>, main: bool) {
         if !self.bench && !self.texts {
             return;
         }
@@ -67,17 +70,15 @@ impl Probe {
                 return;
             };
             let probe = Rc::clone(&probe);
-            let handler: Rc<Cell<Option<glib::SignalHandlerId>>> = Rc::default();
-            let h = Rc::clone(&handler);
-            let clock2 = clock.clone();
-            let id = clock.connect_after_paint(move |_| {
-                let ms = probe.launched.elapsed().as_secs_f64() * 1000.0;
-                emit(&format!("first-frame {ms:.1}"));
-                if let Some(id) = h.take() {
-                    clock2.disconnect(id);
+            let first = Cell::new(main);
+            clock.connect_after_paint(move |_| {
+                if first.replace(false) {
+                    let ms = probe.launched.elapsed().as_secs_f64() * 1000.0;
+                    emit(&format!("first-frame {ms:.1}"));
                 }
+                // Focus moves, rows expanding, toasts: all end in a paint.
+                probe.changed();
             });
-            handler.set(Some(id));
         });
     }
 
@@ -132,6 +133,9 @@ fn one_line(s: &str) -> String {
 fn collect(widget: &gtk::Widget, out: &mut Vec<String>) {
     if !widget.is_drawable() {
         return;
+    }
+    if widget.has_focus() {
+        out.push("focused".to_owned());
     }
     if let Some(label) = widget.downcast_ref::<gtk::Label>() {
         let text = one_line(label.text().trim());

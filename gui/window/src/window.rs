@@ -133,7 +133,7 @@ impl Window {
                 w.confirm_stop();
             }
         });
-        win.probe.watch_first_frame(&win.window);
+        win.probe.watch_frames(&win.window, true);
         win.render();
         win
     }
@@ -219,10 +219,10 @@ impl Window {
                 Some(igotchuu_dbus::Phase::BackingUp) if p.percent_done > 0.0 => {
                     format!("Backing up — {}", format::percent(p.percent_done))
                 }
-                _ => "Backing up".to_owned(),
+                Some(phase) => crate::words::phase_title(phase).to_owned(),
+                None => String::new(),
             };
             self.title.set_subtitle(&subtitle);
-            self.window.set_default_widget(None::<&gtk::Widget>);
         } else {
             let from_history = m
                 .history
@@ -244,8 +244,6 @@ impl Window {
                 self.idle.backup_button.grab_focus();
             }
             self.title.set_subtitle("");
-            self.window
-                .set_default_widget(Some(&self.idle.backup_button));
         }
         let idle_ok = !running && m.pending.is_none() && m.state.bus_available;
         self.backup_now.set_enabled(idle_ok);
@@ -291,6 +289,7 @@ impl Window {
                 w.probe.changed();
             }
         });
+        self.probe.watch_frames(&dialog, false);
         dialog.present();
         self.probe.event("dialog", "Stop the Backup?");
         self.probe.changed();
