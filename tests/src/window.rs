@@ -717,20 +717,31 @@ pub fn sample_record(ago: u64, outcome: Outcome, reason: &str, errors: u64) -> R
 
 // ------------------------------------------------------------- the window
 
-/// The window binary of this build profile, `target/<profile>/igotchuu-gui`,
-/// built by `cargo build --workspace --bins`.
+/// The window binary of this build profile, `target/<profile>/igotchuu-gui`.
+/// `cargo test` builds only the tested package's binaries, so it is built
+/// (or found fresh) here, with the cargo that runs the tests.
 pub fn gui_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_gui).clone()
+}
+
+fn build_gui() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let mut dir = exe.parent().expect("exe has a directory").to_owned();
     if dir.ends_with("deps") {
         dir.pop();
     }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "igotchuu-gui"])
+        .current_dir(crate_root());
+    if dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build -p igotchuu-gui failed");
     let gui = dir.join("igotchuu-gui");
-    assert!(
-        gui.is_file(),
-        "{} is missing: build it first with `cargo build --workspace --bins`",
-        gui.display()
-    );
+    assert!(gui.is_file(), "{} is missing", gui.display());
     gui
 }
 

@@ -465,3 +465,27 @@ fn a_second_launch_presents_the_first_window() {
         "the same one window, where it was"
     );
 }
+
+#[test]
+fn the_app_grid_entry_starts_the_window_under_its_app_id() {
+    // GNOME matches windows to launchers by the desktop file's name, which
+    // must be the application ID the window registers.
+    let path = crate_root().join("data/com.nyantec.IGotChuu.desktop");
+    let entry = std::fs::read_to_string(&path).expect("the desktop entry exists");
+    let value = |key: &str| {
+        entry
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} in {}", path.display()))
+            .to_owned()
+    };
+    assert_eq!(value("Type"), "Application");
+    assert_eq!(value("Exec"), "igotchuu-gui");
+    assert_eq!(value("Icon"), "com.nyantec.IGotChuu");
+    assert!(
+        !entry.contains("NoDisplay=true"),
+        "the window is in the app grid"
+    );
+    let binary = gui_binary();
+    assert_eq!(binary.file_name().unwrap(), value("Exec").as_str());
+}

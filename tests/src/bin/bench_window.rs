@@ -1,8 +1,9 @@
 //! bench-window: how fast the window comes up, on a test display against a
 //! stand-in for the helper.
 //!
-//! For each case it launches the release build of `igotchuu-gui` several
-//! times and reports, in milliseconds from the process's start:
+//! It builds the release `igotchuu-gui` (next to itself), and for each case
+//! launches it several times and reports, in milliseconds from the
+//! process's start:
 //! - `first frame`: its first painted frame (the frame clock's after-paint),
 //! - `state shown`: the first screenful with the helper's state on it
 //!   (a running backup at 42 %, or the idle page with a 50-run history),
@@ -18,14 +19,12 @@
 //! Xvfb has no GPU: GTK's GL renderer runs on llvmpipe there, so both it and
 //! the cairo renderer are measured.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::{Outcome, Phase};
 use igotchuu_e2e::desktop::proc_status;
 use igotchuu_e2e::window::{
-    crate_root, sample_progress, sample_record, unix_now, Gui, GuiOptions, Initial, Screen,
+    gui_binary, sample_progress, sample_record, unix_now, Gui, GuiOptions, Initial, Screen,
     Standin, StateDir, WindowBus,
 };
 
@@ -43,7 +42,8 @@ fn main() {
         nix::unistd::geteuid().is_root(),
         "bench-window needs root: only root may own the helper's name on the bus"
     );
-    let binary = build_gui();
+    // Built next to this benchmark: in release mode.
+    let binary = gui_binary();
     let history: Vec<_> = (0..HISTORY_RUNS)
         .map(|i| {
             let outcome = match i % 7 {
@@ -95,24 +95,6 @@ fn main() {
     }
     std::env::set_var("GSK_RENDERER", "cairo");
     second_launch_and_memory(runs, &state, &binary);
-}
-
-/// Builds the window in release mode, and returns its path.
-fn build_gui() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "igotchuu-gui"])
-        .current_dir(crate_root())
-        .status()
-        .expect("run cargo build");
-    assert!(
-        status.success(),
-        "cargo build --release -p igotchuu-gui failed"
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate_root().join("target"));
-    target.join("release/igotchuu-gui")
 }
 
 /// Launches the window `runs` times on a fresh screen and bus; returns the
