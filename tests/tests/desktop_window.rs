@@ -321,6 +321,13 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
         !completed.contains("could not be read"),
         "a clean run has no error list: {completed:?}"
     );
+    assert!(
+        completed
+            .items
+            .windows(2)
+            .any(|w| w[0] == "focused" && w[1] == "Back Up Now"),
+        "the focus is back on Back Up Now: {completed:?}"
+    );
     screenshot(&screen, &x11, "window-completed.png");
 
     // Failed: the outcome and the reason, in words.
@@ -488,4 +495,37 @@ fn the_app_grid_entry_starts_the_window_under_its_app_id() {
     );
     let binary = gui_binary();
     assert_eq!(binary.file_name().unwrap(), value("Exec").as_str());
+}
+
+#[test]
+fn with_no_helper_on_the_bus_back_up_now_says_why_it_cannot() {
+    let _serial = serial();
+    if !igotchuu_e2e::have_root("with_no_helper_on_the_bus_back_up_now_says_why_it_cannot") {
+        return;
+    }
+    // Between runs the helper is not on the bus; here nothing can start it
+    // either: the bus has no activation file for it.
+    let bus = WindowBus::start();
+    let state = StateDir::new(vec![]);
+    let screen = Screen::start(SCREEN.0, SCREEN.1);
+    let mut gui = launch(&screen, &bus, &state, None);
+    let idle = gui.wait_for("the idle page", |t| t.has("No Backups Yet"));
+    assert!(idle.has("No schedule"), "{idle:?}");
+    assert!(idle.has("No backups yet"), "the empty history: {idle:?}");
+    assert!(!idle.contains("Cannot reach the system bus"), "{idle:?}");
+
+    let x11 = screen.x11();
+    x11.focus(main_window(&x11).id);
+    // The button has the focus: Return presses it.
+    x11.chord(&[keys::RETURN]);
+    let toast = gui.wait_for_event("toast", "not installed");
+    assert_eq!(toast, "The igotchuu backup helper is not installed");
+    let told = gui.wait_for("the reason on screen", |t| {
+        t.has("The igotchuu backup helper is not installed")
+    });
+    assert!(
+        !told.contains("insensitive Back Up Now"),
+        "it can be tried again: {told:?}"
+    );
+    assert!(gui.running());
 }

@@ -13,7 +13,7 @@ use crate::pages::{glib_escape, summary};
 use crate::words::{self, Icon};
 
 /// How many runs the list shows.
-pub const RUNS_SHOWN: usize = 20;
+pub const RUNS_SHOWN: usize = 10;
 
 pub struct HistoryList {
     group: adw::PreferencesGroup,

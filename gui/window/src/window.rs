@@ -25,6 +25,9 @@ use crate::schedule::{self, Schedule};
 pub const DEFAULT_SIZE: (i32, i32) = (640, 760);
 /// Narrow enough for a phone or a tiled half of a small screen.
 pub const MIN_SIZE: (i32, i32) = (360, 360);
+/// How long the window waits for the helper's state after reaching the bus,
+/// before it takes the helper to be away (the usual case between runs).
+const HELPER_GRACE: Duration = Duration::from_millis(150);
 /// How often "2 minutes ago" is brought up to date.
 const TICK: Duration = Duration::from_secs(30);
 /// A refusal stays until read, up to this long.
@@ -39,8 +42,11 @@ const PAGE_RUNNING: &str = "running";
 /// What the window knows; everything it shows comes from here.
 struct Model {
     state: DesktopState,
-    /// Whether the watcher has reported yet; until then, nothing is shown.
+    /// Whether what the watcher said so far is worth showing; until then
+    /// the window is empty. See [`Window::on_update`].
     heard: bool,
+    /// The grace period for the helper to answer is running.
+    grace_pending: bool,
     history: Result<History, String>,
     schedule: Schedule,
     /// The Start or Stop call under way, if any.
@@ -115,6 +121,7 @@ impl Window {
             model: RefCell::new(Model {
                 state: DesktopState::default(),
                 heard: false,
+                grace_pending: false,
                 history: Ok(History::default()),
                 schedule: Schedule::Unknown,
                 pending: None,
@@ -158,16 +165,35 @@ impl Window {
         });
     }
 
-    fn on_update(&self, update: Update, state: &DesktopState) {
+    /// The watcher reports the bus first and the helper's state a few round
+    /// trips later; showing "Backup Completed" in between would flash a
+    /// stale page before a running backup. So the window shows something
+    /// once it knows the helper's state, knows the bus is away, or has
+    /// given the helper [`HELPER_GRACE`] to answer (when none is there,
+    /// nothing will).
+    fn on_update(self: &Rc<Self>, update: Update, state: &DesktopState) {
         match update {
             // The State update that follows brings the count; the row is
             // added here so that the list is not rebuilt for each error.
             Update::ItemError(e) => self.running.add_error(&e),
             Update::State | Update::Finished(_) => {
-                {
+                let start_grace = {
                     let mut m = self.model.borrow_mut();
                     m.state = state.clone();
-                    m.heard = true;
+                    let known = !state.bus_available || state.helper_present || state.running();
+                    m.heard |= known;
+                    let start = !m.heard && !m.grace_pending;
+                    m.grace_pending |= start;
+                    start
+                };
+                if start_grace {
+                    let weak = Rc::downgrade(self);
+                    glib::timeout_add_local_once(HELPER_GRACE, move || {
+                        if let Some(w) = weak.upgrade() {
+                            w.model.borrow_mut().heard = true;
+                            w.render();
+                        }
+                    });
                 }
                 self.render();
             }
@@ -209,6 +235,12 @@ impl Window {
         let m = self.model.borrow();
         let now = unix_now();
         let running = m.state.bus_available && m.state.running();
+        // First, so that the button that gets the focus below can take it.
+        let idle_ok = !running && m.pending.is_none() && m.state.bus_available;
+        self.backup_now.set_enabled(idle_ok);
+        let can_stop =
+            running && m.pending.is_none() && m.state.phase != Some(igotchuu_dbus::Phase::Stopping);
+        self.stop.set_enabled(can_stop);
         if !m.heard {
             self.stack.set_visible_child_name(PAGE_WAITING);
         } else if running {
@@ -245,11 +277,6 @@ impl Window {
             }
             self.title.set_subtitle("");
         }
-        let idle_ok = !running && m.pending.is_none() && m.state.bus_available;
-        self.backup_now.set_enabled(idle_ok);
-        let can_stop =
-            running && m.pending.is_none() && m.state.phase != Some(igotchuu_dbus::Phase::Stopping);
-        self.stop.set_enabled(can_stop);
         drop(m);
         self.probe.changed();
     }
