@@ -682,6 +682,32 @@ pub fn proc_status(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("voluntary_ctxt_switches:")?))
 }
 
+/// Voluntary context switches of each of a process's threads, by thread
+/// id and name.
+pub fn wakeups_by_thread(pid: u32) -> Vec<(u32, String, u64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    let mut threads: Vec<_> = tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| {
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+            let n = status
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((tid, name.trim().to_owned(), n))
+        })
+        .collect();
+    threads.sort();
+    threads
+}
+
 /// Voluntary context switches of all of a process's threads: each is a
 /// wake-up from sleep.
 pub fn wakeups(pid: u32) -> u64 {

@@ -74,10 +74,28 @@ pub fn read(state_dir: &Path) -> Result<History, HistoryError> {
     History::from_json(&bytes).map_err(|source| HistoryError::Parse { path, source })
 }
 
-/// [`read`] on a worker thread, so that a main loop never waits for the disk.
+/// [`read`] on a thread of its own, so that a main loop never waits for
+/// the disk. The thread ends with the read: a pool's idle threads would
+/// wake up every so often forever (the `blocking` crate's do, twice a
+/// second), and a tray must sleep while nothing happens.
 pub async fn load(state_dir: &Path) -> Result<History, HistoryError> {
     let dir = state_dir.to_owned();
-    blocking::unblock(move || read(&dir)).await
+    let (tx, rx) = async_channel::bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("history read".into())
+        .spawn(move || {
+            let _ = tx.send_blocking(read(&dir));
+        });
+    if let Err(e) = spawned {
+        // No thread to be had: read here rather than not at all.
+        tracing::debug!("cannot start a thread to read the history: {e}");
+        return read(state_dir);
+    }
+    match rx.recv().await {
+        Ok(result) => result,
+        // The thread panicked; reading here tells why, or succeeds.
+        Err(_) => read(state_dir),
+    }
 }
 
 /// The record of the run that started at `started_at`, or for 0 (a run

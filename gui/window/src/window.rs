@@ -177,6 +177,12 @@ impl Window {
             // added here so that the list is not rebuilt for each error.
             Update::ItemError(e) => self.running.add_error(&e),
             Update::State | Update::Finished(_) => {
+                tracing::debug!(
+                    "update: bus {}, helper {}, phase {:?}",
+                    state.bus_available,
+                    state.helper_present,
+                    state.phase
+                );
                 let start_grace = {
                     let mut m = self.model.borrow_mut();
                     m.state = state.clone();
@@ -190,6 +196,7 @@ impl Window {
                     let weak = Rc::downgrade(self);
                     glib::timeout_add_local_once(HELPER_GRACE, move || {
                         if let Some(w) = weak.upgrade() {
+                            tracing::debug!("no word from the backup helper: it is not running");
                             w.model.borrow_mut().heard = true;
                             w.render();
                         }
