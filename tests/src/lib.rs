@@ -18,6 +18,7 @@ pub mod repo;
 pub mod snapshots;
 pub mod sysbus;
 pub mod wait;
+pub mod window;
 pub mod wrapper;
 
 /// Runs a future to its end on this thread. zbus runs on async-io here, so

@@ -1,0 +1,34 @@
+//! igotchuu-gui: the window of igotchuu, the btrfs-snapshot and restic
+//! backup. It shows the backup that runs now (late joiners included), how
+//! the last one went, when the next one is due and the runs before; it
+//! starts and stops backups through the helper on the system bus.
+//!
+//! Everything runs on GLib's main loop: the bus watcher, the calls and the
+//! history are futures spawned on it, driven by async-io's reactor; nothing
+//! blocks the loop, and there is no second executor.
+
+mod a11y;
+mod app;
+mod clock;
+mod history_list;
+mod pages;
+mod probe;
+mod schedule;
+mod window;
+mod words;
+
+use std::time::Instant;
+
+use gtk::glib;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> glib::ExitCode {
+    let launched = Instant::now();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    app::run(launched)
+}

@@ -1,0 +1,206 @@
+//! The window's own words and icons for phases and outcomes. Sentences the
+//! tray shares come from `igotchuu_desktop::texts`.
+
+use gtk::{gdk, glib};
+use igotchuu_dbus::{Outcome, Phase};
+use igotchuu_desktop::{format, Finished};
+
+/// The running page's title.
+pub fn phase_title(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Preparing => "Preparing…",
+        Phase::Snapshotting => "Taking Snapshots…",
+        Phase::BackingUp => "Backing Up…",
+        Phase::Stopping => "Stopping…",
+        Phase::CleaningUp => "Cleaning Up…",
+    }
+}
+
+/// A finished run's title.
+pub fn outcome_title(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Completed => "Backup Completed",
+        Outcome::CompletedWithWarnings => "Backup Completed with Warnings",
+        Outcome::Failed => "Backup Failed",
+        Outcome::Stopped => "Backup Stopped",
+    }
+}
+
+/// A finished run's outcome in a list: one or two words.
+pub fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Completed => "Completed",
+        Outcome::CompletedWithWarnings => "Completed with warnings",
+        Outcome::Failed => "Failed",
+        Outcome::Stopped => "Stopped",
+    }
+}
+
+/// Icons: the app's own, when installed, else Adwaita's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Icon {
+    App,
+    Running,
+    Outcome(Outcome),
+}
+
+impl Icon {
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Icon::App => ("com.nyantec.IGotChuu-symbolic", "drive-harddisk-symbolic"),
+            Icon::Running => (
+                "com.nyantec.IGotChuu-backing-up-symbolic",
+                "emblem-synchronizing-symbolic",
+            ),
+            Icon::Outcome(Outcome::Completed) => {
+                ("com.nyantec.IGotChuu-idle-symbolic", "emblem-ok-symbolic")
+            }
+            Icon::Outcome(Outcome::CompletedWithWarnings) => (
+                "com.nyantec.IGotChuu-warning-symbolic",
+                "dialog-warning-symbolic",
+            ),
+            Icon::Outcome(Outcome::Failed) => (
+                "com.nyantec.IGotChuu-failed-symbolic",
+                "dialog-error-symbolic",
+            ),
+            Icon::Outcome(Outcome::Stopped) => {
+                ("media-playback-stop-symbolic", "process-stop-symbolic")
+            }
+        }
+    }
+
+    /// The icon name to use on this display.
+    pub fn name(self) -> &'static str {
+        let (own, fallback) = self.names();
+        let installed =
+            gdk::Display::default().is_some_and(|d| gtk::IconTheme::for_display(&d).has_icon(own));
+        if installed {
+            own
+        } else {
+            fallback
+        }
+    }
+
+    /// The style class that colours the icon in a list.
+    pub fn css_class(self) -> Option<&'static str> {
+        match self {
+            Icon::Outcome(Outcome::Completed) => Some("success"),
+            Icon::Outcome(Outcome::CompletedWithWarnings) => Some("warning"),
+            Icon::Outcome(Outcome::Failed) => Some("error"),
+            _ => None,
+        }
+    }
+}
+
+/// What a finished run did, in one line: "12 new files, 1.2 MB added",
+/// "3 files could not be read", or the reason it failed.
+pub fn one_line(f: &Finished) -> String {
+    match (f.outcome, &f.summary) {
+        (Outcome::Completed | Outcome::CompletedWithWarnings, Some(s)) => {
+            let mut line = format!(
+                "{}, {} added",
+                capitalized(&igotchuu_desktop::texts::files_phrase(s)),
+                glib::format_size(s.data_added)
+            );
+            if f.error_count > 0 {
+                line.push_str(&format!(
+                    ", {} skipped",
+                    format::count(f.error_count, "file", "files")
+                ));
+            }
+            line
+        }
+        (Outcome::CompletedWithWarnings, None) => {
+            format!("{} skipped", format::count(f.error_count, "file", "files"))
+        }
+        (Outcome::Completed, None) => "A snapshot was saved".to_owned(),
+        (Outcome::Failed | Outcome::Stopped, _) => {
+            let reason = f.reason.trim().trim_end_matches('.');
+            match (f.outcome, reason.is_empty()) {
+                (Outcome::Stopped, true) => "Stopped on request".to_owned(),
+                (_, true) => "No snapshot was saved".to_owned(),
+                _ => reason.to_owned(),
+            }
+        }
+    }
+}
+
+/// "Finished 2 hours ago", "Finished just now".
+pub fn finished_ago(f: &Finished, now: u64) -> String {
+    format!("Finished {}", format::ago(f.finished_at, now))
+}
+
+pub fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use igotchuu_dbus::Summary;
+
+    use super::*;
+
+    fn finished(outcome: Outcome, reason: &str, summary: Option<Summary>, errors: u64) -> Finished {
+        Finished {
+            outcome,
+            reason: reason.into(),
+            summary,
+            started_at: 100,
+            finished_at: 200,
+            error_count: errors,
+            places: vec!["/home".into()],
+        }
+    }
+
+    #[test]
+    fn one_line_says_what_matters_for_each_outcome() {
+        let s = Summary {
+            files_new: 12,
+            files_changed: 3,
+            data_added: 1_234_567,
+            ..Default::default()
+        };
+        assert_eq!(
+            one_line(&finished(Outcome::Completed, "", Some(s.clone()), 0)),
+            "12 new and 3 changed files, 1.2\u{a0}MB added"
+        );
+        assert_eq!(
+            one_line(&finished(Outcome::CompletedWithWarnings, "", Some(s), 2)),
+            "12 new and 3 changed files, 1.2\u{a0}MB added, 2 files skipped"
+        );
+        assert_eq!(
+            one_line(&finished(
+                Outcome::Failed,
+                "The repository is locked.",
+                None,
+                0
+            )),
+            "The repository is locked"
+        );
+        assert_eq!(
+            one_line(&finished(Outcome::Failed, " ", None, 0)),
+            "No snapshot was saved"
+        );
+        assert_eq!(
+            one_line(&finished(Outcome::Stopped, "", None, 0)),
+            "Stopped on request"
+        );
+    }
+
+    #[test]
+    fn titles_never_confuse_outcomes() {
+        let all = [
+            Outcome::Completed,
+            Outcome::CompletedWithWarnings,
+            Outcome::Failed,
+            Outcome::Stopped,
+        ];
+        let titles: std::collections::HashSet<_> = all.iter().map(|o| outcome_title(*o)).collect();
+        assert_eq!(titles.len(), all.len());
+        assert_eq!(capitalized("no changed files"), "No changed files");
+    }
+}
