@@ -5,9 +5,11 @@
 pub mod config;
 pub mod fixture;
 pub mod helper;
+pub mod install;
 pub mod mounts;
 pub mod repo;
 pub mod snapshots;
+pub mod sysbus;
 pub mod wait;
 pub mod wrapper;
 

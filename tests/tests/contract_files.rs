@@ -9,14 +9,14 @@
 //! copy, so that a tool that accepts anything cannot make a test pass.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::errors::{self, Error as BusError};
 use igotchuu_dbus::{proxy, ACTION_START, ACTION_STOP, BUS_NAME, INTERFACE, OBJECT_PATH};
+use igotchuu_e2e::sysbus::{require_tool, spawn_daemon, BusConfig, PrivateBus};
 use roxmltree::{Document, Node, NodeType, ParsingOptions};
 use tempfile::TempDir;
 
@@ -32,17 +32,6 @@ fn repo() -> PathBuf {
 fn read(rel: &str) -> String {
     let path = repo().join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-/// Panics, naming the Debian package, when a tool the test needs is missing.
-fn require_tool(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is not installed: install the Debian package {package} (scripts/deps.sh test)"
-    );
 }
 
 fn output(cmd: &mut Command) -> Output {
@@ -571,149 +560,67 @@ fn activation_file_names_the_helper_and_its_unit() {
 
 const BUS_POLICY: &str = "dbus/com.nyantec.IGotChuu.conf";
 
-/// The default rules of Debian's /usr/share/dbus-1/system.conf that matter
-/// here: deny owning and calling, allow signals and replies, allow talking
-/// to the bus itself.
-const SYSTEM_DEFAULTS: &str = r#"
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
-  </policy>
-"#;
-
-/// A private system bus, killed and waited for when dropped. Its socket,
-/// config and activation files live in `dir`, which goes with it.
-struct PrivateBus {
-    daemon: Child,
-    /// Kept open: the daemon must not get SIGPIPE.
-    stdout: BufReader<ChildStdout>,
-    address: String,
-    dir: TempDir,
-}
-
-/// A bus config that includes `policy` (if any) and activates from `dir/services`.
-fn bus_config(dir: &Path, policy: Option<&Path>) -> PathBuf {
-    let include = policy
-        .map(|p| format!("<include>{}</include>", p.display()))
-        .unwrap_or_default();
-    let config = format!(
-        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>{dir}/services</servicedir>
-  {SYSTEM_DEFAULTS}
-  {include}
-</busconfig>
-"#,
-        dir = dir.display()
-    );
-    let path = dir.join("bus.conf");
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
-fn spawn_daemon(config: &Path) -> Child {
-    Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", config.display()))
-        .args(["--nofork", "--nosyslog", "--print-address"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start dbus-daemon")
-}
-
-impl PrivateBus {
-    /// Starts a bus with the repository's policy, or with none.
-    fn start(with_policy: bool) -> Self {
-        require_tool("dbus-daemon", "dbus-daemon");
-        let dir = stub_bindir();
-        std::fs::create_dir(dir.path().join("services")).unwrap();
-        std::fs::write(
-            dir.path().join("services/com.nyantec.IGotChuu.service"),
-            substituted("dbus/com.nyantec.IGotChuu.service.in", dir.path()),
-        )
-        .unwrap();
-        let policy = repo().join(BUS_POLICY);
-        let config = bus_config(dir.path(), with_policy.then_some(policy.as_path()));
-        let mut daemon = spawn_daemon(&config);
-        let stdout = BufReader::new(daemon.stdout.take().unwrap());
-        // The guard exists before anything can panic, so the daemon never outlives the test.
-        let mut bus = PrivateBus {
-            daemon,
-            stdout,
-            address: String::new(),
-            dir,
-        };
-        bus.stdout.read_line(&mut bus.address).unwrap();
-        bus.address = bus.address.trim().to_owned();
-        assert!(
-            bus.address.starts_with("unix:"),
-            "dbus-daemon did not start"
-        );
-        bus
-    }
-
-    /// `dbus-send` on this bus, as root or as `nobody`.
-    async fn send(&self, as_nobody: bool, args: &[&str]) -> Output {
-        let mut cmd = if as_nobody {
-            require_tool("runuser", "util-linux");
-            let mut c = tokio::process::Command::new("runuser");
-            c.args(["-u", "nobody", "--", "dbus-send"]);
-            c
+/// A private system bus (see the harness's `sysbus`) with the repository's
+/// policy, or with none, and the activation file pointing at a stub helper
+/// that records its arguments in `args` in the bus's folder.
+fn start_bus(with_policy: bool) -> PrivateBus {
+    let dir = stub_bindir();
+    std::fs::create_dir(dir.path().join("services")).unwrap();
+    std::fs::write(
+        dir.path().join("services/com.nyantec.IGotChuu.service"),
+        substituted("dbus/com.nyantec.IGotChuu.service.in", dir.path()),
+    )
+    .unwrap();
+    let config = BusConfig {
+        includes: if with_policy {
+            vec![repo().join(BUS_POLICY)]
         } else {
-            tokio::process::Command::new("dbus-send")
-        };
-        cmd.args(["--system", "--print-reply", "--reply-timeout=10000"])
-            .args(args)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
-            .stdin(Stdio::null());
-        cmd.output().await.expect("run dbus-send")
-    }
-
-    async fn request_name(&self, as_nobody: bool) -> Output {
-        self.send(
-            as_nobody,
-            &[
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.RequestName",
-                &format!("string:{BUS_NAME}"),
-                "uint32:4",
-            ],
-        )
-        .await
-    }
-
-    async fn connect(&self) -> zbus::Connection {
-        zbus::connection::Builder::address(self.address.as_str())
-            .unwrap()
-            .build()
-            .await
-            .expect("connect to the private bus")
-    }
+            vec![]
+        },
+        servicedirs: vec![dir.path().join("services")],
+        ..BusConfig::default()
+    };
+    PrivateBus::start(dir, &config)
 }
 
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
+/// `dbus-send` on `bus`, as root or as `nobody`.
+async fn send(bus: &PrivateBus, as_nobody: bool, args: &[&str]) -> Output {
+    let mut cmd = if as_nobody {
+        require_tool("runuser", "util-linux");
+        let mut c = tokio::process::Command::new("runuser");
+        c.args(["-u", "nobody", "--", "dbus-send"]);
+        c
+    } else {
+        tokio::process::Command::new("dbus-send")
+    };
+    cmd.args(["--system", "--print-reply", "--reply-timeout=10000"])
+        .args(args)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+        .stdin(Stdio::null());
+    cmd.output().await.expect("run dbus-send")
+}
+
+async fn request_name(bus: &PrivateBus, as_nobody: bool) -> Output {
+    send(
+        bus,
+        as_nobody,
+        &[
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.RequestName",
+            &format!("string:{BUS_NAME}"),
+            "uint32:4",
+        ],
+    )
+    .await
+}
+
+async fn connect(bus: &PrivateBus) -> zbus::Connection {
+    zbus::connection::Builder::address(bus.address())
+        .unwrap()
+        .build()
+        .await
+        .expect("connect to the private bus")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -731,13 +638,18 @@ fn dbus_daemon_accepts_the_policy_and_refuses_a_broken_one() {
         return;
     }
     // Accepted: the bus starts (PrivateBus::start asserts it).
-    drop(PrivateBus::start(true));
+    drop(start_bus(true));
 
     let dir = stub_bindir();
     let broken = dir.path().join("broken.conf");
     let policy = read(BUS_POLICY);
     std::fs::write(&broken, policy.replace("</busconfig>", "")).unwrap();
-    let mut daemon = spawn_daemon(&bus_config(dir.path(), Some(&broken)));
+    let config = BusConfig {
+        includes: vec![broken],
+        ..BusConfig::default()
+    };
+    let listen = format!("unix:dir={}", dir.path().display());
+    let mut daemon = spawn_daemon(&config.write(dir.path(), &listen));
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = daemon.try_wait().unwrap() {
@@ -759,21 +671,21 @@ fn only_root_may_own_the_name() {
         return;
     }
     runtime().block_on(async {
-        let bus = PrivateBus::start(true);
-        let out = bus.request_name(false).await;
+        let bus = start_bus(true);
+        let out = request_name(&bus, false).await;
         // 1: DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER.
         assert!(
             out.status.success() && text(&out).contains("uint32 1"),
             "root could not own the name: {}",
             text(&out)
         );
-        let out = bus.request_name(true).await;
+        let out = request_name(&bus, true).await;
         assert!(!out.status.success(), "nobody owned the name");
         assert!(text(&out).contains(DENIED), "{}", text(&out));
 
         // The permission is the policy file's: without it root is refused too.
-        let bare = PrivateBus::start(false);
-        let out = bare.request_name(false).await;
+        let bare = start_bus(false);
+        let out = request_name(&bare, false).await;
         assert!(text(&out).contains(DENIED), "{}", text(&out));
     });
 }
@@ -806,8 +718,8 @@ fn anyone_may_call_the_interface_and_nothing_else() {
         return;
     }
     runtime().block_on(async {
-        let bus = PrivateBus::start(true);
-        let _helper = zbus::connection::Builder::address(bus.address.as_str())
+        let bus = start_bus(true);
+        let _helper = zbus::connection::Builder::address(bus.address())
             .unwrap()
             .name(BUS_NAME)
             .unwrap()
@@ -821,9 +733,9 @@ fn anyone_may_call_the_interface_and_nothing_else() {
         let call = |member: &str| format!("{INTERFACE}.{member}");
 
         // Delivered: the stub's own error comes back, not the bus's refusal.
-        let out = bus.send(true, &[&dest, OBJECT_PATH, &call("Stop")]).await;
+        let out = send(&bus, true, &[&dest, OBJECT_PATH, &call("Stop")]).await;
         assert!(text(&out).contains(errors::NOT_RUNNING), "{}", text(&out));
-        let out = bus.send(true, &[&dest, OBJECT_PATH, &call("Start")]).await;
+        let out = send(&bus, true, &[&dest, OBJECT_PATH, &call("Start")]).await;
         assert!(text(&out).contains(DENIED), "{}", text(&out));
         assert!(
             text(&out).contains("Not authorized."),
@@ -837,33 +749,33 @@ fn anyone_may_call_the_interface_and_nothing_else() {
             &format!("string:{INTERFACE}"),
             "string:Phase",
         ];
-        let out = bus.send(true, &get).await;
+        let out = send(&bus, true, &get).await;
         assert!(
             out.status.success() && text(&out).contains("\"idle\""),
             "{}",
             text(&out)
         );
-        let out = bus
-            .send(
-                true,
-                &[
-                    &dest,
-                    OBJECT_PATH,
-                    "org.freedesktop.DBus.Introspectable.Introspect",
-                ],
-            )
-            .await;
+        let out = send(
+            &bus,
+            true,
+            &[
+                &dest,
+                OBJECT_PATH,
+                "org.freedesktop.DBus.Introspectable.Introspect",
+            ],
+        )
+        .await;
         assert!(
             out.status.success() && text(&out).contains(INTERFACE),
             "{}",
             text(&out)
         );
-        let out = bus
-            .send(
-                true,
-                &[&dest, OBJECT_PATH, "org.freedesktop.DBus.Peer.Ping"],
-            )
-            .await;
+        let out = send(
+            &bus,
+            true,
+            &[&dest, OBJECT_PATH, "org.freedesktop.DBus.Peer.Ping"],
+        )
+        .await;
         assert!(out.status.success(), "{}", text(&out));
 
         // Refused by the bus: any other interface on the name.
@@ -871,7 +783,7 @@ fn anyone_may_call_the_interface_and_nothing_else() {
             "org.freedesktop.DBus.ObjectManager.GetManagedObjects",
             "com.example.Other.Method",
         ] {
-            let out = bus.send(true, &[&dest, OBJECT_PATH, member]).await;
+            let out = send(&bus, true, &[&dest, OBJECT_PATH, member]).await;
             let t = text(&out);
             // The bus's own refusal ("Rejected send message"), not a reply.
             assert!(
@@ -888,9 +800,9 @@ fn the_proxy_never_starts_the_helper_except_with_start() {
         return;
     }
     runtime().block_on(async {
-        let bus = PrivateBus::start(true);
-        let conn = bus.connect().await;
-        let started = bus.dir.path().join("args");
+        let bus = start_bus(true);
+        let conn = connect(&bus).await;
+        let started = bus.dir().join("args");
 
         // Nobody owns the name, and asking does not activate it.
         assert!(proxy::running(&conn).await.unwrap().is_none());
@@ -909,7 +821,7 @@ fn the_proxy_never_starts_the_helper_except_with_start() {
 
         // With a helper on the bus, the proxy reaches it by its unique name,
         // and its errors come back typed.
-        let helper = zbus::connection::Builder::address(bus.address.as_str())
+        let helper = zbus::connection::Builder::address(bus.address())
             .unwrap()
             .name(BUS_NAME)
             .unwrap()
