@@ -27,17 +27,22 @@ use igotchuu_e2e::{have_root, wait};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The unit dir meson picks by default: what systemd's pkg-config file
-/// says, or `<prefix>/lib/systemd/system` without one.
+/// The unit dir meson picks by default: with systemd's own prefix, what
+/// its pkg-config file says; otherwise `<prefix>/lib/systemd/system`.
 fn default_unitdir() -> String {
-    Command::new("pkg-config")
-        .args(["--variable=systemdsystemunitdir", "systemd"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| format!("{PREFIX}/lib/systemd/system"))
+    let variable = |name: &str| {
+        Command::new("pkg-config")
+            .arg(format!("--variable={name}"))
+            .arg("systemd")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match variable("prefix") {
+        Some(p) if p == PREFIX => variable("systemdsystemunitdir").expect("systemd's unit dir"),
+        _ => format!("{PREFIX}/lib/systemd/system"),
+    }
 }
 
 /// One file the install must have.
