@@ -428,6 +428,18 @@ fn bounded_paths<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Strin
 /// pipe) and other control characters removed, NUL included, which D-Bus
 /// strings cannot carry; surrounding whitespace trimmed; at most `max_bytes`
 /// bytes, cut on a character boundary and marked with [`ELLIPSIS`].
+/// restic before 0.17 skips a backup target that does not exist with only
+/// a plain-text line on stderr, and still exits 0. That is a place missing
+/// from the backup: the run reports it as an item error.
+pub fn skipped_target(text: &str) -> Option<ItemError> {
+    let item = text.strip_suffix(" does not exist, skipping")?;
+    Some(ItemError {
+        error: "does not exist; restic skipped it".to_owned(),
+        during: "scan".to_owned(),
+        item: clean_text(item, MAX_TEXT_BYTES),
+    })
+}
+
 pub fn clean_text(text: &str, max_bytes: usize) -> String {
     let mut clean = String::with_capacity(text.len().min(max_bytes));
     let mut chars = text.trim().chars().peekable();
@@ -1035,5 +1047,15 @@ mod tests {
         let odd = summary(&odd);
         assert_eq!(odd.backup_start, None);
         assert_eq!(odd.backup_end.as_deref(), Some("2025-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_skipped_target_is_an_item_error() {
+        let e = skipped_target("/srv/missing does not exist, skipping").unwrap();
+        assert_eq!(
+            (e.item.as_str(), e.during.as_str()),
+            ("/srv/missing", "scan")
+        );
+        assert!(skipped_target("Fatal: wrong password or no key found").is_none());
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::failure::StderrTail;
 use super::lines::BoundedLines;
-use super::message::{parse_line, ExitError, Message, Parsed};
+use super::message::{parse_line, skipped_target, ExitError, Message, Parsed};
 use crate::events::{Event, EventBus};
 use crate::priority;
 
@@ -116,16 +116,14 @@ impl ResticRun {
         match parse_line(text) {
             Parsed::Message(Message::Status(progress)) => events.publish(Event::Progress(progress)),
             Parsed::Message(Message::Summary(summary)) => self.summary = Some(summary),
-            Parsed::Message(Message::Error(item)) => {
-                self.error_count += 1;
-                if self.item_errors.len() < ITEM_ERRORS_KEPT {
-                    self.item_errors.push(item.clone());
-                }
-                events.publish(Event::ItemError(item));
-            }
+            Parsed::Message(Message::Error(item)) => self.item_error(item, events),
             Parsed::Message(Message::ExitError(e)) => self.exit_error = Some(e),
             Parsed::Message(Message::VerboseStatus(v)) => tracing::debug!("{v:?}"),
             Parsed::Text(line) => match stream {
+                Stream::Stderr if skipped_target(&line).is_some() => {
+                    tracing::warn!("restic: {line}");
+                    self.item_error(skipped_target(&line).expect("checked"), events);
+                }
                 Stream::Stderr => {
                     tracing::warn!("restic: {line}");
                     self.stderr_tail.push(&line);
@@ -137,6 +135,16 @@ impl ResticRun {
             }
             Parsed::Malformed(why) => tracing::warn!("skipping a restic line: {why}"),
         }
+    }
+}
+
+impl ResticRun {
+    fn item_error(&mut self, item: ItemError, events: &mut EventBus) {
+        self.error_count += 1;
+        if self.item_errors.len() < ITEM_ERRORS_KEPT {
+            self.item_errors.push(item.clone());
+        }
+        events.publish(Event::ItemError(item));
     }
 }
 

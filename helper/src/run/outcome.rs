@@ -23,11 +23,12 @@ pub fn judge(run: &ResticRun) -> (Outcome, String) {
             Outcome::Completed,
             "Dry run completed; no snapshot was saved, as asked".to_owned(),
         ),
-        (Some(0), Some(s)) => (
+        (Some(0), Some(s)) if run.error_count == 0 => (
             Outcome::Completed,
             format!("Backup completed: snapshot {}", short_id(&s.snapshot_id)),
         ),
-        (Some(RESTIC_PARTIAL), Some(s)) => (
+        // restic before 0.17 exits 0 after skipping a missing target.
+        (Some(0 | RESTIC_PARTIAL), Some(s)) => (
             Outcome::CompletedWithWarnings,
             format!(
                 "Snapshot {} saved, but {} could not be read and {} missing from it",
@@ -78,7 +79,7 @@ mod tests {
                 snapshot_id: id.into(),
                 ..Summary::default()
             }),
-            error_count: 2,
+            error_count: 0,
             item_errors: vec![],
             exit_error: None,
             stderr_tail: StderrTail::default(),
@@ -99,10 +100,21 @@ mod tests {
 
     #[test]
     fn unreadable_files_are_a_warning_not_a_failure() {
-        let (outcome, reason) = judge(&run(3, Some("1a71ac18ffff"), false));
+        let mut partial = run(3, Some("1a71ac18ffff"), false);
+        partial.error_count = 2;
+        let (outcome, reason) = judge(&partial);
         assert_eq!(outcome, Outcome::CompletedWithWarnings);
         assert!(reason.contains("1a71ac18 saved"), "{reason}");
         assert!(reason.contains("2 files or folders"), "{reason}");
+    }
+
+    #[test]
+    fn reported_errors_make_a_warning_even_when_restic_exits_0() {
+        let mut skipped = run(0, Some("1a71ac18"), false);
+        skipped.error_count = 1;
+        let (outcome, reason) = judge(&skipped);
+        assert_eq!(outcome, Outcome::CompletedWithWarnings);
+        assert!(reason.contains("1 file or folder"), "{reason}");
     }
 
     #[test]
