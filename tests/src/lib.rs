@@ -10,6 +10,8 @@ pub mod fixture;
 pub mod gdbus;
 pub mod helper;
 pub mod iface;
+pub mod install;
+pub mod installbus;
 pub mod login1;
 pub mod mounts;
 pub mod polkit;

@@ -1,0 +1,314 @@
+//! A private system bus (the real `dbus-daemon`) and a real polkitd on it,
+//! each killed and reaped when dropped, so that a failing test leaves
+//! neither behind. Clients reach the bus through `DBUS_SYSTEM_BUS_ADDRESS`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::wait;
+
+/// The default rules of Debian's /usr/share/dbus-1/system.conf that matter
+/// here: deny owning and calling, allow signals and replies, allow talking
+/// to the bus itself.
+pub const SYSTEM_DEFAULTS: &str = r#"
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
+  </policy>
+"#;
+
+/// polkit's own bus policy, from the polkitd package: only the `polkitd`
+/// user may own its name, everyone may call it.
+pub const POLKIT_BUS_POLICY: &str = "/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf";
+/// polkitd's bus name.
+pub const POLKIT_NAME: &str = "org.freedesktop.PolicyKit1";
+const POLKITD: &str = "/usr/lib/polkit-1/polkitd";
+
+/// Panics, naming the Debian package, when a tool the test needs is missing.
+pub fn require_tool(tool: &str, package: &str) {
+    let found = if tool.starts_with('/') {
+        Path::new(tool).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false)
+    };
+    assert!(
+        found,
+        "{tool} is not installed: install the Debian package {package} (scripts/deps.sh test)"
+    );
+}
+
+/// A folder for a bus's socket and files that every user can enter:
+/// clients run as `nobody`, and polkitd switches to its own user.
+pub fn bus_dir(prefix: &str) -> TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// What goes into a private bus's configuration besides [`SYSTEM_DEFAULTS`].
+#[derive(Debug, Clone, Default)]
+pub struct BusConfig {
+    /// Policy files, each `<include>`d (a missing one is an error).
+    pub includes: Vec<PathBuf>,
+    /// Folders of policy files, each `<includedir>`.
+    pub includedirs: Vec<PathBuf>,
+    /// Folders of activation files, each a `<servicedir>`.
+    pub servicedirs: Vec<PathBuf>,
+}
+
+impl BusConfig {
+    /// Writes `dir/bus.conf` for a system bus listening on `listen` (a
+    /// D-Bus server address such as `unix:dir=/tmp/x`).
+    pub fn write(&self, dir: &Path, listen: &str) -> PathBuf {
+        let mut body = String::new();
+        let tags = [
+            ("servicedir", &self.servicedirs),
+            ("include", &self.includes),
+            ("includedir", &self.includedirs),
+        ];
+        for (tag, paths) in tags {
+            for p in paths {
+                body.push_str(&format!("  <{tag}>{}</{tag}>\n", p.display()));
+            }
+        }
+        let config = format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>{listen}</listen>
+  <auth>EXTERNAL</auth>
+  {SYSTEM_DEFAULTS}
+{body}</busconfig>
+"#
+        );
+        let path = dir.join("bus.conf");
+        std::fs::write(&path, config).unwrap();
+        path
+    }
+}
+
+/// Starts `dbus-daemon` on `config` in the foreground, its output piped:
+/// for configurations it is expected to refuse.
+pub fn spawn_daemon(config: &Path) -> Child {
+    require_tool("dbus-daemon", "dbus-daemon");
+    Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", config.display()))
+        .args(["--nofork", "--nosyslog"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dbus-daemon")
+}
+
+/// A private system bus, killed and waited for when dropped. Its socket,
+/// config and log live in `dir`, which goes with it.
+pub struct PrivateBus {
+    daemon: Child,
+    address: String,
+    dir: TempDir,
+}
+
+/// The bus's socket, in its folder.
+const SOCKET: &str = "system_bus_socket";
+/// What the daemon and the services it starts print (they inherit its
+/// stdout and stderr, so a pipe nobody reads could fill and block them).
+const LOG: &str = "bus.log";
+
+impl PrivateBus {
+    /// Starts a bus configured by `config`, listening in `dir`.
+    pub fn start(dir: TempDir, config: &BusConfig) -> Self {
+        Self::start_with(dir, config, |_| {})
+    }
+
+    /// Like [`PrivateBus::start`]; `daemon` may change the daemon's command
+    /// first. Services the bus activates inherit its environment.
+    pub fn start_with(dir: TempDir, config: &BusConfig, daemon: impl FnOnce(&mut Command)) -> Self {
+        require_tool("dbus-daemon", "dbus-daemon");
+        let socket = dir.path().join(SOCKET);
+        let config = config.write(dir.path(), &format!("unix:path={}", socket.display()));
+        let log = std::fs::File::create(dir.path().join(LOG)).unwrap();
+        let mut cmd = Command::new("dbus-daemon");
+        cmd.arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--nosyslog"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        daemon(&mut cmd);
+        // The guard exists before anything can panic, so the daemon never outlives the test.
+        let mut bus = PrivateBus {
+            daemon: cmd.spawn().expect("start dbus-daemon"),
+            address: format!("unix:path={}", socket.display()),
+            dir,
+        };
+        // The socket exists once the daemon listens; clients that connect
+        // before its main loop runs just wait in the kernel's queue.
+        wait::until("dbus-daemon to listen", wait::DEADLINE, || {
+            if let Some(status) = bus.daemon.try_wait().unwrap() {
+                panic!("dbus-daemon exited with {status}:\n{}", bus.log());
+            }
+            socket.exists().then_some(())
+        });
+        bus
+    }
+
+    /// The address for `DBUS_SYSTEM_BUS_ADDRESS`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The bus's folder (socket, config, log); gone with the bus.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What the daemon, and the services it started, printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(LOG)).unwrap_or_default()
+    }
+
+    /// Whether someone owns `name` on this bus.
+    pub fn name_has_owner(&self, name: &str) -> bool {
+        let out = Command::new("dbus-send")
+            .args([
+                "--system",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+            ])
+            .arg(format!("string:{name}"))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbus-send");
+        assert!(
+            out.status.success(),
+            "NameHasOwner: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+    }
+}
+
+impl PrivateBus {
+    /// Every live process this bus started, and what they started: the bus
+    /// tells each `DBUS_STARTER_ADDRESS`, and children inherit it. (They
+    /// are not the daemon's descendants: it double-forks them.)
+    pub fn activated(&self) -> Vec<i32> {
+        let starter = format!("DBUS_STARTER_ADDRESS={}", self.address);
+        let ours = |var: &[u8]| {
+            var.strip_prefix(starter.as_bytes())
+                .is_some_and(|rest| rest.is_empty() || rest[0] == b',')
+        };
+        let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+            .expect("read /proc")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(ours))
+            })
+            .filter(|pid| wait::pid_alive(*pid))
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        // What the bus started (a helper, and its restic) would outlive it.
+        stop_all(&self.activated());
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// How long processes may take to end after SIGTERM, before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Sends SIGTERM to each of `pids` (so that a helper cleans up), waits for
+/// them to end, and sends SIGKILL to any that do not.
+pub fn stop_all(pids: &[i32]) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for &pid in pids {
+        eprintln!("stopping pid {pid}, left running by a private bus");
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    for &pid in pids {
+        if !wait::pid_gone_within(pid, STOP_GRACE) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            wait::pid_gone_within(pid, STOP_GRACE);
+        }
+    }
+}
+
+/// polkitd on a private bus, killed and reaped when dropped. Root is always
+/// authorized; a caller of another user without an agent is not. It reads
+/// actions from /usr/share/polkit-1/actions: bind or overlay a folder there
+/// in the test's private mount namespace to give it others.
+pub struct Polkitd {
+    child: Child,
+}
+
+impl Polkitd {
+    /// Starts polkitd on `bus` and waits until it owns its name. The bus
+    /// must include [`POLKIT_BUS_POLICY`], and its folder must be open to the
+    /// `polkitd` user (see [`bus_dir`]).
+    pub fn start(bus: &PrivateBus) -> Self {
+        require_tool(POLKITD, "polkitd");
+        let log = bus.dir().join("polkitd.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(POLKITD)
+            .arg("--no-debug")
+            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("start polkitd");
+        let mut polkitd = Polkitd { child };
+        wait::until("polkitd to own its name", wait::DEADLINE, || {
+            if let Some(status) = polkitd.child.try_wait().unwrap() {
+                panic!(
+                    "polkitd exited with {status}:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            bus.name_has_owner(POLKIT_NAME).then_some(())
+        });
+        polkitd
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Polkitd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
