@@ -6,8 +6,16 @@
 set -euo pipefail
 
 run_pkgs=(restic btrfs-progs util-linux mount)
-build_pkgs=(build-essential pkg-config)
-test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd)
+# The window links GTK 4.8 and libadwaita 1.2; meson drives the build.
+build_pkgs=(build-essential pkg-config libgtk-4-dev libadwaita-1-dev meson ninja-build)
+# Private system buses and polkitd; the desktop stack the tray and window
+# tests run on (Xvfb, a StatusNotifierWatcher and a tray host, dunst, the
+# fonts and icons a GNOME app draws with, ImageMagick for screenshots); the
+# validators meson runs.
+test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd
+  xvfb x11-utils dunst haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
+  fonts-cantarell fonts-dejavu-core adwaita-icon-theme hicolor-icon-theme imagemagick
+  desktop-file-utils appstream man-db)
 
 case "${1:-run}" in
   run) pkgs=("${run_pkgs[@]}") ;;
