@@ -19,10 +19,10 @@ use igotchuu_dbus::history::HISTORY_FILE_NAME;
 use igotchuu_dbus::{proxy, Outcome, Phase, ACTION_START, ACTION_STOP, BUS_NAME};
 use igotchuu_e2e::fixture::Fixture;
 use igotchuu_e2e::install::{source_root, Overlay, Staged, PREFIX};
-use igotchuu_e2e::repo::{write_private, RESTIC_ENV};
 use igotchuu_e2e::installbus::{
     bus_dir, BusConfig, Polkitd, PrivateBus, POLKIT_BUS_POLICY, POLKIT_NAME,
 };
+use igotchuu_e2e::repo::{write_private, RESTIC_ENV};
 use igotchuu_e2e::{have_root, wait};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
