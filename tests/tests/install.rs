@@ -124,9 +124,8 @@ const ICONS: [&str; 10] = [
 /// What the desktop side adds (`-Dgui=enabled`).
 fn desktop_files() -> Vec<Expected> {
     let mut v = vec![
-        // The tray and the window join here when meson builds their crates:
-        // file("/usr/bin/igotchuu-tray", 0o755, None),
-        // file("/usr/bin/igotchuu-gui", 0o755, None),
+        file("/usr/bin/igotchuu-tray", 0o755, None),
+        file("/usr/bin/igotchuu-gui", 0o755, None),
         file(
             "/usr/share/applications/com.nyantec.IGotChuu.desktop",
             0o644,
