@@ -1,26 +1,30 @@
-//! A desktop session for GUI tests, all from Debian: `Xvfb` (on a display
-//! it picks itself), a private session bus, `status-notifier-watcher` (a
-//! StatusNotifierWatcher), `gtk-sni-tray-standalone` (a tray host), `dunst`
-//! (a notification server), and screenshots with ImageMagick's `import`.
-//! Also a private *system* bus with the repository's bus policy, and the
-//! tray binary as a process whose log is kept.
+//! A desktop session for the tray's tests, all from Debian: a [`Screen`]
+//! (Xvfb and a session bus), `status-notifier-watcher` (a
+//! StatusNotifierWatcher), `gtk-sni-tray-standalone` (a tray host along the
+//! top of the screen) and `dunst` (a notification server); and the tray
+//! binary as a process whose log is kept.
 //!
-//! Every process is killed and waited for when its guard drops, also when
+//! Every process is ended and waited for when its guard drops, also when
 //! the test fails: each guard exists before anything that can panic.
 //!
 //! Debian packages: xvfb, dbus-daemon (and dbus-bin for dbus-send),
 //! haskell-status-notifier-item-utils, haskell-gtk-sni-tray-utils, dunst,
 //! imagemagick.
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
-/// Width and height of the virtual screen.
+pub use crate::guarded::{require_tool, wait_until, Guarded};
+use crate::repo_root;
+pub use crate::screen::{count_near, Screen};
+use crate::sysbus::{BusOptions, SystemBus};
+
+/// Width and height of the tray tests' virtual screen: a strip for the bar
+/// and the notifications.
 pub const SCREEN: (u32, u32) = (480, 200);
 /// Height of the tray host's bar, along the top of the screen.
 pub const BAR: u32 = 32;
@@ -29,236 +33,20 @@ const NOTIFICATIONS_NAME: &str = "org.freedesktop.Notifications";
 /// How long a helper process may take to come up.
 const STARTUP: Duration = Duration::from_secs(20);
 
-/// Panics, naming the Debian package, when a tool is missing.
-pub fn require_tool(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is not installed: install the Debian package {package} (scripts/deps.sh test)"
-    );
-}
-
-/// Calls `done` every 50 ms until it is true; panics after `timeout`,
-/// saying what it waited for.
-pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A child process that is killed and waited for on drop.
-pub struct Guarded {
-    name: &'static str,
-    child: Child,
-}
-
-impl Guarded {
-    pub fn spawn(name: &'static str, cmd: &mut Command) -> Self {
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        Guarded { name, child }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Whether it is still running.
-    pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Waits up to `timeout` for it to exit by itself; true if it did.
-    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if !self.running() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    pub fn stdout(&mut self) -> Option<ChildStdout> {
-        self.child.stdout.take()
-    }
-}
-
-/// How long a process gets to clean up after SIGTERM (Xvfb removes its
-/// socket and lock file) before it is killed.
-const GRACE: Duration = Duration::from_secs(3);
-
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        if self.running() {
-            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            if !self.wait_exit(GRACE) {
-                let _ = self.child.kill();
-            }
-        }
-        if let Err(e) = self.child.wait() {
-            eprintln!("cannot wait for {}: {e}", self.name);
-        }
-    }
-}
-
-/// A dbus-daemon printing its address on stdout, with `args`.
-fn dbus_daemon(name: &'static str, args: &[String]) -> (Guarded, String) {
-    require_tool("dbus-daemon", "dbus-daemon");
-    let mut daemon = Guarded::spawn(
-        name,
-        Command::new("dbus-daemon")
-            .args(args)
-            .args(["--nofork", "--nosyslog", "--print-address"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
-    let mut address = String::new();
-    if let Some(out) = daemon.stdout() {
-        let mut out = BufReader::new(out);
-        let _ = out.read_line(&mut address);
-        // Keep reading in the background: the daemon must never get SIGPIPE.
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut out, &mut std::io::sink());
-        });
-    }
-    let address = address.trim().to_owned();
-    assert!(address.starts_with("unix:"), "{name} did not start");
-    (daemon, address)
-}
-
-/// The default rules of Debian's system.conf that matter to a client and
-/// the helper: deny owning and calling, allow signals and replies, allow
-/// talking to the bus itself.
-const SYSTEM_DEFAULTS: &str = r#"
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-"#;
-
-/// A private system bus with the repository's policy for the helper's
-/// name, on a fixed socket path so that a restarted daemon has the same
-/// address.
-pub struct SystemBus {
-    daemon: Option<Guarded>,
-    config: PathBuf,
-    socket: PathBuf,
-    address: String,
-    _dir: TempDir,
-}
-
-impl SystemBus {
-    pub fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("igotchuu-sysbus-")
-            .tempdir()
-            .expect("temp dir");
-        let socket = dir.path().join("system_bus_socket");
-        let policy = crate_root().join("dbus/com.nyantec.IGotChuu.conf");
-        let config = dir.path().join("system.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  {SYSTEM_DEFAULTS}
-  <include>{}</include>
-</busconfig>
-"#,
-                socket.display(),
-                policy.display()
-            ),
-        )
-        .expect("write the bus config");
-        let mut bus = SystemBus {
-            daemon: None,
-            config,
-            socket,
-            address: String::new(),
-            _dir: dir,
-        };
-        bus.spawn();
-        bus
-    }
-
-    fn spawn(&mut self) {
-        let (daemon, _) = dbus_daemon(
-            "system dbus-daemon",
-            &[format!("--config-file={}", self.config.display())],
-        );
-        self.daemon = Some(daemon);
-        // Without the daemon's guid, as on a real system: a restarted
-        // daemon has another one, and clients must still reach it.
-        self.address = format!("unix:path={}", self.socket.display());
-    }
-
-    /// `DBUS_SYSTEM_BUS_ADDRESS` for clients.
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
-    /// Kills the daemon, as a crash or an upgrade would.
-    pub fn stop(&mut self) {
-        self.daemon = None;
-        let _ = std::fs::remove_file(&self.socket);
-    }
-
-    /// Starts it again at the same address.
-    pub fn restart(&mut self) {
-        self.stop();
-        self.spawn();
-    }
-}
-
-/// The repository's root.
-pub fn crate_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_owned()
-}
-
-/// A desktop session: X, a session bus, a notification server, and (when
+/// A desktop session: a screen with a notification server, and (when
 /// asked) a StatusNotifierWatcher and a tray host.
 pub struct Desktop {
     // Dropped in reverse order of starting: clients before servers.
     host: Option<Guarded>,
     watcher: Option<Guarded>,
     dunst: Option<Guarded>,
-    session_bus: Option<Guarded>,
-    xvfb: Option<Guarded>,
-    display: String,
-    session_address: String,
-    runtime_dir: PathBuf,
-    dir: TempDir,
+    screen: Screen,
 }
 
 impl Drop for Desktop {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.path().join("host.log"));
+            let log = std::fs::read_to_string(self.host_log());
             eprintln!(
                 "--- the tray host's log ---\n{}---",
                 log.unwrap_or_default()
@@ -267,79 +55,32 @@ impl Drop for Desktop {
         self.host = None;
         self.watcher = None;
         self.dunst = None;
-        self.session_bus = None;
-        self.xvfb = None;
     }
 }
 
 impl Desktop {
-    /// X, the session bus and dunst; a watcher and a tray host if
+    /// A [`SCREEN`]-sized screen with dunst; a watcher and a tray host if
     /// `with_tray_host`.
     pub fn start(with_tray_host: bool) -> Self {
+        Self::on(Screen::start(SCREEN.0, SCREEN.1), with_tray_host)
+    }
+
+    /// dunst on `screen`; a watcher and a tray host if `with_tray_host`.
+    pub fn on(screen: Screen, with_tray_host: bool) -> Self {
         for (tool, package) in [
-            ("Xvfb", "xvfb"),
             ("dbus-send", "dbus-bin"),
             ("dunst", "dunst"),
             ("dunstctl", "dunst"),
-            ("import", "imagemagick"),
         ] {
             require_tool(tool, package);
         }
-        let dir = tempfile::Builder::new()
-            .prefix("igotchuu-desktop-")
-            .tempdir()
-            .expect("temp dir");
-        let runtime_dir = dir.path().join("runtime");
-        std::fs::create_dir(&runtime_dir).expect("runtime dir");
-        std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700))
-            .expect("runtime dir mode");
         let mut desktop = Desktop {
             host: None,
             watcher: None,
             dunst: None,
-            session_bus: None,
-            xvfb: None,
-            display: String::new(),
-            session_address: String::new(),
-            runtime_dir,
-            dir,
+            screen,
         };
-
-        // -displayfd: Xvfb picks a free display and says which once it is ready.
-        let screen = format!("{}x{}x24", SCREEN.0, SCREEN.1);
-        let mut xvfb = Guarded::spawn(
-            "Xvfb",
-            Command::new("Xvfb")
-                .args(["-displayfd", "1", "-screen", "0", &screen])
-                .args(["-nolisten", "tcp"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null()),
-        );
-        let out = xvfb.stdout();
-        desktop.xvfb = Some(xvfb);
-        let mut number = String::new();
-        if let Some(out) = out {
-            let _ = BufReader::new(out).read_line(&mut number);
-        }
-        let number = number.trim();
-        assert!(
-            !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
-            "Xvfb did not start"
-        );
-        desktop.display = format!(":{number}");
-
-        let (bus, address) = dbus_daemon(
-            "session dbus-daemon",
-            &[
-                "--session".to_owned(),
-                format!("--address=unix:dir={}", desktop.dir.path().display()),
-            ],
-        );
-        desktop.session_bus = Some(bus);
-        desktop.session_address = address;
-
-        let dunstrc = desktop.dir.path().join("dunstrc");
+        let dunstrc = desktop.screen.dir().join("dunstrc");
         std::fs::write(&dunstrc, DUNSTRC).expect("write dunstrc");
         desktop.dunst = Some(Guarded::spawn(
             "dunst",
@@ -359,35 +100,21 @@ impl Desktop {
         desktop
     }
 
-    /// A command with this session's environment.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(program);
-        for (k, v) in self.env() {
-            cmd.env(k, v);
-        }
-        cmd.env_remove("DBUS_SYSTEM_BUS_ADDRESS")
-            .env_remove("WAYLAND_DISPLAY")
-            .stdin(Stdio::null());
-        cmd
+    pub fn screen(&self) -> &Screen {
+        &self.screen
     }
 
-    /// `DISPLAY`, `DBUS_SESSION_BUS_ADDRESS` and `XDG_RUNTIME_DIR`.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("DISPLAY", self.display.clone()),
-            ("DBUS_SESSION_BUS_ADDRESS", self.session_address.clone()),
-            ("XDG_RUNTIME_DIR", self.runtime_dir.display().to_string()),
-            // The host and dunst must not read the machine's own settings.
-            (
-                "XDG_CONFIG_HOME",
-                self.dir.path().join("config").display().to_string(),
-            ),
-            ("NO_AT_BRIDGE", "1".to_owned()),
-        ]
+    /// A command in this session (see [`Screen::command`]).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        self.screen.command(program)
     }
 
     pub fn session_address(&self) -> &str {
-        &self.session_address
+        self.screen.session_address()
+    }
+
+    fn host_log(&self) -> PathBuf {
+        self.screen.dir().join("host.log")
     }
 
     /// Starts `status-notifier-watcher`, and waits until it owns its name.
@@ -408,7 +135,7 @@ impl Desktop {
     /// Starts `gtk-sni-tray-standalone` as a bar along the top.
     pub fn start_host(&mut self) {
         require_tool("gtk-sni-tray-standalone", "haskell-gtk-sni-tray-utils");
-        let log = std::fs::File::create(self.dir.path().join("host.log")).expect("host log");
+        let log = std::fs::File::create(self.host_log()).expect("host log");
         self.host = Some(Guarded::spawn(
             "gtk-sni-tray-standalone",
             self.command("gtk-sni-tray-standalone")
@@ -423,6 +150,12 @@ impl Desktop {
     pub fn restart_host(&mut self) {
         self.host = None;
         self.start_host();
+    }
+
+    /// Kills the watcher, as a crashed panel would.
+    pub fn stop_watcher(&mut self) {
+        self.host = None;
+        self.watcher = None;
     }
 
     /// Whether `name` has an owner on the session bus.
@@ -483,36 +216,61 @@ impl Desktop {
 
     /// A screenshot of the whole screen, saved at `path`.
     pub fn screenshot(&self, path: &Path) {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("screenshot dir");
-        }
-        let out = self
-            .command("import")
-            .args(["-window", "root"])
-            .arg(path)
-            .output()
-            .expect("run import");
-        assert!(out.status.success(), "import failed: {out:?}");
+        self.screen.screenshot_all(path);
     }
 
     /// The pixels of the screen's top `height` rows, as RGB triples.
     pub fn grab_top(&self, height: u32) -> Vec<[u8; 3]> {
-        let out = self
-            .command("import")
-            .args(["-window", "root", "-crop"])
-            .arg(format!("{}x{height}+0+0", SCREEN.0))
-            // ImageMagick's Q16 build writes 16-bit samples unless told.
-            .args(["-depth", "8", "ppm:-"])
-            .output()
-            .expect("run import");
-        assert!(out.status.success(), "import failed: {out:?}");
-        parse_ppm(&out.stdout).expect("import wrote a binary PPM")
+        self.screen.pixels((0, 0, self.screen.size().0, height))
+    }
+}
+
+/// The main colour of each tray icon, as drawn in the bar.
+pub mod icon_colour {
+    pub const IDLE: [u8; 3] = [0x35, 0x84, 0xe4];
+    pub const BACKING_UP: [u8; 3] = [0x2e, 0xc2, 0x7e];
+    pub const FAILED: [u8; 3] = [0xe0, 0x1b, 0x24];
+}
+
+/// How many pixels of an icon's colour make "the icon is shown".
+const ICON_PIXELS: usize = 40;
+
+impl Desktop {
+    /// How many pixels of `rgb` the tray bar shows, waiting up to
+    /// `timeout` for at least [`ICON_PIXELS`].
+    fn icon_pixels(&self, rgb: [u8; 3], timeout: Duration) -> usize {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let found = count_near(&self.grab_top(BAR), rgb, 40);
+            if found >= ICON_PIXELS || std::time::Instant::now() >= end {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
-    /// Kills the watcher, as a crashed panel would.
-    pub fn stop_watcher(&mut self) {
-        self.host = None;
-        self.watcher = None;
+    /// Saves a screenshot at `path` and checks that the tray bar shows
+    /// `rgb`, the main colour of the icon the item names now.
+    ///
+    /// gtk-sni-tray 0.1.8 applies the two updates it makes of one NewIcon
+    /// signal from two threads, and sometimes in the wrong order, so that it
+    /// keeps drawing the previous icon although it read the new one (its log
+    /// shows both). Check the item's IconName over D-Bus before this; when
+    /// the host lags, a fresh host shows what the item says.
+    pub fn shoot_tray(&mut self, path: &Path, rgb: [u8; 3]) {
+        let mut found = self.icon_pixels(rgb, Duration::from_secs(5));
+        if found < ICON_PIXELS {
+            eprintln!("the tray host missed the icon; starting a fresh host");
+            self.restart_host();
+            found = self.icon_pixels(rgb, STARTUP);
+        }
+        self.screenshot(path);
+        assert!(
+            found >= ICON_PIXELS,
+            "the icon is not in the tray bar: {found} pixels of its colour; see {}",
+            path.display()
+        );
+        eprintln!("{}: {found} pixels of the icon's colour", path.display());
     }
 }
 
@@ -537,40 +295,13 @@ const DUNSTRC: &str = "\
     timeout = 0
 ";
 
-/// Pixels of a binary PPM (P6, maxval 255).
-pub fn parse_ppm(bytes: &[u8]) -> Option<Vec<[u8; 3]>> {
-    let mut fields = Vec::new();
-    let mut i = 0;
-    while fields.len() < 4 {
-        while bytes.get(i)?.is_ascii_whitespace() {
-            i += 1;
-        }
-        if bytes[i] == b'#' {
-            while *bytes.get(i)? != b'\n' {
-                i += 1;
-            }
-            continue;
-        }
-        let start = i;
-        while !bytes.get(i)?.is_ascii_whitespace() {
-            i += 1;
-        }
-        fields.push(std::str::from_utf8(&bytes[start..i]).ok()?.to_owned());
-    }
-    if fields[0] != "P6" || fields[3] != "255" {
-        return None;
-    }
-    let (w, h): (usize, usize) = (fields[1].parse().ok()?, fields[2].parse().ok()?);
-    let data = bytes.get(i + 1..i + 1 + w * h * 3)?;
-    Some(data.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
-}
-
-/// How many of `pixels` are within `tolerance` (per channel) of `rgb`.
-pub fn count_near(pixels: &[[u8; 3]], rgb: [u8; 3], tolerance: u8) -> usize {
-    pixels
-        .iter()
-        .filter(|p| p.iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) <= tolerance))
-        .count()
+/// A private system bus with the repository's bus policy alone, for a
+/// stand-in that owns the helper's name.
+pub fn tray_bus() -> SystemBus {
+    SystemBus::with(BusOptions {
+        polkit: false,
+        ..BusOptions::default()
+    })
 }
 
 /// The tray binary of this build profile: `target/<profile>/igotchuu-tray`,
@@ -602,25 +333,42 @@ impl Tray {
     /// Starts the tray. `state_dir` is the helper's state directory (for
     /// the history); `gui` the program "Open igotchuu" starts.
     pub fn start(desktop: &Desktop, system_bus: &str, state_dir: &Path, gui: &Path) -> Self {
+        Self::start_as(desktop, None, system_bus, state_dir, gui)
+    }
+
+    /// Starts the tray as `user` (through `runuser`), or as this process's
+    /// user when `None`.
+    pub fn start_as(
+        desktop: &Desktop,
+        user: Option<&str>,
+        system_bus: &str,
+        state_dir: &Path,
+        gui: &Path,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("igotchuu-tray-log-")
             .tempdir()
             .expect("temp dir");
         let log = dir.path().join("tray.log");
         let file = std::fs::File::create(&log).expect("log file");
-        let process = Guarded::spawn(
-            "igotchuu-tray",
-            desktop
-                .command(tray_binary())
-                .env("DBUS_SYSTEM_BUS_ADDRESS", system_bus)
-                .env("IGOTCHUU_STATE_DIR", state_dir)
-                .env("IGOTCHUU_GUI", gui)
-                .env("IGOTCHUU_ICON_DIR", crate_root().join("data/icons"))
-                .env("RUST_LOG", "info")
-                .env("NO_COLOR", "1")
-                .stdout(Stdio::null())
-                .stderr(file),
-        );
+        let mut cmd = match user {
+            None => desktop.command(tray_binary()),
+            Some(user) => {
+                require_tool("runuser", "util-linux");
+                let mut cmd = desktop.command("runuser");
+                cmd.args(["-u", user, "--"]).arg(tray_binary());
+                cmd
+            }
+        };
+        cmd.env("DBUS_SYSTEM_BUS_ADDRESS", system_bus)
+            .env("IGOTCHUU_STATE_DIR", state_dir)
+            .env("IGOTCHUU_GUI", gui)
+            .env("IGOTCHUU_ICON_DIR", repo_root().join("data/icons"))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(file);
+        let process = Guarded::spawn("igotchuu-tray", &mut cmd);
         Tray {
             process,
             log,
@@ -726,21 +474,4 @@ pub fn wakeups(pid: u32) -> u64 {
                 .ok()
         })
         .sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_ppm() {
-        let mut ppm = b"P6\n# made by hand\n2 1\n255\n".to_vec();
-        ppm.extend([1, 2, 3, 250, 251, 252]);
-        let px = parse_ppm(&ppm).unwrap();
-        assert_eq!(px, vec![[1, 2, 3], [250, 251, 252]]);
-        assert_eq!(count_near(&px, [0, 0, 0], 3), 1);
-        assert_eq!(count_near(&px, [0, 0, 0], 2), 0);
-        assert!(parse_ppm(b"P3\n1 1\n255\n1 2 3").is_none());
-        assert!(parse_ppm(b"P6\n2 2\n255\n\x01\x02").is_none(), "short");
-    }
 }

@@ -9,51 +9,14 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+pub use crate::guarded::require_tool;
+pub use crate::sysbus::POLKIT_BUS_POLICY;
+use crate::sysbus::SYSTEM_DEFAULTS;
 use crate::wait;
 
-/// The default rules of Debian's /usr/share/dbus-1/system.conf that matter
-/// here: deny owning and calling, allow signals and replies, allow talking
-/// to the bus itself.
-pub const SYSTEM_DEFAULTS: &str = r#"
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
-  </policy>
-"#;
-
-/// polkit's own bus policy, from the polkitd package: only the `polkitd`
-/// user may own its name, everyone may call it.
-pub const POLKIT_BUS_POLICY: &str = "/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf";
 /// polkitd's bus name.
 pub const POLKIT_NAME: &str = "org.freedesktop.PolicyKit1";
 const POLKITD: &str = "/usr/lib/polkit-1/polkitd";
-
-/// Panics, naming the Debian package, when a tool the test needs is missing.
-pub fn require_tool(tool: &str, package: &str) {
-    let found = if tool.starts_with('/') {
-        Path::new(tool).is_file()
-    } else {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-            .unwrap_or(false)
-    };
-    assert!(
-        found,
-        "{tool} is not installed: install the Debian package {package} (scripts/deps.sh test)"
-    );
-}
 
 /// A folder for a bus's socket and files that every user can enter:
 /// clients run as `nobody`, and polkitd switches to its own user.

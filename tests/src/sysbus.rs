@@ -16,6 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
+pub use crate::guarded::require_tool;
 use crate::helper::{helper_bin, HelperEnv};
 use crate::{procs, repo_root, wait};
 
@@ -416,17 +417,6 @@ pub(crate) fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-}
-
-/// Panics, naming the Debian package, when a tool the test needs is missing.
-pub fn require_tool(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is not installed: install the Debian package {package} (scripts/deps.sh test)"
-    );
 }
 
 #[cfg(test)]

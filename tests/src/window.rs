@@ -4,15 +4,13 @@
 //! contract's properties and emits its signals, keyboard input through
 //! XTest, and the window as a process whose probe lines are collected.
 //!
-//! [`crate::desktop`] has the tray's desktop; its screen is a 480×200 strip
-//! for a tray bar, too small for a window, and its system bus only lets the
-//! helper's name be owned, so the window has its own [`Screen`] and
-//! [`WindowBus`], built from the same [`Guarded`] processes.
+//! The window runs on a [`Screen`] of its own size, or on a tray test's
+//! [`Desktop`](crate::desktop::Desktop) screen; its system bus is a
+//! [`SystemBus`] from [`window_bus`].
 //!
 //! Debian packages: xvfb, dbus-daemon, imagemagick.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -32,7 +30,10 @@ use x11rb::wrapper::ConnectionExt as _;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::OwnedObjectPath;
 
-pub use crate::desktop::{crate_root, require_tool, wait_until, Guarded};
+pub use crate::guarded::{require_tool, wait_until, Guarded};
+pub use crate::repo_root;
+pub use crate::screen::Screen;
+use crate::sysbus::{open_policy, BusOptions, SystemBus};
 
 /// The window's title, which names its X window.
 pub const WINDOW_TITLE: &str = "igotchuu";
@@ -47,248 +48,26 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-// ------------------------------------------------------------- screen
+// --------------------------------------------------------- system bus
 
-/// Xvfb of a given size and a private session bus, killed on drop.
-pub struct Screen {
-    session_bus: Option<Guarded>,
-    xvfb: Option<Guarded>,
-    display: String,
-    session_address: String,
-    size: (u32, u32),
-    dir: TempDir,
-}
+/// systemd's bus name, for the stand-in that answers for `igotchuu.timer`.
+const SYSTEMD_NAME: &str = "org.freedesktop.systemd1";
 
-impl Drop for Screen {
-    fn drop(&mut self) {
-        self.session_bus = None;
-        self.xvfb = None;
-    }
+/// A private system bus with the repository's policy for the helper, and
+/// one like systemd's for its name (root owns it, anyone calls), so that a
+/// stand-in can answer for `igotchuu.timer`.
+pub fn window_bus() -> SystemBus {
+    SystemBus::with(BusOptions {
+        polkit: false,
+        extra_policy: open_policy(SYSTEMD_NAME),
+        ..BusOptions::default()
+    })
 }
 
 impl Screen {
-    pub fn start(width: u32, height: u32) -> Self {
-        require_tool("Xvfb", "xvfb");
-        require_tool("dbus-daemon", "dbus-daemon");
-        require_tool("import", "imagemagick");
-        let dir = tempfile::Builder::new()
-            .prefix("igotchuu-screen-")
-            .tempdir()
-            .expect("temp dir");
-        let runtime = dir.path().join("runtime");
-        std::fs::create_dir(&runtime).expect("runtime dir");
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
-            .expect("runtime dir mode");
-        let mut screen = Screen {
-            session_bus: None,
-            xvfb: None,
-            display: String::new(),
-            session_address: String::new(),
-            size: (width, height),
-            dir,
-        };
-        // -displayfd: Xvfb picks a free display and says which once ready.
-        let mut xvfb = Guarded::spawn(
-            "Xvfb",
-            Command::new("Xvfb")
-                .args(["-displayfd", "1", "-screen", "0"])
-                .arg(format!("{width}x{height}x24"))
-                .args(["-nolisten", "tcp"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null()),
-        );
-        let out = xvfb.stdout();
-        screen.xvfb = Some(xvfb);
-        let mut number = String::new();
-        if let Some(out) = out {
-            let _ = BufReader::new(out).read_line(&mut number);
-        }
-        let number = number.trim();
-        assert!(
-            !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
-            "Xvfb did not start"
-        );
-        screen.display = format!(":{number}");
-        let (bus, address) = bus_daemon(
-            "session dbus-daemon",
-            &[
-                "--session".to_owned(),
-                format!("--address=unix:dir={}", screen.dir.path().display()),
-            ],
-        );
-        screen.session_bus = Some(bus);
-        screen.session_address = address;
-        screen
-    }
-
-    pub fn size(&self) -> (u32, u32) {
-        self.size
-    }
-
-    pub fn display(&self) -> &str {
-        &self.display
-    }
-
-    /// A command in this session: its display and session bus, and none of
-    /// the machine's own settings.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("DISPLAY", &self.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.session_address)
-            .env("XDG_RUNTIME_DIR", self.dir.path().join("runtime"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            // The app's icons from the repository, then the system's.
-            .env(
-                "XDG_DATA_DIRS",
-                format!(
-                    "{}:/usr/local/share:/usr/share",
-                    crate_root().join("data").display()
-                ),
-            )
-            .env("GSETTINGS_BACKEND", "memory")
-            .env("NO_AT_BRIDGE", "1")
-            .env("GDK_BACKEND", "x11")
-            // Xvfb has no GPU: GTK's GL renderer would run on llvmpipe and
-            // spend over a second on its first frame. Desktops have one.
-            .env(
-                "GSK_RENDERER",
-                std::env::var("GSK_RENDERER").unwrap_or_else(|_| "cairo".into()),
-            )
-            .env("LC_ALL", "C.UTF-8")
-            .env("TZ", "UTC")
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("DBUS_SYSTEM_BUS_ADDRESS")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Saves the screen's part inside `area` (x, y, width, height) as PNG.
-    pub fn screenshot(&self, area: (i32, i32, u32, u32), path: &Path) {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("screenshot dir");
-        }
-        let (x, y, w, h) = area;
-        let out = self
-            .command("import")
-            .args(["-window", "root", "-crop"])
-            .arg(format!("{w}x{h}+{x}+{y}"))
-            .arg("+repage")
-            .arg(path)
-            .output()
-            .expect("run import");
-        assert!(out.status.success(), "import failed: {out:?}");
-    }
-
     /// A connection to the X server, for input and window lookups.
     pub fn x11(&self) -> X11 {
-        X11::connect(&self.display)
-    }
-}
-
-/// A dbus-daemon with `args`, printing its address; read to the end in the
-/// background, so that it never gets SIGPIPE.
-fn bus_daemon(name: &'static str, args: &[String]) -> (Guarded, String) {
-    let mut daemon = Guarded::spawn(
-        name,
-        Command::new("dbus-daemon")
-            .args(args)
-            .args(["--nofork", "--nosyslog", "--print-address"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            // Its notes about activating the accessibility bus are noise here.
-            .stderr(Stdio::null()),
-    );
-    let mut address = String::new();
-    if let Some(out) = daemon.stdout() {
-        let mut out = BufReader::new(out);
-        let _ = out.read_line(&mut address);
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut out, &mut std::io::sink());
-        });
-    }
-    let address = address.trim().to_owned();
-    assert!(address.starts_with("unix:"), "{name} did not start");
-    (daemon, address)
-}
-
-// --------------------------------------------------------- system bus
-
-/// Debian's system.conf defaults that matter here (as in `desktop.rs`).
-const SYSTEM_DEFAULTS: &str = r#"
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-"#;
-
-/// What systemd's own bus policy allows: root owns the name, anyone calls.
-const SYSTEMD_POLICY: &str = r#"
-  <policy user="root"><allow own="org.freedesktop.systemd1"/></policy>
-  <policy context="default"><allow send_destination="org.freedesktop.systemd1"/></policy>
-"#;
-
-/// A private system bus with the repository's policy for the helper, and
-/// systemd's, so that a stand-in can answer for `igotchuu.timer`.
-pub struct WindowBus {
-    _daemon: Guarded,
-    address: String,
-    _dir: TempDir,
-}
-
-impl WindowBus {
-    pub fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("igotchuu-winbus-")
-            .tempdir()
-            .expect("temp dir");
-        let config = dir.path().join("system.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  {SYSTEM_DEFAULTS}
-  {SYSTEMD_POLICY}
-  <include>{policy}</include>
-</busconfig>
-"#,
-                dir = dir.path().display(),
-                policy = crate_root()
-                    .join("dbus/com.nyantec.IGotChuu.conf")
-                    .display()
-            ),
-        )
-        .expect("write the bus config");
-        let (daemon, address) = bus_daemon(
-            "system dbus-daemon",
-            &[format!("--config-file={}", config.display())],
-        );
-        WindowBus {
-            _daemon: daemon,
-            address,
-            _dir: dir,
-        }
-    }
-
-    /// `DBUS_SYSTEM_BUS_ADDRESS` for clients.
-    pub fn address(&self) -> &str {
-        &self.address
+        X11::connect(self.display())
     }
 }
 
@@ -439,7 +218,7 @@ pub struct Standin {
 }
 
 impl Standin {
-    pub fn start(bus: &WindowBus, initial: Initial) -> Self {
+    pub fn start(bus: &SystemBus, initial: Initial) -> Self {
         let control = Arc::new(Mutex::new(Control {
             start: Reply::Accept,
             stop: Reply::Accept,
@@ -580,7 +359,7 @@ impl Standin {
                     },
                 )
                 .await?;
-            self.conn.request_name("org.freedesktop.systemd1").await
+            self.conn.request_name(SYSTEMD_NAME).await
         })
         .expect("serve systemd's timer");
     }
@@ -734,7 +513,7 @@ fn build_gui() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "-p", "igotchuu-gui"])
-        .current_dir(crate_root());
+        .current_dir(repo_root());
     if dir.ends_with("release") {
         cmd.arg("--release");
     }
@@ -1038,6 +817,15 @@ impl X11 {
     /// The topmost mapped window.
     pub fn topmost(&self) -> Option<Toplevel> {
         self.toplevels().pop()
+    }
+
+    /// Moves `window` so that its top left corner is at (`x`, `y`), as a
+    /// window manager would (Xvfb has none: a new window opens at 0, 0).
+    pub fn move_to(&self, window: u32, x: i32, y: i32) {
+        self.conn
+            .configure_window(window, &xproto::ConfigureWindowAux::new().x(x).y(y))
+            .expect("configure_window");
+        self.conn.sync().expect("sync");
     }
 
     /// Gives `window` the keyboard focus, as a window manager would.

@@ -76,7 +76,8 @@ times > "$d/times"
 if [ -e "$REC/tee" ] || [ -e "$REC/pause_on_status" ]; then
     # restic's stdout through a filter that copies it, or that stops restic
     # (SIGSTOP; restic stays this pid, so signals still reach it) right
-    # after it has passed on the first status with numbers in it.
+    # after it has passed on the first status with progress in it (restic
+    # leaves out bytes_done while it is 0).
     tee=0; [ -e "$REC/tee" ] && tee=1
     pause=0; [ -e "$REC/pause_on_status" ] && pause=1
     main=$$
@@ -84,7 +85,7 @@ if [ -e "$REC/tee" ] || [ -e "$REC/pause_on_status" ]; then
         while IFS= read -r line; do
             printf '%s\n' "$line"
             [ $tee = 1 ] && printf '%s\n' "$line" >> "$d/stdout"
-            if [ $pause = 1 ] && [[ $line == *'"message_type":"status"'*'"total_files"'* ]]; then
+            if [ $pause = 1 ] && [[ $line == *'"message_type":"status"'*'"total_files"'*'"bytes_done"'* ]]; then
                 pause=0
                 kill -STOP $main
                 printf '%s\n' "$line" > "$d/paused_status"
@@ -218,7 +219,8 @@ impl ResticWrapper {
     }
 
     /// Whether backups starting from now stop restic (SIGSTOP) right after
-    /// it printed its first status with numbers in it, until
+    /// it printed its first status with progress in it (totals, and some
+    /// bytes done), until
     /// [`Invocation::resume`]. The helper has that status, and no later one.
     pub fn pause_on_status(&self, on: bool) {
         self.flag("pause_on_status", on);

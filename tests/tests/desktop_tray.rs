@@ -9,16 +9,15 @@
 // The seed's Progress and BackupComplete signals have 9 and 14 arguments.
 #![allow(clippy::too_many_arguments)]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use igotchuu_dbus::history::{History, RunRecord};
 use igotchuu_dbus::{Outcome, Progress, Summary, BUS_NAME, OBJECT_PATH};
-use igotchuu_e2e::desktop::{self, count_near, wait_until, Desktop, SystemBus, Tray, BAR};
+use igotchuu_e2e::desktop::{icon_colour, tray_bus, wait_until, Desktop, Tray};
+use igotchuu_e2e::sni::{ItemView, Session};
 use tempfile::TempDir;
 use zbus::object_server::SignalEmitter;
-use zbus::zvariant::{OwnedValue, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
 const HOUR: u64 = 3600;
@@ -345,149 +344,6 @@ fn completed_record(started_at: u64, finished_at: u64) -> RunRecord {
     }
 }
 
-// ------------------------------------------------- the session bus side
-
-/// Talks to the session bus as a tray host would.
-struct Session {
-    conn: zbus::Connection,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct ItemView {
-    title: String,
-    icon: String,
-    tooltip_title: String,
-    tooltip: String,
-}
-
-impl Session {
-    async fn connect(address: &str) -> Session {
-        let conn = zbus::connection::Builder::address(address)
-            .unwrap()
-            .build()
-            .await
-            .expect("connect to the session bus");
-        Session { conn }
-    }
-
-    async fn get(&self, dest: &str, path: &str, iface: &str, name: &str) -> Option<OwnedValue> {
-        let reply = self
-            .conn
-            .call_method(
-                Some(dest),
-                path,
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(iface, name),
-            )
-            .await
-            .ok()?;
-        reply.body().deserialize::<OwnedValue>().ok()
-    }
-
-    /// The watcher's registered items, as (bus name, object path).
-    async fn registered_items(&self) -> Vec<(String, String)> {
-        let Some(v) = self
-            .get(
-                "org.kde.StatusNotifierWatcher",
-                "/StatusNotifierWatcher",
-                "org.kde.StatusNotifierWatcher",
-                "RegisteredStatusNotifierItems",
-            )
-            .await
-        else {
-            return vec![];
-        };
-        let items = Vec::<String>::try_from(v).unwrap_or_default();
-        items
-            .into_iter()
-            .map(|i| match i.split_once('/') {
-                Some((name, path)) => (name.to_owned(), format!("/{path}")),
-                None => (i, "/StatusNotifierItem".to_owned()),
-            })
-            .collect()
-    }
-
-    async fn item(&self, (dest, path): &(String, String)) -> Option<ItemView> {
-        let prop = |name: &'static str| self.get(dest, path, "org.kde.StatusNotifierItem", name);
-        let title = String::try_from(prop("Title").await?).ok()?;
-        let icon = String::try_from(prop("IconName").await?).ok()?;
-        let (_, _, tooltip_title, tooltip) =
-            <(String, Vec<(i32, i32, Vec<u8>)>, String, String)>::try_from(prop("ToolTip").await?)
-                .ok()?;
-        Some(ItemView {
-            title,
-            icon,
-            tooltip_title,
-            tooltip,
-        })
-    }
-
-    /// Clicks the menu item labelled `label`, through com.canonical.dbusmenu.
-    async fn click(&self, (dest, path): &(String, String), label: &str) {
-        let menu = self
-            .get(dest, path, "org.kde.StatusNotifierItem", "Menu")
-            .await;
-        let menu = menu
-            .and_then(|m| zbus::zvariant::OwnedObjectPath::try_from(m).ok())
-            .expect("the item has a menu");
-        let reply = self
-            .conn
-            .call_method(
-                Some(dest.as_str()),
-                menu.as_str(),
-                Some("com.canonical.dbusmenu"),
-                "GetLayout",
-                &(0i32, -1i32, Vec::<String>::new()),
-            )
-            .await
-            .expect("GetLayout");
-        let (_, root): (u32, MenuNode) = reply.body().deserialize().unwrap();
-        let id = find_menu_item(root, label).unwrap_or_else(|| panic!("no menu item {label:?}"));
-        self.conn
-            .call_method(
-                Some(dest.as_str()),
-                menu.as_str(),
-                Some("com.canonical.dbusmenu"),
-                "Event",
-                &(id, "clicked", Value::from(0i32), 0u32),
-            )
-            .await
-            .expect("menu Event");
-    }
-
-    async fn activate(&self, (dest, path): &(String, String)) {
-        self.conn
-            .call_method(
-                Some(dest.as_str()),
-                path.as_str(),
-                Some("org.kde.StatusNotifierItem"),
-                "Activate",
-                &(0i32, 0i32),
-            )
-            .await
-            .expect("Activate");
-    }
-}
-
-/// A dbusmenu layout node: `(ia{sv}av)`.
-type MenuNode = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
-
-/// The id of the item labelled `label` in a dbusmenu layout.
-fn find_menu_item((id, props, children): MenuNode, label: &str) -> Option<i32> {
-    let this = props
-        .get("label")
-        .and_then(|l| l.downcast_ref::<&str>().ok())
-        .is_some_and(|l| l == label);
-    if this {
-        return Some(id);
-    }
-    children
-        .into_iter()
-        .filter_map(|c| MenuNode::try_from(c).ok())
-        .find_map(|c| find_menu_item(c, label))
-}
-
 // --------------------------------------------------------------- fixture
 
 /// A program for "Open igotchuu" that only leaves a mark.
@@ -511,50 +367,14 @@ fn opened(marker: &Path) -> usize {
 }
 
 fn screenshots() -> PathBuf {
-    desktop::crate_root().join("target/screenshots")
+    igotchuu_e2e::repo_root().join("target/screenshots")
 }
 
-/// How many pixels of `rgb` the tray bar shows, waiting up to `timeout`
-/// for at least 40.
-fn icon_pixels(desktop: &Desktop, rgb: [u8; 3], timeout: Duration) -> usize {
-    let end = std::time::Instant::now() + timeout;
-    loop {
-        let found = count_near(&desktop.grab_top(BAR), rgb, 40);
-        if found >= 40 || std::time::Instant::now() >= end {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Screenshots the desktop and checks that the tray bar shows `rgb`, the
-/// main colour of the icon for this state.
-///
-/// gtk-sni-tray 0.1.8 applies the two updates it makes of one NewIcon
-/// signal from two threads, and sometimes in the wrong order, so that it
-/// keeps drawing the previous icon although it read the new one (its log
-/// shows both). The item's IconName is checked over D-Bus before this;
-/// when the host lags, a fresh host shows what the item says.
+/// Screenshots the desktop as `tray-NAME.png` and checks that the tray bar
+/// shows `rgb`, the main colour of the icon for this state.
 fn shoot(desktop: &mut Desktop, name: &str, rgb: [u8; 3]) {
-    let path = screenshots().join(format!("tray-{name}.png"));
-    let mut found = icon_pixels(desktop, rgb, Duration::from_secs(5));
-    if found < 40 {
-        eprintln!("the tray host missed the {name} icon; starting a fresh host");
-        desktop.restart_host();
-        found = icon_pixels(desktop, rgb, WAIT);
-    }
-    desktop.screenshot(&path);
-    assert!(
-        found >= 40,
-        "the {name} icon is not in the tray bar: {found} pixels of its colour; see {}",
-        path.display()
-    );
-    eprintln!("{}: {found} pixels of the icon's colour", path.display());
+    desktop.shoot_tray(&screenshots().join(format!("tray-{name}.png")), rgb);
 }
-
-const BLUE: [u8; 3] = [0x35, 0x84, 0xe4];
-const GREEN: [u8; 3] = [0x2e, 0xc2, 0x7e];
-const RED: [u8; 3] = [0xe0, 0x1b, 0x24];
 
 // ----------------------------------------------------------------- tests
 
@@ -564,7 +384,7 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
         return;
     }
     let rt = runtime();
-    let mut system = SystemBus::start();
+    let mut system = tray_bus();
     let mut desktop = Desktop::start(true);
     let state = TempDir::new().unwrap();
     let (gui, marker) = fake_gui(state.path());
@@ -577,27 +397,10 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
     let session = rt.block_on(Session::connect(desktop.session_address()));
 
     // It registers with the watcher, and says how the last backup went.
-    let mut item = None;
-    wait_until(WAIT, "the tray to register with the watcher", || {
-        item = rt.block_on(session.registered_items()).into_iter().next();
-        item.is_some()
-    });
-    let item = item.unwrap();
+    let item = rt.block_on(session.wait_registered(WAIT));
     let view = || rt.block_on(session.item(&item));
     let wait_view = |what: &str, ok: &dyn Fn(&ItemView) -> bool| {
-        let end = std::time::Instant::now() + WAIT;
-        loop {
-            let last = view();
-            if last.as_ref().is_some_and(ok) {
-                eprintln!("{what}: {last:?}");
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < end,
-                "timed out waiting for {what}; the item shows {last:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        rt.block_on(session.wait_for(&item, WAIT, what, ok));
     };
     wait_view("the idle tooltip", &|v| {
         v.tooltip == "Last backup 2 hours ago: 12 new and 3 changed files"
@@ -606,7 +409,7 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
     assert_eq!(v.title, "igotchuu");
     assert_eq!(v.tooltip_title, "igotchuu");
     assert_eq!(v.icon, "com.nyantec.IGotChuu-idle");
-    shoot(&mut desktop, "idle", BLUE);
+    shoot(&mut desktop, "idle", icon_colour::IDLE);
 
     // A run that is already on when the helper is seen: properties, at once.
     let t1 = now();
@@ -618,7 +421,7 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
         v.tooltip == "Backing up /home — 42\u{a0}%, about 3 min left"
             && v.icon == "com.nyantec.IGotChuu-backing-up"
     });
-    shoot(&mut desktop, "backing-up", GREEN);
+    shoot(&mut desktop, "backing-up", icon_colour::BACKING_UP);
     rt.block_on(helper.progress(progress(0.9, 20)));
     wait_view("the tooltip to follow progress", &|v| {
         v.tooltip == "Backing up /home — 90\u{a0}%, less than a minute left"
@@ -679,7 +482,7 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
         v.tooltip == "Last backup failed just now: Wrong repository password."
             && v.icon == "com.nyantec.IGotChuu-failed"
     });
-    shoot(&mut desktop, "failed", RED);
+    shoot(&mut desktop, "failed", icon_colour::FAILED);
     assert_eq!(desktop.notifications_displayed(), 1, "replaced, not added");
     // "Show details" (the notification's default action) opens the window.
     desktop.dunstctl(&["action", "0"]);
@@ -713,7 +516,7 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
         v.tooltip.starts_with("Backing up /home")
     });
     // The daemon dies under both; the helper's connection goes with it.
-    system.stop();
+    system.kill();
     drop(helper);
     tray.wait_for_log("lost the system bus");
     wait_view("the tooltip to say the bus is away", &|v| {
@@ -767,7 +570,7 @@ fn without_a_watcher_it_still_notifies_and_registers_later() {
         return;
     }
     let rt = runtime();
-    let system = SystemBus::start();
+    let system = tray_bus();
     let mut desktop = Desktop::start(false);
     let state = TempDir::new().unwrap();
     let (gui, _) = fake_gui(state.path());
@@ -797,12 +600,8 @@ fn without_a_watcher_it_still_notifies_and_registers_later() {
 
     // A watcher appears: the icon registers, with the state in its tooltip.
     desktop.start_watcher();
-    let mut item = None;
-    wait_until(WAIT, "the tray to register with the new watcher", || {
-        item = rt.block_on(session.registered_items()).into_iter().next();
-        item.is_some()
-    });
-    let v = rt.block_on(session.item(&item.unwrap())).unwrap();
+    let item = rt.block_on(session.wait_registered(WAIT));
+    let v = rt.block_on(session.item(&item)).unwrap();
     assert_eq!(v.icon, "com.nyantec.IGotChuu-failed");
     assert!(
         v.tooltip

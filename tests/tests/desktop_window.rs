@@ -14,9 +14,11 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use igotchuu_dbus::{ItemError, Outcome, Phase};
+use igotchuu_e2e::sysbus::SystemBus;
 use igotchuu_e2e::window::{
-    crate_root, gui_binary, keys, sample_progress, sample_record, sample_summary, unix_now, Gui,
-    GuiOptions, Initial, Reply, Screen, Standin, StateDir, Texts, WindowBus, WINDOW_TITLE, X11,
+    gui_binary, keys, repo_root, sample_progress, sample_record, sample_summary, unix_now,
+    window_bus, Gui, GuiOptions, Initial, Reply, Screen, Standin, StateDir, Texts, WINDOW_TITLE,
+    X11,
 };
 
 /// One window at a time: four GTK apps at once on a small CI machine would
@@ -39,10 +41,10 @@ const LATE_JOIN_LIMIT_MS: f64 = 1000.0;
 const NBSP: char = '\u{a0}';
 
 fn screenshots() -> PathBuf {
-    crate_root().join("target/screenshots")
+    repo_root().join("target/screenshots")
 }
 
-fn launch(screen: &Screen, bus: &WindowBus, state: &StateDir, size: Option<(u32, u32)>) -> Gui {
+fn launch(screen: &Screen, bus: &SystemBus, state: &StateDir, size: Option<(u32, u32)>) -> Gui {
     Gui::launch(
         screen,
         &GuiOptions {
@@ -94,7 +96,7 @@ fn opened_mid_backup_it_shows_the_progress_at_once() {
     if !igotchuu_e2e::have_root("opened_mid_backup_it_shows_the_progress_at_once") {
         return;
     }
-    let bus = WindowBus::start();
+    let bus = window_bus();
     let _standin = Standin::start(&bus, running(&["/home", "/srv"], 0.42, 2));
     let state = StateDir::new(vec![sample_record(86_400, Outcome::Completed, "", 0)]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
@@ -154,7 +156,7 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     ) {
         return;
     }
-    let bus = WindowBus::start();
+    let bus = window_bus();
     let standin = Standin::start(
         &bus,
         Initial {
@@ -357,7 +359,7 @@ fn a_refused_stop_is_said_in_plain_words_and_the_window_stays() {
     if !igotchuu_e2e::have_root("a_refused_stop_is_said_in_plain_words_and_the_window_stays") {
         return;
     }
-    let bus = WindowBus::start();
+    let bus = window_bus();
     let standin = Standin::start(&bus, running(&["/home"], 0.5, 0));
     // As polkit saying no after the password dialog was dismissed.
     standin.set_replies(Reply::Accept, Reply::Deny, Duration::from_millis(1500));
@@ -438,7 +440,7 @@ fn a_second_launch_presents_the_first_window() {
     if !igotchuu_e2e::have_root("a_second_launch_presents_the_first_window") {
         return;
     }
-    let bus = WindowBus::start();
+    let bus = window_bus();
     let _standin = Standin::start(&bus, Initial::default());
     let state = StateDir::new(vec![sample_record(600, Outcome::Completed, "", 0)]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
@@ -477,7 +479,7 @@ fn a_second_launch_presents_the_first_window() {
 fn the_app_grid_entry_starts_the_window_under_its_app_id() {
     // GNOME matches windows to launchers by the desktop file's name, which
     // must be the application ID the window registers.
-    let path = crate_root().join("data/com.nyantec.IGotChuu.desktop");
+    let path = repo_root().join("data/com.nyantec.IGotChuu.desktop");
     let entry = std::fs::read_to_string(&path).expect("the desktop entry exists");
     let value = |key: &str| {
         entry
@@ -505,7 +507,7 @@ fn with_no_helper_on_the_bus_back_up_now_says_why_it_cannot() {
     }
     // Between runs the helper is not on the bus; here nothing can start it
     // either: the bus has no activation file for it.
-    let bus = WindowBus::start();
+    let bus = window_bus();
     let state = StateDir::new(vec![]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
     let mut gui = launch(&screen, &bus, &state, None);

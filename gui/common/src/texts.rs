@@ -79,19 +79,11 @@ pub fn notification(f: &Finished) -> Notice {
         Outcome::Failed => {
             let body =
                 sentence(&f.reason).unwrap_or_else(|| "The backup did not complete.".to_owned());
-            (
-                "Backup failed",
-                format!("{body} No snapshot was saved."),
-                true,
-            )
+            ("Backup failed", nothing_saved(&body), true)
         }
         Outcome::Stopped => {
             let body = sentence(&f.reason).unwrap_or_else(|| "Stopped on request.".to_owned());
-            (
-                "Backup stopped",
-                format!("{body} No snapshot was saved."),
-                false,
-            )
+            ("Backup stopped", nothing_saved(&body), false)
         }
     };
     Notice {
@@ -216,6 +208,17 @@ fn result_sentences(f: &Finished) -> String {
         String::new()
     };
     format!("{files}, {} added.{took}", format::size(s.data_added))
+}
+
+/// `body`, then that nothing was saved, unless the helper's reason says so
+/// already ("Stopped on request; no snapshot was saved.").
+fn nothing_saved(body: &str) -> String {
+    const NOTHING_SAVED: &str = "no snapshot was saved";
+    if body.to_lowercase().contains(NOTHING_SAVED) {
+        body.to_owned()
+    } else {
+        format!("{body} No snapshot was saved.")
+    }
 }
 
 /// `reason` as a sentence: trimmed, with a full stop; `None` when empty.
@@ -408,6 +411,13 @@ mod tests {
         let n = notification(&finished(Outcome::Stopped, 0));
         assert_eq!(n.title, "Backup stopped");
         assert_eq!(n.body, "Stopped on request. No snapshot was saved.");
+        // The helper's own reason says it already: not twice.
+        let mut stopped = finished(Outcome::Stopped, 0);
+        stopped.reason = "Stopped on request; no snapshot was saved".into();
+        assert_eq!(
+            notification(&stopped).body,
+            "Stopped on request; no snapshot was saved."
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use igotchuu_e2e::desktop::{self, Desktop, SystemBus, Tray};
+use igotchuu_e2e::desktop::{self, tray_bus, Desktop, Tray};
 
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -23,7 +23,7 @@ fn main() {
         .unwrap_or(60);
     build_tray();
 
-    let system = SystemBus::start();
+    let system = tray_bus();
     let desktop = Desktop::start(true);
     let state = tempfile::tempdir().expect("temp dir");
     let tray = Tray::start(
