@@ -21,7 +21,6 @@ use tempfile::TempDir;
 pub use crate::guarded::{require_tool, wait_until, Guarded};
 use crate::repo_root;
 pub use crate::screen::{count_near, Screen};
-use crate::sysbus::{BusOptions, SystemBus};
 
 /// Width and height of the tray tests' virtual screen: a strip for the bar
 /// and the notifications.
@@ -294,15 +293,6 @@ const DUNSTRC: &str = "\
 [urgency_critical]
     timeout = 0
 ";
-
-/// A private system bus with the repository's bus policy alone, for a
-/// stand-in that owns the helper's name.
-pub fn tray_bus() -> SystemBus {
-    SystemBus::with(BusOptions {
-        polkit: false,
-        ..BusOptions::default()
-    })
-}
 
 /// The tray binary of this build profile: `target/<profile>/igotchuu-tray`,
 /// built by `cargo build --workspace --bins` (as scripts/test.sh does).

@@ -21,6 +21,7 @@ pub mod repo;
 pub mod screen;
 pub mod snapshots;
 pub mod sni;
+pub mod standin;
 pub mod sysbus;
 pub mod wait;
 pub mod window;

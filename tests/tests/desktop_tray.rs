@@ -1,289 +1,46 @@
 //! The tray in a real desktop: Xvfb, a private session bus with a real
 //! StatusNotifierWatcher, tray host and notification server (dunst), and a
-//! private system bus on which a small stand-in for the helper serves the
-//! contract's properties and sends its signals.
+//! private system bus on which a stand-in for the helper serves the
+//! contract's properties and sends its signals (`desktop_stack.rs` runs
+//! the real helper).
 //!
 //! Needs root (the stand-in owns the helper's name, which the bus policy
 //! gives to root only). Screenshots go to `target/screenshots/tray-*.png`.
 
-// The seed's Progress and BackupComplete signals have 9 and 14 arguments.
-#![allow(clippy::too_many_arguments)]
-
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use igotchuu_dbus::history::{History, RunRecord};
-use igotchuu_dbus::{Outcome, Progress, Summary, BUS_NAME, OBJECT_PATH};
-use igotchuu_e2e::desktop::{icon_colour, tray_bus, wait_until, Desktop, Tray};
+use igotchuu_dbus::history::RunRecord;
+use igotchuu_dbus::{ItemError, Outcome, Phase, Progress, Summary};
+use igotchuu_e2e::block_on;
+use igotchuu_e2e::desktop::{icon_colour, wait_until, Desktop, Tray};
 use igotchuu_e2e::sni::{ItemView, Session};
-use tempfile::TempDir;
-use zbus::object_server::SignalEmitter;
+use igotchuu_e2e::standin::{standin_bus, unix_now as now, Initial, Standin, StateDir};
 
 const WAIT: Duration = Duration::from_secs(20);
 const HOUR: u64 = 3600;
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-// ------------------------------------------------------------- stand-in
-
-/// The helper's object as far as clients see it: properties, signals, and
-/// Start and Stop that only count their calls.
-#[derive(Default)]
-struct StandIn {
-    phase: String,
-    progress: Progress,
-    started_at: u64,
-    places: Vec<String>,
-    error_count: u64,
-    stops: u32,
-}
-
-#[zbus::interface(name = "com.nyantec.igotchuu1")]
-impl StandIn {
-    async fn stop(&mut self) {
-        self.stops += 1;
-    }
-
-    async fn start(&self) {}
-
-    #[zbus(signal)]
-    async fn backup_started(e: &SignalEmitter<'_>) -> zbus::Result<()>;
-
-    #[zbus(signal)]
-    async fn progress(
-        e: &SignalEmitter<'_>,
-        seconds_elapsed: u64,
-        seconds_remaining: u64,
-        percent_done: f64,
-        total_files: u64,
-        files_done: u64,
-        total_bytes: u64,
-        bytes_done: u64,
-        error_count: u64,
-        current_files: &[String],
-    ) -> zbus::Result<()>;
-
-    #[zbus(signal)]
-    async fn backup_complete(
-        e: &SignalEmitter<'_>,
-        files_new: u64,
-        files_changed: u64,
-        files_unmodified: u64,
-        dirs_new: u64,
-        dirs_changed: u64,
-        dirs_unmodified: u64,
-        data_blobs: i64,
-        tree_blobs: i64,
-        data_added: u64,
-        total_files_processed: u64,
-        total_bytes_processed: u64,
-        total_duration: f64,
-        snapshot_id: &str,
-        dry_run: bool,
-    ) -> zbus::Result<()>;
-
-    #[zbus(signal)]
-    async fn error(
-        e: &SignalEmitter<'_>,
-        error: &str,
-        during: &str,
-        item: &str,
-    ) -> zbus::Result<()>;
-
-    #[zbus(signal)]
-    async fn backup_finished(
-        e: &SignalEmitter<'_>,
-        outcome: &str,
-        reason: &str,
-    ) -> zbus::Result<()>;
-
-    #[zbus(signal)]
-    async fn errors_folded(e: &SignalEmitter<'_>, count: u64) -> zbus::Result<()>;
-
-    #[zbus(property)]
-    fn phase(&self) -> String {
-        self.phase.clone()
-    }
-
-    #[zbus(property, name = "Progress")]
-    fn progress_state(&self) -> Progress {
-        self.progress.clone()
-    }
-
-    #[zbus(property)]
-    fn started_at(&self) -> u64 {
-        self.started_at
-    }
-
-    #[zbus(property)]
-    fn profile(&self) -> String {
-        String::new()
-    }
-
-    #[zbus(property)]
-    fn places(&self) -> Vec<String> {
-        self.places.clone()
-    }
-
-    #[zbus(property)]
-    fn error_count(&self) -> u64 {
-        self.error_count
-    }
-}
-
-/// The stand-in on the bus, owning the helper's name until dropped.
-struct Helper {
-    conn: zbus::Connection,
-}
-
-impl Helper {
-    async fn appear(bus: &str, object: StandIn) -> Helper {
-        let conn = zbus::connection::Builder::address(bus)
-            .unwrap()
-            .serve_at(OBJECT_PATH, object)
-            .unwrap()
-            .name(BUS_NAME)
-            .unwrap()
-            .build()
-            .await
-            .expect("the stand-in takes the helper's name");
-        Helper { conn }
-    }
-
-    async fn iface(&self) -> zbus::object_server::InterfaceRef<StandIn> {
-        self.conn
-            .object_server()
-            .interface::<_, StandIn>(OBJECT_PATH)
-            .await
-            .unwrap()
-    }
-
-    async fn set_phase(&self, phase: &str) {
-        let iface = self.iface().await;
-        iface.get_mut().await.phase = phase.to_owned();
-        iface
-            .get()
-            .await
-            .phase_changed(iface.signal_emitter())
-            .await
-            .unwrap();
-    }
-
-    async fn started(&self, started_at: u64) {
-        let iface = self.iface().await;
-        {
-            let mut o = iface.get_mut().await;
-            o.started_at = started_at;
-            o.places = vec!["/home".into()];
-        }
-        let em = iface.signal_emitter();
-        StandIn::backup_started(em).await.unwrap();
-        let o = iface.get().await;
-        o.started_at_changed(em).await.unwrap();
-        o.places_changed(em).await.unwrap();
-        drop(o);
-        self.set_phase("preparing").await;
-    }
-
-    async fn progress(&self, p: Progress) {
-        let iface = self.iface().await;
-        let em = iface.signal_emitter();
-        StandIn::progress(
-            em,
-            p.seconds_elapsed,
-            p.seconds_remaining,
-            p.percent_done,
-            p.total_files,
-            p.files_done,
-            p.total_bytes,
-            p.bytes_done,
-            p.error_count,
-            &p.current_files,
-        )
-        .await
-        .unwrap();
-        iface.get_mut().await.progress = p;
-        iface.get().await.progress_changed(em).await.unwrap();
-    }
-
-    async fn item_errors(&self, n: u64) {
-        let iface = self.iface().await;
-        let em = iface.signal_emitter();
-        StandIn::error(em, "permission denied", "archival", "/home/secret")
-            .await
-            .unwrap();
-        StandIn::errors_folded(em, n - 1).await.unwrap();
-        iface.get_mut().await.error_count = n;
-    }
-
-    /// Ends the run as the helper does: summary, outcome, idle.
-    async fn finish(&self, outcome: &str, reason: &str, summary: Option<&Summary>) {
-        let iface = self.iface().await;
-        let em = iface.signal_emitter();
-        if let Some(s) = summary {
-            StandIn::backup_complete(
-                em,
-                s.files_new,
-                s.files_changed,
-                s.files_unmodified,
-                s.dirs_new,
-                s.dirs_changed,
-                s.dirs_unmodified,
-                s.data_blobs,
-                s.tree_blobs,
-                s.data_added,
-                s.total_files_processed,
-                s.total_bytes_processed,
-                s.total_duration,
-                &s.snapshot_id,
-                s.dry_run,
-            )
-            .await
-            .unwrap();
-        }
-        StandIn::backup_finished(em, outcome, reason).await.unwrap();
-        self.set_phase("idle").await;
-    }
-
-    async fn stops(&self) -> u32 {
-        self.iface().await.get().await.stops
-    }
-
-    /// Leaves the bus, as the helper does when it exits.
-    async fn vanish(self) {
-        let _ = self.conn.close().await;
-    }
-}
-
-impl StandIn {
-    /// Waiting for Start, as after D-Bus activation.
-    fn idle() -> Self {
-        StandIn {
-            phase: "idle".into(),
-            ..Default::default()
-        }
-    }
-}
-
-fn running_props(started_at: u64, phase: &str, p: Progress) -> StandIn {
-    StandIn {
-        phase: phase.into(),
+/// A run that is on: backing up /home, `p` of the way.
+fn running(started_at: u64, p: Progress) -> Initial {
+    Initial {
+        phase: Some(Phase::BackingUp),
         progress: p,
         started_at,
         places: vec!["/home".into()],
-        ..Default::default()
+        error_count: 0,
+    }
+}
+
+/// The helper between runs, e.g. after D-Bus activation.
+fn idle() -> Initial {
+    Initial::default()
+}
+
+fn unreadable() -> ItemError {
+    ItemError {
+        error: "permission denied".into(),
+        during: "archival".into(),
+        item: "/home/secret".into(),
     }
 }
 
@@ -314,19 +71,6 @@ fn summary() -> Summary {
         snapshot_id: "0123abcd".into(),
         ..Default::default()
     }
-}
-
-/// As the helper does before BackupFinished: append the run to the history.
-fn record_run(state_dir: &Path, record: RunRecord) {
-    let path = state_dir.join("history.json");
-    let mut h = std::fs::read(&path)
-        .ok()
-        .and_then(|b| History::from_json(&b).ok())
-        .unwrap_or_default();
-    h.push(record);
-    let tmp = state_dir.join("history.json.tmp-1");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&h).unwrap()).unwrap();
-    std::fs::rename(tmp, path).unwrap();
 }
 
 fn completed_record(started_at: u64, finished_at: u64) -> RunRecord {
@@ -383,24 +127,19 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
     if !igotchuu_e2e::have_root("tray_follows_runs_notifies_and_survives_the_bus") {
         return;
     }
-    let rt = runtime();
-    let mut system = tray_bus();
+    let mut system = standin_bus();
     let mut desktop = Desktop::start(true);
-    let state = TempDir::new().unwrap();
-    let (gui, marker) = fake_gui(state.path());
     let t0 = now();
-    record_run(
-        state.path(),
-        completed_record(t0 - 2 * HOUR - 300, t0 - 2 * HOUR),
-    );
+    let state = StateDir::new(vec![completed_record(t0 - 2 * HOUR - 300, t0 - 2 * HOUR)]);
+    let (gui, marker) = fake_gui(state.path());
     let mut tray = Tray::start(&desktop, system.address(), state.path(), &gui);
-    let session = rt.block_on(Session::connect(desktop.session_address()));
+    let session = block_on(Session::connect(desktop.session_address()));
 
     // It registers with the watcher, and says how the last backup went.
-    let item = rt.block_on(session.wait_registered(WAIT));
-    let view = || rt.block_on(session.item(&item));
+    let item = block_on(session.wait_registered(WAIT));
+    let view = || block_on(session.item(&item));
     let wait_view = |what: &str, ok: &dyn Fn(&ItemView) -> bool| {
-        rt.block_on(session.wait_for(&item, WAIT, what, ok));
+        block_on(session.wait_for(&item, WAIT, what, ok));
     };
     wait_view("the idle tooltip", &|v| {
         v.tooltip == "Last backup 2 hours ago: 12 new and 3 changed files"
@@ -413,31 +152,26 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
 
     // A run that is already on when the helper is seen: properties, at once.
     let t1 = now();
-    let helper = rt.block_on(Helper::appear(
-        system.address(),
-        running_props(t1, "backing-up", progress(0.42, 170)),
-    ));
+    let helper = Standin::start(&system, running(t1, progress(0.42, 170)));
     wait_view("the tooltip of a run joined late", &|v| {
         v.tooltip == "Backing up /home — 42\u{a0}%, about 3 min left"
             && v.icon == "com.nyantec.IGotChuu-backing-up"
     });
     shoot(&mut desktop, "backing-up", icon_colour::BACKING_UP);
-    rt.block_on(helper.progress(progress(0.9, 20)));
+    helper.progress(&progress(0.9, 20));
     wait_view("the tooltip to follow progress", &|v| {
         v.tooltip == "Backing up /home — 90\u{a0}%, less than a minute left"
     });
 
     // "Stop backup" in the menu reaches the helper.
-    rt.block_on(session.click(&item, "Stop backup"));
-    wait_until(WAIT, "Stop to reach the stand-in", || {
-        rt.block_on(helper.stops()) == 1
-    });
+    block_on(session.click(&item, "Stop backup"));
+    wait_until(WAIT, "Stop to reach the stand-in", || helper.calls().1 == 1);
 
     // The run completes: one notification with its numbers.
-    rt.block_on(helper.progress(progress(1.0, 0)));
-    record_run(state.path(), completed_record(t1, now()));
-    rt.block_on(helper.finish("completed", "", Some(&summary())));
-    rt.block_on(helper.vanish());
+    helper.progress(&progress(1.0, 0));
+    state.append(completed_record(t1, now()));
+    helper.finish(Outcome::Completed, "", Some(&summary()));
+    helper.vanish();
     wait_until(WAIT, "the completed notification", || {
         desktop.notifications_displayed() == 1
     });
@@ -457,27 +191,19 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
     assert_eq!(seen.len(), 1, "exactly one notification per run: {seen:?}");
 
     // Two more runs: the second notification replaces the first.
-    let helper = rt.block_on(Helper::appear(system.address(), StandIn::idle()));
-    rt.block_on(async {
-        helper.started(now()).await;
-        helper.set_phase("backing-up").await;
-        helper.item_errors(3).await;
-        helper
-            .finish("completed-with-warnings", "", Some(&summary()))
-            .await;
-    });
+    let helper = Standin::start(&system, idle());
+    helper.begin(&["/home"]);
+    helper.set_phase(Phase::BackingUp);
+    helper.item_errors(3, &unreadable());
+    helper.finish(Outcome::CompletedWithWarnings, "", Some(&summary()));
     wait_until(WAIT, "the warnings notification", || {
         desktop.notifications_displayed() == 1
     });
     wait_view("the warning icon", &|v| {
         v.icon == "com.nyantec.IGotChuu-warning"
     });
-    rt.block_on(async {
-        helper.started(now()).await;
-        helper
-            .finish("failed", "Wrong repository password", None)
-            .await;
-    });
+    helper.begin(&["/home"]);
+    helper.finish(Outcome::Failed, "Wrong repository password", None);
     wait_view("the failed tooltip", &|v| {
         v.tooltip == "Last backup failed just now: Wrong repository password."
             && v.icon == "com.nyantec.IGotChuu-failed"
@@ -506,12 +232,9 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
     );
 
     // The system bus daemon restarts mid-run; the tray comes back to it.
-    rt.block_on(helper.vanish());
+    helper.vanish();
     let t2 = now();
-    let helper = rt.block_on(Helper::appear(
-        system.address(),
-        running_props(t2, "backing-up", progress(0.1, 600)),
-    ));
+    let helper = Standin::start(&system, running(t2, progress(0.1, 600)));
     wait_view("the next run", &|v| {
         v.tooltip.starts_with("Backing up /home")
     });
@@ -526,21 +249,24 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
     });
     system.restart();
     // The helper finished while the bus was away: the history says how.
-    record_run(state.path(), completed_record(t2, now()));
-    let helper = rt.block_on(Helper::appear(
-        system.address(),
-        running_props(t2, "idle", progress(1.0, 0)),
-    ));
+    state.append(completed_record(t2, now()));
+    let helper = Standin::start(
+        &system,
+        Initial {
+            phase: None,
+            ..running(t2, progress(1.0, 0))
+        },
+    );
     wait_until(WAIT, "the missed end to be notified", || {
         desktop.notifications_displayed() == 1
     });
     let seen = desktop.close_and_read_notifications();
     assert_eq!(seen[0].0, "Backup completed", "{seen:?}");
-    rt.block_on(helper.vanish());
+    helper.vanish();
     assert!(tray.running(), "the tray survived all of it");
 
     // "Back up now" with no helper installed says so, in plain words.
-    rt.block_on(session.click(&item, "Back up now"));
+    block_on(session.click(&item, "Back up now"));
     wait_until(WAIT, "the refusal to be notified", || {
         desktop.notifications_displayed() == 1
     });
@@ -555,9 +281,9 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
     );
 
     // Left click opens the window; Quit quits.
-    rt.block_on(session.activate(&item));
+    block_on(session.activate(&item));
     wait_until(WAIT, "a click to open the window", || opened(&marker) == 2);
-    rt.block_on(session.click(&item, "Quit"));
+    block_on(session.click(&item, "Quit"));
     assert!(tray.wait_exit(WAIT), "Quit ends the tray");
     let log = tray.log();
     assert!(!log.contains("panicked"), "{log}");
@@ -569,23 +295,18 @@ fn without_a_watcher_it_still_notifies_and_registers_later() {
     if !igotchuu_e2e::have_root("without_a_watcher_it_still_notifies_and_registers_later") {
         return;
     }
-    let rt = runtime();
-    let system = tray_bus();
+    let system = standin_bus();
     let mut desktop = Desktop::start(false);
-    let state = TempDir::new().unwrap();
+    let state = StateDir::new(vec![]);
     let (gui, _) = fake_gui(state.path());
     let tray = Tray::start(&desktop, system.address(), state.path(), &gui);
     tray.wait_for_log("no tray to show the icon in");
-    let session = rt.block_on(Session::connect(desktop.session_address()));
+    let session = block_on(Session::connect(desktop.session_address()));
 
-    let helper = rt.block_on(Helper::appear(system.address(), StandIn::idle()));
-    rt.block_on(async {
-        helper.started(now()).await;
-        helper
-            .finish("failed", "The repository is unreachable.", None)
-            .await;
-        helper.vanish().await;
-    });
+    let helper = Standin::start(&system, idle());
+    helper.begin(&["/home"]);
+    helper.finish(Outcome::Failed, "The repository is unreachable.", None);
+    helper.vanish();
     wait_until(WAIT, "the failed notification", || {
         desktop.notifications_displayed() == 1
     });
@@ -600,8 +321,8 @@ fn without_a_watcher_it_still_notifies_and_registers_later() {
 
     // A watcher appears: the icon registers, with the state in its tooltip.
     desktop.start_watcher();
-    let item = rt.block_on(session.wait_registered(WAIT));
-    let v = rt.block_on(session.item(&item)).unwrap();
+    let item = block_on(session.wait_registered(WAIT));
+    let v = block_on(session.item(&item)).unwrap();
     assert_eq!(v.icon, "com.nyantec.IGotChuu-failed");
     assert!(
         v.tooltip

@@ -14,11 +14,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use igotchuu_dbus::{ItemError, Outcome, Phase};
+use igotchuu_e2e::standin::{
+    sample_progress, sample_record, sample_summary, standin_bus, unix_now, Initial, Reply, Standin,
+    StateDir,
+};
 use igotchuu_e2e::sysbus::SystemBus;
 use igotchuu_e2e::window::{
-    gui_binary, keys, repo_root, sample_progress, sample_record, sample_summary, unix_now,
-    window_bus, Gui, GuiOptions, Initial, Reply, Screen, Standin, StateDir, Texts, WINDOW_TITLE,
-    X11,
+    gui_binary, keys, repo_root, Gui, GuiOptions, Screen, Texts, WINDOW_TITLE, X11,
 };
 
 /// One window at a time: four GTK apps at once on a small CI machine would
@@ -96,7 +98,7 @@ fn opened_mid_backup_it_shows_the_progress_at_once() {
     if !igotchuu_e2e::have_root("opened_mid_backup_it_shows_the_progress_at_once") {
         return;
     }
-    let bus = window_bus();
+    let bus = standin_bus();
     let _standin = Standin::start(&bus, running(&["/home", "/srv"], 0.42, 2));
     let state = StateDir::new(vec![sample_record(86_400, Outcome::Completed, "", 0)]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
@@ -156,7 +158,7 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     ) {
         return;
     }
-    let bus = window_bus();
+    let bus = standin_bus();
     let standin = Standin::start(
         &bus,
         Initial {
@@ -359,7 +361,7 @@ fn a_refused_stop_is_said_in_plain_words_and_the_window_stays() {
     if !igotchuu_e2e::have_root("a_refused_stop_is_said_in_plain_words_and_the_window_stays") {
         return;
     }
-    let bus = window_bus();
+    let bus = standin_bus();
     let standin = Standin::start(&bus, running(&["/home"], 0.5, 0));
     // As polkit saying no after the password dialog was dismissed.
     standin.set_replies(Reply::Accept, Reply::Deny, Duration::from_millis(1500));
@@ -440,7 +442,7 @@ fn a_second_launch_presents_the_first_window() {
     if !igotchuu_e2e::have_root("a_second_launch_presents_the_first_window") {
         return;
     }
-    let bus = window_bus();
+    let bus = standin_bus();
     let _standin = Standin::start(&bus, Initial::default());
     let state = StateDir::new(vec![sample_record(600, Outcome::Completed, "", 0)]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
@@ -507,7 +509,7 @@ fn with_no_helper_on_the_bus_back_up_now_says_why_it_cannot() {
     }
     // Between runs the helper is not on the bus; here nothing can start it
     // either: the bus has no activation file for it.
-    let bus = window_bus();
+    let bus = standin_bus();
     let state = StateDir::new(vec![]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
     let mut gui = launch(&screen, &bus, &state, None);

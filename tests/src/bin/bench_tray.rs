@@ -12,7 +12,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use igotchuu_e2e::desktop::{self, tray_bus, Desktop, Tray};
+use igotchuu_e2e::desktop::{self, Desktop, Tray};
+use igotchuu_e2e::standin::standin_bus;
 
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -23,7 +24,7 @@ fn main() {
         .unwrap_or(60);
     build_tray();
 
-    let system = tray_bus();
+    let system = standin_bus();
     let desktop = Desktop::start(true);
     let state = tempfile::tempdir().expect("temp dir");
     let tray = Tray::start(

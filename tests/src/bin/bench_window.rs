@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use igotchuu_dbus::{Outcome, Phase};
 use igotchuu_e2e::desktop::proc_status;
-use igotchuu_e2e::window::{
-    gui_binary, sample_progress, sample_record, unix_now, window_bus, Gui, GuiOptions, Initial,
-    Screen, Standin, StateDir,
+use igotchuu_e2e::standin::{
+    sample_progress, sample_record, standin_bus, unix_now, Initial, Standin, StateDir,
 };
+use igotchuu_e2e::window::{gui_binary, Gui, GuiOptions, Screen};
 
 const DEFAULT_RUNS: usize = 7;
 const HISTORY_RUNS: u64 = 50;
@@ -105,7 +105,7 @@ fn launches(
     state: &StateDir,
     binary: &std::path::Path,
 ) -> (Vec<f64>, Vec<f64>) {
-    let bus = window_bus();
+    let bus = standin_bus();
     let initial = if running {
         Initial {
             phase: Some(Phase::BackingUp),
@@ -159,7 +159,7 @@ fn wait_first_frame(gui: &Gui) -> f64 {
 
 /// A second launch's hand-over time, and the first window's memory.
 fn second_launch_and_memory(runs: usize, state: &StateDir, binary: &std::path::Path) {
-    let bus = window_bus();
+    let bus = standin_bus();
     let _standin = Standin::start(&bus, Initial::default());
     let screen = Screen::start(1000, 900);
     let options = GuiOptions {

@@ -1,0 +1,513 @@
+//! Stand-ins for the helper and for systemd on a private system bus, and
+//! a run history in a temporary state directory: what the tray's and the
+//! window's tests feed the desktop side with, when they do not run the
+//! real helper.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use igotchuu_dbus::errors::Error as BusError;
+use igotchuu_dbus::history::{History, RunRecord};
+use igotchuu_dbus::{
+    ItemError, Outcome, Phase, Progress, Summary, BUS_NAME, INTERFACE, OBJECT_PATH,
+};
+use tempfile::TempDir;
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::OwnedObjectPath;
+
+use crate::sysbus::{open_policy, BusOptions, SystemBus};
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+// --------------------------------------------------------- system bus
+
+/// systemd's bus name, for the stand-in that answers for `igotchuu.timer`.
+const SYSTEMD_NAME: &str = "org.freedesktop.systemd1";
+
+/// A private system bus with the repository's policy for the helper, and
+/// one like systemd's for its name (root owns it, anyone calls), so that a
+/// stand-in can answer for `igotchuu.timer`.
+pub fn standin_bus() -> SystemBus {
+    SystemBus::with(BusOptions {
+        polkit: false,
+        extra_policy: open_policy(SYSTEMD_NAME),
+        ..BusOptions::default()
+    })
+}
+
+// ------------------------------------------------- stand-in for the helper
+
+/// How the stand-in answers Start or Stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    Accept,
+    /// As polkit refusing: `org.freedesktop.DBus.Error.AccessDenied`.
+    Deny,
+}
+
+#[derive(Debug)]
+struct Control {
+    start: Reply,
+    stop: Reply,
+    start_calls: u32,
+    stop_calls: u32,
+    /// How long Start and Stop take to answer: as a person typing a password.
+    delay: Duration,
+}
+
+/// The helper's object: the contract's properties and methods. Signals
+/// are emitted by name, as the helper emits them.
+struct HelperObject {
+    phase: Option<Phase>,
+    progress: Progress,
+    started_at: u64,
+    profile: String,
+    places: Vec<String>,
+    error_count: u64,
+    control: Arc<Mutex<Control>>,
+}
+
+#[zbus::interface(name = "com.nyantec.igotchuu1")]
+impl HelperObject {
+    async fn stop(
+        &mut self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), BusError> {
+        let (reply, delay) = {
+            let mut c = self.control.lock().unwrap();
+            c.stop_calls += 1;
+            (c.stop, c.delay)
+        };
+        async_io::Timer::after(delay).await;
+        if reply == Reply::Deny {
+            return Err(BusError::Fdo(zbus::fdo::Error::AccessDenied(
+                "Not authorized.".into(),
+            )));
+        }
+        if self.phase.is_none() {
+            return Err(BusError::NotRunning("No backup is running.".into()));
+        }
+        self.phase = Some(Phase::Stopping);
+        self.phase_changed(&emitter).await?;
+        Ok(())
+    }
+
+    async fn start(
+        &mut self,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), BusError> {
+        let (reply, delay) = {
+            let mut c = self.control.lock().unwrap();
+            c.start_calls += 1;
+            (c.start, c.delay)
+        };
+        async_io::Timer::after(delay).await;
+        if reply == Reply::Deny {
+            return Err(BusError::Fdo(zbus::fdo::Error::AccessDenied(
+                "Not authorized.".into(),
+            )));
+        }
+        if self.phase.is_some() {
+            return Err(BusError::AlreadyRunning("A backup is running.".into()));
+        }
+        let places = self.places.clone();
+        self.begin(&emitter, places).await?;
+        Ok(())
+    }
+
+    #[zbus(property)]
+    fn phase(&self) -> String {
+        Phase::property_value(self.phase).to_owned()
+    }
+
+    #[zbus(property)]
+    fn progress(&self) -> Progress {
+        self.progress.clone()
+    }
+
+    #[zbus(property)]
+    fn started_at(&self) -> u64 {
+        self.started_at
+    }
+
+    #[zbus(property)]
+    fn profile(&self) -> String {
+        self.profile.clone()
+    }
+
+    #[zbus(property)]
+    fn places(&self) -> Vec<String> {
+        self.places.clone()
+    }
+
+    #[zbus(property)]
+    fn error_count(&self) -> u64 {
+        self.error_count
+    }
+}
+
+impl HelperObject {
+    async fn begin(&mut self, e: &SignalEmitter<'_>, places: Vec<String>) -> zbus::Result<()> {
+        self.phase = Some(Phase::Preparing);
+        self.progress = Progress::default();
+        self.started_at = unix_now();
+        self.places = places;
+        self.error_count = 0;
+        e.emit(INTERFACE, "BackupStarted", &()).await?;
+        self.started_at_changed(e).await?;
+        self.places_changed(e).await?;
+        self.progress_changed(e).await?;
+        self.error_count_changed(e).await?;
+        self.phase_changed(e).await
+    }
+}
+
+/// What the stand-in serves when it starts.
+#[derive(Debug, Clone, Default)]
+pub struct Initial {
+    /// `None`: idle, waiting for Start.
+    pub phase: Option<Phase>,
+    pub progress: Progress,
+    pub started_at: u64,
+    pub places: Vec<String>,
+    pub error_count: u64,
+}
+
+/// A stand-in for the helper on a private system bus: it owns the helper's
+/// name, serves its properties and methods, and emits what a run emits
+/// when told to. zbus answers calls on its own thread.
+pub struct Standin {
+    conn: zbus::Connection,
+    control: Arc<Mutex<Control>>,
+}
+
+impl Standin {
+    pub fn start(bus: &SystemBus, initial: Initial) -> Self {
+        let control = Arc::new(Mutex::new(Control {
+            start: Reply::Accept,
+            stop: Reply::Accept,
+            start_calls: 0,
+            stop_calls: 0,
+            delay: Duration::ZERO,
+        }));
+        let object = HelperObject {
+            phase: initial.phase,
+            progress: initial.progress,
+            started_at: initial.started_at,
+            profile: String::new(),
+            places: initial.places,
+            error_count: initial.error_count,
+            control: Arc::clone(&control),
+        };
+        let conn = async_io::block_on(async {
+            zbus::connection::Builder::address(bus.address())?
+                .name(BUS_NAME)?
+                .serve_at(OBJECT_PATH, object)?
+                .build()
+                .await
+        })
+        .expect("the stand-in connects and owns the helper's name");
+        Standin { conn, control }
+    }
+
+    /// How Start and Stop answer, after `delay`.
+    pub fn set_replies(&self, start: Reply, stop: Reply, delay: Duration) {
+        let mut c = self.control.lock().unwrap();
+        c.start = start;
+        c.stop = stop;
+        c.delay = delay;
+    }
+
+    /// How many times Start and Stop were called.
+    pub fn calls(&self) -> (u32, u32) {
+        let c = self.control.lock().unwrap();
+        (c.start_calls, c.stop_calls)
+    }
+
+    fn object(&self) -> zbus::object_server::InterfaceRef<HelperObject> {
+        async_io::block_on(self.conn.object_server().interface(OBJECT_PATH))
+            .expect("the stand-in serves its object")
+    }
+
+    /// A run begins, as after Start: BackupStarted, then the properties.
+    pub fn begin(&self, places: &[&str]) {
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            o.begin(
+                object.signal_emitter(),
+                places.iter().map(|s| s.to_string()).collect(),
+            )
+            .await
+        })
+        .expect("emit the start of a run");
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            o.phase = Some(phase);
+            o.phase_changed(object.signal_emitter()).await
+        })
+        .expect("emit the phase");
+    }
+
+    /// restic's status: the Progress signal and property.
+    pub fn progress(&self, p: &Progress) {
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            o.progress = p.clone();
+            let e = object.signal_emitter();
+            e.emit(INTERFACE, "Progress", p).await?;
+            o.progress_changed(e).await
+        })
+        .expect("emit Progress");
+    }
+
+    /// A file restic could not read.
+    pub fn item_error(&self, item: &ItemError) {
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            o.error_count += 1;
+            let e = object.signal_emitter();
+            e.emit(INTERFACE, "Error", item).await?;
+            o.error_count_changed(e).await
+        })
+        .expect("emit Error");
+    }
+
+    /// `n` files restic could not read, as the helper reports a flood: one
+    /// Error signal, and the rest folded into one ErrorsFolded.
+    pub fn item_errors(&self, n: u64, item: &ItemError) {
+        assert!(n > 0);
+        self.item_error(item);
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            o.error_count += n - 1;
+            let e = object.signal_emitter();
+            e.emit(INTERFACE, "ErrorsFolded", &(n - 1)).await?;
+            o.error_count_changed(e).await
+        })
+        .expect("emit ErrorsFolded");
+    }
+
+    /// The end of the run: BackupComplete when restic saved a snapshot,
+    /// BackupFinished, and the properties back to idle.
+    pub fn finish(&self, outcome: Outcome, reason: &str, summary: Option<&Summary>) {
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            let e = object.signal_emitter();
+            if let Some(s) = summary {
+                e.emit(INTERFACE, "BackupComplete", &s.backup_complete_body())
+                    .await?;
+            }
+            e.emit(INTERFACE, "BackupFinished", &(outcome.as_str(), reason))
+                .await?;
+            o.phase = None;
+            o.started_at = 0;
+            o.phase_changed(e).await?;
+            o.started_at_changed(e).await
+        })
+        .expect("emit the end of the run");
+    }
+
+    /// Leaves the bus, as the helper does when it exits: its name goes.
+    pub fn vanish(self) {
+        let _ = async_io::block_on(self.conn.close());
+    }
+
+    /// When the current run started, as the helper says.
+    pub fn started_at(&self) -> u64 {
+        let object = self.object();
+        async_io::block_on(async { object.get().await.started_at })
+    }
+
+    /// Answers for systemd: `igotchuu.timer` elapses next at `next` (seconds
+    /// since the Unix epoch).
+    pub fn serve_timer(&self, next: u64) {
+        async_io::block_on(async {
+            let server = self.conn.object_server();
+            server
+                .at("/org/freedesktop/systemd1", SystemdManager)
+                .await?;
+            server.at(TIMER_PATH, TimerUnit).await?;
+            server
+                .at(
+                    TIMER_PATH,
+                    Timer {
+                        next_elapse_usec: next * 1_000_000,
+                    },
+                )
+                .await?;
+            self.conn.request_name(SYSTEMD_NAME).await
+        })
+        .expect("serve systemd's timer");
+    }
+}
+
+// --------------------------------------------- stand-in for systemd's timer
+
+const TIMER_PATH: &str = "/org/freedesktop/systemd1/unit/igotchuu_2etimer";
+
+struct SystemdManager;
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Manager")]
+impl SystemdManager {
+    fn get_unit(&self, name: &str) -> zbus::fdo::Result<OwnedObjectPath> {
+        if name != "igotchuu.timer" {
+            return Err(zbus::fdo::Error::Failed(format!("Unit {name} not loaded.")));
+        }
+        Ok(OwnedObjectPath::try_from(TIMER_PATH).expect("a valid path"))
+    }
+}
+
+struct TimerUnit;
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Unit")]
+impl TimerUnit {
+    #[zbus(property)]
+    fn load_state(&self) -> String {
+        "loaded".into()
+    }
+
+    #[zbus(property)]
+    fn active_state(&self) -> String {
+        "active".into()
+    }
+}
+
+struct Timer {
+    next_elapse_usec: u64,
+}
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Timer")]
+impl Timer {
+    #[zbus(property, name = "NextElapseUSecRealtime")]
+    fn next_elapse_usec_realtime(&self) -> u64 {
+        self.next_elapse_usec
+    }
+}
+
+// ------------------------------------------------------------ history
+
+/// A history file in a temporary state directory.
+pub struct StateDir {
+    dir: TempDir,
+}
+
+impl StateDir {
+    pub fn new(runs: Vec<RunRecord>) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("igotchuu-state-")
+            .tempdir()
+            .expect("temp dir");
+        let state = StateDir { dir };
+        state.write(runs);
+        state
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Replaces the history, atomically, as the helper does.
+    pub fn write(&self, runs: Vec<RunRecord>) {
+        let mut history = History::default();
+        for r in runs {
+            history.push(r);
+        }
+        let tmp = self.dir.path().join(".history.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&history).expect("serialize")).expect("write");
+        std::fs::rename(&tmp, self.dir.path().join("history.json")).expect("rename");
+    }
+
+    /// Adds a run to the history, as the helper does before BackupFinished.
+    pub fn append(&self, run: RunRecord) {
+        let mut runs = self.read();
+        runs.push(run);
+        self.write(runs);
+    }
+
+    pub fn read(&self) -> Vec<RunRecord> {
+        let bytes = std::fs::read(self.dir.path().join("history.json")).expect("read history");
+        History::from_json(&bytes).expect("parse history").runs
+    }
+}
+
+/// A summary like restic's for a day's work.
+pub fn sample_summary(snapshot_id: &str) -> Summary {
+    Summary {
+        files_new: 12,
+        files_changed: 3,
+        files_unmodified: 10_234,
+        dirs_new: 1,
+        dirs_changed: 4,
+        dirs_unmodified: 812,
+        data_blobs: 15,
+        tree_blobs: 5,
+        data_added: 12_345_678,
+        total_files_processed: 10_249,
+        total_bytes_processed: 3_456_789_012,
+        total_duration: 184.2,
+        snapshot_id: snapshot_id.into(),
+        dry_run: false,
+        ..Default::default()
+    }
+}
+
+/// A finished run `ago` seconds ago.
+pub fn sample_record(ago: u64, outcome: Outcome, reason: &str, errors: u64) -> RunRecord {
+    let finished_at = unix_now().saturating_sub(ago);
+    let item_errors: Vec<ItemError> = (0..errors)
+        .map(|i| ItemError {
+            error: "open: permission denied".into(),
+            during: "archival".into(),
+            item: format!("/home/alice/.cache/private-{i}"),
+        })
+        .collect();
+    RunRecord {
+        started_at: finished_at - 190,
+        finished_at,
+        outcome,
+        reason: reason.into(),
+        profile: None,
+        places: vec!["/home".into(), "/srv".into()],
+        summary: outcome
+            .saved_snapshot()
+            .then(|| sample_summary(&format!("{:08x}c0ffee", finished_at % 0xffff_ffff))),
+        error_count: errors,
+        item_errors,
+        nested_subvolumes: vec![],
+    }
+}
+
+/// A progress report: `done` of the way through 5 678 files and 3.4 GB.
+pub fn sample_progress(done: f64) -> Progress {
+    let total_files = 5_678u64;
+    let total_bytes = 3_456_789_012u64;
+    Progress {
+        seconds_elapsed: 95,
+        seconds_remaining: 185,
+        percent_done: done,
+        total_files,
+        files_done: (total_files as f64 * done) as u64,
+        total_bytes,
+        bytes_done: (total_bytes as f64 * done) as u64,
+        error_count: 0,
+        current_files: vec![
+            "/home/alice/Pictures/2024/holiday/IMG_2041.jpg".into(),
+            "/home/alice/Documents/thesis/chapter-3.odt".into(),
+        ],
+    }
+}
