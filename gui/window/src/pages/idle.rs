@@ -73,11 +73,7 @@ impl IdlePage {
         content.append(&schedule_group);
         content.append(&last_group);
         content.append(history.widget());
-        let clamp = adw::Clamp::builder()
-            .maximum_size(600)
-            .tightening_threshold(400)
-            .child(&content)
-            .build();
+        let clamp = super::clamped(&content);
 
         let page = adw::StatusPage::builder()
             .icon_name(Icon::App.name())

@@ -23,6 +23,16 @@ pub fn glib_escape(s: &str) -> String {
     gtk::glib::markup_escape_text(s).to_string()
 }
 
+/// A page's content, kept to a readable width on wide windows (600 px, as
+/// GNOME's own apps) and using all of a narrow one.
+pub fn clamped(content: &impl IsA<gtk::Widget>) -> adw::Clamp {
+    adw::Clamp::builder()
+        .maximum_size(600)
+        .tightening_threshold(400)
+        .child(content)
+        .build()
+}
+
 /// Removes every child of a box.
 pub fn clear(b: &gtk::Box) {
     while let Some(child) = b.first_child() {

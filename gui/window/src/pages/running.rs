@@ -100,11 +100,7 @@ impl RunningPage {
         content.append(&current_group);
         content.append(&errors_group);
         content.append(&stop_button);
-        let clamp = adw::Clamp::builder()
-            .maximum_size(600)
-            .tightening_threshold(400)
-            .child(&content)
-            .build();
+        let clamp = super::clamped(&content);
         let page = adw::StatusPage::builder()
             .icon_name(Icon::Running.name())
             .title(words::phase_title(Phase::Preparing))
