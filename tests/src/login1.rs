@@ -47,6 +47,8 @@ impl InhibitCall {
 struct Manager {
     calls: Arc<Mutex<Vec<InhibitCall>>>,
     stop: Arc<AtomicBool>,
+    /// Whether Inhibit is answered at all (a hung logind is not).
+    answers: bool,
 }
 
 #[zbus::interface(name = "org.freedesktop.login1.Manager")]
@@ -59,6 +61,21 @@ impl Manager {
         mode: String,
         #[zbus(header)] header: zbus::message::Header<'_>,
     ) -> zbus::fdo::Result<zbus::zvariant::OwnedFd> {
+        if !self.answers {
+            self.calls.lock().unwrap().push(InhibitCall {
+                at: Instant::now(),
+                what,
+                who,
+                why,
+                mode,
+                sender: header.sender().map(|s| s.to_string()).unwrap_or_default(),
+                released: Arc::new(Mutex::new(None)),
+            });
+            while !self.stop.load(Ordering::Relaxed) {
+                async_io::Timer::after(Duration::from_millis(20)).await;
+            }
+            return Err(zbus::fdo::Error::Failed("the stand-in was stopped".into()));
+        }
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| zbus::fdo::Error::Failed(format!("pipe: {e}")))?;
         let released = Arc::new(Mutex::new(None));
@@ -110,6 +127,16 @@ pub struct Login1 {
 
 impl Login1 {
     pub fn start(bus: &SystemBus) -> Self {
+        Self::with(bus, true)
+    }
+
+    /// A logind that takes Inhibit calls and never answers them (until it
+    /// is dropped): hung, or stuck behind something else.
+    pub fn never_answering(bus: &SystemBus) -> Self {
+        Self::with(bus, false)
+    }
+
+    fn with(bus: &SystemBus, answers: bool) -> Self {
         let address = bus.address().to_owned();
         let calls = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -118,6 +145,7 @@ impl Login1 {
             let manager = Manager {
                 calls: calls.clone(),
                 stop: stop.clone(),
+                answers,
             };
             let stop = stop.clone();
             std::thread::spawn(move || {

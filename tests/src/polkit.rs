@@ -6,12 +6,16 @@
 //! are bind-mounted over all three in the test thread's private mount
 //! namespace, so the machine's files are untouched and invisible to it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use tempfile::TempDir;
+use zbus::zvariant::{OwnedValue, Value};
 
 use crate::sysbus::{require_tool, set_mode, SystemBus};
 use crate::{ensure_private_mount_namespace, repo_root, wait};
@@ -222,5 +226,185 @@ impl Drop for TempUser {
             .arg(&self.group)
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// How the person at the password dialog answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Types the right password: polkit authorizes the call.
+    Authenticate,
+    /// Closes the dialog: polkit refuses the call.
+    Dismiss,
+}
+
+/// An authentication request polkitd made of a [`PasswordAgent`].
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub at: std::time::Instant,
+    pub action_id: String,
+    pub cookie: String,
+}
+
+#[derive(Default)]
+struct AgentState {
+    requests: Vec<AuthRequest>,
+    answer: Option<Answer>,
+}
+
+/// Polls `state` until the test has answered (or the agent goes).
+async fn wait_answer(state: &Mutex<AgentState>, stop: &AtomicBool) -> Option<Answer> {
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(a) = state.lock().unwrap().answer {
+            return Some(a);
+        }
+        async_io::Timer::after(wait::POLL).await;
+    }
+    None
+}
+
+struct AgentObject {
+    state: Arc<Mutex<AgentState>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// polkit's agent interface, as polkitd calls it.
+#[zbus::interface(name = "org.freedesktop.PolicyKit1.AuthenticationAgent")]
+impl AgentObject {
+    // polkit's method has six arguments; zbus adds the connection.
+    #[allow(clippy::too_many_arguments)]
+    async fn begin_authentication(
+        &self,
+        action_id: String,
+        _message: String,
+        _icon_name: String,
+        _details: HashMap<String, String>,
+        cookie: String,
+        _identities: Vec<(String, HashMap<String, OwnedValue>)>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> zbus::fdo::Result<()> {
+        self.state.lock().unwrap().requests.push(AuthRequest {
+            at: std::time::Instant::now(),
+            action_id,
+            cookie: cookie.clone(),
+        });
+        match wait_answer(&self.state, &self.stop).await {
+            Some(Answer::Authenticate) => {
+                // What polkit's setuid helper does once PAM accepted the
+                // password: only root may, and the test is root.
+                let root = ("unix-user", HashMap::from([("uid", Value::from(0u32))]));
+                conn.call_method(
+                    Some(BUS_NAME),
+                    AUTHORITY_PATH,
+                    Some(AUTHORITY_INTERFACE),
+                    "AuthenticationAgentResponse2",
+                    &(0u32, cookie.as_str(), root),
+                )
+                .await?;
+                Ok(())
+            }
+            _ => Err(zbus::fdo::Error::Failed("dismissed".into())),
+        }
+    }
+
+    async fn cancel_authentication(&self, _cookie: String) {}
+}
+
+const AUTHORITY_PATH: &str = "/org/freedesktop/PolicyKit1/Authority";
+const AUTHORITY_INTERFACE: &str = "org.freedesktop.PolicyKit1.Authority";
+const AGENT_PATH: &str = "/com/nyantec/igotchuu/e2e/PasswordAgent";
+
+/// A polkit authentication agent for one process: a stand-in for a person
+/// at the password dialog, who takes as long as the test likes and then
+/// types the password or gives up ([`answer`](Self::answer)).
+pub struct PasswordAgent {
+    state: Arc<Mutex<AgentState>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PasswordAgent {
+    /// Registers with polkitd (which must run on `bus`) as the agent of
+    /// process `pid`: polkitd then asks it whenever a call from that
+    /// process needs a password and allows interaction.
+    pub fn for_process(bus: &SystemBus, pid: i32) -> Self {
+        let start_time = crate::procs::start_time(pid).expect("the process runs");
+        let address = bus.address().to_owned();
+        let state = Arc::new(Mutex::new(AgentState::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let object = AgentObject {
+            state: state.clone(),
+            stop: stop.clone(),
+        };
+        let stop_thread = stop.clone();
+        let thread = std::thread::spawn(move || {
+            crate::block_on(async move {
+                let registered = async {
+                    let conn = zbus::connection::Builder::address(address.as_str())?
+                        .serve_at(AGENT_PATH, object)?
+                        .build()
+                        .await?;
+                    let subject = (
+                        "unix-process",
+                        HashMap::from([
+                            ("pid", Value::from(pid as u32)),
+                            ("start-time", Value::from(start_time)),
+                        ]),
+                    );
+                    conn.call_method(
+                        Some(BUS_NAME),
+                        AUTHORITY_PATH,
+                        Some(AUTHORITY_INTERFACE),
+                        "RegisterAuthenticationAgent",
+                        &(subject, "C", AGENT_PATH),
+                    )
+                    .await?;
+                    zbus::Result::Ok(conn)
+                };
+                let conn = registered.await;
+                let _ = ready_tx.send(conn.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                while !stop_thread.load(Ordering::Relaxed) {
+                    async_io::Timer::after(Duration::from_millis(20)).await;
+                }
+                drop(conn);
+            })
+        });
+        let agent = PasswordAgent {
+            state,
+            stop,
+            thread: Some(thread),
+        };
+        match ready_rx.recv_timeout(wait::DEADLINE) {
+            Ok(Ok(())) => agent,
+            Ok(Err(e)) => panic!("polkitd refused the password agent for pid {pid}: {e}"),
+            Err(_) => panic!("the password agent did not register in time"),
+        }
+    }
+
+    /// Waits until polkitd asks for a password.
+    pub fn wait_request(&self, timeout: Duration) -> AuthRequest {
+        wait::until("polkitd to ask the agent for a password", timeout, || {
+            self.state.lock().unwrap().requests.first().cloned()
+        })
+    }
+
+    /// The requests so far.
+    pub fn requests(&self) -> Vec<AuthRequest> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// The person answers every request, now and later.
+    pub fn answer(&self, answer: Answer) {
+        self.state.lock().unwrap().answer = Some(answer);
+    }
+}
+
+impl Drop for PasswordAgent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

@@ -21,6 +21,13 @@ pub fn parent(pid: i32) -> Option<i32> {
     stat_fields(pid)?.get(1)?.parse().ok()
 }
 
+/// When `pid` started, in clock ticks after boot (what polkit calls a
+/// process's start time).
+pub fn start_time(pid: i32) -> Option<u64> {
+    // Field 22 in stat(5).
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
 /// Every process id on the machine.
 pub fn all() -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

@@ -1,8 +1,10 @@
 //! Sleep and shutdown are held off while a backup runs: the helper takes a
 //! logind inhibitor lock (here from a stand-in for logind on the private
 //! bus) before the run starts and holds its fd until the run has ended and
-//! said so. Without logind the backup runs all the same, and says once
-//! that nothing holds off sleep.
+//! said so. Without logind, or with one that does not answer, the backup
+//! runs all the same, and says once that nothing holds off sleep.
+
+use std::time::{Duration, Instant};
 
 use igotchuu_e2e::busclient::SignalRecorder;
 use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
@@ -85,6 +87,44 @@ fn without_logind_the_backup_runs_and_says_so_once() {
         about_logind[0].contains("sleep"),
         "it says what is not held off: {}",
         about_logind[0]
+    );
+    let fin = recorder.wait_for("BackupFinished", wait::DEADLINE);
+    assert_eq!(fin.body::<(String, String)>().0, "completed");
+}
+
+#[test]
+fn a_logind_that_never_answers_does_not_hold_up_the_backup() {
+    if !have_root("a_logind_that_never_answers_does_not_hold_up_the_backup") {
+        return;
+    }
+    let w = BusFixture::new(BusSetup {
+        extra_policy: open_policy(login1::BUS_NAME),
+        ..BusSetup::default()
+    });
+    let logind = Login1::never_answering(&w.bus);
+    let recorder = SignalRecorder::start(&w.bus);
+    let started = Instant::now();
+    // A helper that waited for ever would be killed after wait::DEADLINE.
+    let done = w.fx.env.run(&["backup"]);
+    let took = started.elapsed();
+    done.assert_code(exit::COMPLETED);
+    assert_eq!(logind.calls().len(), 1, "the helper asked logind once");
+    let about_logind: Vec<&str> = done
+        .stderr
+        .lines()
+        .filter(|l| l.contains("logind"))
+        .collect();
+    assert!(
+        about_logind.len() == 1
+            && about_logind[0].contains("sleep")
+            && about_logind[0].contains("did not answer"),
+        "one warning that logind did not answer:\n{}",
+        done.output()
+    );
+    // It gave logind a few seconds, not the backup's time.
+    assert!(
+        took < Duration::from_secs(30),
+        "the backup took {took:?} with a silent logind"
     );
     let fin = recorder.wait_for("BackupFinished", wait::DEADLINE);
     assert_eq!(fin.body::<(String, String)>().0, "completed");

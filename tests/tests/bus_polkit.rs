@@ -146,8 +146,6 @@ fn roots_stop_stops_the_run() {
         let conn = w.bus.connect().await;
         let helper = proxy::running(&conn).await.unwrap().expect("a helper");
         helper.stop().await.expect("root may stop the backup");
-        // A second Stop while it stops is harmless; once it is over there
-        // is nothing to stop.
     });
     assert_stopped(&w, &recorder, run, &inv);
     w.fx.assert_clean(&base, "a backup stopped over the bus");

@@ -35,13 +35,58 @@ fn status_args(line: &str) -> ProgressArgs {
     (
         n("seconds_elapsed"),
         n("seconds_remaining"),
-        v.get("percent_done").map_or(0.0, |x| x.as_f64().unwrap()),
+        // A fraction, as the helper reports it: restic 0.14 prints more
+        // than 1 early on, when it has done more files than it has counted.
+        v.get("percent_done")
+            .map_or(0.0, |x| x.as_f64().unwrap().clamp(0.0, 1.0)),
         n("total_files"),
         n("files_done"),
         n("total_bytes"),
         n("bytes_done"),
         n("error_count"),
         files,
+    )
+}
+
+/// BackupComplete's arguments, grouped as the test compares them.
+type SummaryArgs = (
+    (u64, u64, u64, u64, u64, u64),
+    (i64, i64),
+    (u64, u64, u64),
+    f64,
+    String,
+    bool,
+);
+
+/// BackupComplete's arguments for restic's `summary` line among `lines`
+/// (its stdout), read here from restic's JSON: omitted fields are 0.
+fn summary_args(lines: &[String]) -> SummaryArgs {
+    let summaries: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(r#""message_type":"summary""#))
+        .collect();
+    assert_eq!(summaries.len(), 1, "one summary line in {lines:?}");
+    let v: Value = serde_json::from_str(summaries[0]).expect("restic's summary is JSON");
+    let u = |k: &str| v.get(k).map_or(0, |x| x.as_u64().expect(k));
+    let i = |k: &str| v.get(k).map_or(0, |x| x.as_i64().expect(k));
+    (
+        (
+            u("files_new"),
+            u("files_changed"),
+            u("files_unmodified"),
+            u("dirs_new"),
+            u("dirs_changed"),
+            u("dirs_unmodified"),
+        ),
+        (i("data_blobs"), i("tree_blobs")),
+        (
+            u("data_added"),
+            u("total_files_processed"),
+            u("total_bytes_processed"),
+        ),
+        v["total_duration"].as_f64().expect("total_duration"),
+        v["snapshot_id"].as_str().expect("snapshot_id").to_owned(),
+        v.get("dry_run").and_then(Value::as_bool).unwrap_or(false),
     )
 }
 
@@ -58,6 +103,7 @@ fn a_seed_client_follows_a_whole_run() {
     // Long enough for restic to report progress.
     w.slow_backup(2, 1024);
     w.fx.env.set_var("RESTIC_PROGRESS_FPS", FPS);
+    w.fx.wrapper.tee_stdout(true);
     let monitor = GdbusMonitor::start(&w.bus, igotchuu_dbus::BUS_NAME);
     let seed = XmlClient::new(&read_repo_file(SEED_XML), INTERFACE);
 
@@ -99,7 +145,8 @@ fn a_seed_client_follows_a_whole_run() {
     );
     assert!(last_progress.args["total_bytes"].u64() >= 2 << 20);
 
-    // BackupComplete carries restic's summary, as history.json has it.
+    // BackupComplete carries restic's summary: the line restic printed, and
+    // what history.json has of it.
     let c = &read
         .iter()
         .find(|s| s.member == "BackupComplete")
@@ -110,7 +157,7 @@ fn a_seed_client_follows_a_whole_run() {
     let run = &history.runs[0];
     assert_eq!(run.outcome, Outcome::Completed);
     let s = run.summary.as_ref().expect("history has the summary");
-    let got = (
+    let got: SummaryArgs = (
         (
             c["files_new"].u64(),
             c["files_changed"].u64(),
@@ -148,8 +195,10 @@ fn a_seed_client_follows_a_whole_run() {
         s.snapshot_id.clone(),
         s.dry_run,
     );
-    assert_eq!(got, want);
-    // 202 files: big.bin, a.txt, b/c.txt and many/000…199.
+    assert_eq!(got, want, "BackupComplete against history.json");
+    let raw = summary_args(&w.fx.wrapper.invocations()[0].stdout_lines());
+    assert_eq!(got, raw, "BackupComplete against restic's summary line");
+    // 203 files: big.bin, a.txt, b/c.txt and many/000…199.
     assert_eq!(c["files_new"].u64(), 203);
     assert!(!c["dry_run"].bool());
     // And the snapshot is the one restic lists.

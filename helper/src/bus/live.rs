@@ -30,11 +30,6 @@ pub struct Changed {
 }
 
 impl LiveState {
-    /// Whether a run is under way (Stop makes sense, Start does not).
-    pub fn running(&self) -> bool {
-        self.phase.is_some()
-    }
-
     pub fn apply(&mut self, event: &Event) -> Changed {
         let mut changed = Changed::default();
         match event {
@@ -91,7 +86,7 @@ mod tests {
     #[test]
     fn follows_a_run_from_start_to_finish() {
         let mut s = LiveState::default();
-        assert!(!s.running());
+        assert_eq!(s.phase, None);
         s.apply(&Event::Started(RunInfo {
             started_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             profile: Some("laptop".into()),
@@ -109,7 +104,7 @@ mod tests {
                 ..Changed::default()
             }
         );
-        assert!(s.running());
+        assert_eq!(s.phase, Some(Phase::BackingUp));
         s.apply(&Event::ItemError(ItemError::default()));
         s.apply(&Event::Progress(Progress {
             files_done: 7,

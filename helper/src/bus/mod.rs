@@ -3,11 +3,13 @@
 //! properties.
 
 mod authorize;
+pub mod gate;
 pub mod inhibit;
 mod live;
 mod object;
 mod publisher;
 
+pub use gate::Gate;
 pub use live::LiveState;
-pub use object::Control;
-pub use publisher::{AttachError, Publisher};
+pub use object::{Control, StartRequest};
+pub use publisher::{AttachError, NameRole, Publisher};

@@ -4,15 +4,17 @@
 // The seed's Progress and BackupComplete signals have 9 and 14 arguments.
 #![allow(clippy::too_many_arguments)]
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use igotchuu_dbus::{Phase, Progress, ACTION_START, ACTION_STOP};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
 use super::authorize::authorize;
+use super::gate::{closed_error, Gate, Leave};
 use super::live::LiveState;
 use igotchuu_dbus::errors::Error as BackupError;
 
@@ -22,7 +24,17 @@ pub struct Control {
     /// Asks the running backup to stop.
     pub stop: watch::Sender<bool>,
     /// Present when the helper waits for Start (D-Bus activation).
-    pub start: Option<mpsc::Sender<()>>,
+    pub start: Option<mpsc::Sender<StartRequest>>,
+    /// Shared with the main task: see [`Gate`].
+    pub gate: watch::Sender<Gate>,
+}
+
+/// A Start call that passed polkit and claimed the run, for the main task
+/// to accept (it takes the run lock) or refuse.
+pub struct StartRequest {
+    /// The caller's unique bus name, for the log.
+    pub caller: String,
+    pub reply: oneshot::Sender<Result<(), BackupError>>,
 }
 
 pub struct BackupObject {
@@ -35,6 +47,72 @@ impl BackupObject {
         // A panic elsewhere must not take the bus down with it.
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn may_stop(&self) -> Result<(), BackupError> {
+        let (phase, finished) = {
+            let live = self.live();
+            (live.phase, live.finished)
+        };
+        self.control.gate.borrow().may_stop(phase, finished)
+    }
+}
+
+/// A Start call's polkit check, counted in the gate while it is out, so
+/// that an activated helper does not leave while a person types a password.
+struct StartCheck<'a> {
+    gate: &'a watch::Sender<Gate>,
+    counted: bool,
+}
+
+impl<'a> StartCheck<'a> {
+    fn begin(gate: &'a watch::Sender<Gate>) -> Result<Self, BackupError> {
+        let mut begun = Ok(());
+        gate.send_modify(|g| begun = g.begin_check());
+        begun.map(|()| StartCheck {
+            gate,
+            counted: true,
+        })
+    }
+
+    /// Runs the check; gives up when the helper leaves. Ok means the run is
+    /// claimed for this call.
+    async fn run(
+        mut self,
+        check: impl Future<Output = Result<(), BackupError>>,
+    ) -> Result<(), BackupError> {
+        let mut gate = self.gate.subscribe();
+        let checked = tokio::select! {
+            r = check => r,
+            g = gate.wait_for(|g| g.closing().is_some()) => {
+                let why = g.ok().and_then(|g| g.closing()).unwrap_or(Leave::Signal);
+                Err(closed_error(why))
+            }
+        };
+        self.counted = false;
+        let mut claimed = Ok(());
+        self.gate.send_modify(|g| claimed = g.end_check(checked));
+        claimed
+    }
+}
+
+impl Drop for StartCheck<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.gate.send_modify(Gate::abandon_check);
+        }
+    }
+}
+
+fn exiting() -> BackupError {
+    BackupError::Fdo(zbus::fdo::Error::Failed(
+        "the igotchuu helper exited before it could start the backup; call Start again".into(),
+    ))
+}
+
+fn caller(header: &Header<'_>) -> String {
+    header
+        .sender()
+        .map_or_else(|| "an unknown caller".to_owned(), |s| s.to_string())
 }
 
 #[interface(name = "com.nyantec.igotchuu1")]
@@ -46,14 +124,11 @@ impl BackupObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), BackupError> {
-        if !self.live().running() {
-            return Err(BackupError::NotRunning("no backup is running".into()));
-        }
+        self.may_stop()?;
         authorize(conn, &header, ACTION_STOP, "stop the running backup").await?;
-        tracing::info!(
-            "stop requested over D-Bus by {}",
-            header.sender().map_or("?".into(), |s| s.to_string())
-        );
+        // The run may have moved on while polkit was asked.
+        self.may_stop()?;
+        tracing::info!("stop requested over D-Bus by {}", caller(&header));
         self.control.stop.send_replace(true);
         Ok(())
     }
@@ -64,19 +139,24 @@ impl BackupObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), BackupError> {
-        let busy = {
-            let live = self.live();
-            live.running() || live.finished
-        };
-        let Some(start) = self.control.start.as_ref().filter(|_| !busy) else {
+        let Some(start) = self.control.start.as_ref() else {
             return Err(BackupError::AlreadyRunning(
                 "a backup is already running".into(),
             ));
         };
-        authorize(conn, &header, ACTION_START, "start a backup").await?;
-        start
-            .try_send(())
-            .map_err(|_| BackupError::AlreadyRunning("a backup is already starting".into()))
+        StartCheck::begin(&self.control.gate)?
+            .run(authorize(conn, &header, ACTION_START, "start a backup"))
+            .await?;
+        let (reply, answer) = oneshot::channel();
+        let request = StartRequest {
+            caller: caller(&header),
+            reply,
+        };
+        // Only the call that claimed the run gets here, so there is room.
+        if start.try_send(request).is_err() {
+            return Err(exiting());
+        }
+        answer.await.unwrap_or_else(|_| Err(exiting()))
     }
 
     #[zbus(signal)]

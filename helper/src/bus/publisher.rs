@@ -14,11 +14,13 @@ use std::time::Duration;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use enumflags2::BitFlags;
 use igotchuu_dbus::{ItemError, Phase, Progress, BUS_NAME, INTERFACE, OBJECT_PATH};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use zbus::fdo::{RequestNameFlags, RequestNameReply};
+use zbus::fdo::{DBusProxy, NameLostStream, RequestNameFlags, RequestNameReply};
+use zbus::names::{BusName, WellKnownName};
 use zbus::object_server::InterfaceRef;
 use zbus::Connection;
 
@@ -36,6 +38,27 @@ const ERRORS_PER_SECOND: f64 = 10.0;
 const MAX_QUEUED: usize = 256;
 /// How often to try the bus again after losing it.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(3);
+
+/// How the helper holds its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRole {
+    /// A run: it takes the name even from a helper that only waits for
+    /// Start (whoever sent to the name may have had it activated), and it
+    /// lets nobody take it.
+    Run,
+    /// An activated helper waiting for Start: any run may take the name.
+    Standby,
+}
+
+impl NameRole {
+    fn flags(self) -> BitFlags<RequestNameFlags> {
+        // Never queue: a second run is refused, not kept waiting.
+        match self {
+            NameRole::Run => RequestNameFlags::ReplaceExisting | RequestNameFlags::DoNotQueue,
+            NameRole::Standby => RequestNameFlags::AllowReplacement | RequestNameFlags::DoNotQueue,
+        }
+    }
+}
 
 /// Why the helper could not take its place on the bus.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +96,9 @@ impl Publisher {
     pub async fn attach(
         live: Arc<Mutex<LiveState>>,
         control: Control,
+        role: NameRole,
     ) -> Result<Self, AttachError> {
-        let conn = connect(&live, &control).await?;
+        let conn = connect(&live, &control, role).await?;
         Ok(Publisher {
             conn,
             live,
@@ -84,6 +108,65 @@ impl Publisher {
 
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// NameLost for the helper's name: a run took it from a standby helper.
+    pub async fn name_lost(&self) -> zbus::Result<NameLostStream> {
+        DBusProxy::new(&self.conn)
+            .await?
+            .receive_name_lost_with_args(&[(0, BUS_NAME)])
+            .await
+    }
+
+    /// Whether this connection owns the helper's name now.
+    pub async fn owns_name(&self) -> bool {
+        let owner = async {
+            DBusProxy::new(&self.conn)
+                .await?
+                .get_name_owner(BusName::WellKnown(
+                    WellKnownName::from_static_str_unchecked(BUS_NAME),
+                ))
+                .await
+        };
+        match (owner.await, self.conn.unique_name()) {
+            (Ok(owner), Some(me)) => owner.as_str() == me.as_str(),
+            _ => false,
+        }
+    }
+
+    /// A standby helper's run was accepted: from now on nobody may take the
+    /// name. The bus updates the flags of a name's owner that asks again.
+    pub async fn hold_name(&self) {
+        let held = async {
+            DBusProxy::new(&self.conn)
+                .await?
+                .request_name(
+                    WellKnownName::from_static_str_unchecked(BUS_NAME),
+                    NameRole::Run.flags(),
+                )
+                .await
+        };
+        match held.await {
+            Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => {}
+            Ok(reply) => tracing::warn!(
+                "{BUS_NAME} is no longer this helper's ({reply:?}); backing up anyway"
+            ),
+            Err(e) => tracing::warn!("cannot keep {BUS_NAME} from being taken over: {e}"),
+        }
+    }
+
+    /// Gives the name up, so that the next call to it activates a new
+    /// helper. The reply also means that the bus has what was sent before.
+    pub async fn release_name(&self) {
+        let released = async {
+            DBusProxy::new(&self.conn)
+                .await?
+                .release_name(WellKnownName::from_static_str_unchecked(BUS_NAME))
+                .await
+        };
+        if let Err(e) = released.await {
+            tracing::debug!("releasing {BUS_NAME}: {e}");
+        }
     }
 
     /// Starts the bus task; returns the sink that feeds it.
@@ -108,6 +191,7 @@ impl Publisher {
 async fn connect(
     live: &Arc<Mutex<LiveState>>,
     control: &Control,
+    role: NameRole,
 ) -> Result<Connection, AttachError> {
     let object = BackupObject {
         live: live.clone(),
@@ -119,12 +203,10 @@ async fn connect(
         .build()
         .await
         .map_err(AttachError::NoBus)?;
-    match conn
-        .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
-        .await
-    {
+    match conn.request_name_with_flags(BUS_NAME, role.flags()).await {
         Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => Ok(conn),
-        Ok(_) => Err(AttachError::NameTaken),
+        // zbus turns the bus's Exists reply into an error of its own.
+        Ok(_) | Err(zbus::Error::NameTaken) => Err(AttachError::NameTaken),
         Err(e) => Err(AttachError::NoBus(e)),
     }
 }
@@ -290,7 +372,8 @@ impl BusTask {
                     }
                 }
                 () = &mut retry, if self.conn.is_none() => {
-                    match connect(&self.live, &self.control).await {
+                    // The task runs only once a run is on.
+                    match connect(&self.live, &self.control, NameRole::Run).await {
                         Ok(conn) => {
                             tracing::info!("back on the system bus");
                             self.conn = Some(conn);

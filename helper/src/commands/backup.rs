@@ -7,16 +7,15 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
-use super::Prepared;
-use crate::bus::{inhibit, Control, LiveState, Publisher};
+use super::serve::{self, Waited};
+use super::{Claim, Setup};
+use crate::bus::{inhibit, Control, Gate, LiveState, NameRole, Publisher};
 use crate::cli::Cli;
 use crate::events::EventBus;
 use crate::exit;
 use crate::output;
 use crate::run;
 
-/// An activated helper that gets no Start call exits after this long.
-const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// How long the last signals may take to leave before the helper exits.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -28,47 +27,75 @@ pub enum Mode {
 }
 
 pub fn run(cli: &Cli, mode: Mode) -> u8 {
-    let prepared = match super::prepare(cli) {
-        Ok(p) => p,
-        Err(code) => return code,
+    let prepared = match mode {
+        Mode::Now => super::prepare(cli).map(|(setup, claim)| (setup, Some(claim))),
+        // The run lock and the journal wait for a Start call that polkit
+        // allowed: whoever activated this helper must not block a run.
+        Mode::OnStartCall => super::prepare_standby(cli).map(|setup| (setup, None)),
     };
-    super::runtime().block_on(run_async(prepared, mode))
+    match prepared {
+        Ok((setup, claim)) => super::runtime().block_on(run_async(setup, claim)),
+        Err(code) => code,
+    }
 }
 
-async fn run_async(prepared: Prepared, mode: Mode) -> u8 {
+/// With a `claim`, backs up now; without one, waits for Start first.
+async fn run_async(setup: Setup, claim: Option<Claim>) -> u8 {
     let (stop_tx, stop_rx) = watch::channel(false);
     stop_on_signals(&stop_tx);
     let (start_tx, mut start_rx) = mpsc::channel(1);
     let live = Arc::new(Mutex::new(LiveState::default()));
+    let standby = claim.is_none();
     let control = Control {
         stop: stop_tx,
-        start: (mode == Mode::OnStartCall).then_some(start_tx),
+        start: standby.then_some(start_tx),
+        gate: watch::Sender::new(if standby {
+            Gate::waiting()
+        } else {
+            Gate::accepted()
+        }),
+    };
+    let role = if standby {
+        NameRole::Standby
+    } else {
+        NameRole::Run
     };
 
-    let publisher = match Publisher::attach(live, control).await {
+    let publisher = match Publisher::attach(live, control.clone(), role).await {
         Ok(p) => Some(p),
         Err(e @ crate::bus::AttachError::NameTaken) => {
             eprintln!("igotchuu: {e}");
             return exit::BUSY;
         }
-        Err(e) if mode == Mode::OnStartCall => return super::fail(format!("system bus: {e}")),
+        Err(e) if standby => return super::fail(format!("system bus: {e}")),
         Err(e) => {
             tracing::warn!("no system bus ({e}); backing up without publishing progress on D-Bus");
             None
         }
     };
 
-    if mode == Mode::OnStartCall {
-        let mut stop = stop_rx.clone();
-        tokio::select! {
-            Some(()) = start_rx.recv() => {}
-            () = tokio::time::sleep(IDLE_EXIT) => {
-                tracing::info!("no Start call within {}s; exiting", IDLE_EXIT.as_secs());
-                return exit::COMPLETED;
+    let claim = match (claim, &publisher) {
+        (Some(claim), _) => claim,
+        (None, Some(p)) => {
+            match serve::wait_for_start(
+                p,
+                &control,
+                &mut start_rx,
+                &setup.state_dir,
+                stop_rx.clone(),
+            )
+            .await
+            {
+                Waited::Run(claim) => claim,
+                Waited::Exit(code) => return code,
             }
-            _ = stop.wait_for(|s| *s) => return exit::COMPLETED,
         }
-    }
+        (None, None) => unreachable!("a standby helper without a bus has returned"),
+    };
+    let Claim {
+        _lock: lock,
+        journal,
+    } = claim;
 
     let inhibitor = match &publisher {
         Some(p) => inhibit::sleep_and_shutdown(p.connection()).await,
@@ -77,7 +104,7 @@ async fn run_async(prepared: Prepared, mode: Mode) -> u8 {
     let mut events = EventBus::default();
     events.subscribe(Box::new(output::terminal::TerminalPrinter::new()));
     events.subscribe(Box::new(output::history::HistorySink::new(
-        prepared.state_dir.clone(),
+        setup.state_dir.clone(),
     )));
     let bus_task = publisher.map(|p| {
         let (sink, task) = p.start();
@@ -85,7 +112,8 @@ async fn run_async(prepared: Prepared, mode: Mode) -> u8 {
         task
     });
 
-    let outcome = run::backup(&prepared.config, prepared.journal, &mut events, stop_rx).await;
+    let outcome = run::backup(&setup.config, journal, &mut events, stop_rx).await;
+    control.gate.send_modify(Gate::finish);
 
     // The sink goes with the event bus; its task sends what is left, then ends.
     drop(events);
@@ -95,6 +123,7 @@ async fn run_async(prepared: Prepared, mode: Mode) -> u8 {
         }
     }
     drop(inhibitor);
+    drop(lock);
     exit::for_outcome(outcome)
 }
 

@@ -6,15 +6,15 @@ use crate::exit;
 use crate::snapshots;
 
 pub fn run(cli: &Cli) -> u8 {
-    let mut prepared = match super::prepare(cli) {
+    let (setup, mut claim) = match super::prepare(cli) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let journal = &mut prepared.journal;
+    let journal = &mut claim.journal;
     let before = journal.entries().len();
     let mut notices = snapshots::remove_stale(journal, false);
     if !journal.entries().is_empty() {
-        if let Some(argv) = &prepared.config.exec_before_snapshot {
+        if let Some(argv) = &setup.config.exec_before_snapshot {
             // The stale snapshots may live where only this command mounts.
             let status = std::process::Command::new(&argv[0])
                 .args(&argv[1..])

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cleanup;
 pub mod config;
 pub mod restic;
+mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -26,35 +27,76 @@ fn fail(message: impl std::fmt::Display) -> u8 {
     exit::FAILED
 }
 
-/// What a run holds from start to end.
-struct Prepared {
+/// What every run needs and blocks nobody: the configuration and where the
+/// state lives.
+struct Setup {
     config: Config,
     state_dir: PathBuf,
+}
+
+/// What a run holds from its start to its end: the run lock, and the
+/// journal read under it. Taking it is what makes another run wait.
+struct Claim {
     _lock: RunLock,
     journal: Journal,
 }
 
-/// Everything before a run: refusals, the lock, the namespace. It all
-/// happens while the process has one thread, as `unshare` requires.
-fn prepare(cli: &Cli) -> Result<Prepared, u8> {
+/// Why a run could not be claimed.
+#[derive(Debug, thiserror::Error)]
+enum ClaimError {
+    /// Another run holds the lock.
+    #[error(transparent)]
+    Busy(LockError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ClaimError {
+    /// Says why on stderr; returns the exit code.
+    fn report(&self) -> u8 {
+        eprintln!("igotchuu: {self}");
+        match self {
+            ClaimError::Busy(_) => exit::BUSY,
+            ClaimError::Failed(_) => exit::FAILED,
+        }
+    }
+}
+
+fn setup(cli: &Cli) -> Result<Setup, u8> {
     let config = load_config(cli)?;
     let state_dir = state::state_dir();
     create_state_dir(&state_dir).map_err(|e| fail(format!("{}: {e}", state_dir.display())))?;
-    let lock = RunLock::acquire(&state_dir).map_err(|e| match e {
-        LockError::Busy(_) => {
-            eprintln!("igotchuu: {e}");
-            exit::BUSY
-        }
-        LockError::Io { .. } => fail(e),
+    Ok(Setup { config, state_dir })
+}
+
+fn claim(state_dir: &Path) -> Result<Claim, ClaimError> {
+    let lock = RunLock::acquire(state_dir).map_err(|e| match e {
+        LockError::Busy(_) => ClaimError::Busy(e),
+        LockError::Io { .. } => ClaimError::Failed(e.to_string()),
     })?;
-    let journal = Journal::open(&state_dir).map_err(fail)?;
-    namespace::enter_private().map_err(fail)?;
-    Ok(Prepared {
-        config,
-        state_dir,
+    let journal = Journal::open(state_dir).map_err(|e| ClaimError::Failed(e.to_string()))?;
+    Ok(Claim {
         _lock: lock,
         journal,
     })
+}
+
+/// Everything before a run that starts now: refusals, the lock, the
+/// namespace. It all happens while the process has one thread, as
+/// `unshare` requires.
+fn prepare(cli: &Cli) -> Result<(Setup, Claim), u8> {
+    let setup = setup(cli)?;
+    let claim = claim(&setup.state_dir).map_err(|e| e.report())?;
+    namespace::enter_private().map_err(fail)?;
+    Ok((setup, claim))
+}
+
+/// Before a run that waits for Start: the same, except the lock and the
+/// journal, which wait for a Start call that polkit allowed.
+fn prepare_standby(cli: &Cli) -> Result<Setup, u8> {
+    let setup = setup(cli)?;
+    namespace::enter_private().map_err(fail)?;
+    Ok(setup)
 }
 
 fn create_state_dir(dir: &Path) -> std::io::Result<()> {

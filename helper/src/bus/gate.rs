@@ -1,0 +1,383 @@
+//! What the Start and Stop methods and the helper's main task share: whether
+//! a run was accepted, how many Start calls wait for polkit, and when a
+//! D-Bus-activated helper that has not started a run has to leave.
+//!
+//! An activated helper is started by whoever sends to the name, and anyone
+//! may. So until a Start call has passed polkit it holds nothing a scheduled
+//! run needs, and it leaves as soon as it has no reason to stay: after a
+//! refused Start, after [`IDLE_EXIT`] without one, or when a run takes the
+//! name from it. A person typing a password keeps it, but only so long.
+//!
+//! Plain state and rules, no I/O, so that they are tested without a bus.
+
+use std::fmt;
+use std::time::Duration;
+
+use igotchuu_dbus::errors::Error as BackupError;
+use igotchuu_dbus::proxy::AUTH_CALL_TIMEOUT;
+use igotchuu_dbus::Phase;
+use zbus::fdo;
+
+/// An activated helper that gets no Start call leaves after this long.
+pub const IDLE_EXIT: Duration = Duration::from_secs(30);
+/// An activated helper leaves after this long even while polkit checks are
+/// out: no client waits longer than [`AUTH_CALL_TIMEOUT`] for its reply.
+pub const HARD_CAP: Duration =
+    Duration::from_secs(IDLE_EXIT.as_secs() + AUTH_CALL_TIMEOUT.as_secs());
+/// Start calls that may wait for polkit at once; more are refused.
+pub const MAX_PENDING: u32 = 16;
+
+/// Where the helper's one run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// An activated helper waits for Start.
+    Waiting,
+    /// A Start call passed polkit; the main task is taking the run lock.
+    Claimed,
+    /// The run lock is held: the run is on.
+    Accepted,
+    /// The run has ended.
+    Finished,
+}
+
+/// Why an activated helper leaves without a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leave {
+    /// No Start call within [`IDLE_EXIT`].
+    Idle,
+    /// polkit refused a Start call, and no other one is pending.
+    Refused,
+    /// Checks were still pending after [`HARD_CAP`].
+    HardCap,
+    /// Another run took the name (or the bus went away).
+    NameLost,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Signal,
+    /// An accepted Start found the run lock taken.
+    Busy,
+}
+
+impl fmt::Display for Leave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Leave::Idle => "no Start call came",
+            Leave::Refused => "polkit refused the Start call",
+            Leave::HardCap => "the authorization of a Start call took too long",
+            Leave::NameLost => "another igotchuu backup took over the bus name",
+            Leave::Signal => "stopped by a signal",
+            Leave::Busy => "another igotchuu backup holds the run lock",
+        })
+    }
+}
+
+/// What the main task of an activated helper should do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Wait for a Start call, a change, or this much longer at most.
+    Stay(Duration),
+    Leave(Leave),
+}
+
+/// The shared state. Kept in a `tokio::sync::watch` channel, so that the
+/// main task wakes up on every change.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    run: RunState,
+    /// Start calls whose polkit check is under way.
+    pending: u32,
+    /// A Start call was refused.
+    refused: bool,
+    /// The helper is leaving: pending checks give up, new calls are refused.
+    closing: Option<Leave>,
+}
+
+impl Gate {
+    /// An activated helper, waiting for Start.
+    pub fn waiting() -> Self {
+        Gate {
+            run: RunState::Waiting,
+            pending: 0,
+            refused: false,
+            closing: None,
+        }
+    }
+
+    /// `igotchuu backup`: the process is the run.
+    pub fn accepted() -> Self {
+        Gate {
+            run: RunState::Accepted,
+            ..Gate::waiting()
+        }
+    }
+
+    pub fn pending(&self) -> u32 {
+        self.pending
+    }
+
+    pub fn closing(&self) -> Option<Leave> {
+        self.closing
+    }
+
+    /// A Start call arrived: is it worth asking polkit? If so it is counted
+    /// as pending until [`end_check`](Self::end_check).
+    pub fn begin_check(&mut self) -> Result<(), BackupError> {
+        if let Some(why) = self.closing {
+            return Err(closed_error(why));
+        }
+        if self.run != RunState::Waiting {
+            return Err(already_running());
+        }
+        if self.pending >= MAX_PENDING {
+            return Err(BackupError::Fdo(fdo::Error::LimitsExceeded(format!(
+                "{MAX_PENDING} Start calls already wait for polkit; try again later"
+            ))));
+        }
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// polkit answered a counted Start call (or it gave up). The first one
+    /// authorized claims the run, atomically: a second one, however close
+    /// behind, gets AlreadyRunning.
+    pub fn end_check(&mut self, checked: Result<(), BackupError>) -> Result<(), BackupError> {
+        self.pending = self.pending.saturating_sub(1);
+        if let Some(why) = self.closing {
+            return Err(checked.err().unwrap_or_else(|| closed_error(why)));
+        }
+        match checked {
+            Err(e) => {
+                self.refused = true;
+                Err(e)
+            }
+            Ok(()) if self.run == RunState::Waiting => {
+                self.run = RunState::Claimed;
+                Ok(())
+            }
+            Ok(()) => Err(already_running()),
+        }
+    }
+
+    /// A counted check went away unanswered (its call was dropped).
+    pub fn abandon_check(&mut self) {
+        self.pending = self.pending.saturating_sub(1);
+    }
+
+    /// The main task holds the run lock for a claimed run.
+    pub fn accept(&mut self) {
+        self.run = RunState::Accepted;
+    }
+
+    pub fn finish(&mut self) {
+        self.run = RunState::Finished;
+    }
+
+    /// The helper leaves; the first reason sticks.
+    pub fn close(&mut self, why: Leave) {
+        self.closing.get_or_insert(why);
+    }
+
+    /// Whether Stop may stop the run now, given its phase and whether it has
+    /// finished. Stop during cleaning-up would change nothing: restic is
+    /// done and the snapshots go in any case.
+    pub fn may_stop(&self, phase: Option<Phase>, finished: bool) -> Result<(), BackupError> {
+        match self.run {
+            RunState::Waiting | RunState::Claimed => {
+                Err(BackupError::NotRunning("no backup is running".into()))
+            }
+            RunState::Finished => Err(over()),
+            RunState::Accepted if finished || phase == Some(Phase::CleaningUp) => Err(over()),
+            RunState::Accepted => Ok(()),
+        }
+    }
+
+    /// For the main task of an activated helper, `elapsed` after it started.
+    pub fn verdict(&self, elapsed: Duration) -> Verdict {
+        let until_cap = HARD_CAP.saturating_sub(elapsed);
+        if elapsed >= HARD_CAP {
+            return Verdict::Leave(self.closing.unwrap_or(Leave::HardCap));
+        }
+        // Its request is on the way to the main task, which answers it.
+        if self.run == RunState::Claimed {
+            return Verdict::Stay(until_cap);
+        }
+        if let Some(why) = self.closing {
+            return Verdict::Leave(why);
+        }
+        if self.pending > 0 {
+            return Verdict::Stay(until_cap);
+        }
+        if self.refused {
+            return Verdict::Leave(Leave::Refused);
+        }
+        match IDLE_EXIT.checked_sub(elapsed) {
+            Some(left) if !left.is_zero() => Verdict::Stay(left),
+            _ => Verdict::Leave(Leave::Idle),
+        }
+    }
+}
+
+fn already_running() -> BackupError {
+    BackupError::AlreadyRunning("a backup is already running".into())
+}
+
+fn over() -> BackupError {
+    BackupError::NotRunning(
+        "the backup is already over: igotchuu is deleting its snapshots and finishing".into(),
+    )
+}
+
+/// The answer to a Start call that finds the helper leaving.
+pub fn closed_error(why: Leave) -> BackupError {
+    match why {
+        Leave::NameLost | Leave::Busy => {
+            BackupError::AlreadyRunning(format!("{why}; that backup is running now"))
+        }
+        Leave::HardCap => BackupError::Fdo(fdo::Error::TimedOut(format!(
+            "polkit did not decide within {} s",
+            HARD_CAP.as_secs()
+        ))),
+        _ => BackupError::Fdo(fdo::Error::Failed(format!(
+            "this igotchuu helper is exiting ({why}); call Start again"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn denied() -> BackupError {
+        BackupError::Fdo(fdo::Error::AccessDenied("no".into()))
+    }
+
+    #[test]
+    fn an_idle_helper_leaves_after_the_idle_time() {
+        let g = Gate::waiting();
+        assert_eq!(g.verdict(Duration::ZERO), Verdict::Stay(IDLE_EXIT));
+        assert_eq!(g.verdict(10 * S), Verdict::Stay(IDLE_EXIT - 10 * S));
+        assert_eq!(g.verdict(IDLE_EXIT), Verdict::Leave(Leave::Idle));
+    }
+
+    #[test]
+    fn a_pending_authorization_keeps_it_but_only_until_the_hard_cap() {
+        let mut g = Gate::waiting();
+        g.begin_check().unwrap();
+        assert_eq!(
+            g.verdict(IDLE_EXIT + S),
+            Verdict::Stay(HARD_CAP - IDLE_EXIT - S)
+        );
+        assert_eq!(g.verdict(HARD_CAP), Verdict::Leave(Leave::HardCap));
+        // Authorized after the idle time: the run is claimed, not dropped.
+        assert!(g.end_check(Ok(())).is_ok());
+        assert_eq!(g.run, RunState::Claimed);
+        assert!(matches!(g.verdict(IDLE_EXIT + 2 * S), Verdict::Stay(_)));
+        g.accept();
+        assert_eq!(g.run, RunState::Accepted);
+    }
+
+    #[test]
+    fn a_refused_start_makes_it_leave_once_no_other_check_is_pending() {
+        let mut g = Gate::waiting();
+        g.begin_check().unwrap();
+        g.begin_check().unwrap();
+        assert!(g.end_check(Err(denied())).is_err());
+        // Someone else may still be typing a password.
+        assert!(matches!(g.verdict(S), Verdict::Stay(_)));
+        assert!(g.end_check(Err(denied())).is_err());
+        assert_eq!(g.verdict(S), Verdict::Leave(Leave::Refused));
+    }
+
+    #[test]
+    fn two_authorized_starts_make_one_run() {
+        let mut g = Gate::waiting();
+        g.begin_check().unwrap();
+        g.begin_check().unwrap();
+        assert!(g.end_check(Ok(())).is_ok());
+        let second = g.end_check(Ok(()));
+        assert!(
+            matches!(second, Err(BackupError::AlreadyRunning(_))),
+            "{second:?}"
+        );
+        // And once claimed, a new call does not even ask polkit.
+        assert!(matches!(
+            g.begin_check(),
+            Err(BackupError::AlreadyRunning(_))
+        ));
+        assert_eq!(g.pending(), 0);
+    }
+
+    #[test]
+    fn a_closing_helper_refuses_and_its_pending_checks_give_up() {
+        let mut g = Gate::waiting();
+        g.begin_check().unwrap();
+        g.close(Leave::NameLost);
+        g.close(Leave::Idle);
+        assert_eq!(
+            g.closing(),
+            Some(Leave::NameLost),
+            "the first reason sticks"
+        );
+        assert!(matches!(
+            g.end_check(Ok(())),
+            Err(BackupError::AlreadyRunning(_))
+        ));
+        assert!(matches!(
+            g.begin_check(),
+            Err(BackupError::AlreadyRunning(_))
+        ));
+        assert_eq!(g.verdict(S), Verdict::Leave(Leave::NameLost));
+        // Giving up is not a refusal by polkit.
+        assert!(!g.refused);
+    }
+
+    #[test]
+    fn a_claimed_run_is_answered_before_the_helper_leaves() {
+        let mut g = Gate::waiting();
+        g.begin_check().unwrap();
+        g.end_check(Ok(())).unwrap();
+        g.close(Leave::Signal);
+        assert!(matches!(g.verdict(S), Verdict::Stay(_)));
+        assert_eq!(g.verdict(HARD_CAP), Verdict::Leave(Leave::Signal));
+    }
+
+    #[test]
+    fn pending_checks_are_bounded() {
+        let mut g = Gate::waiting();
+        for _ in 0..MAX_PENDING {
+            g.begin_check().unwrap();
+        }
+        assert!(matches!(
+            g.begin_check(),
+            Err(BackupError::Fdo(fdo::Error::LimitsExceeded(_)))
+        ));
+        g.abandon_check();
+        g.begin_check().unwrap();
+    }
+
+    #[test]
+    fn stop_needs_an_accepted_run_that_is_not_cleaning_up() {
+        let mut g = Gate::waiting();
+        assert!(matches!(
+            g.may_stop(None, false),
+            Err(BackupError::NotRunning(_))
+        ));
+        g.begin_check().unwrap();
+        g.end_check(Ok(())).unwrap();
+        g.accept();
+        // Accepted, before the first phase: Stop stops it.
+        assert!(g.may_stop(None, false).is_ok());
+        assert!(g.may_stop(Some(Phase::BackingUp), false).is_ok());
+        assert!(g.may_stop(Some(Phase::Stopping), false).is_ok());
+        let late = g.may_stop(Some(Phase::CleaningUp), false);
+        assert!(
+            matches!(&late, Err(BackupError::NotRunning(m)) if m.contains("deleting its snapshots")),
+            "{late:?}"
+        );
+        assert!(g.may_stop(None, true).is_err());
+        g.finish();
+        assert!(g.may_stop(None, false).is_err());
+        assert!(Gate::accepted().may_stop(None, false).is_ok());
+    }
+}
