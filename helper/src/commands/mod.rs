@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cleanup;
 pub mod config;
 pub mod restic;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 
