@@ -125,6 +125,8 @@ claim_dir() {
   mkdir -p "$DEMO" "$LOG"
   chmod 755 "$DEMO"
   touch "$MARKER"
+  # From here on a failure removes everything.
+  claimed=1
 }
 
 # ------------------------------------------------------------ building

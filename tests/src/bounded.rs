@@ -88,28 +88,40 @@ impl Spawned {
     /// Waits for it to end; on timeout kills its group and panics with
     /// what it printed.
     pub fn wait(mut self, timeout: Duration) -> Ended {
-        let mut child = self.child.take().expect("not waited yet");
+        self.finish(timeout).unwrap_or_else(|| {
+            panic!(
+                "{} did not end within {timeout:?}; killed it\n{}",
+                self.label,
+                self.output()
+            )
+        })
+    }
+
+    /// Waits for it to end; on timeout kills its group and returns `None`.
+    /// Never panics, so a guard's `Drop` may use it.
+    pub fn wait_or_kill(mut self, timeout: Duration) -> Option<Ended> {
+        self.finish(timeout)
+    }
+
+    fn finish(&mut self, timeout: Duration) -> Option<Ended> {
+        let mut child = self.child.take()?;
         let start = Instant::now();
         let status = loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                break status;
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() < timeout => std::thread::sleep(wait::POLL * 10),
+                _ => {
+                    kill_group(&mut child);
+                    return None;
+                }
             }
-            if start.elapsed() >= timeout {
-                kill_group(&mut child);
-                panic!(
-                    "{} did not end within {timeout:?}; killed it\n{}",
-                    self.label,
-                    self.output()
-                );
-            }
-            std::thread::sleep(wait::POLL * 10);
         };
-        Ended {
-            label: std::mem::take(&mut self.label),
+        Some(Ended {
+            label: self.label.clone(),
             status,
             stdout: std::fs::read_to_string(self.path("stdout")).unwrap_or_default(),
             stderr: std::fs::read_to_string(self.path("stderr")).unwrap_or_default(),
-        }
+        })
     }
 
     fn output(&self) -> String {
