@@ -90,6 +90,7 @@ fn an_unprivileged_watcher_follows_a_run_and_exits_with_its_outcome() {
     w.fx.wrapper.hold(true);
     let mut watcher = watch(&w, Some("nobody"), &["--timeout", "60"]);
     watcher.wait_for_output("Waiting for a backup to start", wait::DEADLINE);
+    let mut joiner = None;
 
     // Root starts a backup, restic is held, root stops it.
     block_on(async {
@@ -102,6 +103,15 @@ fn an_unprivileged_watcher_follows_a_run_and_exits_with_its_outcome() {
         helper.start().await.expect("root may start");
         let invocation = w.fx.wrapper.wait_started(1, wait::DEADLINE);
         watcher.wait_for_output("Backing up…", wait::DEADLINE);
+        // One that comes mid-run learns at once where the run is.
+        let mut late = watch(&w, Some("nobody"), &[]);
+        late.wait_for_output("Backing up…", wait::DEADLINE);
+        assert!(
+            !late.stdout_so_far().contains("Waiting for a backup"),
+            "{}",
+            late.stdout_so_far()
+        );
+        joiner = Some(late);
         helper.stop().await.expect("root may stop");
         drop(invocation);
     });
@@ -114,6 +124,15 @@ fn an_unprivileged_watcher_follows_a_run_and_exits_with_its_outcome() {
             .any(|l| l.starts_with("Stopped: Stopped on request")),
         "{}",
         ended.output()
+    );
+    let late = joiner.expect("a late watcher").wait(wait::DEADLINE);
+    late.assert_code(exit::STOPPED);
+    let home = w.fx.path("home").display().to_string();
+    assert_eq!(
+        late.stdout.lines().next(),
+        Some(format!("Backing up {home}").as_str()),
+        "{}",
+        late.output()
     );
     let history = w.fx.env.history();
     assert_eq!(
