@@ -74,9 +74,11 @@ pub enum Command {
     CheckConfig,
     /// Delete snapshots left behind by a run that was killed.
     Cleanup,
-    /// Follow a backup on the system bus and print its progress and
-    /// summary, as `backup` does; exit with its exit code. Waits for the
-    /// next backup if none runs. Needs no privileges.
+    /// Follow a backup on the system bus and print it as `backup` does.
+    ///
+    /// Prints the progress and restic's summary, then exits with the run's
+    /// exit code. Waits for the next backup if none runs, and joins one that
+    /// does where it is. Needs no privileges and reads no configuration.
     Watch {
         /// Start a backup now first, as "Back up now" does (D-Bus
         /// activation; polkit action com.nyantec.igotchuu.start).
