@@ -474,7 +474,7 @@ back_up "A backup, started as \"Back up now\" starts it"
 echo "written between the two backups" >"$MNT/home/alice/notes.txt"
 back_up "A second backup: one new file; the others are recognised unchanged and not read again"
 if restic version | grep -qE '^restic 0\.1[0-6]\.'; then
-  echo "(restic before 0.17 counts every folder as changed after a snapshot: see Known limitations in README.md)"
+  echo "(Folders counted as changed: restic before 0.17 may see them so after a snapshot; see Known limitations in README.md)"
 fi
 
 say "igotchuu restic -- snapshots"
