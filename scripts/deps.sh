@@ -2,12 +2,15 @@
 # Installs what igotchuu needs on Debian 12, and nothing that is already there.
 #   scripts/deps.sh run     what a backup needs (restic, btrfs)
 #   scripts/deps.sh build   plus what building needs
+#   scripts/deps.sh demo    plus what scripts/demo.sh runs (a private system bus, polkitd)
 #   scripts/deps.sh test    plus what the test suite needs
 set -euo pipefail
 
 run_pkgs=(restic btrfs-progs util-linux mount)
 # The window links GTK 4.8 and libadwaita 1.2; meson drives the build.
 build_pkgs=(build-essential pkg-config libgtk-4-dev libadwaita-1-dev meson ninja-build)
+# The demo's private system bus (dbus-daemon, dbus-send) and polkitd on it.
+demo_pkgs=(dbus polkitd)
 # Private system buses and polkitd; the desktop stack the tray and window
 # tests run on (Xvfb, a StatusNotifierWatcher and a tray host, dunst, the
 # fonts and icons a GNOME app draws with, ImageMagick for screenshots); the
@@ -20,8 +23,9 @@ test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd
 case "${1:-run}" in
   run) pkgs=("${run_pkgs[@]}") ;;
   build) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}") ;;
+  demo) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
   test) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 run|build|test" >&2; exit 2 ;;
+  *) echo "usage: $0 run|build|demo|test" >&2; exit 2 ;;
 esac
 
 if [ "$(id -u)" -ne 0 ]; then

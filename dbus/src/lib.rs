@@ -2,15 +2,16 @@
 //!
 //! Both sides depend on this crate and on nothing of each other: the bus
 //! names, the typed payloads of the `com.nyantec.igotchuu1` signals, the
-//! outcome and phase vocabularies, the error names, a client proxy, and the
-//! run-history file format. The interface itself is specified in
-//! `dbus/com.nyantec.igotchuu1.xml`.
+//! outcome and phase vocabularies, the error names, a client proxy, a reader
+//! of the helper's signals and properties, and the run-history file format.
+//! The interface itself is specified in `dbus/com.nyantec.igotchuu1.xml`.
 
 pub mod errors;
 pub mod history;
 mod names;
 mod payload;
 pub mod proxy;
+pub mod signal;
 mod state;
 
 pub use names::*;

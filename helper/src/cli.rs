@@ -14,6 +14,7 @@ Exit codes:
        could not be read and are missing from it (they are listed)
   1    backup failed: no snapshot was saved
   2    wrong command-line usage
+  69   watch: no system bus, Start refused, or no backup began in time
   75   another igotchuu run is in progress
   78   the configuration was refused; nothing was done
   130  stopped on request (Ctrl-C, SIGTERM, or Stop from the desktop)
@@ -22,6 +23,7 @@ Examples:
   igotchuu check-config                 show what a backup would do
   igotchuu backup                       run a backup now
   igotchuu -p laptop backup             use the [profiles.laptop] settings
+  igotchuu watch --start                back up now through the system bus, and watch
   igotchuu restic -- snapshots          list the repository's snapshots
   igotchuu mount /mnt/restore           browse backups with `restic mount`";
 
@@ -72,6 +74,21 @@ pub enum Command {
     CheckConfig,
     /// Delete snapshots left behind by a run that was killed.
     Cleanup,
+    /// Follow a backup on the system bus and print it as `backup` does.
+    ///
+    /// Prints the progress and restic's summary, then exits with the run's
+    /// exit code. Waits for the next backup if none runs, and joins one that
+    /// does where it is. Needs no privileges and reads no configuration.
+    Watch {
+        /// Start a backup now first, as "Back up now" does (D-Bus
+        /// activation; polkit action com.nyantec.igotchuu.start).
+        #[arg(long)]
+        start: bool,
+        /// Give up (exit 69) when no backup is under way within SECONDS;
+        /// with --start the default is 60.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+    },
     /// Wait on the system bus for a Start call (Back up now), run that
     /// backup, and exit. This is what D-Bus activation starts.
     #[command(hide = true)]
@@ -99,5 +116,24 @@ mod tests {
         let cli = Cli::parse_from(["igotchuu", "-c", "/x.toml", "backup", "-v"]);
         assert_eq!(cli.config, PathBuf::from("/x.toml"));
         assert_eq!(cli.verbose, 1);
+    }
+
+    #[test]
+    fn watch_takes_start_and_a_timeout() {
+        let cli = Cli::parse_from(["igotchuu", "watch", "--start", "--timeout", "5"]);
+        let Command::Watch { start, timeout } = cli.command else {
+            panic!("not watch")
+        };
+        assert!(start);
+        assert_eq!(timeout, Some(5));
+        let cli = Cli::parse_from(["igotchuu", "watch"]);
+        assert!(matches!(
+            cli.command,
+            Command::Watch {
+                start: false,
+                timeout: None
+            }
+        ));
+        assert!(Cli::try_parse_from(["igotchuu", "watch", "--timeout", "soon"]).is_err());
     }
 }

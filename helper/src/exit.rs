@@ -10,6 +10,9 @@ pub const FAILED: u8 = 1;
 /// Backup completed with warnings: a snapshot was saved, but some files
 /// could not be read and are missing from it. Same as restic's own code.
 pub const COMPLETED_WITH_WARNINGS: u8 = 3;
+/// `igotchuu watch` could not follow a backup: no system bus, Start
+/// refused (polkit), or no run began in time (EX_UNAVAILABLE).
+pub const UNAVAILABLE: u8 = 69;
 /// Another run holds the lock (EX_TEMPFAIL).
 pub const BUSY: u8 = 75;
 /// The configuration was refused (EX_CONFIG). Nothing was snapshotted.

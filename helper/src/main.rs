@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod events;
 mod exit;
+mod follow;
 mod namespace;
 mod output;
 mod priority;
@@ -31,6 +32,10 @@ fn main() -> ExitCode {
         Command::Serve => commands::backup::run(&cli, Mode::OnStartCall),
         Command::Cleanup => commands::cleanup::run(&cli),
         Command::CheckConfig => commands::config::check(&cli),
+        Command::Watch { start, timeout } => commands::watch::run(commands::watch::Options {
+            start: *start,
+            timeout: timeout.map(std::time::Duration::from_secs),
+        }),
         Command::Restic { args } => {
             let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
             commands::restic::exec(&cli, &args)

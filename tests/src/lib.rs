@@ -2,9 +2,11 @@
 //! btrfs inside a private mount namespace, so that nothing leaks to the host
 //! and everything vanishes with the test, even when it fails.
 
+pub mod bounded;
 pub mod busclient;
 pub mod busfixture;
 pub mod config;
+pub mod demo;
 pub mod desktop;
 pub mod fixture;
 pub mod gdbus;

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod config;
 pub mod restic;
 mod serve;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 
