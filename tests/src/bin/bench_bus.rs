@@ -22,7 +22,10 @@
 //!   restic's status lines a second (from a copy of its stdout); and the
 //!   helper's signals a second on the bus, all and Progress alone, as a
 //!   client that records them sees them; then the medians, and the
-//!   difference between the arms: what publishing on the bus costs;
+//!   difference between the arms: what publishing on the bus costs; and
+//!   the same ratio only while restic runs (`steady_%`, sampled from
+//!   `/proc` every 20 ms from its exec to its exit), which leaves out the
+//!   fixed cost of snapshots and mounts before and after;
 //! - for each of 3 runs stopped over the bus once restic reports: how long
 //!   the Stop call took (polkit included), and the time from sending Stop
 //!   to receiving BackupFinished("stopped").
@@ -57,6 +60,58 @@ fn exit_cpu(running: &Running) -> (f64, f64, f64) {
     (own as f64 / hz, system as f64 / hz, children as f64 / hz)
 }
 
+/// CPU seconds of the helper and of restic while restic runs, from its exec
+/// to its last moments: what republishing restic's output costs, without
+/// the fixed cost of snapshots and mounts before and after.
+#[derive(Debug, Clone, Copy, Default)]
+struct Steady {
+    helper_s: f64,
+    restic_s: f64,
+}
+
+impl Steady {
+    fn ratio(&self) -> f64 {
+        100.0 * self.helper_s / self.restic_s
+    }
+}
+
+/// How often [`sample_steady`] reads both processes' CPU time.
+const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+
+/// Samples the CPU time of the helper and of restic (backup invocation
+/// `number`) on a thread, from restic's exec until it is gone.
+fn sample_steady(w: &BusFixture, helper: i32, number: usize) -> std::thread::JoinHandle<Steady> {
+    let inv = w.fx.wrapper.wait_started(number, wait::DEADLINE);
+    std::thread::spawn(move || {
+        let restic = inv.pid().expect("restic's pid");
+        let is_restic = || {
+            std::fs::read_to_string(format!("/proc/{restic}/comm"))
+                .is_ok_and(|c| c.trim() == "restic")
+        };
+        let end = Instant::now() + RUN_LIMIT;
+        while !is_restic() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let ticks = |pid| procs::user_system_ticks(pid).map(|(u, s)| u + s);
+        let (mut first, mut last) = (None, None);
+        while is_restic() {
+            if let (Some(h), Some(r)) = (ticks(helper), ticks(restic)) {
+                first.get_or_insert((h, r));
+                last = Some((h, r));
+            }
+            std::thread::sleep(SAMPLE_EVERY);
+        }
+        let hz = procs::clock_ticks_per_second();
+        match (first, last) {
+            (Some((h0, r0)), Some((h1, r1))) => Steady {
+                helper_s: (h1 - h0) as f64 / hz,
+                restic_s: (r1 - r0) as f64 / hz,
+            },
+            _ => Steady::default(),
+        }
+    })
+}
+
 /// One full run's numbers.
 struct Run {
     restic_s: f64,
@@ -67,6 +122,8 @@ struct Run {
     status_rate: f64,
     signal_rate: f64,
     progress_rate: f64,
+    /// While restic runs.
+    steady: Steady,
 }
 
 impl Run {
@@ -87,7 +144,9 @@ fn full_run(w: &BusFixture) -> Run {
     let before = w.fx.wrapper.invocations().len();
     let running = w.fx.env.spawn(&["backup"]);
     let killer = kill_after(running.pid(), RUN_LIMIT);
+    let sampler = sample_steady(w, running.pid(), before + 1);
     let (own, system, children) = exit_cpu(&running);
+    let steady = sampler.join().expect("the sampler");
     drop(killer);
     running.wait_blocking().assert_code(exit::COMPLETED);
     let inv = w.fx.wrapper.invocations()[before].clone();
@@ -121,6 +180,7 @@ fn full_run(w: &BusFixture) -> Run {
         status_rate: statuses.len() as f64 / restic_s,
         signal_rate: rate(&all),
         progress_rate: rate(&progress),
+        steady,
     }
 }
 
@@ -154,7 +214,7 @@ fn main() {
     w.fx.wrapper.tee_stdout(true);
 
     println!(
-        "\n{:<5} {:<4} {:>9} {:>12} {:>13} {:>10} {:>8} {:>9} {:>10} {:>11}",
+        "\n{:<5} {:<4} {:>9} {:>12} {:>13} {:>10} {:>8} {:>12} {:>9} {:>10} {:>11}",
         "round",
         "bus",
         "restic_s",
@@ -162,6 +222,7 @@ fn main() {
         "helper_cpu_ms",
         "of_sys_ms",
         "ratio_%",
+        "steady_%",
         "status/s",
         "signals/s",
         "progress/s"
@@ -182,13 +243,14 @@ fn main() {
             }
             let r = full_run(&w);
             println!(
-                "{round:<5} {:<4} {:>9.2} {:>12.2} {:>13.0} {:>10.0} {:>8.2} {:>9.1} {:>10.1} {:>11.1}",
+                "{round:<5} {:<4} {:>9.2} {:>12.2} {:>13.0} {:>10.0} {:>8.2} {:>12.2} {:>9.1} {:>10.1} {:>11.1}",
                 if bus { "yes" } else { "no" },
                 r.restic_s,
                 r.restic_cpu,
                 r.helper_cpu * 1000.0,
                 r.helper_sys * 1000.0,
                 r.ratio(),
+                r.steady.ratio(),
                 r.status_rate,
                 r.signal_rate,
                 r.progress_rate,
@@ -205,6 +267,12 @@ fn main() {
         "median helper CPU / restic CPU: {:.2}% on the bus (goal < 2%), {:.2}% without a bus",
         med(&with_bus, Run::ratio),
         med(&without_bus, Run::ratio)
+    );
+    println!(
+        "while restic runs (its exec to its exit; what republishing its output costs): \
+         {:.2}% on the bus (goal < 2%), {:.2}% without a bus",
+        med(&with_bus, |r| r.steady.ratio()),
+        med(&without_bus, |r| r.steady.ratio())
     );
     println!(
         "of which in user space: {:.2}% on the bus, {:.2}% without (the rest is the kernel's \
