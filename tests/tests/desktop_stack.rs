@@ -343,3 +343,50 @@ fn stop_from_the_tray_stops_the_run_and_a_refusal_is_said() {
     assert!(w.fx.repo.locks().is_empty(), "stale repository lock");
     w.fx.assert_clean(&base, "a run stopped from the tray");
 }
+
+#[test]
+fn back_up_now_in_the_tray_activates_the_helper_and_it_backs_up() {
+    let _serial = serial();
+    if !have_root("back_up_now_in_the_tray_activates_the_helper_and_it_backs_up") {
+        return;
+    }
+    let w = BusFixture::new(BusSetup {
+        polkit: true,
+        activation: true,
+        ..BusSetup::default()
+    });
+    let base = w.fx.baseline();
+    let mut desktop = desktop();
+    let (tray, session, item) = tray(&desktop, &w, None);
+    wait_item(&session, &item, "the tray, idle", |v| {
+        v.icon == "com.nyantec.IGotChuu-idle"
+    });
+    assert!(w.bus.activated().is_empty(), "no helper before Back up now");
+
+    // "Back up now": Start on the well-known name; nobody owns it, so the
+    // bus starts `igotchuu serve`, which asks polkit about the tray.
+    block_on(session.click(&item, "Back up now"));
+    wait_notification(&desktop, "the completed notification");
+    shoot_desktop(&mut desktop, "back-up-now", icon_colour::IDLE);
+    let (title, body) = take_notification(&desktop, "the run Back up now started");
+    assert_eq!(title, "Backup completed", "{body}");
+    assert!(body.starts_with("2 new files, "), "{body:?}");
+    assert!(
+        w.bus
+            .log()
+            .contains("Activating service name='com.nyantec.IGotChuu'"),
+        "the bus did not activate the helper:\n{}",
+        w.bus.log()
+    );
+    let history = w.fx.env.history();
+    assert_eq!(history.runs.len(), 1, "{}", w.fx.env.history_text());
+    assert_eq!(history.runs[0].outcome, Outcome::Completed);
+    assert_eq!(w.fx.repo.snapshots().len(), 1);
+
+    // The activated helper leaves once its run is done.
+    wait_until(WAIT, "the activated helper to exit", || {
+        w.bus.activated().is_empty()
+    });
+    w.fx.assert_clean(&base, "a run started from the tray");
+    assert!(!tray.log().contains("did not work"), "{}", tray.log());
+}

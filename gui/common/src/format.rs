@@ -46,9 +46,13 @@ pub fn size(bytes: u64) -> String {
     format!("{:.1}{UNIT_SPACE}{unit}", bytes as f64 / factor as f64)
 }
 
-/// How long something took: "45 seconds", "1 minute", "3 minutes",
-/// "2 hours 5 minutes".
+/// How long something took: "less than a second", "45 seconds",
+/// "1 minute", "3 minutes", "2 hours 5 minutes".
 pub fn duration(seconds: u64) -> String {
+    if seconds == 0 {
+        // A small incremental backup: "took 0 seconds" reads like an error.
+        return "less than a second".to_owned();
+    }
     if seconds < MINUTE {
         return count(seconds, "second", "seconds");
     }
@@ -188,7 +192,7 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(duration(0), "0 seconds");
+        assert_eq!(duration(0), "less than a second");
         assert_eq!(duration(1), "1 second");
         assert_eq!(duration(59), "59 seconds");
         assert_eq!(duration(60), "1 minute");
