@@ -73,6 +73,14 @@ exit $rc
 # What the shell used so far (the recording above) is counted as restic's
 # once it execs: the benchmark subtracts it.
 times > "$d/times"
+if [ -e "$REC/inject_errors" ]; then
+    # A flood of item errors, as restic 0.14 writes them on stderr for
+    # files it cannot read, before the real backup starts.
+    n=$(< "$REC/inject_errors")
+    for ((i = 0; i < n; i++)); do
+        printf '{"message_type":"error","error":{},"during":"archival","item":"/flood/%d"}\n' $i
+    done >&2
+fi
 if [ -e "$REC/tee" ] || [ -e "$REC/pause_on_status" ]; then
     # restic's stdout through a filter that copies it, or that stops restic
     # (SIGSTOP; restic stays this pid, so signals still reach it) right
@@ -216,6 +224,17 @@ impl ResticWrapper {
     /// [`Invocation::stdout_lines`]).
     pub fn tee_stdout(&self, on: bool) {
         self.flag("tee", on);
+    }
+
+    /// Backups starting from now first print `n` item errors on stderr, as
+    /// restic does for files it cannot read (none when `n` is 0).
+    pub fn inject_errors(&self, n: usize) {
+        let flag = self.rec().join("inject_errors");
+        if n > 0 {
+            std::fs::write(flag, n.to_string()).expect("set inject_errors");
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
     }
 
     /// Whether backups starting from now stop restic (SIGSTOP) right after
