@@ -10,9 +10,9 @@ use crate::polkit::{Polkit, Rule};
 use crate::sysbus::{Activation, BusOptions, SystemBus};
 
 /// What the bus side of a test needs.
-#[derive(Default)]
 pub struct BusSetup {
-    /// Run polkitd with the repository's actions.
+    /// Run polkitd with the repository's actions (the default: the helper
+    /// then asks the real polkitd, as on a desktop).
     pub polkit: bool,
     /// Rules for polkitd.
     pub rules: Vec<Rule>,
@@ -20,6 +20,17 @@ pub struct BusSetup {
     pub activation: bool,
     /// More bus policy (e.g. for a logind stand-in).
     pub extra_policy: String,
+}
+
+impl Default for BusSetup {
+    fn default() -> Self {
+        BusSetup {
+            polkit: true,
+            rules: Vec::new(),
+            activation: false,
+            extra_policy: String::new(),
+        }
+    }
 }
 
 // Field order is drop order.

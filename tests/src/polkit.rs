@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use tempfile::TempDir;
 use zbus::zvariant::{OwnedValue, Value};
 
-use crate::sysbus::{require_tool, set_mode, SystemBus};
+use crate::sysbus::{set_mode, SystemBus};
 use crate::{ensure_private_mount_namespace, repo_root, wait};
 
 pub const POLKITD: &str = "/usr/lib/polkit-1/polkitd";
@@ -167,38 +167,90 @@ impl Drop for Polkit {
     }
 }
 
-/// A user and a group of the test's own, deleted on drop.
+/// A user and a group of the test's own, in the test thread's private
+/// mount namespace only: copies of the account files with them added are
+/// bind-mounted over `/etc/passwd`, `/etc/group`, `/etc/shadow` and
+/// `/etc/gshadow`. polkitd, the bus and `runuser`, started from this
+/// thread, see them; the machine never does, even if the test is killed.
 pub struct TempUser {
     pub user: String,
     pub group: String,
+    mounted: Vec<PathBuf>,
+    _dir: TempDir,
 }
 
+/// Where the ids of a [`TempUser`] are taken from: the system range, free
+/// in the machine's files.
+const TEMP_IDS: std::ops::Range<u32> = 900..1000;
+
 impl TempUser {
-    /// Creates group `igotchuu-e2e-g<n>` and a system user `igotchuu-e2e-u<n>`
-    /// (no home, no login) in it.
+    /// A system user `igotchuu-e2e-u<n>` (no home, no login) in a group
+    /// `igotchuu-e2e-g<n>` of its own.
     pub fn new() -> Self {
-        require_tool("useradd", "passwd");
+        ensure_private_mount_namespace();
         let tag = format!("{:x}", std::process::id() ^ (nanos() as u32));
         let group = format!("igotchuu-e2e-g{tag}");
         let user = format!("igotchuu-e2e-u{tag}");
-        crate::run(Command::new("groupadd").args(["--system", &group]));
-        // The guard exists before useradd can fail, to delete the group.
+        let uid = free_id("/etc/passwd");
+        let gid = free_id("/etc/group");
+        let dir = tempfile::Builder::new()
+            .prefix("igotchuu-accounts-")
+            .tempdir()
+            .expect("temp dir");
+        // The guard exists before the first mount, to undo it.
         let mut guard = TempUser {
-            user: String::new(),
+            user,
             group,
+            mounted: Vec::new(),
+            _dir: dir,
         };
-        crate::run(Command::new("useradd").args([
-            "--system",
-            "--no-create-home",
-            "--shell",
-            "/usr/sbin/nologin",
-            "--groups",
-            &guard.group,
-            &user,
-        ]));
-        guard.user = user;
+        let (user, group) = (&guard.user, &guard.group);
+        let entries = [
+            (
+                "/etc/passwd",
+                format!("{user}:x:{uid}:{gid}::/nonexistent:/usr/sbin/nologin"),
+            ),
+            ("/etc/group", format!("{group}:x:{gid}:{user}")),
+            ("/etc/shadow", format!("{user}:!:1::::::")),
+            ("/etc/gshadow", format!("{group}:!::{user}")),
+        ];
+        for (file, line) in entries {
+            let copy = guard._dir.path().join(file.trim_start_matches("/etc/"));
+            // fs::copy keeps the mode: shadow stays unreadable to others.
+            std::fs::copy(file, &copy).unwrap_or_else(|e| panic!("copy {file}: {e}"));
+            let mut text = std::fs::read_to_string(&copy).expect("read the copy");
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&line);
+            text.push('\n');
+            std::fs::write(&copy, text).expect("write the copy");
+            mount(
+                Some(&copy),
+                file,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .unwrap_or_else(|e| panic!("bind-mount over {file}: {e}"));
+            guard.mounted.push(PathBuf::from(file));
+        }
         guard
     }
+}
+
+/// The first id in [`TEMP_IDS`] that no line of `file` (passwd or group
+/// format: the id is the third field) uses.
+fn free_id(file: &str) -> u32 {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read {file}: {e}"));
+    let used: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.split(':').nth(2)?.parse().ok())
+        .collect();
+    TEMP_IDS
+        .clone()
+        .find(|id| !used.contains(id))
+        .unwrap_or_else(|| panic!("no free id in {TEMP_IDS:?} in {file}"))
 }
 
 impl Default for TempUser {
@@ -216,16 +268,9 @@ fn nanos() -> u128 {
 
 impl Drop for TempUser {
     fn drop(&mut self) {
-        if !self.user.is_empty() {
-            let _ = Command::new("userdel")
-                .arg(&self.user)
-                .stderr(Stdio::null())
-                .status();
+        for file in self.mounted.iter().rev() {
+            let _ = umount2(file, MntFlags::MNT_DETACH);
         }
-        let _ = Command::new("groupdel")
-            .arg(&self.group)
-            .stderr(Stdio::null())
-            .status();
     }
 }
 
