@@ -386,3 +386,49 @@ fn a_profile_applies_its_settings() {
     assert_eq!(history.runs[0].profile, None);
     assert_eq!(history.runs[1].profile.as_deref(), Some("tagged"));
 }
+
+#[test]
+fn the_log_ends_with_where_restic_got_to() {
+    if !have_root("the_log_ends_with_where_restic_got_to") {
+        return;
+    }
+    let fx = Fixture::new(&["home"]);
+    for i in 0..300 {
+        write_file(&fx.path(&format!("home/f{i:03}.txt")), b"some text\n");
+    }
+    fx.env.write_spec(&fx.spec(&["home"]));
+    fx.env.set_var("RESTIC_PROGRESS_FPS", "60");
+    fx.wrapper.tee_stdout(true);
+
+    // Not on a terminal (a journal): a progress line every few seconds.
+    let done = fx.env.run(&["backup"]);
+    done.assert_code(exit::COMPLETED);
+    let last_status = fx.wrapper.invocations()[0]
+        .stdout_lines()
+        .into_iter()
+        .filter(|l| l.contains(r#""message_type":"status""#))
+        .last()
+        .expect("restic printed a status");
+    let status: serde_json::Value = serde_json::from_str(&last_status).unwrap();
+    let files = format!(
+        "{}/{} files",
+        status["files_done"].as_u64().unwrap_or(0),
+        status["total_files"].as_u64().unwrap_or(0)
+    );
+    // The last progress line comes before the snapshots go, and says
+    // what restic said last, not what it said a few seconds earlier.
+    let lines: Vec<&str> = done.stdout.lines().collect();
+    let removing = lines
+        .iter()
+        .position(|l| l.starts_with("Removing snapshots"))
+        .unwrap_or_else(|| panic!("{}", done.output()));
+    let last_progress = lines[..removing]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("progress:"))
+        .unwrap_or_else(|| panic!("no progress line: {}", done.output()));
+    assert!(
+        last_progress.contains(&files),
+        "the log's last progress is {last_progress:?}; restic's last status said {files}"
+    );
+}

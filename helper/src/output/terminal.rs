@@ -24,6 +24,9 @@ pub struct TerminalPrinter {
     last_progress: Option<Instant>,
     /// The live line is on screen and must be cleared before other output.
     line_drawn: bool,
+    /// Not on a terminal: the latest progress not logged yet, so that the
+    /// log ends each backup with where restic got to.
+    unlogged: Option<Progress>,
     item_errors: u64,
 }
 
@@ -33,6 +36,7 @@ impl TerminalPrinter {
             tty: io::stdout().is_terminal(),
             last_progress: None,
             line_drawn: false,
+            unlogged: None,
             item_errors: 0,
         }
     }
@@ -63,9 +67,13 @@ impl TerminalPrinter {
             .last_progress
             .is_some_and(|t| now.duration_since(t) < interval)
         {
+            if !self.tty {
+                self.unlogged = Some(p.clone());
+            }
             return;
         }
         self.last_progress = Some(now);
+        self.unlogged = None;
         let eta = p.eta_seconds().map_or_else(
             || "ETA unknown".to_owned(),
             |s| format!("ETA {}", duration(s)),
@@ -90,7 +98,16 @@ impl TerminalPrinter {
         }
     }
 
+    /// Logs the progress held back since the last line, if any.
+    fn log_unlogged(&mut self) {
+        if let Some(p) = self.unlogged.take() {
+            self.last_progress = None;
+            self.progress(&p);
+        }
+    }
+
     fn finished(&mut self, f: &Finish) {
+        self.log_unlogged();
         self.clear_line();
         if let Some(s) = &f.summary {
             print_summary(s);
@@ -207,7 +224,10 @@ impl EventSink for TerminalPrinter {
                     .map_or(String::new(), |p| format!(" (profile {p})"));
                 self.say(&format!("Backing up {}{profile}", places.join(", ")));
             }
-            Event::PhaseChanged(phase) => self.say(phase_text(*phase)),
+            Event::PhaseChanged(phase) => {
+                self.log_unlogged();
+                self.say(phase_text(*phase))
+            }
             Event::Notice(Notice::NestedSubvolume { path, inside }) => self.warn(&format!(
                 "{} is a nested subvolume inside {}: a snapshot does not include it, so its contents are not backed up. Add it to `snapshot` and `places` to back it up.",
                 path.display(),
