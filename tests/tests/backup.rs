@@ -406,8 +406,8 @@ fn the_log_ends_with_where_restic_got_to() {
     let last_status = fx.wrapper.invocations()[0]
         .stdout_lines()
         .into_iter()
-        .filter(|l| l.contains(r#""message_type":"status""#))
-        .last()
+        .rev()
+        .find(|l| l.contains(r#""message_type":"status""#))
         .expect("restic printed a status");
     let status: serde_json::Value = serde_json::from_str(&last_status).unwrap();
     let files = format!(
