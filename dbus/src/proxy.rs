@@ -11,8 +11,10 @@
 //!   D-Bus-activate anything, and the proxy's signals and property cache
 //!   belong to that one run. When it ends (the owner goes away, see
 //!   `Proxy::receive_owner_changed` on the well-known name), build a new
-//!   one. A proxy on the well-known name ([`Igotchuu1Proxy::new`]) would
-//!   read properties *with* auto-start, and so start the helper.
+//!   one. [`owner`] is that unique name alone, for a client that reads the
+//!   helper's messages itself (see [`crate::signal`]). A proxy on the
+//!   well-known name ([`Igotchuu1Proxy::new`]) would read properties
+//!   *with* auto-start, and so start the helper.
 //! - **Stop**: sent with `NO_AUTO_START` (by the generated method itself).
 //! - **Start** ("Back up now") is the one call that may start the helper.
 //! - **Start and Stop** carry `ALLOW_INTERACTIVE_AUTHORIZATION` (also set by
@@ -134,18 +136,27 @@ pub trait Igotchuu1 {
 /// addressed by its unique name, or `None` when no helper runs. Never starts
 /// the helper: see the module documentation.
 pub async fn running(conn: &zbus::Connection) -> zbus::Result<Option<Igotchuu1Proxy<'static>>> {
-    let dbus = zbus::fdo::DBusProxy::new(conn).await?;
-    let name = BusName::try_from(crate::BUS_NAME)?;
-    let owner: OwnedUniqueName = match dbus.get_name_owner(name).await {
-        Ok(owner) => owner,
-        Err(zbus::fdo::Error::NameHasNoOwner(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(owner) = owner(conn).await? else {
+        return Ok(None);
     };
     let proxy = Igotchuu1Proxy::builder(conn)
         .destination(owner)?
         .build()
         .await?;
     Ok(Some(proxy))
+}
+
+/// The unique name of the process that owns [`BUS_NAME`](crate::BUS_NAME)
+/// right now, or `None` when no helper runs. Asks the bus only, so it never
+/// starts the helper.
+pub async fn owner(conn: &zbus::Connection) -> zbus::Result<Option<OwnedUniqueName>> {
+    let dbus = zbus::fdo::DBusProxy::new(conn).await?;
+    let name = BusName::try_from(crate::BUS_NAME)?;
+    match dbus.get_name_owner(name).await {
+        Ok(owner) => Ok(Some(owner)),
+        Err(zbus::fdo::Error::NameHasNoOwner(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

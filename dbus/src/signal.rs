@@ -5,15 +5,23 @@
 //! A client that follows a run from one `zbus::MessageStream` sees the
 //! helper's signals and `NameOwnerChanged` in the order they were sent, and
 //! can take signals only from the owner of [`BUS_NAME`] as of the last
-//! `NameOwnerChanged` (see [`crate::proxy`] for the rules).
+//! `NameOwnerChanged` (see [`crate::proxy`] for the rules). So it
+//! [`subscribe`]s, and then, for each message: [`owner_change`] tells when
+//! the name changes hands, [`from_owner`] whether the current owner sent
+//! it, and [`parse`] what it says.
+//!
+//! A known property of the wrong type fails [`parse`],
+//! [`Properties::from_values`] and [`Properties::read`]. Their `_lenient`
+//! twins leave it out, hand it to a callback, and keep the rest: for a
+//! client that would rather show most of the state than none.
 
 use std::collections::HashMap;
 
-use zbus::fdo::{PropertiesChanged, PropertiesProxy};
+use zbus::fdo::{DBusProxy, PropertiesChanged, PropertiesProxy};
 use zbus::message::{Message, Type as MessageType};
-use zbus::names::{InterfaceName, UniqueName};
+use zbus::names::{InterfaceName, OwnedUniqueName, UniqueName};
 use zbus::zvariant::OwnedValue;
-use zbus::MatchRule;
+use zbus::{MatchRule, MessageStream};
 
 use crate::proxy::{BackupComplete, BackupCompleteArgs, BackupFinished, ErrorsFolded};
 use crate::{ItemError, Outcome, Phase, Progress, Summary, UnknownName};
@@ -70,36 +78,78 @@ impl Properties {
     ) -> zbus::Result<Self> {
         let mut p = Properties::default();
         for (name, value) in values {
-            match name.as_str() {
-                "Phase" => {
-                    let s = String::try_from(value)?;
-                    p.phase = Some(Phase::from_property(&s).map_err(unknown)?);
-                }
-                "Progress" => p.progress = Some(Progress::try_from(value)?),
-                "StartedAt" => p.started_at = Some(u64::try_from(value)?),
-                "Profile" => p.profile = Some(String::try_from(value)?),
-                "Places" => p.places = Some(Vec::<String>::try_from(value)?),
-                "ErrorCount" => p.error_count = Some(u64::try_from(value)?),
-                _ => {}
-            }
+            p.set(&name, value)?;
         }
         Ok(p)
+    }
+
+    /// As [`from_values`](Self::from_values), but a known property of the
+    /// wrong type is left out and handed to `skipped` with its error.
+    pub fn from_values_lenient(
+        values: impl IntoIterator<Item = (String, OwnedValue)>,
+        mut skipped: impl FnMut(&str, zbus::Error),
+    ) -> Self {
+        let mut p = Properties::default();
+        for (name, value) in values {
+            if let Err(e) = p.set(&name, value) {
+                skipped(&name, e);
+            }
+        }
+        p
     }
 
     /// All properties of the helper that is `owner` (a unique name, so that
     /// the read never D-Bus-activates anything).
     pub async fn read(conn: &zbus::Connection, owner: &UniqueName<'_>) -> zbus::Result<Self> {
-        let proxy = PropertiesProxy::builder(conn)
-            .destination(owner.to_owned())?
-            .path(OBJECT_PATH)?
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await?;
-        let all = proxy
-            .get_all(InterfaceName::from_static_str_unchecked(INTERFACE))
-            .await?;
-        Self::from_values(all)
+        Self::from_values(get_all(conn, owner).await?)
     }
+
+    /// As [`read`](Self::read), leaving out malformed properties as
+    /// [`from_values_lenient`](Self::from_values_lenient) does. Still an
+    /// error when the call itself fails.
+    pub async fn read_lenient(
+        conn: &zbus::Connection,
+        owner: &UniqueName<'_>,
+        skipped: impl FnMut(&str, zbus::Error),
+    ) -> zbus::Result<Self> {
+        Ok(Self::from_values_lenient(
+            get_all(conn, owner).await?,
+            skipped,
+        ))
+    }
+
+    /// Sets the property `name` if it is a known one. Unknown names are
+    /// skipped (a newer helper may have more); on an error, nothing is set.
+    fn set(&mut self, name: &str, value: OwnedValue) -> zbus::Result<()> {
+        match name {
+            "Phase" => {
+                let s = String::try_from(value)?;
+                self.phase = Some(Phase::from_property(&s).map_err(unknown)?);
+            }
+            "Progress" => self.progress = Some(Progress::try_from(value)?),
+            "StartedAt" => self.started_at = Some(u64::try_from(value)?),
+            "Profile" => self.profile = Some(String::try_from(value)?),
+            "Places" => self.places = Some(Vec::<String>::try_from(value)?),
+            "ErrorCount" => self.error_count = Some(u64::try_from(value)?),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn get_all(
+    conn: &zbus::Connection,
+    owner: &UniqueName<'_>,
+) -> zbus::Result<HashMap<String, OwnedValue>> {
+    let proxy = PropertiesProxy::builder(conn)
+        .destination(owner.to_owned())?
+        .path(OBJECT_PATH)?
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await?;
+    Ok(proxy
+        .get_all(InterfaceName::from_static_str_unchecked(INTERFACE))
+        .await?)
 }
 
 fn unknown(e: UnknownName) -> zbus::Error {
@@ -107,8 +157,29 @@ fn unknown(e: UnknownName) -> zbus::Error {
 }
 
 /// The helper's signal in `msg`, if it is one (by interface and member;
-/// the caller checks the sender and path). `None` for other messages.
+/// the caller checks the sender and path, see [`from_owner`]). `None` for
+/// other messages.
 pub fn parse(msg: &Message) -> zbus::Result<Option<HelperSignal>> {
+    parse_with(msg, Properties::from_values)
+}
+
+/// As [`parse`], but a `PropertiesChanged` keeps its well-formed
+/// properties: the others are handed to `skipped`, as
+/// [`Properties::from_values_lenient`] does.
+pub fn parse_lenient(
+    msg: &Message,
+    skipped: impl FnMut(&str, zbus::Error),
+) -> zbus::Result<Option<HelperSignal>> {
+    parse_with(msg, |values| {
+        Ok(Properties::from_values_lenient(values, skipped))
+    })
+}
+
+/// [`parse`], with `properties` reading the values of a `PropertiesChanged`.
+fn parse_with(
+    msg: &Message,
+    properties: impl FnOnce(HashMap<String, OwnedValue>) -> zbus::Result<Properties>,
+) -> zbus::Result<Option<HelperSignal>> {
     let header = msg.header();
     if header.message_type() != MessageType::Signal {
         return Ok(None);
@@ -128,7 +199,7 @@ pub fn parse(msg: &Message) -> zbus::Result<Option<HelperSignal>> {
         for (name, value) in args.changed_properties() {
             values.insert(name.to_string(), OwnedValue::try_from(value)?);
         }
-        return Properties::from_values(values).map(|p| Some(HelperSignal::PropertiesChanged(p)));
+        return properties(values).map(|p| Some(HelperSignal::PropertiesChanged(p)));
     }
     if interface.as_str() != INTERFACE {
         return Ok(None);
@@ -186,7 +257,7 @@ impl From<&BackupCompleteArgs<'_>> for Summary {
 
 /// Whether `msg` is the bus's `NameOwnerChanged` for [`BUS_NAME`]; then
 /// the new owner (`None`: nobody owns it now).
-pub fn owner_change(msg: &Message) -> Option<Option<UniqueName<'static>>> {
+pub fn owner_change(msg: &Message) -> Option<Option<OwnedUniqueName>> {
     let header = msg.header();
     if header.sender().is_none_or(|s| s.as_str() != DBUS_NAME) {
         return None;
@@ -196,7 +267,18 @@ pub fn owner_change(msg: &Message) -> Option<Option<UniqueName<'static>>> {
     if args.name.as_str() != BUS_NAME {
         return None;
     }
-    Some(args.new_owner.as_ref().map(|o| o.to_owned()))
+    Some(args.new_owner.as_ref().map(|o| o.to_owned().into()))
+}
+
+/// Whether `msg` is a signal on the helper's object sent by `owner`, the
+/// name's owner as of the last [`owner_change`]. The match rules admit any
+/// sender: this keeps out a stale or rogue one.
+pub fn from_owner(msg: &Message, owner: Option<&UniqueName<'_>>) -> bool {
+    let header = msg.header();
+    let from_owner = matches!((header.sender(), owner), (Some(s), Some(o)) if s == o);
+    header.message_type() == MessageType::Signal
+        && from_owner
+        && header.path().is_some_and(|p| p.as_str() == OBJECT_PATH)
 }
 
 /// The match rules a follower adds (with `DBusProxy::add_match_rule`) to
@@ -218,6 +300,22 @@ pub fn match_rules() -> [MatchRule<'static>; 2] {
         .expect("valid path")
         .build();
     [names, object]
+}
+
+/// Starts following the helper on `conn`: a stream of all it receives,
+/// with the [`match_rules`] added, and the name's owner now. The stream
+/// exists before the rules, and the rules before the owner is asked for,
+/// so that nothing the helper says falls in between.
+pub async fn subscribe(
+    conn: &zbus::Connection,
+) -> zbus::Result<(MessageStream, Option<OwnedUniqueName>)> {
+    let messages = MessageStream::from(conn);
+    let dbus = DBusProxy::new(conn).await?;
+    for rule in match_rules() {
+        dbus.add_match_rule(rule).await?;
+    }
+    let owner = crate::proxy::owner(conn).await?;
+    Ok((messages, owner))
 }
 
 #[cfg(test)]
@@ -391,6 +489,73 @@ mod tests {
             .build(&())
             .unwrap();
         assert_eq!(parse(&call).unwrap(), None);
+        // A malformed body is an error, not a panic.
+        assert!(parse(&signal(INTERFACE, "Progress", &("x",))).is_err());
+    }
+
+    #[test]
+    fn lenient_readers_keep_the_well_formed_properties() {
+        let mut skipped = Vec::new();
+        let values = [
+            ("Phase", Value::from("idle")),
+            ("StartedAt", Value::from(7u64)),
+            ("ErrorCount", Value::from("x")),
+        ];
+        let props = Properties::from_values_lenient(
+            values.map(|(n, v)| (n.to_owned(), OwnedValue::try_from(v).unwrap())),
+            |name, _| skipped.push(name.to_owned()),
+        );
+        assert_eq!(props.phase, Some(None));
+        assert_eq!(props.started_at, Some(7));
+        assert_eq!(props.error_count, None);
+        assert_eq!(skipped, ["ErrorCount"]);
+
+        let body = (
+            INTERFACE,
+            HashMap::from([
+                ("Phase", Value::from("dancing")),
+                ("Profile", Value::from("laptop")),
+            ]),
+            Vec::<String>::new(),
+        );
+        let msg = signal(PROPERTIES_INTERFACE, "PropertiesChanged", &body);
+        let mut skipped = Vec::new();
+        let parsed = parse_lenient(&msg, |name, _| skipped.push(name.to_owned())).unwrap();
+        assert_eq!(
+            parsed,
+            Some(HelperSignal::PropertiesChanged(Properties {
+                profile: Some("laptop".into()),
+                ..Default::default()
+            }))
+        );
+        assert_eq!(skipped, ["Phase"]);
+        // Only properties are lenient: a malformed signal is still an error.
+        assert!(parse_lenient(&signal(INTERFACE, "Progress", &("x",)), |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn signals_only_from_the_owner_on_the_object() {
+        let owner = UniqueName::try_from(":1.42").unwrap();
+        let from = |sender: &str, path: &str| {
+            Message::signal(path, INTERFACE, "BackupStarted")
+                .unwrap()
+                .sender(sender)
+                .unwrap()
+                .build(&())
+                .unwrap()
+        };
+        assert!(from_owner(&from(":1.42", OBJECT_PATH), Some(&owner)));
+        assert!(!from_owner(&from(":1.7", OBJECT_PATH), Some(&owner)));
+        assert!(!from_owner(&from(":1.42", "/elsewhere"), Some(&owner)));
+        // Nobody owns the name: nobody is heard.
+        assert!(!from_owner(&from(":1.42", OBJECT_PATH), None));
+        let call = Message::method_call(OBJECT_PATH, "Stop")
+            .unwrap()
+            .sender(":1.42")
+            .unwrap()
+            .build(&())
+            .unwrap();
+        assert!(!from_owner(&call, Some(&owner)));
     }
 
     #[test]
@@ -405,7 +570,7 @@ mod tests {
         };
         assert_eq!(
             owner_change(&noc(DBUS_NAME, BUS_NAME, ":1.42")),
-            Some(Some(UniqueName::try_from(":1.42").unwrap()))
+            Some(Some(OwnedUniqueName::try_from(":1.42").unwrap()))
         );
         assert_eq!(owner_change(&noc(DBUS_NAME, BUS_NAME, "")), Some(None));
         assert_eq!(owner_change(&noc(DBUS_NAME, "org.example.X", ":1.4")), None);

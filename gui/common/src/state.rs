@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 
 use igotchuu_dbus::history::RunRecord;
+use igotchuu_dbus::signal::{HelperSignal, Properties};
 use igotchuu_dbus::{ItemError, Outcome, Phase, Progress, Summary};
 
 /// How many item errors of one run the state keeps: the latest ones. The
@@ -97,30 +98,6 @@ pub enum Update {
     Finished(Finished),
 }
 
-/// Property values, as read at once (`GetAll`) or as changed
-/// (`PropertiesChanged`): `None` for those not included.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Properties {
-    pub phase: Option<Option<Phase>>,
-    pub progress: Option<Progress>,
-    pub started_at: Option<u64>,
-    pub profile: Option<String>,
-    pub places: Option<Vec<String>>,
-    pub error_count: Option<u64>,
-}
-
-/// A signal of `com.nyantec.igotchuu1`, parsed.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Signal {
-    Started,
-    Progress(Progress),
-    Error(ItemError),
-    Folded(u64),
-    Complete(Summary),
-    Finished { outcome: Outcome, reason: String },
-    Properties(Properties),
-}
-
 /// Something the watcher heard or found out.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Input {
@@ -138,7 +115,7 @@ pub(crate) enum Input {
     HelperGone {
         record: Option<RunRecord>,
     },
-    Signal(Signal),
+    Signal(HelperSignal),
 }
 
 impl DesktopState {
@@ -227,19 +204,19 @@ impl Tracker {
         }
     }
 
-    fn apply_signal(&mut self, signal: Signal, now: u64, out: &mut VecDeque<Update>) {
+    fn apply_signal(&mut self, signal: HelperSignal, now: u64, out: &mut VecDeque<Update>) {
         match signal {
-            Signal::Started => {
+            HelperSignal::BackupStarted => {
                 self.begin_run();
                 // Running from now on, even before the Phase property says so.
                 self.phase.get_or_insert(Phase::Preparing);
                 self.open_run = Some(self.started_at);
             }
-            Signal::Progress(p) => {
+            HelperSignal::Progress(p) => {
                 self.error_count = self.error_count.max(p.error_count);
                 self.progress = p;
             }
-            Signal::Error(e) => {
+            HelperSignal::Error(e) => {
                 self.errors_heard += 1;
                 self.error_count = self.error_count.max(self.errors_heard);
                 if self.item_errors.len() >= ITEM_ERRORS_KEPT {
@@ -249,13 +226,20 @@ impl Tracker {
                 self.item_errors.push_back(e.clone());
                 out.push_back(Update::ItemError(e));
             }
-            Signal::Folded(n) => {
+            HelperSignal::ErrorsFolded(n) => {
                 self.errors_heard = self.errors_heard.saturating_add(n);
                 self.errors_not_listed = self.errors_not_listed.saturating_add(n);
                 self.error_count = self.error_count.max(self.errors_heard);
             }
-            Signal::Complete(summary) => self.summary = Some(summary),
-            Signal::Finished { outcome, reason } => {
+            HelperSignal::BackupComplete(summary) => self.summary = Some(summary),
+            HelperSignal::BackupFinished { outcome, reason } => {
+                // An outcome from a newer helper is a failure, not a success.
+                let outcome = outcome.parse().unwrap_or_else(|e| {
+                    tracing::warn!(
+                        "unknown outcome from the backup helper ({e}); taking it as failed"
+                    );
+                    Outcome::Failed
+                });
                 self.phase = None;
                 if self.open_run.take().is_some() {
                     let finished = Finished {
@@ -271,7 +255,7 @@ impl Tracker {
                     out.push_back(Update::Finished(finished));
                 }
             }
-            Signal::Properties(p) => {
+            HelperSignal::PropertiesChanged(p) => {
                 let starts = p.phase.flatten().is_some() && self.open_run.is_none();
                 self.apply_properties(p);
                 if starts {
@@ -358,26 +342,33 @@ mod tests {
         out.into()
     }
 
-    fn sig(s: Signal) -> Input {
+    fn sig(s: HelperSignal) -> Input {
         Input::Signal(s)
     }
 
+    fn finished(outcome: &str, reason: &str) -> Input {
+        sig(HelperSignal::BackupFinished {
+            outcome: outcome.into(),
+            reason: reason.into(),
+        })
+    }
+
     fn phase(p: Phase) -> Input {
-        sig(Signal::Properties(Properties {
+        sig(HelperSignal::PropertiesChanged(Properties {
             phase: Some(Some(p)),
             ..Default::default()
         }))
     }
 
     fn idle() -> Input {
-        sig(Signal::Properties(Properties {
+        sig(HelperSignal::PropertiesChanged(Properties {
             phase: Some(None),
             ..Default::default()
         }))
     }
 
     fn run_info(started_at: u64) -> Input {
-        sig(Signal::Properties(Properties {
+        sig(HelperSignal::PropertiesChanged(Properties {
             started_at: Some(started_at),
             places: Some(vec!["/home".into()]),
             profile: Some(String::new()),
@@ -451,25 +442,22 @@ mod tests {
     /// The signals of a whole successful run, as the helper sends them.
     fn a_run(outcome: Outcome) -> Vec<Input> {
         vec![
-            sig(Signal::Started),
+            sig(HelperSignal::BackupStarted),
             run_info(T0),
             phase(Phase::Preparing),
             phase(Phase::Snapshotting),
             phase(Phase::BackingUp),
-            sig(Signal::Progress(progress(0.42, 0))),
-            sig(Signal::Error(ItemError {
+            sig(HelperSignal::Progress(progress(0.42, 0))),
+            sig(HelperSignal::Error(ItemError {
                 error: "permission denied".into(),
                 during: "archival".into(),
                 item: "/home/a".into(),
             })),
-            sig(Signal::Folded(2)),
-            sig(Signal::Progress(progress(1.0, 1))),
+            sig(HelperSignal::ErrorsFolded(2)),
+            sig(HelperSignal::Progress(progress(1.0, 1))),
             phase(Phase::CleaningUp),
-            sig(Signal::Complete(summary())),
-            sig(Signal::Finished {
-                outcome,
-                reason: String::new(),
-            }),
+            sig(HelperSignal::BackupComplete(summary())),
+            finished(outcome.as_str(), ""),
             idle(),
         ]
     }
@@ -522,7 +510,10 @@ mod tests {
     fn a_second_run_starts_clean() {
         let mut s = Tracker::default();
         feed(&mut s, a_run(Outcome::CompletedWithWarnings));
-        let updates = feed(&mut s, [sig(Signal::Started), run_info(T0 + 3600)]);
+        let updates = feed(
+            &mut s,
+            [sig(HelperSignal::BackupStarted), run_info(T0 + 3600)],
+        );
         assert!(finished_of(&updates).is_empty());
         assert!(s.running());
         assert_eq!(s.error_count, 0);
@@ -530,13 +521,7 @@ mod tests {
         assert_eq!(s.errors_not_listed, 0);
         assert_eq!(s.summary, None);
         assert_eq!(s.started_at, T0 + 3600);
-        let updates = feed(
-            &mut s,
-            [sig(Signal::Finished {
-                outcome: Outcome::Failed,
-                reason: "No network.".into(),
-            })],
-        );
+        let updates = feed(&mut s, [finished("failed", "No network.")]);
         let f = finished_of(&updates);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].reason, "No network.");
@@ -556,13 +541,7 @@ mod tests {
         assert_eq!(s.places, ["/home", "/srv"]);
         assert_eq!(s.profile, "laptop");
         assert_eq!(s.error_count, 2);
-        let updates = feed(
-            &mut s,
-            [sig(Signal::Finished {
-                outcome: Outcome::Stopped,
-                reason: "Stopped on request.".into(),
-            })],
-        );
+        let updates = feed(&mut s, [finished("stopped", "Stopped on request.")]);
         assert_eq!(finished_of(&updates)[0].outcome, Outcome::Stopped);
         assert_eq!(finished_of(&updates)[0].error_count, 2);
     }
@@ -634,13 +613,7 @@ mod tests {
         assert!(finished_of(&updates).is_empty());
         assert!(s.running());
         // ... and it finishes once.
-        let updates = feed(
-            &mut s,
-            [sig(Signal::Finished {
-                outcome: Outcome::Completed,
-                reason: String::new(),
-            })],
-        );
+        let updates = feed(&mut s, [finished("completed", "")]);
         assert_eq!(finished_of(&updates).len(), 1);
     }
 
@@ -680,10 +653,10 @@ mod tests {
     #[test]
     fn item_errors_are_bounded() {
         let mut s = Tracker::default();
-        feed(&mut s, [sig(Signal::Started)]);
+        feed(&mut s, [sig(HelperSignal::BackupStarted)]);
         let n = ITEM_ERRORS_KEPT as u64 + 25;
         let inputs = (0..n).map(|i| {
-            sig(Signal::Error(ItemError {
+            sig(HelperSignal::Error(ItemError {
                 error: "e".into(),
                 during: "scan".into(),
                 item: format!("/f{i}"),
@@ -708,13 +681,15 @@ mod tests {
     #[test]
     fn finished_without_a_run_is_not_reported() {
         let mut s = Tracker::default();
-        let updates = feed(
-            &mut s,
-            [sig(Signal::Finished {
-                outcome: Outcome::Completed,
-                reason: String::new(),
-            })],
-        );
+        let updates = feed(&mut s, [finished("completed", "")]);
         assert!(finished_of(&updates).is_empty());
+    }
+
+    #[test]
+    fn an_unknown_outcome_counts_as_failed() {
+        let mut s = Tracker::default();
+        feed(&mut s, [sig(HelperSignal::BackupStarted)]);
+        let updates = feed(&mut s, [finished("exploded", "")]);
+        assert_eq!(finished_of(&updates)[0].outcome, Outcome::Failed);
     }
 }

@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use igotchuu_dbus::errors::Error as CallError;
-use igotchuu_dbus::proxy::{self, Igotchuu1Proxy, AUTH_CALL_TIMEOUT};
+use igotchuu_dbus::proxy::{Igotchuu1Proxy, AUTH_CALL_TIMEOUT};
 use igotchuu_dbus::signal::{self, HelperSignal, Properties};
-use igotchuu_dbus::OBJECT_PATH;
 use tokio::time::Instant;
-use zbus::names::{BusName, OwnedUniqueName};
-use zbus::MessageStream;
+use zbus::names::OwnedUniqueName;
 
 use crate::events::EventSink;
 use crate::exit;
@@ -68,17 +66,7 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
         .max_queued(QUEUE)
         .build()
         .await?;
-    // The stream before the rules, the rules before asking for the owner:
-    // nothing the helper says falls in between.
-    let mut messages = MessageStream::from(&conn);
-    let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
-    for rule in signal::match_rules() {
-        dbus.add_match_rule(rule).await.map_err(zbus::Error::from)?;
-    }
-    let mut owner = match proxy::running(&conn).await? {
-        Some(p) => unique(p.inner().destination()),
-        None => None,
-    };
+    let (mut messages, mut owner) = signal::subscribe(&conn).await?;
     let mut follower = Follower::default();
     let mut printer = TerminalPrinter::new();
     let mut show = |follower: &mut Follower, heard: Heard| {
@@ -113,12 +101,11 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
             Some(Err(_)) | None => return Err(WatchError::Lost),
         };
         if let Some(new_owner) = signal::owner_change(&msg) {
-            let new_owner = new_owner.map(OwnedUniqueName::from);
             if owner.is_some() && new_owner != owner {
                 show(&mut follower, Heard::Gone);
             }
             owner = new_owner;
-        } else if from_helper(&msg, owner.as_ref()) {
+        } else if signal::from_owner(&msg, owner.as_deref()) {
             match signal::parse(&msg) {
                 Ok(Some(HelperSignal::BackupStarted)) => {
                     let heard = match owner.as_ref() {
@@ -173,19 +160,4 @@ async fn read(conn: &zbus::Connection, owner: &OwnedUniqueName) -> Option<Proper
             None
         }
     }
-}
-
-fn unique(name: &BusName<'_>) -> Option<OwnedUniqueName> {
-    match name {
-        BusName::Unique(u) => Some(u.to_owned().into()),
-        BusName::WellKnown(_) => None,
-    }
-}
-
-/// A signal on the helper's object from the name's current owner: never
-/// from a stale or rogue sender.
-fn from_helper(msg: &zbus::Message, owner: Option<&OwnedUniqueName>) -> bool {
-    let header = msg.header();
-    let from_owner = matches!((header.sender(), owner), (Some(s), Some(o)) if s == o.inner());
-    from_owner && header.path().is_some_and(|p| p.as_str() == OBJECT_PATH)
 }
