@@ -3,9 +3,9 @@
 //! group is killed when the deadline passes or the guard is dropped, so a
 //! stuck command fails a test and leaves nothing running.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -21,14 +21,8 @@ pub struct Spawned {
     dir: TempDir,
 }
 
-/// How a command ended, and what it printed.
-#[derive(Debug)]
-pub struct Ended {
-    pub label: String,
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
+/// How a command ended, and what it printed: the same as a helper run's.
+pub use crate::helper::Finished as Ended;
 
 impl Spawned {
     /// Starts `cmd` (stdin from /dev/null) in a process group of its own.
@@ -146,39 +140,5 @@ impl Drop for Spawned {
         if let Some(mut child) = self.child.take() {
             kill_group(&mut child);
         }
-    }
-}
-
-impl Ended {
-    /// The exit code; panics (with the output) if a signal ended it.
-    pub fn code(&self) -> i32 {
-        self.status.code().unwrap_or_else(|| {
-            panic!(
-                "{} was killed by signal {:?}\n{}",
-                self.label,
-                self.status.signal(),
-                self.output()
-            )
-        })
-    }
-
-    /// Asserts the exit code, showing the output if it differs.
-    pub fn assert_code(&self, expected: i32) -> &Self {
-        assert_eq!(
-            self.status.code(),
-            Some(expected),
-            "{} ended with {} instead of exit code {expected}\n{}",
-            self.label,
-            self.status,
-            self.output()
-        );
-        self
-    }
-
-    pub fn output(&self) -> String {
-        format!(
-            "--- stdout ---\n{}--- stderr ---\n{}--------------",
-            self.stdout, self.stderr
-        )
     }
 }

@@ -61,23 +61,6 @@ impl Manager {
         mode: String,
         #[zbus(header)] header: zbus::message::Header<'_>,
     ) -> zbus::fdo::Result<zbus::zvariant::OwnedFd> {
-        if !self.answers {
-            self.calls.lock().unwrap().push(InhibitCall {
-                at: Instant::now(),
-                what,
-                who,
-                why,
-                mode,
-                sender: header.sender().map(|s| s.to_string()).unwrap_or_default(),
-                released: Arc::new(Mutex::new(None)),
-            });
-            while !self.stop.load(Ordering::Relaxed) {
-                async_io::Timer::after(Duration::from_millis(20)).await;
-            }
-            return Err(zbus::fdo::Error::Failed("the stand-in was stopped".into()));
-        }
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| zbus::fdo::Error::Failed(format!("pipe: {e}")))?;
         let released = Arc::new(Mutex::new(None));
         self.calls.lock().unwrap().push(InhibitCall {
             at: Instant::now(),
@@ -88,6 +71,14 @@ impl Manager {
             sender: header.sender().map(|s| s.to_string()).unwrap_or_default(),
             released: released.clone(),
         });
+        if !self.answers {
+            while !self.stop.load(Ordering::Relaxed) {
+                async_io::Timer::after(Duration::from_millis(20)).await;
+            }
+            return Err(zbus::fdo::Error::Failed("the stand-in was stopped".into()));
+        }
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| zbus::fdo::Error::Failed(format!("pipe: {e}")))?;
         let stop = self.stop.clone();
         std::thread::spawn(move || watch_eof(read, released, stop));
         // Our copy of the write end goes once the reply is sent.
