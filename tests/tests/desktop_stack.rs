@@ -176,14 +176,17 @@ fn the_desktop_follows_a_real_backup_then_a_failed_one() {
     let run = w.fx.env.spawn(&["backup"]);
     let inv = w.fx.wrapper.wait_started(1, wait::DEADLINE);
     let status = restic_json(&inv.wait_paused(wait::DEADLINE));
-    let percent = (status["percent_done"].as_f64().expect("percent_done") * 100.0) as u32;
+    // As people read it: whole percent, rounded down; restic 0.14 may say
+    // a little over 1.
+    let fraction = status["percent_done"].as_f64().expect("percent_done");
+    let percent = (fraction.clamp(0.0, 1.0) * 100.0).floor() as u32;
     let home = w.fx.path("home").display().to_string();
-    // The tray follows the Progress signals, which the helper coalesces to
-    // a few a second, so the one it shows may be from just before restic
-    // stopped; the window, below, reads the exact state from properties.
-    let running = wait_item(&session, &item, "the tray to show the run", |v| {
+    // restic is stopped: the last report the helper held back still reaches
+    // the tray when its interval is over.
+    let running = wait_item(&session, &item, "the tray to show restic's progress", |v| {
         v.icon == "com.nyantec.IGotChuu-backing-up"
-            && v.tooltip.starts_with(&format!("Backing up {home}"))
+            && v.tooltip
+                .starts_with(&format!("Backing up {home} — {percent}{NBSP}%"))
     });
     eprintln!("while backing up, the tray says: {running:?}");
 

@@ -8,6 +8,7 @@ pub mod inhibit;
 mod live;
 mod object;
 mod publisher;
+mod throttle;
 
 pub use gate::Gate;
 pub use live::LiveState;

@@ -3,7 +3,8 @@
 //! The sink side runs on the run's task and never blocks: it keeps the
 //! live state exact, and decides what is worth a signal. Progress is
 //! coalesced to a few signals a second (the first and the last are always
-//! sent); item errors pass a token bucket, and those held back are counted
+//! sent, and one held back goes out when its interval is over, see
+//! `throttle.rs`); item errors pass a token bucket, and those held back are counted
 //! in an `ErrorsFolded` signal. The bus side sends them on its own task,
 //! and survives losing the bus: the backup goes on, and it reconnects.
 
@@ -26,6 +27,7 @@ use zbus::Connection;
 
 use super::live::{Changed, LiveState};
 use super::object::{BackupObject, Control};
+use super::throttle::{Due, Offer, ProgressThrottle};
 use crate::events::{Event, EventSink};
 
 /// At most this many Progress signals a second.
@@ -74,6 +76,9 @@ enum Outgoing {
     /// The phase as it was when it changed: the property may have moved on.
     Phase(Option<Phase>),
     Progress(Progress),
+    /// A report is held back: the bus task sends it at this time if no
+    /// newer one has gone out by then.
+    WakeAt(Instant),
     Error(ItemError),
     Folded(u64),
     Finished {
@@ -173,6 +178,7 @@ impl Publisher {
     pub fn start(self) -> (BusSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let throttle = Arc::new(Mutex::new(ProgressThrottle::new(PROGRESS_INTERVAL)));
         let task = tokio::spawn(
             BusTask {
                 conn: Some(self.conn),
@@ -180,11 +186,12 @@ impl Publisher {
                 live: self.live.clone(),
                 control: self.control,
                 queued: queued.clone(),
+                throttle: throttle.clone(),
                 announced_errors: None,
             }
             .run(rx),
         );
-        (BusSink::new(tx, queued, self.live), task)
+        (BusSink::new(tx, queued, self.live, throttle), task)
     }
 }
 
@@ -216,8 +223,7 @@ pub struct BusSink {
     tx: mpsc::UnboundedSender<Outgoing>,
     queued: Arc<AtomicUsize>,
     live: Arc<Mutex<LiveState>>,
-    last_progress: Option<Instant>,
-    pending_progress: Option<Progress>,
+    throttle: Arc<Mutex<ProgressThrottle>>,
     tokens: f64,
     tokens_at: Instant,
     folded: u64,
@@ -228,13 +234,13 @@ impl BusSink {
         tx: mpsc::UnboundedSender<Outgoing>,
         queued: Arc<AtomicUsize>,
         live: Arc<Mutex<LiveState>>,
+        throttle: Arc<Mutex<ProgressThrottle>>,
     ) -> Self {
         BusSink {
             tx,
             queued,
             live,
-            last_progress: None,
-            pending_progress: None,
+            throttle,
             tokens: ERROR_BURST,
             tokens_at: Instant::now(),
             folded: 0,
@@ -252,17 +258,17 @@ impl BusSink {
         self.queued.load(Ordering::Relaxed) >= MAX_QUEUED
     }
 
+    fn throttle(&self) -> std::sync::MutexGuard<'_, ProgressThrottle> {
+        self.throttle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn progress(&mut self, p: &Progress) {
-        let now = Instant::now();
-        let due = self
-            .last_progress
-            .is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL);
-        if due && !self.congested() {
-            self.last_progress = Some(now);
-            self.pending_progress = None;
-            self.send(Outgoing::Progress(p.clone()));
-        } else {
-            self.pending_progress = Some(p.clone());
+        let may_send = !self.congested();
+        let offer = self.throttle().offer(p, Instant::now(), may_send);
+        match offer {
+            Offer::Send(p) => self.send(Outgoing::Progress(p)),
+            Offer::Hold(Some(at)) => self.send(Outgoing::WakeAt(at)),
+            Offer::Hold(None) => {}
         }
     }
 
@@ -282,8 +288,8 @@ impl BusSink {
 
     /// Sends what was held back, before an event that must follow it.
     fn flush(&mut self) {
-        if let Some(p) = self.pending_progress.take() {
-            self.last_progress = Some(Instant::now());
+        let held = self.throttle().flush(Instant::now());
+        if let Some(p) = held {
             self.send(Outgoing::Progress(p));
         }
         self.flush_folded();
@@ -349,6 +355,7 @@ struct BusTask {
     live: Arc<Mutex<LiveState>>,
     control: Control,
     queued: Arc<AtomicUsize>,
+    throttle: Arc<Mutex<ProgressThrottle>>,
     /// ErrorCount as last announced, so unchanged counts cost no signal.
     announced_errors: Option<u64>,
 }
@@ -357,18 +364,33 @@ impl BusTask {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
         let retry = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(retry);
+        // When to send the progress report held back, if it is still the latest.
+        let held = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(held);
+        let mut held_armed = false;
         loop {
-            tokio::select! {
+            let out = tokio::select! {
                 out = rx.recv() => {
                     let Some(out) = out else { break };
                     self.queued.fetch_sub(1, Ordering::Relaxed);
-                    if self.conn.is_some() {
-                        if let Err(e) = self.emit(&out).await {
-                            tracing::warn!("lost the system bus ({e}); the backup goes on, and igotchuu will reconnect");
-                            self.conn = None;
-                            self.iface = None;
-                            retry.as_mut().reset(Instant::now() + RECONNECT_INTERVAL);
+                    if let Outgoing::WakeAt(at) = out {
+                        held.as_mut().reset(at);
+                        held_armed = true;
+                        continue;
+                    }
+                    out
+                }
+                () = &mut held, if held_armed => {
+                    held_armed = false;
+                    let due = self.throttle.lock().unwrap_or_else(|e| e.into_inner()).wake(Instant::now());
+                    match due {
+                        Due::Send(p) => Outgoing::Progress(p),
+                        Due::WakeAt(at) => {
+                            held.as_mut().reset(at);
+                            held_armed = true;
+                            continue;
                         }
+                        Due::Nothing => continue,
                     }
                 }
                 () = &mut retry, if self.conn.is_none() => {
@@ -386,6 +408,15 @@ impl BusTask {
                             retry.as_mut().reset(Instant::now() + RECONNECT_INTERVAL);
                         }
                     }
+                    continue;
+                }
+            };
+            if self.conn.is_some() {
+                if let Err(e) = self.emit(&out).await {
+                    tracing::warn!("lost the system bus ({e}); the backup goes on, and igotchuu will reconnect");
+                    self.conn = None;
+                    self.iface = None;
+                    retry.as_mut().reset(Instant::now() + RECONNECT_INTERVAL);
                 }
             }
         }
@@ -451,6 +482,8 @@ impl BusTask {
                 obj.progress_changed(em).await?;
                 self.announce_errors(&obj, em).await?;
             }
+            // The run loop keeps these for its timer.
+            Outgoing::WakeAt(_) => {}
             Outgoing::Error(e) => BackupObject::error(em, &e.error, &e.during, &e.item).await?,
             Outgoing::Folded(n) => BackupObject::errors_folded(em, *n).await?,
             Outgoing::Finished {
@@ -497,7 +530,8 @@ mod tests {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let live = Arc::new(Mutex::new(LiveState::default()));
-        (BusSink::new(tx, queued.clone(), live), rx, queued)
+        let throttle = Arc::new(Mutex::new(ProgressThrottle::new(PROGRESS_INTERVAL)));
+        (BusSink::new(tx, queued.clone(), live, throttle), rx, queued)
     }
 
     fn progress(n: u64) -> Event {
@@ -524,6 +558,7 @@ mod tests {
                 Outgoing::Started => "started".to_owned(),
                 Outgoing::Phase(p) => format!("phase {}", Phase::property_value(p)),
                 Outgoing::Progress(p) => format!("progress {}", p.files_done),
+                Outgoing::WakeAt(_) => "wake".to_owned(),
                 Outgoing::Error(e) => format!("error {}", e.item),
                 Outgoing::Folded(n) => format!("folded {n}"),
                 Outgoing::Finished { outcome, .. } => format!("finished {outcome}"),
@@ -548,6 +583,9 @@ mod tests {
             drain(&mut rx),
             [
                 "progress 1",
+                // The bus task is asked once to send what is held, should
+                // restic say nothing more (see throttle.rs).
+                "wake",
                 "progress 1001",
                 "progress 1500",
                 "phase cleaning-up"
@@ -590,7 +628,8 @@ mod tests {
         queued.store(MAX_QUEUED, Ordering::Relaxed);
         sink.handle(&progress(1));
         sink.handle(&Event::ItemError(ItemError::default()));
-        assert!(drain(&mut rx).is_empty());
+        // Only the bus task's wake-up for the report it holds.
+        assert_eq!(drain(&mut rx), ["wake"]);
         // Events that end phases and runs are never dropped.
         sink.handle(&finished());
         let out = drain(&mut rx);
