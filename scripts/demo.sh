@@ -240,7 +240,8 @@ start_bus() {
   <listen>$ADDRESS</listen>
   <auth>EXTERNAL</auth>
   <servicedir>$BUS/services</servicedir>
-  <!-- The defaults of /usr/share/dbus-1/system.conf: deny owning and calling. -->
+  <!-- The defaults of /usr/share/dbus-1/system.conf: deny owning and calling.
+       Kept the same as SYSTEM_DEFAULTS in tests/src/sysbus.rs. -->
   <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
@@ -255,6 +256,7 @@ start_bus() {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
   </policy>
   <includedir>$PREFIX/share/dbus-1/system.d</includedir>
   $polkit_include

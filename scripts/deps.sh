@@ -16,7 +16,7 @@ demo_pkgs=(dbus polkitd)
 # fonts and icons a GNOME app draws with, ImageMagick for screenshots); the
 # validators meson runs.
 test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd
-  xvfb x11-utils dunst haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
+  xvfb dunst haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   fonts-cantarell fonts-dejavu-core adwaita-icon-theme hicolor-icon-theme imagemagick
   desktop-file-utils appstream man-db)
 

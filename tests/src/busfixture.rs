@@ -9,11 +9,10 @@ use crate::fixture::{write_file, Fixture};
 use crate::polkit::{Polkit, Rule};
 use crate::sysbus::{Activation, BusOptions, SystemBus};
 
-/// What the bus side of a test needs.
+/// What the bus side of a test needs. polkitd always runs, with the
+/// repository's actions: the helper asks the real polkitd, as on a desktop.
+#[derive(Default)]
 pub struct BusSetup {
-    /// Run polkitd with the repository's actions (the default: the helper
-    /// then asks the real polkitd, as on a desktop).
-    pub polkit: bool,
     /// Rules for polkitd.
     pub rules: Vec<Rule>,
     /// Install the activation file for `igotchuu serve` with the fixture's config.
@@ -22,20 +21,9 @@ pub struct BusSetup {
     pub extra_policy: String,
 }
 
-impl Default for BusSetup {
-    fn default() -> Self {
-        BusSetup {
-            polkit: true,
-            rules: Vec::new(),
-            activation: false,
-            extra_policy: String::new(),
-        }
-    }
-}
-
 // Field order is drop order.
 pub struct BusFixture {
-    pub polkit: Option<Polkit>,
+    pub polkit: Polkit,
     pub bus: SystemBus,
     pub fx: Fixture,
 }
@@ -57,7 +45,7 @@ impl BusFixture {
         };
         let bus = SystemBus::with(options);
         fx.env.use_bus(bus.address());
-        let polkit = setup.polkit.then(|| Polkit::with_rules(&bus, &setup.rules));
+        let polkit = Polkit::with_rules(&bus, &setup.rules);
         BusFixture { polkit, bus, fx }
     }
 

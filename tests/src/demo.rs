@@ -158,13 +158,11 @@ pub fn loop_devices() -> Vec<(String, String)> {
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        if self.leftovers().is_empty() {
+        let left = self.leftovers();
+        if left.is_empty() {
             return;
         }
-        eprintln!(
-            "the demo left {:?}; running scripts/demo.sh --clean",
-            self.leftovers()
-        );
+        eprintln!("the demo left {left:?}; running scripts/demo.sh --clean");
         let clean = Spawned::start("scripts/demo.sh --clean", self.command(&["--clean"]));
         if clean.wait_or_kill(CLEAN_LIMIT).is_none() {
             eprintln!("scripts/demo.sh --clean did not end within {CLEAN_LIMIT:?}");

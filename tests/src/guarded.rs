@@ -27,14 +27,10 @@ pub fn require_tool(tool: &str, package: &str) {
     );
 }
 
-/// Calls `done` every 50 ms until it is true; panics after `timeout`,
-/// saying what it waited for.
+/// Waits until `done` is true; panics after `timeout`, saying what it
+/// waited for ([`wait::until`](crate::wait::until) for a plain condition).
 pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::wait::until(what, timeout, || done().then_some(()));
 }
 
 /// A child process that is asked to end (SIGTERM), then killed, and always

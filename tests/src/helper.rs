@@ -27,6 +27,8 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     pub const USAGE: i32 = 2;
     pub const COMPLETED_WITH_WARNINGS: i32 = 3;
+    /// `igotchuu watch`: no bus, Start refused, or no backup began in time.
+    pub const UNAVAILABLE: i32 = 69;
     pub const BUSY: i32 = 75;
     pub const CONFIG: i32 = 78;
     pub const STOPPED: i32 = 130;

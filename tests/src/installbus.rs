@@ -12,11 +12,10 @@ use tempfile::TempDir;
 pub use crate::guarded::require_tool;
 pub use crate::sysbus::POLKIT_BUS_POLICY;
 use crate::sysbus::SYSTEM_DEFAULTS;
-use crate::wait;
+use crate::{procs, wait};
 
 /// polkitd's bus name.
-pub const POLKIT_NAME: &str = "org.freedesktop.PolicyKit1";
-const POLKITD: &str = "/usr/lib/polkit-1/polkitd";
+pub use crate::polkit::{BUS_NAME as POLKIT_NAME, POLKITD};
 
 /// A folder for a bus's socket and files that every user can enter:
 /// clients run as `nobody`, and polkitd switches to its own user.
@@ -178,21 +177,7 @@ impl PrivateBus {
     /// tells each `DBUS_STARTER_ADDRESS`, and children inherit it. (They
     /// are not the daemon's descendants: it double-forks them.)
     pub fn activated(&self) -> Vec<i32> {
-        let starter = format!("DBUS_STARTER_ADDRESS={}", self.address);
-        let ours = |var: &[u8]| {
-            var.strip_prefix(starter.as_bytes())
-                .is_some_and(|rest| rest.is_empty() || rest[0] == b',')
-        };
-        let mut pids: Vec<i32> = std::fs::read_dir("/proc")
-            .expect("read /proc")
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/environ"))
-                    .is_ok_and(|env| env.split(|b| *b == 0).any(ours))
-            })
-            .filter(|pid| wait::pid_alive(*pid))
-            .collect();
+        let mut pids = procs::with_environ_entry(&format!("DBUS_STARTER_ADDRESS={}", self.address));
         pids.sort_unstable();
         pids
     }
@@ -201,7 +186,7 @@ impl PrivateBus {
 impl Drop for PrivateBus {
     fn drop(&mut self) {
         // What the bus started (a helper, and its restic) would outlive it.
-        stop_all(&self.activated());
+        procs::terminate(&self.activated(), STOP_GRACE);
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
     }
@@ -209,23 +194,6 @@ impl Drop for PrivateBus {
 
 /// How long processes may take to end after SIGTERM, before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(20);
-
-/// Sends SIGTERM to each of `pids` (so that a helper cleans up), waits for
-/// them to end, and sends SIGKILL to any that do not.
-pub fn stop_all(pids: &[i32]) {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    for &pid in pids {
-        eprintln!("stopping pid {pid}, left running by a private bus");
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-    }
-    for &pid in pids {
-        if !wait::pid_gone_within(pid, STOP_GRACE) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            wait::pid_gone_within(pid, STOP_GRACE);
-        }
-    }
-}
 
 /// polkitd on a private bus, killed and reaped when dropped. Root is always
 /// authorized; a caller of another user without an agent is not. It reads

@@ -358,6 +358,16 @@ impl Invocation {
             .collect()
     }
 
+    /// restic's JSON messages of one `message_type` ("status", "summary")
+    /// on stdout so far, in order (see [`ResticWrapper::tee_stdout`]).
+    pub fn restic_messages(&self, message_type: &str) -> Vec<serde_json::Value> {
+        self.stdout_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["message_type"] == message_type)
+            .collect()
+    }
+
     /// CPU seconds the wrapper used before it exec'd restic (its own and
     /// its children's); exec mode only.
     pub fn cpu_before_exec(&self) -> Option<f64> {

@@ -403,13 +403,10 @@ fn the_log_ends_with_where_restic_got_to() {
     // Not on a terminal (a journal): a progress line every few seconds.
     let done = fx.env.run(&["backup"]);
     done.assert_code(exit::COMPLETED);
-    let last_status = fx.wrapper.invocations()[0]
-        .stdout_lines()
-        .into_iter()
-        .rev()
-        .find(|l| l.contains(r#""message_type":"status""#))
+    let status = fx.wrapper.invocations()[0]
+        .restic_messages("status")
+        .pop()
         .expect("restic printed a status");
-    let status: serde_json::Value = serde_json::from_str(&last_status).unwrap();
     let files = format!(
         "{}/{} files",
         status["files_done"].as_u64().unwrap_or(0),

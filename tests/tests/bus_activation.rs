@@ -42,7 +42,6 @@ const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
 
 fn activated_fixture() -> BusFixture {
     BusFixture::new(BusSetup {
-        polkit: true,
         activation: true,
         ..BusSetup::default()
     })
@@ -254,7 +253,7 @@ fn nobodys_start_runs_nothing_and_blocks_no_scheduled_backup() {
             && text(&out).contains("is not authorized to start a backup"),
         "nobody's Start: {}\npolkitd:\n{}",
         text(&out),
-        w.polkit.as_ref().unwrap().log()
+        w.polkit.log()
     );
     assert_eq!(activations(&w.bus), 1, "bus log:\n{}", w.bus.log());
     let helpers = w.bus.activated();
@@ -377,7 +376,6 @@ fn a_start_waiting_for_a_password_keeps_the_helper_until_it_is_typed() {
     }
     // As for a person in a desktop session: polkit asks for a password.
     let w = BusFixture::new(BusSetup {
-        polkit: true,
         activation: true,
         rules: vec![Rule {
             file_name: "50-igotchuu-e2e.rules".into(),
@@ -431,7 +429,7 @@ fn a_start_waiting_for_a_password_keeps_the_helper_until_it_is_typed() {
         out.status.success(),
         "Start, authorized late: {}\npolkitd:\n{}",
         text(&out),
-        w.polkit.as_ref().unwrap().log()
+        w.polkit.log()
     );
     let fin = recorder.wait_for("BackupFinished", wait::DEADLINE);
     assert_eq!(fin.body::<(String, String)>().0, "completed");
@@ -449,7 +447,6 @@ fn a_stop_right_after_start_stops_the_run() {
     // logind does not answer: the accepted run waits a few seconds for its
     // inhibitor lock before its first phase.
     let w = BusFixture::new(BusSetup {
-        polkit: true,
         activation: true,
         extra_policy: open_policy(login1::BUS_NAME),
         ..BusSetup::default()

@@ -76,10 +76,7 @@ fn nobody_cannot_own_the_name_nor_stop_the_backup() {
     if !have_root("nobody_cannot_own_the_name_nor_stop_the_backup") {
         return;
     }
-    let w = BusFixture::new(BusSetup {
-        polkit: true,
-        ..BusSetup::default()
-    });
+    let w = BusFixture::new(BusSetup::default());
     let base = w.fx.baseline();
     let (recorder, run, inv) = held_run(&w);
 
@@ -113,7 +110,7 @@ fn nobody_cannot_own_the_name_nor_stop_the_backup() {
                 ),
             "nobody's Stop (interactive: {interactive}) should be denied:\n{}\npolkitd:\n{}",
             text(&out),
-            w.polkit.as_ref().unwrap().log()
+            w.polkit.log()
         );
     }
 
@@ -135,10 +132,7 @@ fn roots_stop_stops_the_run() {
     if !have_root("roots_stop_stops_the_run") {
         return;
     }
-    let w = BusFixture::new(BusSetup {
-        polkit: true,
-        ..BusSetup::default()
-    });
+    let w = BusFixture::new(BusSetup::default());
     let base = w.fx.baseline();
     let (recorder, run, inv) = held_run(&w);
 
@@ -169,7 +163,6 @@ fn a_polkit_rule_lets_a_group_stop_the_backup() {
     }
     let user = TempUser::new();
     let w = BusFixture::new(BusSetup {
-        polkit: true,
         rules: vec![Rule::allow_group(ACTION_STOP, &user.group)],
         ..BusSetup::default()
     });
@@ -189,7 +182,7 @@ fn a_polkit_rule_lets_a_group_stop_the_backup() {
         user.user,
         user.group,
         text(&out),
-        w.polkit.as_ref().unwrap().log()
+        w.polkit.log()
     );
     assert_stopped(&w, &recorder, run, &inv);
     w.fx.assert_clean(&base, "a backup stopped by a group member");
@@ -202,7 +195,6 @@ fn a_password_challenge_needs_interactive_authorization() {
     }
     // As if nobody sat at the machine: polkit would ask for a password.
     let w = BusFixture::new(BusSetup {
-        polkit: true,
         rules: vec![Rule {
             file_name: "50-igotchuu-e2e.rules".into(),
             text: format!(
@@ -226,7 +218,7 @@ fn a_password_challenge_needs_interactive_authorization() {
             && text(&out).contains("authentication is required to stop the running backup"),
         "{}\npolkitd:\n{}",
         text(&out),
-        w.polkit.as_ref().unwrap().log()
+        w.polkit.log()
     );
     // With it, polkit finds no agent to ask the password with: denied.
     let out = stop_as(&w.bus, "nobody", true);

@@ -11,6 +11,7 @@ use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
 use igotchuu_e2e::gdbus::{GdbusMonitor, XmlClient};
 use igotchuu_e2e::helper::exit;
 use igotchuu_e2e::iface::{read_repo_file, SEED_XML};
+use igotchuu_e2e::wrapper::Invocation;
 use igotchuu_e2e::{block_on, have_root, wait};
 use serde_json::Value;
 use zbus::zvariant::OwnedValue;
@@ -58,15 +59,12 @@ type SummaryArgs = (
     bool,
 );
 
-/// BackupComplete's arguments for restic's `summary` line among `lines`
-/// (its stdout), read here from restic's JSON: omitted fields are 0.
-fn summary_args(lines: &[String]) -> SummaryArgs {
-    let summaries: Vec<&String> = lines
-        .iter()
-        .filter(|l| l.contains(r#""message_type":"summary""#))
-        .collect();
-    assert_eq!(summaries.len(), 1, "one summary line in {lines:?}");
-    let v: Value = serde_json::from_str(summaries[0]).expect("restic's summary is JSON");
+/// BackupComplete's arguments for restic's one `summary` message of
+/// backup `inv`, read here from restic's JSON: omitted fields are 0.
+fn summary_args(inv: &Invocation) -> SummaryArgs {
+    let summaries = inv.restic_messages("summary");
+    assert_eq!(summaries.len(), 1, "one summary: {:?}", inv.stdout_lines());
+    let v = &summaries[0];
     let u = |k: &str| v.get(k).map_or(0, |x| x.as_u64().expect(k));
     let i = |k: &str| v.get(k).map_or(0, |x| x.as_i64().expect(k));
     (
@@ -196,7 +194,7 @@ fn a_seed_client_follows_a_whole_run() {
         s.dry_run,
     );
     assert_eq!(got, want, "BackupComplete against history.json");
-    let raw = summary_args(&w.fx.wrapper.invocations()[0].stdout_lines());
+    let raw = summary_args(&w.fx.wrapper.invocations()[0]);
     assert_eq!(got, raw, "BackupComplete against restic's summary line");
     // 203 files: big.bin, a.txt, b/c.txt and many/000…199.
     assert_eq!(c["files_new"].u64(), 203);

@@ -33,8 +33,6 @@ const WINDOW_SIZE: (u32, u32) = (640, 760);
 /// "Shows the progress at once": within a second of its first frame.
 const LATE_JOIN_LIMIT_MS: f64 = 1000.0;
 const WAIT: Duration = Duration::from_secs(30);
-/// GLib and the desktop put a no-break space before "%".
-const NBSP: char = '\u{a0}';
 
 /// One desktop at a time: two GTK apps, a tray host and restic at once on
 /// a 2-core machine would make the first-frame timing a coin toss.
@@ -48,18 +46,9 @@ fn screenshot_path(name: &str) -> PathBuf {
     repo_root().join(format!("target/screenshots/stack-{name}.png"))
 }
 
-/// What restic's own JSON said: its last status line before the pause, and
-/// its summary.
+/// What restic's own JSON said: its last status line before the pause.
 fn restic_json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("restic printed {line:?}: {e}"))
-}
-
-fn restic_summary(lines: &[String]) -> serde_json::Value {
-    lines
-        .iter()
-        .map(|l| restic_json(l))
-        .find(|j| j["message_type"] == "summary")
-        .unwrap_or_else(|| panic!("restic printed no summary: {lines:#?}"))
 }
 
 fn u64_of(json: &serde_json::Value, key: &str) -> u64 {
@@ -155,10 +144,7 @@ fn the_desktop_follows_a_real_backup_then_a_failed_one() {
     if !have_root("the_desktop_follows_a_real_backup_then_a_failed_one") {
         return;
     }
-    let w = BusFixture::new(BusSetup {
-        polkit: true,
-        ..BusSetup::default()
-    });
+    let w = BusFixture::new(BusSetup::default());
     // Long enough to be seen running: restic is stopped after its first
     // status with numbers in it, until the window has shown it.
     w.slow_backup(24, 4096);
@@ -176,17 +162,14 @@ fn the_desktop_follows_a_real_backup_then_a_failed_one() {
     let run = w.fx.env.spawn(&["backup"]);
     let inv = w.fx.wrapper.wait_started(1, wait::DEADLINE);
     let status = restic_json(&inv.wait_paused(wait::DEADLINE));
-    // As people read it: whole percent, rounded down; restic 0.14 may say
-    // a little over 1.
-    let fraction = status["percent_done"].as_f64().expect("percent_done");
-    let percent = (fraction.clamp(0.0, 1.0) * 100.0).floor() as u32;
+    let percent = format::percent(status["percent_done"].as_f64().expect("percent_done"));
     let home = w.fx.path("home").display().to_string();
     // restic is stopped: the last report the helper held back still reaches
     // the tray when its interval is over.
     let running = wait_item(&session, &item, "the tray to show restic's progress", |v| {
         v.icon == "com.nyantec.IGotChuu-backing-up"
             && v.tooltip
-                .starts_with(&format!("Backing up {home} — {percent}{NBSP}%"))
+                .starts_with(&format!("Backing up {home} — {percent}"))
     });
     eprintln!("while backing up, the tray says: {running:?}");
 
@@ -198,7 +181,7 @@ fn the_desktop_follows_a_real_backup_then_a_failed_one() {
         u64_of(&status, "total_files")
     );
     let shown = gui.wait_for("restic's progress", |t| {
-        t.has("Backing Up…") && t.has(&format!("{percent}{NBSP}%")) && t.has(&files)
+        t.has("Backing Up…") && t.has(&percent) && t.has(&files)
     });
     let first_frame = gui.first_frame_ms().expect("a first-frame line");
     eprintln!(
@@ -216,7 +199,10 @@ fn the_desktop_follows_a_real_backup_then_a_failed_one() {
     // restic goes on and completes: the notification has its numbers.
     inv.resume();
     run.wait(wait::DEADLINE).assert_code(exit::COMPLETED);
-    let summary = restic_summary(&inv.stdout_lines());
+    let summary = inv
+        .restic_messages("summary")
+        .pop()
+        .expect("restic printed a summary");
     let files_new = u64_of(&summary, "files_new");
     assert!(files_new > 200, "restic saw the sample files: {summary}");
     wait_notification(&desktop, "the completed notification");
@@ -294,10 +280,7 @@ fn stop_from_the_tray_stops_the_run_and_a_refusal_is_said() {
     if !have_root("stop_from_the_tray_stops_the_run_and_a_refusal_is_said") {
         return;
     }
-    let w = BusFixture::new(BusSetup {
-        polkit: true,
-        ..BusSetup::default()
-    });
+    let w = BusFixture::new(BusSetup::default());
     let base = w.fx.baseline();
     let mut desktop = desktop();
 
@@ -354,7 +337,6 @@ fn back_up_now_in_the_tray_activates_the_helper_and_it_backs_up() {
         return;
     }
     let w = BusFixture::new(BusSetup {
-        polkit: true,
         activation: true,
         ..BusSetup::default()
     });

@@ -14,12 +14,8 @@ use igotchuu_e2e::helper::{exit, helper_bin};
 use igotchuu_e2e::{block_on, have_root, wait};
 use zbus::proxy::CacheProperties;
 
-/// `igotchuu watch`'s code when it cannot follow a backup.
-const UNAVAILABLE: i32 = 69;
-
 fn fixture() -> BusFixture {
     BusFixture::new(BusSetup {
-        polkit: true,
         activation: true,
         ..BusSetup::default()
     })
@@ -148,7 +144,7 @@ fn an_unprivileged_start_is_refused_by_polkit() {
     }
     let w = fixture();
     let ended = watch(&w, Some("nobody"), &["--start"]).wait(wait::DEADLINE);
-    ended.assert_code(UNAVAILABLE);
+    ended.assert_code(exit::UNAVAILABLE);
     assert!(
         ended.stderr.contains("cannot start a backup")
             && ended.stderr.contains("AccessDenied")
@@ -169,7 +165,7 @@ fn no_backup_in_time_is_exit_69() {
     let w = fixture();
     let started = std::time::Instant::now();
     let ended = watch(&w, Some("nobody"), &["--timeout", "1"]).wait(wait::DEADLINE);
-    ended.assert_code(UNAVAILABLE);
+    ended.assert_code(exit::UNAVAILABLE);
     assert!(
         ended.stderr.contains("no backup began within 1 s"),
         "{}",
@@ -191,7 +187,7 @@ fn without_a_system_bus_watch_says_so() {
         "unix:path=/nonexistent/igotchuu-bus",
     );
     let ended = Spawned::start("igotchuu watch", cmd).wait(wait::DEADLINE);
-    ended.assert_code(UNAVAILABLE);
+    ended.assert_code(exit::UNAVAILABLE);
     assert!(
         ended.stderr.contains("cannot reach the system bus"),
         "{}",

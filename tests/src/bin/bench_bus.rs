@@ -150,17 +150,11 @@ fn full_run(w: &BusFixture) -> Run {
     drop(killer);
     running.wait_blocking().assert_code(exit::COMPLETED);
     let inv = w.fx.wrapper.invocations()[before].clone();
-    let statuses: Vec<String> = inv
-        .stdout_lines()
-        .into_iter()
-        .filter(|l| l.contains(r#""message_type":"status""#))
-        .collect();
+    let statuses = inv.restic_messages("status");
     // restic's own measure of the backup's length.
     let restic_s = inv
-        .stdout_lines()
-        .iter()
-        .filter(|l| l.contains(r#""message_type":"summary""#))
-        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .restic_messages("summary")
+        .first()
         .and_then(|v| v["total_duration"].as_f64())
         .expect("restic printed a summary");
     // The last signals may still be on their way.
@@ -197,10 +191,7 @@ fn main() {
         return;
     }
     println!("helper: {}", helper_bin().display());
-    let w = BusFixture::new(BusSetup {
-        polkit: true,
-        ..BusSetup::default()
-    });
+    let w = BusFixture::new(BusSetup::default());
     let clock = Instant::now();
     w.many_files(FILES);
     println!(
