@@ -57,7 +57,7 @@ fn not_a_subvolume() -> io::Error {
 }
 
 /// `openat(dir, path, flags | O_CLOEXEC)`; `dir == None` means the cwd.
-fn open_at(dir: Option<BorrowedFd<'_>>, path: &Path, flags: OFlag) -> io::Result<OwnedFd> {
+pub(crate) fn open_at(dir: Option<BorrowedFd<'_>>, path: &Path, flags: OFlag) -> io::Result<OwnedFd> {
     let raw = nix::fcntl::openat(
         dir.map(|d| d.as_raw_fd()),
         path,
@@ -97,22 +97,10 @@ fn open_subvolume(action: &'static str, path: &Path) -> Result<OwnedFd> {
 
 /// Splits `path` into its parent directory and a validated entry name.
 fn parent_and_name(path: &Path) -> io::Result<(&Path, &OsStr)> {
-    let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_owned());
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(invalid("the path does not end in a name"));
+        return Err(invalid_name("the path does not end in a name"));
     };
-    let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes == b"." || bytes == b".." {
-        return Err(invalid("the name is empty, `.` or `..`"));
-    }
-    if bytes.contains(&b'/') || bytes.contains(&0) {
-        return Err(invalid("the name contains `/` or NUL"));
-    }
-    // The kernel's buffers hold SUBVOL_NAME_MAX bytes, but a btrfs directory
-    // entry is at most VOL_NAME_MAX (255) bytes long, so that is the real limit.
-    if bytes.len() > ioctl::VOL_NAME_MAX {
-        return Err(invalid("the name is longer than 255 bytes"));
-    }
+    check_name(name)?;
     // `Path::parent` gives "" for a bare relative name.
     let parent = if parent.as_os_str().is_empty() {
         Path::new(".")
@@ -120,6 +108,27 @@ fn parent_and_name(path: &Path) -> io::Result<(&Path, &OsStr)> {
         parent
     };
     Ok((parent, name))
+}
+
+fn invalid_name(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, why.to_owned())
+}
+
+/// Refuses a name that is not one directory entry the ioctls can take.
+fn check_name(name: &OsStr) -> io::Result<()> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes == b"." || bytes == b".." {
+        return Err(invalid_name("the name is empty, `.` or `..`"));
+    }
+    if bytes.contains(&b'/') || bytes.contains(&0) {
+        return Err(invalid_name("the name contains `/` or NUL"));
+    }
+    // The kernel's buffers hold SUBVOL_NAME_MAX bytes, but a btrfs directory
+    // entry is at most VOL_NAME_MAX (255) bytes long, so that is the real limit.
+    if bytes.len() > ioctl::VOL_NAME_MAX {
+        return Err(invalid_name("the name is longer than 255 bytes"));
+    }
+    Ok(())
 }
 
 /// Copies a validated name into a NUL-terminated ioctl name buffer.
@@ -176,15 +185,30 @@ pub fn subvolume_info(path: &Path) -> Result<SubvolumeInfo> {
 
 /// Creates a read-only snapshot of the subvolume `source` at `dest`.
 /// `dest`'s parent must exist on the same btrfs filesystem; `dest` must not exist.
+#[cfg(test)]
 pub fn create_readonly_snapshot(source: &Path, dest: &Path) -> Result<()> {
+    let (parent, name) =
+        parent_and_name(dest).map_err(|e| error("creating a read-only snapshot at", dest, e))?;
+    let dir = open_at(None, parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+        .map_err(|e| error("opening the parent directory of", dest, e))?;
+    create_readonly_snapshot_in(source, dir.as_fd(), name, dest)
+}
+
+/// Creates a read-only snapshot of the subvolume `source` as `name` in the
+/// open directory `dir`, which the caller has checked; `dest` is its path,
+/// for messages.
+pub fn create_readonly_snapshot_in(
+    source: &Path,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    dest: &Path,
+) -> Result<()> {
     const ACTION: &str = "creating a read-only snapshot at";
-    let (parent, name) = parent_and_name(dest).map_err(|e| error(ACTION, dest, e))?;
+    check_name(name).map_err(|e| error(ACTION, dest, e))?;
     // The kernel would snapshot the whole containing subvolume for any
     // directory inside it; insist on the subvolume root that was named.
     let src = open_subvolume("opening the snapshot source", source)?;
-    let dir = open_at(None, parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-        .map_err(|e| error("opening the parent directory of", dest, e))?;
-    let on_btrfs = fstatfs(dir.as_fd())
+    let on_btrfs = fstatfs(dir)
         .map_err(|e| error("opening the parent directory of", dest, e))?
         .filesystem_type()
         == BTRFS_SUPER_MAGIC;
@@ -198,7 +222,34 @@ pub fn create_readonly_snapshot(source: &Path, dest: &Path) -> Result<()> {
     copy_name(&mut args.name, name);
     // The kernel creates the entry itself and fails with EEXIST if anything
     // (a symlink included) is already there, so nothing is followed.
-    ioctl::snap_create_v2(dir.as_fd(), &args).map_err(|e| error(ACTION, dest, e))
+    ioctl::snap_create_v2(dir, &args).map_err(|e| error(ACTION, dest, e))
+}
+
+/// Opens the snapshot `name` in the open directory `dir` and checks that it
+/// is what this run made: a read-only snapshot of the subvolume whose uuid
+/// is `source_uuid`. `path` is its path, for messages.
+pub fn open_own_snapshot_in(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    path: &Path,
+    source_uuid: &[u8; 16],
+) -> Result<OwnedFd> {
+    const ACTION: &str = "opening the snapshot";
+    let fd = open_at(Some(dir), Path::new(name), DIR_NOFOLLOW).map_err(|e| error(ACTION, path, e))?;
+    if !fd_is_subvolume(fd.as_fd()).map_err(|e| error(ACTION, path, e))? {
+        return Err(error(ACTION, path, not_a_subvolume()));
+    }
+    let mut args = ioctl::GetSubvolInfoArgs::zeroed();
+    ioctl::get_subvol_info(fd.as_fd(), &mut args).map_err(|e| error(ACTION, path, e))?;
+    let ours = args.flags & ioctl::ROOT_SUBVOL_RDONLY != 0 && &args.parent_uuid == source_uuid;
+    if !ours {
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it is not the read-only snapshot this run made",
+        );
+        return Err(error(ACTION, path, e));
+    }
+    Ok(fd)
 }
 
 /// Deletes the subvolume whose root is `path`.
@@ -210,8 +261,16 @@ pub fn delete_subvolume(path: &Path) -> Result<()> {
     let (parent, name) = parent_and_name(path).map_err(|e| error(ACTION, path, e))?;
     let dir = open_at(None, parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
         .map_err(|e| error(ACTION, path, e))?;
+    delete_subvolume_in(dir.as_fd(), name, path)
+}
+
+/// Deletes the subvolume `name` in the open directory `dir`, with the same
+/// refusals as [`delete_subvolume`]; `path` is its path, for messages.
+pub fn delete_subvolume_in(dir: BorrowedFd<'_>, name: &OsStr, path: &Path) -> Result<()> {
+    const ACTION: &str = "deleting the subvolume";
+    check_name(name).map_err(|e| error(ACTION, path, e))?;
     // Check the entry of the very directory the ioctl will act on.
-    let target = open_at(Some(dir.as_fd()), Path::new(name), DIR_NOFOLLOW)
+    let target = open_at(Some(dir), Path::new(name), DIR_NOFOLLOW)
         .map_err(|e| error(ACTION, path, e))?;
     match fd_is_subvolume(target.as_fd()) {
         Ok(true) => {}
@@ -222,12 +281,12 @@ pub fn delete_subvolume(path: &Path) -> Result<()> {
 
     let mut v2 = ioctl::VolArgsV2::zeroed();
     copy_name(&mut v2.name, name);
-    match ioctl::snap_destroy_v2(dir.as_fd(), &v2) {
+    match ioctl::snap_destroy_v2(dir, &v2) {
         // Kernels before 5.7 do not know the V2 request.
         Err(Errno::ENOTTY | Errno::EOPNOTSUPP) => {
             let mut v1 = ioctl::VolArgs::zeroed();
             copy_name(&mut v1.name, name);
-            ioctl::snap_destroy(dir.as_fd(), &v1)
+            ioctl::snap_destroy(dir, &v1)
         }
         other => other,
     }

@@ -112,7 +112,14 @@ async fn run_async(setup: Setup, claim: Option<Claim>) -> u8 {
         task
     });
 
-    let outcome = run::backup(&setup.config, journal, &mut events, stop_rx).await;
+    let outcome = run::backup(
+        &setup.config,
+        journal,
+        &mut events,
+        stop_rx,
+        &setup.state_dir,
+    )
+    .await;
     control.gate.send_modify(Gate::finish);
 
     // The sink goes with the event bus; its task sends what is left, then ends.

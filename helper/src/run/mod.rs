@@ -4,6 +4,7 @@
 mod outcome;
 mod prepare;
 
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use igotchuu_dbus::{Outcome, Phase};
@@ -11,13 +12,17 @@ use tokio::sync::watch;
 
 pub use outcome::plural;
 
-use crate::btrfs;
 use crate::config::Config;
 use crate::events::{Event, EventBus, Finish, Notice, RunInfo};
 use crate::restic::failure::ResticFailure;
 use crate::restic::{command, runner};
 use crate::snapshots::{self, SnapshotSet};
+use crate::view::{self, View};
 use crate::state::journal::Journal;
+
+/// The folder in the state directory where the view is built when `/`
+/// itself is a source.
+const VIEW_FOLDER: &str = "view";
 
 /// Runs one backup and publishes its events; the last one is always
 /// [`Event::Finished`]. Returns the outcome. Snapshots are deleted before
@@ -27,6 +32,7 @@ pub async fn backup(
     mut journal: Journal,
     events: &mut EventBus,
     stop: watch::Receiver<bool>,
+    state_dir: &Path,
 ) -> Outcome {
     events.publish(Event::Started(RunInfo {
         started_at: SystemTime::now(),
@@ -52,7 +58,9 @@ pub async fn backup(
     publish_notices(events, snapshots::remove_stale(&mut journal, true));
 
     let mut snapshots = SnapshotSet::new(journal);
-    let result = snapshot_and_back_up(config, &mut snapshots, events, stop).await;
+    // An empty folder of root's own, the view's `/` when `/` is a source.
+    let staging = state_dir.join(VIEW_FOLDER);
+    let result = snapshot_and_back_up(config, &mut snapshots, events, stop, &staging).await;
 
     events.publish(Event::PhaseChanged(Phase::CleaningUp));
     let left = snapshots.release();
@@ -76,12 +84,14 @@ pub async fn backup(
     outcome
 }
 
-/// Snapshots, bind mounts and restic: everything that the cleanup undoes.
+/// Snapshots, the view and restic: everything that the cleanup undoes. The
+/// view is unmounted when this returns; the caller deletes the snapshots.
 async fn snapshot_and_back_up(
     config: &Config,
     snapshots: &mut SnapshotSet,
     events: &mut EventBus,
     stop: watch::Receiver<bool>,
+    staging: &Path,
 ) -> (Finish, Option<runner::ResticRun>) {
     let stopped = || {
         fin(
@@ -89,38 +99,52 @@ async fn snapshot_and_back_up(
             "Stopped on request; no snapshot was saved",
         )
     };
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        (fin(Outcome::Failed, &format!("{what}: {e}")), None)
+    };
     if *stop.borrow() {
         return (stopped(), None);
     }
     events.publish(Event::PhaseChanged(Phase::Snapshotting));
+    report_nested(config, events);
+
+    // Everything that could refuse is checked before the first snapshot: a
+    // configuration that cannot be backed up correctly changes nothing.
     let stamp = snapshot_stamp();
-    for spec in &config.snapshots {
-        // Before the bind mount hides them: nested subvolumes are empty
-        // directories in a snapshot, so their contents are not backed up.
-        match btrfs::nested_subvolumes(&spec.source) {
-            Ok(nested) => {
-                for path in nested {
-                    events.publish(Event::Notice(Notice::NestedSubvolume {
-                        path,
-                        inside: spec.source.clone(),
-                    }));
-                }
-            }
-            Err(e) => tracing::warn!("cannot look for nested subvolumes: {e}"),
+    let order = parents_first(config);
+    let mut placements = Vec::with_capacity(order.len());
+    for &i in &order {
+        match snapshots::place(&config.snapshots[i], &stamp, &config.file) {
+            Ok(p) => placements.push((i, p)),
+            Err(e) => return failed("Snapshot failed", &e),
         }
-        if let Err(e) = snapshots.take(&spec.source, &spec.path_at(&stamp)) {
-            return (fin(Outcome::Failed, &format!("Snapshot failed: {e}")), None);
+    }
+    let sources: Vec<PathBuf> = config.snapshots.iter().map(|s| s.source.clone()).collect();
+    let captured = match view::capture(&sources, &view::live_folders(config)) {
+        Ok(c) => c,
+        Err(e) => return failed("Snapshot failed", &e),
+    };
+
+    // Parents first, so that a parent's snapshot holds no trace of a child's.
+    let mut taken = vec![0; sources.len()];
+    for (i, placement) in placements {
+        match snapshots.take(&sources[i], placement) {
+            Ok(index) => taken[i] = index,
+            Err(e) => return failed("Snapshot failed", &e),
         }
         if *stop.borrow() {
             return (stopped(), None);
         }
     }
-    if let Err(e) = snapshots.mount_all() {
-        return (fin(Outcome::Failed, &format!("Snapshot failed: {e}")), None);
-    }
+    let view = match View::build(captured, |i| snapshots.open(taken[i]), staging) {
+        Ok(v) => v,
+        Err(e) => return failed("Snapshot failed", &e),
+    };
 
     events.publish(Event::PhaseChanged(Phase::BackingUp));
-    match runner::run(command::backup(config), events, stop).await {
+    let mut restic = command::backup(config);
+    view.enter(&mut restic);
+    let result = match runner::run(restic, events, stop).await {
         Ok(restic) => {
             let (outcome, reason) = outcome::judge(&restic);
             (fin(outcome, &reason), Some(restic))
@@ -132,7 +156,23 @@ async fn snapshot_and_back_up(
             ),
             None,
         ),
-    }
+    };
+    drop(view);
+    result
+}
+
+/// Nested subvolumes are empty directories in a snapshot, so their contents
+/// are not backed up unless they are sources themselves. Looked at in the
+/// live tree, before anything is mounted over it.
+fn report_nested(config: &Config, events: &mut EventBus) {
+    publish_notices(events, crate::nested::survey(config));
+}
+
+/// The indexes of `config.snapshots`, parents before what is below them.
+fn parents_first(config: &Config) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..config.snapshots.len()).collect();
+    order.sort_by_key(|&i| config.snapshots[i].source.components().count());
+    order
 }
 
 fn fin(outcome: Outcome, reason: &str) -> Finish {

@@ -1,14 +1,22 @@
 //! The snapshots of one run, and of runs that were killed.
 //!
 //! [`SnapshotSet`] is a guard: whatever way the run ends (success, error,
-//! signal, panic), dropping it unmounts and deletes what it made, and only
-//! then forgets it in the journal.
+//! signal, panic), dropping it deletes what it made, and only then forgets
+//! it in the journal. Snapshots go only into folders that root alone can
+//! change ([`place`]).
 
+mod folder;
+mod place;
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+pub use place::{place, Placement};
 
 use crate::btrfs;
 use crate::events::Notice;
-use crate::namespace;
 use crate::state::journal::{Entry, Journal, JournalError};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,16 +25,15 @@ pub enum SnapshotError {
     Btrfs(#[from] btrfs::BtrfsError),
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error(transparent)]
-    Mount(#[from] namespace::NamespaceError),
-    #[error("snapshot location {0} already exists; remove it or choose another snapshot_location")]
-    Exists(PathBuf),
 }
 
 struct Taken {
-    source: PathBuf,
+    /// The folder it is in, open: every later step goes through it, so a
+    /// rename of any folder above cannot redirect them.
+    folder: OwnedFd,
+    name: OsString,
     snapshot: PathBuf,
-    mounted: bool,
+    source_uuid: [u8; 16],
 }
 
 /// The snapshots this run made.
@@ -43,50 +50,46 @@ impl SnapshotSet {
         }
     }
 
-    /// Journals, then creates a read-only snapshot of `source` at `snapshot`.
-    pub fn take(&mut self, source: &Path, snapshot: &Path) -> Result<(), SnapshotError> {
-        if snapshot.symlink_metadata().is_ok() {
-            return Err(SnapshotError::Exists(snapshot.to_owned()));
-        }
+    /// Journals, then creates a read-only snapshot of `source` where
+    /// `placement` says. Returns its index for [`SnapshotSet::open`].
+    pub fn take(&mut self, source: &Path, placement: Placement) -> Result<usize, SnapshotError> {
+        let Placement { folder, name } = placement;
+        let snapshot = folder.path.join(&name);
         let info = btrfs::subvolume_info(source)?;
         self.journal.add(Entry {
             source: source.to_owned(),
-            snapshot: snapshot.to_owned(),
+            snapshot: snapshot.clone(),
             source_uuid: btrfs::uuid_string(&info.uuid),
         })?;
-        if let Err(e) = btrfs::create_readonly_snapshot(source, snapshot) {
+        if let Err(e) = btrfs::create_readonly_snapshot_in(source, folder.as_fd(), &name, &snapshot)
+        {
             // Nothing was created: forget it again.
-            let _ = self.journal.remove(snapshot);
+            let _ = self.journal.remove(&snapshot);
             return Err(e.into());
         }
         self.taken.push(Taken {
-            source: source.to_owned(),
-            snapshot: snapshot.to_owned(),
-            mounted: false,
+            folder: folder.fd,
+            name,
+            snapshot,
+            source_uuid: info.uuid,
         });
-        Ok(())
+        Ok(self.taken.len() - 1)
     }
 
-    /// Bind-mounts every snapshot over its source.
-    pub fn mount_all(&mut self) -> Result<(), SnapshotError> {
-        for t in self.taken.iter_mut().filter(|t| !t.mounted) {
-            namespace::bind(&t.snapshot, &t.source)?;
-            t.mounted = true;
-        }
-        Ok(())
+    /// Opens snapshot `index`, checked to be the read-only snapshot made.
+    pub fn open(&self, index: usize) -> io::Result<OwnedFd> {
+        let t = &self.taken[index];
+        btrfs::open_own_snapshot_in(t.folder.as_fd(), &t.name, &t.snapshot, &t.source_uuid)
+            .map_err(io::Error::other)
     }
 
-    /// Unmounts and deletes every snapshot, newest first. What cannot be
-    /// deleted stays in the journal for the next run and is reported.
+    /// Deletes every snapshot, newest first; the view must be unmounted.
+    /// What cannot be deleted stays in the journal for the next run and is
+    /// reported.
     pub fn release(&mut self) -> Vec<Notice> {
         let mut left = Vec::new();
         while let Some(t) = self.taken.pop() {
-            if t.mounted {
-                if let Err(e) = namespace::unbind(&t.source) {
-                    tracing::error!("{e}");
-                }
-            }
-            match btrfs::delete_subvolume(&t.snapshot) {
+            match btrfs::delete_subvolume_in(t.folder.as_fd(), &t.name, &t.snapshot) {
                 Ok(()) => {
                     if let Err(e) = self.journal.remove(&t.snapshot) {
                         tracing::error!("{e}");
