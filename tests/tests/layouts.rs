@@ -332,3 +332,97 @@ fn a_place_hidden_by_a_parents_snapshot_is_refused() {
     assert!(fx.repo.snapshots().is_empty());
     fx.assert_clean(&base, "a refused configuration");
 }
+
+/// `/` as a source, as Fedora and openSUSE install it: the helper runs with
+/// a loop btrfs subvolume as its `/`, with `/proc`, `/dev`, `/tmp`, `/usr`
+/// and `/etc` mounted below it, `/home` a nested subvolume, and the
+/// repository and restic's cache inside `/` itself, which must stay
+/// writable while everything else is the snapshot.
+#[test]
+fn the_root_subvolume_is_backed_up_with_what_is_mounted_below_it() {
+    if !have_root("the_root_subvolume_is_backed_up_with_what_is_mounted_below_it") {
+        return;
+    }
+    let fs = LoopBtrfs::new(300);
+    let root = fs.subvolume("@");
+    // As on a real machine, `/` is a mount point.
+    run(Command::new("mount").arg("--bind").arg(&root).arg(&root));
+    for dir in ["usr", "etc", "proc", "dev", "tmp", "var/lib/igotchuu", "root", "srv"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for (link, to) in [
+        ("bin", "usr/bin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+        ("sbin", "usr/sbin"),
+    ] {
+        std::os::unix::fs::symlink(to, root.join(link)).unwrap();
+    }
+    fs.subvolume("@/home");
+    write_file(&root.join("srv/site.txt"), b"served\n");
+    write_file(&root.join("home/alice/h.txt"), b"alice's\n");
+    for (what, at) in [("/usr", "usr"), ("/etc", "etc"), ("/dev", "dev")] {
+        run(Command::new("mount")
+            .args(["--rbind", what])
+            .arg(root.join(at)));
+    }
+    run(Command::new("mount").args(["-t", "proc", "proc"]).arg(root.join("proc")));
+    run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+        .arg(root.join("tmp")));
+    std::fs::copy(igotchuu_e2e::helper::helper_bin(), root.join("igotchuu")).unwrap();
+    let repo = root.join("var/repo");
+    let password = root.join("root/pw");
+    igotchuu_e2e::repo::write_private(&password, "root's password\n");
+    let restic = |args: &[&str]| {
+        run(Command::new(igotchuu_e2e::repo::RESTIC)
+            .env("RESTIC_REPOSITORY", &repo)
+            .env("RESTIC_PASSWORD_FILE", &password)
+            .env("RESTIC_CACHE_DIR", fs.path().join("cache"))
+            .args(args))
+    };
+    restic(&["init", "-q"]);
+    igotchuu_e2e::repo::write_private(
+        &root.join("igotchuu.toml"),
+        "places = [\"/\", \"/home\"]\n\
+         restic_backup_args = [\"--one-file-system\", \"--exclude\", \"/var/repo\"]\n\
+         repo = \"/var/repo\"\n\
+         password_file = \"/root/pw\"\n",
+    );
+    let subvolumes = fs.list_subvolumes();
+    let mounts = igotchuu_e2e::mounts::ours();
+
+    let out = Command::new("chroot")
+        .arg(&root)
+        .args(["/igotchuu", "-c", "/igotchuu.toml", "backup"])
+        .env_clear()
+        .envs([
+            ("PATH", "/usr/bin:/usr/sbin"),
+            ("HOME", "/root"),
+            ("STATE_DIRECTORY", "/var/lib/igotchuu"),
+            ("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent"),
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(exit::COMPLETED), "{text}");
+
+    let listing = restic(&["ls", "--json", "latest"]);
+    for file in ["/srv/site.txt", "/home/alice/h.txt"] {
+        assert!(
+            listing.contains(&format!("\"path\":\"{file}\"")),
+            "{file} is in the backup:\n{listing}\n{text}"
+        );
+    }
+    // The backup is of the snapshot, not of what was mounted below `/`.
+    assert!(!listing.contains("\"path\":\"/proc/"), "{text}");
+    assert!(!listing.contains("\"path\":\"/usr/"), "{text}");
+    // restic's cache was written to the live tree.
+    assert!(root.join("root/.cache/restic").is_dir(), "{text}");
+    assert_eq!(fs.list_subvolumes(), subvolumes, "{text}");
+    assert_eq!(igotchuu_e2e::mounts::ours(), mounts, "{text}");
+}

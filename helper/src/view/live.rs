@@ -15,7 +15,14 @@ pub fn live_folders(config: &Config) -> Vec<PathBuf> {
     let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     let mut folders = Vec::new();
     folders.extend(local_repository(config));
-    folders.extend(cache_folder(&config.restic_args, env));
+    if let Some(cache) = cache_folder(&config.restic_args, env) {
+        // restic would make it on its first run, which a read-only view
+        // forbids; made here, it is live from the start.
+        if let Err(e) = std::fs::create_dir_all(&cache) {
+            tracing::warn!("cannot make restic's cache folder {}: {e}", cache.display());
+        }
+        folders.push(cache);
+    }
     folders.push(env("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from));
     folders.retain(|f| f.is_absolute() && f.is_dir());
     folders
