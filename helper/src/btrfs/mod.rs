@@ -57,7 +57,11 @@ fn not_a_subvolume() -> io::Error {
 }
 
 /// `openat(dir, path, flags | O_CLOEXEC)`; `dir == None` means the cwd.
-pub(crate) fn open_at(dir: Option<BorrowedFd<'_>>, path: &Path, flags: OFlag) -> io::Result<OwnedFd> {
+pub(crate) fn open_at(
+    dir: Option<BorrowedFd<'_>>,
+    path: &Path,
+    flags: OFlag,
+) -> io::Result<OwnedFd> {
     let raw = nix::fcntl::openat(
         dir.map(|d| d.as_raw_fd()),
         path,
@@ -235,7 +239,8 @@ pub fn open_own_snapshot_in(
     source_uuid: &[u8; 16],
 ) -> Result<OwnedFd> {
     const ACTION: &str = "opening the snapshot";
-    let fd = open_at(Some(dir), Path::new(name), DIR_NOFOLLOW).map_err(|e| error(ACTION, path, e))?;
+    let fd =
+        open_at(Some(dir), Path::new(name), DIR_NOFOLLOW).map_err(|e| error(ACTION, path, e))?;
     if !fd_is_subvolume(fd.as_fd()).map_err(|e| error(ACTION, path, e))? {
         return Err(error(ACTION, path, not_a_subvolume()));
     }
@@ -270,8 +275,8 @@ pub fn delete_subvolume_in(dir: BorrowedFd<'_>, name: &OsStr, path: &Path) -> Re
     const ACTION: &str = "deleting the subvolume";
     check_name(name).map_err(|e| error(ACTION, path, e))?;
     // Check the entry of the very directory the ioctl will act on.
-    let target = open_at(Some(dir), Path::new(name), DIR_NOFOLLOW)
-        .map_err(|e| error(ACTION, path, e))?;
+    let target =
+        open_at(Some(dir), Path::new(name), DIR_NOFOLLOW).map_err(|e| error(ACTION, path, e))?;
     match fd_is_subvolume(target.as_fd()) {
         Ok(true) => {}
         Ok(false) => return Err(error(ACTION, path, not_a_subvolume())),

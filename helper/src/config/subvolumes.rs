@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::ConfigError;
+use super::error::{ConfigError, HiddenPaths};
 use super::resolve::Resolved;
 
 impl Resolved {
@@ -51,7 +51,12 @@ impl Resolved {
         is_subvolume: impl Fn(&Path) -> Result<bool, E>,
         mount_points: &[PathBuf],
     ) -> Result<(), ConfigError> {
-        let sources: Vec<&Path> = self.config.snapshots.iter().map(|s| s.source.as_path()).collect();
+        let sources: Vec<&Path> = self
+            .config
+            .snapshots
+            .iter()
+            .map(|s| s.source.as_path())
+            .collect();
         for place in &self.places {
             let Some(mut covering) = sources
                 .iter()
@@ -83,13 +88,90 @@ impl Resolved {
                         file: self.config.file.clone(),
                         line: place.line,
                         key: place.key.clone(),
-                        path: place.value.clone(),
-                        subvolume: path.to_owned(),
-                        snapshotted: covering.to_owned(),
+                        paths: Box::new(HiddenPaths {
+                            place: place.value.clone(),
+                            subvolume: path.to_owned(),
+                            snapshotted: covering.to_owned(),
+                        }),
                     });
                 }
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::super::{raw, resolve};
+    use crate::config::ConfigError;
+
+    /// Checks `places` and `snapshot` (TOML arrays) against a tree whose
+    /// subvolumes are `subvolumes` and whose mount points are `mounts`.
+    fn check(places: &str, snapshot: &str, subvolumes: &[&str], mounts: &[&str]) -> Option<String> {
+        let text = format!("places = {places}\nsnapshot = {snapshot}\nrepo = \"/r\"\n");
+        let file = Path::new("/etc/igotchuu.toml");
+        let resolved = resolve::resolve(raw::parse(&text, file).unwrap(), file, None).unwrap();
+        let is_subvolume =
+            |p: &Path| Ok::<_, std::io::Error>(subvolumes.iter().any(|s| p == Path::new(s)));
+        let mounts: Vec<PathBuf> = mounts.iter().map(PathBuf::from).collect();
+        match resolved.check_hidden_places(is_subvolume, &mounts) {
+            Ok(()) => None,
+            Err(e @ ConfigError::HiddenPlace { .. }) => Some(e.to_string()),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const TREE: &[&str] = &["/home", "/home/alice/vms", "/home/alice/vms/iso"];
+
+    #[test]
+    fn a_place_in_a_subvolume_that_is_snapshotted_too_is_fine() {
+        let both = "[\"/home\", \"/home/alice/vms\"]";
+        assert_eq!(check("[\"/home/alice/vms/x\"]", both, TREE, &[]), None);
+        assert_eq!(check("[\"/home\"]", both, TREE, &[]), None);
+        // Nothing snapshotted above it: the live tree is backed up.
+        assert_eq!(check("[\"/home/alice/vms\"]", "[]", TREE, &[]), None);
+        assert_eq!(check("[\"/srv\"]", "[\"/home\"]", TREE, &[]), None);
+    }
+
+    #[test]
+    fn a_place_hidden_by_a_parents_snapshot_is_named_with_its_key() {
+        let e = check(
+            "[\"/srv\", \"/home/alice/vms/disk\"]",
+            "[\"/home\"]",
+            TREE,
+            &[],
+        )
+        .expect("refused");
+        assert!(e.starts_with("/etc/igotchuu.toml:1: `places[1]`: /home/alice/vms/disk is inside the subvolume /home/alice/vms, which the snapshot of /home"), "{e}");
+        // Deeper down, below a snapshotted nested source.
+        let e = check(
+            "[\"/home/alice/vms/iso/a\"]",
+            "[\"/home\", \"/home/alice/vms\"]",
+            TREE,
+            &[],
+        )
+        .expect("refused");
+        assert!(
+            e.contains("the subvolume /home/alice/vms/iso, which the snapshot of /home/alice/vms"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_mount_on_the_way_is_kept_live_and_not_refused() {
+        let tree = &["/home", "/home/bob/disk"];
+        assert_eq!(
+            check(
+                "[\"/home/bob/disk/x\"]",
+                "[\"/home\"]",
+                tree,
+                &["/home/bob/disk"]
+            ),
+            None
+        );
+        assert!(check("[\"/home/bob/disk/x\"]", "[\"/home\"]", tree, &[]).is_some());
     }
 }

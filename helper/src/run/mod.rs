@@ -17,8 +17,8 @@ use crate::events::{Event, EventBus, Finish, Notice, RunInfo};
 use crate::restic::failure::ResticFailure;
 use crate::restic::{command, runner};
 use crate::snapshots::{self, SnapshotSet};
-use crate::view::{self, View};
 use crate::state::journal::Journal;
+use crate::view::{self, View};
 
 /// The folder in the state directory where the view is built when `/`
 /// itself is a source.

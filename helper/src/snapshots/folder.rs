@@ -78,7 +78,10 @@ impl Folder {
                 _ => None,
             })
             .collect();
-        if path.components().any(|c| !matches!(c, Component::RootDir | Component::Normal(_))) {
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::RootDir | Component::Normal(_)))
+        {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "not an absolute, plain path");
             return Err(open_error(e));
         }
@@ -96,7 +99,11 @@ impl Folder {
     fn child(&self, name: &OsStr, create: bool) -> Result<Folder, FolderError> {
         let path = self.path.join(name);
         if create {
-            match mkdirat(Some(self.fd.as_raw_fd()), name, Mode::from_bits_truncate(FOLDER_MODE)) {
+            match mkdirat(
+                Some(self.fd.as_raw_fd()),
+                name,
+                Mode::from_bits_truncate(FOLDER_MODE),
+            ) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => {
                     return Err(FolderError::Create {
@@ -106,12 +113,13 @@ impl Folder {
                 }
             }
         }
-        let fd = open_at(Some(self.fd.as_fd()), Path::new(name), DIR_NOFOLLOW).map_err(
-            |source| FolderError::Open {
-                path: path.clone(),
-                source,
-            },
-        )?;
+        let fd =
+            open_at(Some(self.fd.as_fd()), Path::new(name), DIR_NOFOLLOW).map_err(|source| {
+                FolderError::Open {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         Ok(Folder { path, fd })
     }
 
@@ -174,8 +182,8 @@ fn resolve(path: &Path) -> Result<(PathBuf, Vec<OsString>), FolderError> {
             });
         }
         Folder::open(&done)?;
-        let target = std::fs::read_link(&next)
-            .map_err(|source| FolderError::Open { path: next, source })?;
+        let target =
+            std::fs::read_link(&next).map_err(|source| FolderError::Open { path: next, source })?;
         if target.is_absolute() {
             done = PathBuf::from("/");
         }
@@ -234,10 +242,14 @@ fn untrusted_writers(uid: u32, gid: u32, mode: u32, trust: Trust) -> Option<Stri
 pub fn flat_name(dest: &Path, base: &Path) -> OsString {
     let rel = dest.strip_prefix(base).unwrap_or(dest);
     let mut name = OsString::new();
-    for (i, part) in rel.components().filter_map(|c| match c {
-        Component::Normal(n) => Some(n),
-        _ => None,
-    }).enumerate() {
+    for (i, part) in rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .enumerate()
+    {
         if i > 0 {
             name.push("-");
         }

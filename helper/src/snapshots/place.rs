@@ -64,7 +64,9 @@ pub fn place(spec: &SnapshotSpec, stamp: &str, file: &Path) -> Result<Placement,
                 folder,
                 name: name.to_owned(),
             }),
-            Err(untrusted @ FolderError::Untrusted { .. }) => own_folder(&spec.source, &dest, untrusted),
+            Err(untrusted @ FolderError::Untrusted { .. }) => {
+                own_folder(&spec.source, &dest, untrusted)
+            }
             Err(error) => Err(PlaceError::Default {
                 of: spec.source.clone(),
                 error,

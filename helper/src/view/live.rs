@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn local_repositories_are_recognised() {
         assert_eq!(local_path("/srv/repo"), Some(PathBuf::from("/srv/repo")));
-        assert_eq!(local_path("local:/srv/repo"), Some(PathBuf::from("/srv/repo")));
+        assert_eq!(
+            local_path("local:/srv/repo"),
+            Some(PathBuf::from("/srv/repo"))
+        );
         assert_eq!(local_path("sftp:host:/srv/repo"), None);
         assert_eq!(local_path("rest:http://localhost:8000/"), None);
     }
@@ -107,7 +110,10 @@ mod tests {
             Some(PathBuf::from("/root/.cache/restic"))
         );
         let xdg = env(&[("HOME", "/root"), ("XDG_CACHE_HOME", "/var/cache")]);
-        assert_eq!(cache_folder(&[], xdg), Some(PathBuf::from("/var/cache/restic")));
+        assert_eq!(
+            cache_folder(&[], xdg),
+            Some(PathBuf::from("/var/cache/restic"))
+        );
         let own = env(&[("RESTIC_CACHE_DIR", "/c"), ("HOME", "/root")]);
         assert_eq!(cache_folder(&[], own), Some(PathBuf::from("/c")));
         assert_eq!(

@@ -134,18 +134,25 @@ mod tests {
     }
 
     #[test]
-    fn a_nested_source_inside_a_foreign_mount_comes_after_it() {
+    fn the_root_as_a_source_keeps_every_other_mount_live() {
         let steps = plan(
             &paths(&["/", "/home/alice/vms", "/home"]),
-            &paths(&["/", "/proc", "/home", "/mnt/disk", "/home/alice/vms/iso", "/var/repo"]),
+            &paths(&[
+                "/",
+                "/proc",
+                "/home",
+                "/mnt/disk",
+                "/home/alice/vms/iso",
+                "/var/repo",
+            ]),
         );
         assert_eq!(
             show(&steps),
             [
                 "snap0 /",
                 "snap2 /home",
-                "live /mnt/disk",
                 "live /proc",
+                "live /mnt/disk",
                 "live /var/repo",
                 "snap1 /home/alice/vms",
                 "live /home/alice/vms/iso",
