@@ -31,15 +31,29 @@ pub struct Finish {
 /// Something a person should know that does not stop the run.
 #[derive(Debug, Clone)]
 pub enum Notice {
-    /// A subvolume inside a snapshotted source: a snapshot does not
-    /// include it, so its contents are not backed up.
-    NestedSubvolume { path: PathBuf, inside: PathBuf },
+    /// Nested subvolumes in one folder that nothing covers: a snapshot has
+    /// an empty directory in their place, so their contents are not backed up.
+    NestedNotBackedUp(NestedGroup),
+    /// More folders with such subvolumes than are named one by one.
+    MoreNestedNotBackedUp { folders: usize, subvolumes: usize },
+    /// The nested subvolumes of a snapshot source could not be listed.
+    NestedSurveyFailed { source: PathBuf, error: String },
     /// A snapshot left by a run that was killed was deleted.
     StaleSnapshotRemoved { path: PathBuf },
     /// A snapshot could not be deleted; it stays journalled for the next run.
     SnapshotLeft { path: PathBuf, error: String },
     /// exec_before_snapshot ran.
     PrepareCommandRan { argv: Vec<String> },
+}
+
+/// Nested subvolumes that are not backed up, all directly in one folder.
+/// Bounded: however many there are, it holds a count and a small sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NestedGroup {
+    pub folder: PathBuf,
+    pub count: usize,
+    /// The first few of them, sorted; the only one when `count` is 1.
+    pub sample: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

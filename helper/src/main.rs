@@ -9,6 +9,7 @@ mod events;
 mod exit;
 mod follow;
 mod namespace;
+mod nested;
 mod output;
 mod priority;
 mod restic;

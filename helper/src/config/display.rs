@@ -28,6 +28,11 @@ impl fmt::Display for Config {
         }
         writeln!(
             f,
+            "ignore_nested = {}",
+            array(self.ignore_nested.iter().map(|p| path(p)))
+        )?;
+        writeln!(
+            f,
             "restic_backup_args = {}",
             array(self.restic_backup_args.iter().map(|a| quote(a)))
         )?;
@@ -69,6 +74,7 @@ impl fmt::Debug for Config {
             .field("places", &self.places)
             .field("snapshots", &self.snapshots)
             .field("exec_before_snapshot", &self.exec_before_snapshot)
+            .field("ignore_nested", &self.ignore_nested)
             .field("restic_backup_args", &self.restic_backup_args)
             .field("restic_args", &self.restic_args)
             .field("repository", &self.repository)

@@ -38,6 +38,9 @@ pub struct Config {
     pub snapshots: Vec<SnapshotSpec>,
     /// argv of a command run in the helper's mount namespace before snapshotting.
     pub exec_before_snapshot: Option<Vec<String>>,
+    /// Nested subvolumes at or below these paths are known not to be backed
+    /// up, and are not reported.
+    pub ignore_nested: Vec<PathBuf>,
     /// Extra arguments for `restic backup` only.
     pub restic_backup_args: Vec<String>,
     /// Extra arguments for every restic command.

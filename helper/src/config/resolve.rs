@@ -72,6 +72,10 @@ pub(super) fn resolve(
             places: places.value.into_iter().map(|p| p.value).collect(),
             snapshots,
             exec_before_snapshot: table.exec_before_snapshot.map(|a| a.value),
+            ignore_nested: table
+                .ignore_nested
+                .map(|a| a.value.into_iter().map(|p| p.value).collect())
+                .unwrap_or_default(),
             restic_backup_args: table
                 .restic_backup_args
                 .map(|a| a.value)
@@ -93,6 +97,7 @@ fn overlay(top: RawTable, profile: RawTable) -> RawTable {
         snapshot: profile.snapshot.or(top.snapshot),
         snapshot_prefix: profile.snapshot_prefix.or(top.snapshot_prefix),
         exec_before_snapshot: profile.exec_before_snapshot.or(top.exec_before_snapshot),
+        ignore_nested: profile.ignore_nested.or(top.ignore_nested),
         restic_backup_args: profile.restic_backup_args.or(top.restic_backup_args),
         restic_args: profile.restic_args.or(top.restic_args),
         repository: profile.repository.or(top.repository),

@@ -254,6 +254,7 @@ password_file = "/root/pw"
 places = ["/home", "/etc"]
 restic_backup_args = ["--exclude-caches"]
 repository_file = "/root/laptop-target"
+ignore_nested = ["/home/.snapshots"]
 
 [profiles.offsite]
 password_command = "pass show offsite"
@@ -324,6 +325,57 @@ fn profiles_may_be_written_inline_or_dotted() {
     let text = "places = [\"/home\"]\nrepo = \"/r\"\nprofiles.a.places = [\"/a\"]\nprofiles.b = { places = [\"/b\"] }";
     assert_eq!(parse_with(text, Some("a")).places, paths(&["/a"]));
     assert_eq!(parse_with(text, Some("b")).places, paths(&["/b"]));
+}
+
+#[test]
+fn ignore_nested_lists_acknowledged_paths_at_the_top_or_in_a_profile() {
+    assert!(parse(MINIMAL).ignore_nested.is_empty());
+    let text = format!(
+        "{MINIMAL}ignore_nested = [\"/var/lib/docker/\", \"/home/.snapshots\"]\n\
+         [profiles.bare]\nignore_nested = []\n\
+         [profiles.vms]\nignore_nested = [\"/home/alice/vms\"]\n"
+    );
+    assert_eq!(
+        parse(&text).ignore_nested,
+        paths(&["/var/lib/docker", "/home/.snapshots"])
+    );
+    // A profile's list replaces the top level's, and may be empty.
+    assert!(parse_with(&text, Some("bare")).ignore_nested.is_empty());
+    assert_eq!(
+        parse_with(&text, Some("vms")).ignore_nested,
+        paths(&["/home/alice/vms"])
+    );
+    let only_in_profile = format!("{MINIMAL}[profiles.p]\nignore_nested = [\"/srv/x\"]\n");
+    assert!(parse(&only_in_profile).ignore_nested.is_empty());
+    assert_eq!(
+        parse_with(&only_in_profile, Some("p")).ignore_nested,
+        paths(&["/srv/x"])
+    );
+}
+
+#[test]
+fn ignore_nested_is_refused_when_wrong() {
+    let err = refusal(&format!("{MINIMAL}ignore_nested = \"/var/lib/docker\""));
+    assert_message(
+        &err,
+        3,
+        &["`ignore_nested` must be an array of absolute paths, not a string"],
+    );
+    let err = refusal(&format!("{MINIMAL}ignored_nested = [\"/x\"]"));
+    assert_message(
+        &err,
+        3,
+        &[
+            "unknown key `ignored_nested`",
+            "did you mean `ignore_nested`?",
+        ],
+    );
+    let err = refusal(&format!("{MINIMAL}[profiles.p]\nnested = [\"/x\"]"));
+    assert_message(
+        &err,
+        4,
+        &["`profiles.p.nested`", "did you mean `ignore_nested`?"],
+    );
 }
 
 // ---- refusals ----
@@ -499,6 +551,16 @@ fn relative_paths_are_refused() {
             &format!("{MINIMAL}[profiles.a]\npassword_file = \"pw\""),
             "profiles.a.password_file",
             "pw",
+        ),
+        (
+            &format!("{MINIMAL}ignore_nested = [\"/srv\",\n  \"var/lib/docker\"]"),
+            "ignore_nested[1]",
+            "var/lib/docker",
+        ),
+        (
+            &format!("{MINIMAL}[profiles.a]\nignore_nested = [\"docker\"]"),
+            "profiles.a.ignore_nested[0]",
+            "docker",
         ),
     ];
     for (text, key, path) in cases {
@@ -921,6 +983,7 @@ fn display_is_the_effective_configuration_as_toml() {
     assert_eq!(again.places, config.places);
     assert_eq!(again.snapshots, config.snapshots);
     assert_eq!(again.exec_before_snapshot, config.exec_before_snapshot);
+    assert_eq!(again.ignore_nested, config.ignore_nested);
     assert_eq!(again.restic_backup_args, config.restic_backup_args);
     assert_eq!(again.restic_args, config.restic_args);
     assert_eq!(again.repository, config.repository);

@@ -16,6 +16,19 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// `1500` → `1,500`: counts people read at a glance.
+pub fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// `3725` → `1h02m05s`; `75` → `1m15s`; `9` → `9s`.
 pub fn duration(secs: u64) -> String {
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
@@ -55,5 +68,9 @@ mod tests {
         assert_eq!(duration(3725), "1h02m05s");
         assert_eq!(keep_tail("/home/alice/file.txt", 9), "…file.txt");
         assert_eq!(keep_tail("short", 9), "short");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1500), "1,500");
+        assert_eq!(count(1234567), "1,234,567");
     }
 }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use igotchuu_dbus::history::RunRecord;
 
-use crate::events::{Event, EventSink, Notice, RunInfo};
+use crate::events::{Event, EventSink, RunInfo};
 use crate::state;
 
 pub struct HistorySink {
@@ -32,9 +32,8 @@ impl EventSink for HistorySink {
     fn handle(&mut self, event: &Event) {
         match event {
             Event::Started(info) => self.info = Some(info.clone()),
-            Event::Notice(Notice::NestedSubvolume { path, .. }) => {
-                self.nested.push(path.display().to_string())
-            }
+            // One short line per folder (the notices are bounded).
+            Event::Notice(notice) => self.nested.extend(super::nested::history_line(notice)),
             Event::Finished(finish) => {
                 let Some(info) = self.info.take() else { return };
                 let record = RunRecord {

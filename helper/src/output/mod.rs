@@ -2,4 +2,5 @@
 
 pub mod format;
 pub mod history;
+mod nested;
 pub mod terminal;

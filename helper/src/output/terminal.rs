@@ -217,7 +217,11 @@ impl EventSink for TerminalPrinter {
     fn handle(&mut self, event: &Event) {
         match event {
             Event::Started(info) => {
-                let places: Vec<_> = info.places.iter().map(|p| p.display().to_string()).collect();
+                let places: Vec<_> = info
+                    .places
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
                 let profile = info
                     .profile
                     .as_ref()
@@ -228,11 +232,6 @@ impl EventSink for TerminalPrinter {
                 self.log_unlogged();
                 self.say(phase_text(*phase))
             }
-            Event::Notice(Notice::NestedSubvolume { path, inside }) => self.warn(&format!(
-                "{} is a nested subvolume inside {}: a snapshot does not include it, so its contents are not backed up. Add it to `snapshot` and `places` to back it up.",
-                path.display(),
-                inside.display()
-            )),
             Event::Notice(Notice::StaleSnapshotRemoved { path }) => self.say(&format!(
                 "Removed snapshot {} left by an earlier run that was killed",
                 path.display()
@@ -244,18 +243,31 @@ impl EventSink for TerminalPrinter {
             Event::Notice(Notice::PrepareCommandRan { argv }) => {
                 self.say(&format!("Ran exec_before_snapshot: {}", argv.join(" ")))
             }
+            // The nested-subvolume notices.
+            Event::Notice(notice) => {
+                if let Some(text) = super::nested::warning(notice) {
+                    self.warn(&text);
+                }
+            }
             Event::Progress(p) => self.progress(p),
             Event::ItemError(e) => {
                 self.item_errors += 1;
                 if self.item_errors <= ITEM_ERRORS_SHOWN {
-                    self.warn(&format!("cannot read {} ({}): {}", e.item, e.during, e.error));
+                    self.warn(&format!(
+                        "cannot read {} ({}): {}",
+                        e.item, e.during, e.error
+                    ));
                 } else if self.item_errors == ITEM_ERRORS_SHOWN + 1 {
                     self.warn("more files cannot be read; they are counted in the summary");
                 }
             }
             Event::Finished(f) => {
                 if f.error_count > 0 && f.outcome == Outcome::Failed {
-                    self.warn(&plural(f.error_count, "item was unreadable", "items were unreadable"));
+                    self.warn(&plural(
+                        f.error_count,
+                        "item was unreadable",
+                        "items were unreadable",
+                    ));
                 }
                 self.finished(f)
             }

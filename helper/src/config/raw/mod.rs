@@ -18,11 +18,12 @@ use super::{Password, Repository};
 use values::{item_type, value_type};
 
 /// The keys of the top level and of a profile table.
-const TABLE_KEY_ARRAY: [&str; 10] = [
+const TABLE_KEY_ARRAY: [&str; 11] = [
     "places",
     "snapshot",
     "snapshot_prefix",
     "exec_before_snapshot",
+    "ignore_nested",
     "restic_backup_args",
     "restic_args",
     "repo",
@@ -85,6 +86,7 @@ pub(super) struct RawTable {
     pub snapshot: Option<At<Vec<RawSnapshot>>>,
     pub snapshot_prefix: Option<At<PathBuf>>,
     pub exec_before_snapshot: Option<At<Vec<String>>>,
+    pub ignore_nested: Option<At<Vec<At<PathBuf>>>>,
     pub restic_backup_args: Option<At<Vec<String>>>,
     pub restic_args: Option<At<Vec<String>>>,
     /// `repo` or `repository_file`: a table never holds both.
@@ -244,6 +246,10 @@ impl Walk<'_> {
                         ));
                     }
                     table.exec_before_snapshot = Some(argv);
+                }
+                // May be empty: a profile may acknowledge nothing.
+                "ignore_nested" => {
+                    table.ignore_nested = Some(self.paths(entry, "an array of absolute paths")?)
                 }
                 "restic_backup_args" => {
                     table.restic_backup_args = Some(self.strings(entry, "an array of strings")?);

@@ -1,0 +1,180 @@
+//! The nested-subvolume notices in words: a warning for the terminal, and a
+//! short line for the history (which the desktop shows as "Not backed up").
+
+use std::path::Path;
+
+use super::format::{count, keep_tail};
+use crate::events::{NestedGroup, Notice};
+
+/// A history line longer than this is cut (at its start), so that a record
+/// stays small whatever the paths.
+const MAX_HISTORY_LINE: usize = 300;
+
+/// The terminal's warning, for the nested-subvolume notices.
+pub fn warning(notice: &Notice) -> Option<String> {
+    Some(match notice {
+        Notice::NestedNotBackedUp(group) if group.count == 1 => format!(
+            "{} is a nested subvolume of its own and is not backed up (a snapshot holds an empty \
+             folder in its place); list it in `snapshot` and `places` to back it up, or in \
+             `ignore_nested` to stop this warning",
+            only_member(group).display()
+        ),
+        Notice::NestedNotBackedUp(group) => format!(
+            "{} nested subvolumes below {} are not backed up ({}); list them in `snapshot` and \
+             `places` to back them up, or add {} to `ignore_nested` to stop this warning",
+            count(group.count),
+            group.folder.display(),
+            sample_names(group),
+            group.folder.display()
+        ),
+        Notice::MoreNestedNotBackedUp {
+            folders,
+            subvolumes,
+        } => format!(
+            "{} more nested subvolumes in {} other folders are not backed up either \
+             (`btrfs subvolume list` shows them); list them in `snapshot` and `places`, or in \
+             `ignore_nested`",
+            count(*subvolumes),
+            count(*folders)
+        ),
+        Notice::NestedSurveyFailed { source, error } => format!(
+            "cannot look for nested subvolumes in {} ({error}); any there are not backed up",
+            source.display()
+        ),
+        _ => return None,
+    })
+}
+
+/// The history's line, for the nested-subvolume notices: the path of a
+/// lone one, else how many and where.
+pub fn history_line(notice: &Notice) -> Option<String> {
+    let line = match notice {
+        Notice::NestedNotBackedUp(group) if group.count == 1 => {
+            only_member(group).display().to_string()
+        }
+        Notice::NestedNotBackedUp(group) => {
+            format!("{} below {}", count(group.count), group.folder.display())
+        }
+        Notice::MoreNestedNotBackedUp {
+            folders,
+            subvolumes,
+        } => format!(
+            "{} more in {} other folders",
+            count(*subvolumes),
+            count(*folders)
+        ),
+        Notice::NestedSurveyFailed { source, .. } => {
+            format!("{}: could not be checked", source.display())
+        }
+        _ => return None,
+    };
+    Some(keep_tail(&line, MAX_HISTORY_LINE))
+}
+
+fn only_member(group: &NestedGroup) -> &Path {
+    group.sample.first().unwrap_or(&group.folder)
+}
+
+/// The sample's names, and `…` when there are more.
+fn sample_names(group: &NestedGroup) -> String {
+    let mut names: Vec<String> = group
+        .sample
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .unwrap_or(p.as_os_str())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    if group.count > group.sample.len() {
+        names.push("…".to_owned());
+    }
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn group(folder: &str, count: usize, sample: &[&str]) -> Notice {
+        Notice::NestedNotBackedUp(NestedGroup {
+            folder: folder.into(),
+            count,
+            sample: sample.iter().map(PathBuf::from).collect(),
+        })
+    }
+
+    #[test]
+    fn a_lone_subvolume_is_named() {
+        let notice = group("/home/alice", 1, &["/home/alice/vms"]);
+        assert_eq!(
+            warning(&notice).unwrap(),
+            "/home/alice/vms is a nested subvolume of its own and is not backed up (a snapshot \
+             holds an empty folder in its place); list it in `snapshot` and `places` to back it \
+             up, or in `ignore_nested` to stop this warning"
+        );
+        assert_eq!(history_line(&notice).unwrap(), "/home/alice/vms");
+    }
+
+    #[test]
+    fn a_folder_of_them_is_counted() {
+        let folder = "/var/lib/docker/btrfs/subvolumes";
+        let notice = group(
+            folder,
+            1500,
+            &[&format!("{folder}/0a"), &format!("{folder}/1b")],
+        );
+        assert_eq!(
+            warning(&notice).unwrap(),
+            "1,500 nested subvolumes below /var/lib/docker/btrfs/subvolumes are not backed up \
+             (0a, 1b, …); list them in `snapshot` and `places` to back them up, or add \
+             /var/lib/docker/btrfs/subvolumes to `ignore_nested` to stop this warning"
+        );
+        assert_eq!(
+            history_line(&notice).unwrap(),
+            "1,500 below /var/lib/docker/btrfs/subvolumes"
+        );
+        let two = group("/srv", 2, &["/srv/a", "/srv/b"]);
+        assert!(warning(&two).unwrap().contains("(a, b);"));
+    }
+
+    #[test]
+    fn the_rest_and_failures_are_one_line_each() {
+        let more = Notice::MoreNestedNotBackedUp {
+            folders: 5,
+            subvolumes: 1200,
+        };
+        assert!(warning(&more)
+            .unwrap()
+            .starts_with("1,200 more nested subvolumes in 5 other folders are not backed up"));
+        assert_eq!(
+            history_line(&more).unwrap(),
+            "1,200 more in 5 other folders"
+        );
+        let failed = Notice::NestedSurveyFailed {
+            source: "/home".into(),
+            error: "Permission denied".into(),
+        };
+        assert_eq!(
+            warning(&failed).unwrap(),
+            "cannot look for nested subvolumes in /home (Permission denied); any there are not \
+             backed up"
+        );
+        assert_eq!(
+            history_line(&failed).unwrap(),
+            "/home: could not be checked"
+        );
+        let other = Notice::StaleSnapshotRemoved { path: "/x".into() };
+        assert_eq!(warning(&other), None);
+        assert_eq!(history_line(&other), None);
+    }
+
+    #[test]
+    fn history_lines_are_bounded() {
+        let long = format!("/{}", "x".repeat(5000));
+        let line = history_line(&group("/", 1, &[&long])).unwrap();
+        assert_eq!(line.chars().count(), MAX_HISTORY_LINE);
+    }
+}
