@@ -81,7 +81,10 @@ fn a_mount_below_a_source_stays_where_it_was() {
     let other = LoopBtrfs::new(120);
     let disk = home.join("bob/disk");
     std::fs::create_dir_all(&disk).unwrap();
-    run(Command::new("mount").arg("--bind").arg(other.path()).arg(&disk));
+    run(Command::new("mount")
+        .arg("--bind")
+        .arg(other.path())
+        .arg(&disk));
     write_file(&disk.join("on-disk.txt"), b"other fs\n");
     fx.write_files(&BTreeMap::from([("home/bob/mine.txt", "mine\n")]));
     let base = fx.baseline();
@@ -173,9 +176,16 @@ fn the_seed_example_makes_its_snapshot_folders() {
     );
     assert_eq!(listing.files_under(&fx.path("home")).get("h.txt"), Some(&5));
     // The folders were made on the filesystem's top level, root's alone.
-    let made = fx.path("snapshots").join(fx.path("var").strip_prefix("/").unwrap());
+    let made = fx
+        .path("snapshots")
+        .join(fx.path("var").strip_prefix("/").unwrap());
     let meta = std::fs::metadata(&made).unwrap_or_else(|e| panic!("{}: {e}", made.display()));
-    assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o700), "{}", made.display());
+    assert_eq!(
+        (meta.uid(), meta.mode() & 0o7777),
+        (0, 0o700),
+        "{}",
+        made.display()
+    );
     fx.assert_clean(&base, "the seed's example");
 }
 
@@ -185,7 +195,13 @@ const NOBODY: u32 = 65534;
 /// Runs `script` with `sh -c` as `nobody`, and says whether it succeeded.
 fn as_nobody(script: &str) -> bool {
     Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
         .arg(script)
         .status()
         .expect("setpriv")
@@ -228,19 +244,30 @@ fn a_user_cannot_block_or_redirect_a_snapshot_in_their_folder() {
         let cmd = if s % 2 == 0 {
             format!("mkdir '{}'", alice.join(&name).display())
         } else {
-            format!("ln -s '{}' '{}'", target.display(), alice.join(&name).display())
+            format!(
+                "ln -s '{}' '{}'",
+                target.display(),
+                alice.join(&name).display()
+            )
         };
         assert!(as_nobody(&cmd), "{cmd}");
     }
     let base = fx.baseline();
 
     let mut spec = fx.spec(&[]);
-    spec.places = vec![vms.clone()];
+    spec.places = vec![vms.clone(), fx.path("home")];
     fx.env.write_spec(&spec);
     let run = fx.env.run(&["backup"]);
     run.assert_code(exit::COMPLETED);
-    let saved = saved_under(&fx, &vms);
-    assert_eq!(saved.get("disk.img"), Some(&15), "{saved:?}\n{run:?}");
+    let listing = fx.repo.ls("latest");
+    let saved = listing.files_under(&fx.path("home"));
+    assert_eq!(saved.get("alice/vms/disk.img"), Some(&15), "{saved:?}\n{run:?}");
+    // igotchuu's own folder is not part of the backup.
+    assert!(
+        !listing.nodes.iter().any(|n| n.path.contains(".igotchuu-snapshots")),
+        "{:?}",
+        listing.nodes
+    );
     // What the user made is as it was; nothing landed in their folders.
     for p in &planted {
         let meta = p.symlink_metadata().unwrap();
@@ -347,7 +374,16 @@ fn the_root_subvolume_is_backed_up_with_what_is_mounted_below_it() {
     let root = fs.subvolume("@");
     // As on a real machine, `/` is a mount point.
     run(Command::new("mount").arg("--bind").arg(&root).arg(&root));
-    for dir in ["usr", "etc", "proc", "dev", "tmp", "var/lib/igotchuu", "root", "srv"] {
+    for dir in [
+        "usr",
+        "etc",
+        "proc",
+        "dev",
+        "tmp",
+        "var/lib/igotchuu",
+        "root",
+        "srv",
+    ] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
     for (link, to) in [
@@ -366,7 +402,9 @@ fn the_root_subvolume_is_backed_up_with_what_is_mounted_below_it() {
             .args(["--rbind", what])
             .arg(root.join(at)));
     }
-    run(Command::new("mount").args(["-t", "proc", "proc"]).arg(root.join("proc")));
+    run(Command::new("mount")
+        .args(["-t", "proc", "proc"])
+        .arg(root.join("proc")));
     run(Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
         .arg(root.join("tmp")));

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use crate::config::Config;
+use crate::snapshots;
 
 /// The binary, looked up in `PATH`.
 pub const RESTIC: &str = "restic";
@@ -39,6 +40,9 @@ pub fn restic(config: &Config, subcommand: &[&str]) -> Command {
 /// `restic backup --json` of the configured places.
 pub fn backup(config: &Config) -> Command {
     let mut cmd = restic(config, &["backup", "--json"]);
+    // The folders igotchuu makes for snapshots hold nothing worth keeping
+    // (and are empty while a source's snapshot is taken).
+    cmd.arg(format!("--exclude={}", snapshots::OWN_FOLDER));
     cmd.args(&config.restic_backup_args);
     // `--` so that a place can never be taken for an option.
     cmd.arg("--");
@@ -81,6 +85,7 @@ mod tests {
                 "--no-cache",
                 "backup",
                 "--json",
+                "--exclude=.igotchuu-snapshots",
                 "--one-file-system",
                 "--",
                 "/srv"

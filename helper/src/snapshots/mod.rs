@@ -13,7 +13,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-pub use place::{place, Placement};
+pub use place::{place, Placement, OWN_FOLDER};
 
 use crate::btrfs;
 use crate::events::Notice;
