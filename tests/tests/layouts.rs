@@ -261,10 +261,17 @@ fn a_user_cannot_block_or_redirect_a_snapshot_in_their_folder() {
     run.assert_code(exit::COMPLETED);
     let listing = fx.repo.ls("latest");
     let saved = listing.files_under(&fx.path("home"));
-    assert_eq!(saved.get("alice/vms/disk.img"), Some(&15), "{saved:?}\n{run:?}");
+    assert_eq!(
+        saved.get("alice/vms/disk.img"),
+        Some(&15),
+        "{saved:?}\n{run:?}"
+    );
     // igotchuu's own folder is not part of the backup.
     assert!(
-        !listing.nodes.iter().any(|n| n.path.contains(".igotchuu-snapshots")),
+        !listing
+            .nodes
+            .iter()
+            .any(|n| n.path.contains(".igotchuu-snapshots")),
         "{:?}",
         listing.nodes
     );
@@ -395,6 +402,10 @@ fn the_root_subvolume_is_backed_up_with_what_is_mounted_below_it() {
         std::os::unix::fs::symlink(to, root.join(link)).unwrap();
     }
     fs.subvolume("@/home");
+    // A nested subvolume that is not a source, with a mount inside: the
+    // snapshot of `/` has an empty folder there, and the run goes on.
+    fs.subvolume("@/opt");
+    std::fs::create_dir(root.join("opt/mnt")).unwrap();
     write_file(&root.join("srv/site.txt"), b"served\n");
     write_file(&root.join("home/alice/h.txt"), b"alice's\n");
     for (what, at) in [("/usr", "usr"), ("/etc", "etc"), ("/dev", "dev")] {
@@ -405,6 +416,9 @@ fn the_root_subvolume_is_backed_up_with_what_is_mounted_below_it() {
     run(Command::new("mount")
         .args(["-t", "proc", "proc"])
         .arg(root.join("proc")));
+    run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(root.join("opt/mnt")));
     run(Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
         .arg(root.join("tmp")));

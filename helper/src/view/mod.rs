@@ -119,25 +119,33 @@ impl View {
         }
         for (step, clone) in captured.steps {
             let target = view.target(&step.path);
-            let attach_error = |what: String| {
-                move |e: io::Error| ViewError::Attach {
-                    what,
-                    path: step.path.clone(),
-                    source: e,
-                }
-            };
-            match (step.kind, clone) {
-                (StepKind::Snapshot(i), _) => {
-                    let what = format!("the snapshot of {}", captured.sources[i].display());
-                    let tree = snapshot(i).and_then(|fd| clone_fd(fd.as_fd()));
-                    tree.and_then(|tree| attach(&tree, &target))
-                        .map_err(attach_error(what))?;
-                }
-                (StepKind::Live, Some(tree)) => {
-                    attach(&tree, &target).map_err(attach_error("what was there".into()))?;
-                }
+            let (what, result) = match (step.kind, clone) {
+                (StepKind::Snapshot(i), _) => (
+                    format!("the snapshot of {}", captured.sources[i].display()),
+                    snapshot(i)
+                        .and_then(|fd| clone_fd(fd.as_fd()))
+                        .and_then(|tree| attach(&tree, &target)),
+                ),
+                (StepKind::Live, Some(tree)) => match attach(&tree, &target) {
+                    // Inside a nested subvolume that is not a source: its
+                    // snapshot is an empty folder there, left out of the
+                    // backup (and reported) anyway.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        tracing::info!(
+                            "{} is in a part of the tree that the backup does not hold",
+                            step.path.display()
+                        );
+                        continue;
+                    }
+                    result => ("what was there".to_owned(), result),
+                },
                 (StepKind::Live, None) => unreachable!("captured with a clone"),
-            }
+            };
+            result.map_err(|source| ViewError::Attach {
+                what,
+                path: step.path,
+                source,
+            })?;
             view.mounted.push(target);
         }
         Ok(view)
