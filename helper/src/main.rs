@@ -16,6 +16,7 @@ mod restic;
 mod run;
 mod snapshots;
 mod state;
+mod view;
 
 use std::ffi::OsStr;
 use std::process::ExitCode;

@@ -212,6 +212,30 @@ pub enum ConfigError {
         path: PathBuf,
         error: Box<dyn std::error::Error + Send + Sync>,
     },
+
+    #[error(
+        "{}:{line}: `{key}`: {} is inside the subvolume {}, which the snapshot of {} does not \
+         contain (a snapshot holds an empty folder in place of a nested subvolume), so the \
+         backup would miss it; add {} to `snapshot` as well",
+        .file.display(), .paths.place.display(), .paths.subvolume.display(),
+        .paths.snapshotted.display(), .paths.subvolume.display()
+    )]
+    HiddenPlace {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        paths: Box<HiddenPaths>,
+    },
+}
+
+/// The paths of [`ConfigError::HiddenPlace`].
+#[derive(Debug)]
+pub struct HiddenPaths {
+    pub place: PathBuf,
+    /// The nested subvolume the place is in.
+    pub subvolume: PathBuf,
+    /// The source whose snapshot would hide it.
+    pub snapshotted: PathBuf,
 }
 
 fn unknown_key_advice(suggestion: &Option<&'static str>, known: &[&str]) -> String {

@@ -50,19 +50,36 @@ pub struct Config {
 }
 
 /// One subvolume to snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 pub struct SnapshotSpec {
     /// The subvolume that is snapshotted and later covered by the snapshot.
     pub source: PathBuf,
     /// Where the snapshot goes, before `-<timestamp>` is appended:
     /// `snapshot_location` if given, else `snapshot_prefix` + `source`.
     pub location: PathBuf,
+    /// Where the configuration chose `location` (`key`, line), or `None`
+    /// when it is the default, next to the source.
+    pub chosen_at: Option<(String, usize)>,
+}
+
+/// Where a location was chosen is provenance, for messages, like a line
+/// number: two specs that snapshot the same source to the same place are equal.
+impl PartialEq for SnapshotSpec {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.source, &self.location) == (&other.source, &other.location)
+    }
 }
 
 impl SnapshotSpec {
-    /// The snapshot path for one run: `<location>-<stamp>`.
+    /// The snapshot path for one run: `<location>-<stamp>`, and
+    /// `/rootfs-<stamp>` for the snapshot of `/` next to itself.
     pub fn path_at(&self, stamp: &str) -> PathBuf {
-        let mut name = self.location.clone().into_os_string();
+        let location = if self.location.parent().is_none() {
+            self.location.join("rootfs")
+        } else {
+            self.location.clone()
+        };
+        let mut name = location.into_os_string();
         name.push("-");
         name.push(stamp);
         PathBuf::from(name)
@@ -106,7 +123,11 @@ impl Config {
     {
         let text = file::read(file)?;
         let resolved = resolve::resolve(raw::parse(&text, file)?, file, profile)?;
-        resolved.check_subvolumes(is_subvolume)?;
+        resolved.check_subvolumes(&is_subvolume)?;
+        // Without a mount table, every path counts as unmounted: the check
+        // can then only refuse more, never less.
+        let mount_points = crate::view::mount_points().unwrap_or_default();
+        resolved.check_hidden_places(&is_subvolume, &mount_points)?;
         Ok(resolved.config)
     }
 

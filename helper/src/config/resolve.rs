@@ -16,6 +16,8 @@ pub(super) struct Resolved {
     pub config: Config,
     /// One per `config.snapshots`, in the same order.
     pub sources: Vec<At<PathBuf>>,
+    /// Where each of `config.places` was written, in the same order.
+    pub places: Vec<At<PathBuf>>,
 }
 
 pub(super) fn resolve(
@@ -62,14 +64,13 @@ pub(super) fn resolve(
             })
             .collect(),
     };
-    let prefix = table.snapshot_prefix.map(|p| p.value);
-    let (snapshots, sources) = snapshot_specs(wanted, prefix.as_deref(), file)?;
+    let (snapshots, sources) = snapshot_specs(wanted, table.snapshot_prefix.as_ref(), file)?;
 
     Ok(Resolved {
         config: Config {
             file: file.to_owned(),
             profile: profile.map(str::to_owned),
-            places: places.value.into_iter().map(|p| p.value).collect(),
+            places: places.value.iter().map(|p| p.value.clone()).collect(),
             snapshots,
             exec_before_snapshot: table.exec_before_snapshot.map(|a| a.value),
             ignore_nested: table
@@ -85,6 +86,7 @@ pub(super) fn resolve(
             password: table.password.map(|p| p.value),
         },
         sources,
+        places: places.value,
     })
 }
 
@@ -109,7 +111,7 @@ fn overlay(top: RawTable, profile: RawTable) -> RawTable {
 /// snapshots that would land on the same path.
 fn snapshot_specs(
     wanted: Vec<RawSnapshot>,
-    prefix: Option<&Path>,
+    prefix: Option<&At<PathBuf>>,
     file: &Path,
 ) -> Result<(Vec<SnapshotSpec>, Vec<At<PathBuf>>), ConfigError> {
     let mut specs: Vec<SnapshotSpec> = Vec::with_capacity(wanted.len());
@@ -127,13 +129,18 @@ fn snapshot_specs(
                 first_line: first.line,
             });
         }
-        let (location, origin) = match (location, prefix) {
-            (Some(at), _) => (at.value, (at.key, at.line)),
+        let (location, origin, chosen_at) = match (location, prefix) {
+            (Some(at), _) => (at.value, (at.key.clone(), at.line), Some((at.key, at.line))),
             (None, Some(prefix)) => (
-                prefixed(prefix, &source.value),
+                prefixed(&prefix.value, &source.value),
                 (source.key.clone(), source.line),
+                Some((prefix.key.clone(), prefix.line)),
             ),
-            (None, None) => (source.value.clone(), (source.key.clone(), source.line)),
+            (None, None) => (
+                source.value.clone(),
+                (source.key.clone(), source.line),
+                None,
+            ),
         };
         if let Some(i) = specs.iter().position(|s| s.location == location) {
             let (first_key, first_line) = location_origins[i].clone();
@@ -149,6 +156,7 @@ fn snapshot_specs(
         specs.push(SnapshotSpec {
             source: source.value.clone(),
             location,
+            chosen_at,
         });
         sources.push(source);
         location_origins.push(origin);

@@ -51,6 +51,7 @@ fn spec(source: &str, location: &str) -> SnapshotSpec {
     SnapshotSpec {
         source: source.into(),
         location: location.into(),
+        chosen_at: None,
     }
 }
 
