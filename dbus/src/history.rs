@@ -1,8 +1,15 @@
 //! The run-history file: the helper appends one record per run, the
 //! desktop side reads it. It holds no secrets: no repository location,
-//! no password settings, no command lines.
+//! no password settings, no command lines. Everyone reads it with [`read`]
+//! (or [`read_file`]), which bounds its size.
+
+mod read;
 
 use serde::{Deserialize, Serialize};
+
+pub use read::{
+    history_path, read, read_file, state_dir, HistoryError, MAX_HISTORY_BYTES, STATE_DIR_ENV,
+};
 
 use crate::{ItemError, Outcome, Summary};
 
@@ -10,8 +17,10 @@ use crate::{ItemError, Outcome, Summary};
 pub const HISTORY_FILE_NAME: &str = "history.json";
 /// How many runs the file keeps; older ones are dropped.
 pub const HISTORY_LIMIT: usize = 50;
-/// How many item errors one record keeps; the count says how many there were.
-pub const ITEM_ERRORS_KEPT: usize = 100;
+/// How many item errors one record keeps: the first ones; the count says
+/// how many there were. (A follower keeps the latest
+/// [`ITEM_ERRORS_FOLLOWED`](crate::follow::ITEM_ERRORS_FOLLOWED).)
+pub const ITEM_ERRORS_RECORDED: usize = 100;
 /// The format version written by this crate.
 pub const HISTORY_VERSION: u32 = 1;
 
@@ -34,7 +43,7 @@ pub struct RunRecord {
     /// How many files or folders restic could not read.
     #[serde(default)]
     pub error_count: u64,
-    /// The first [`ITEM_ERRORS_KEPT`] of them.
+    /// The first [`ITEM_ERRORS_RECORDED`] of them.
     #[serde(default)]
     pub item_errors: Vec<ItemError>,
     /// Subvolumes inside a snapshotted source; their contents were not backed up.

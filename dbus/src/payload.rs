@@ -83,7 +83,56 @@ pub type BackupCompleteBody = (
     bool,
 );
 
+/// The original (Python) helper's `BackupComplete` body: thirteen
+/// arguments, [`BackupCompleteBody`] without `data_added`, although its
+/// own XML declares it.
+pub type OriginalBackupCompleteBody = (
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    i64,
+    i64,
+    u64,
+    u64,
+    f64,
+    String,
+    bool,
+);
+
 impl Summary {
+    /// A summary from the `BackupComplete` signal's fourteen arguments.
+    pub fn from_backup_complete(b: BackupCompleteBody) -> Self {
+        let (fn_, fc, fu, dn, dc, du, db, tb, added, tf, tbytes, dur, id, dry) = b;
+        Summary {
+            files_new: fn_,
+            files_changed: fc,
+            files_unmodified: fu,
+            dirs_new: dn,
+            dirs_changed: dc,
+            dirs_unmodified: du,
+            data_blobs: db,
+            tree_blobs: tb,
+            data_added: added,
+            total_files_processed: tf,
+            total_bytes_processed: tbytes,
+            total_duration: dur,
+            snapshot_id: id,
+            dry_run: dry,
+            ..Default::default()
+        }
+    }
+
+    /// A summary from the original helper's thirteen arguments. Its
+    /// `data_added` is 0: unknown, not none (see
+    /// [`HelperSignal::BackupComplete`](crate::signal::HelperSignal::BackupComplete)).
+    pub fn from_original_backup_complete(b: OriginalBackupCompleteBody) -> Self {
+        let (fn_, fc, fu, dn, dc, du, db, tb, tf, tbytes, dur, id, dry) = b;
+        Self::from_backup_complete((fn_, fc, fu, dn, dc, du, db, tb, 0, tf, tbytes, dur, id, dry))
+    }
+
     /// The `BackupComplete` signal's arguments, to send as the message body.
     pub fn backup_complete_body(&self) -> BackupCompleteBody {
         (

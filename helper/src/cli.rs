@@ -16,6 +16,7 @@ Exit codes:
   2    wrong command-line usage
   69   watch: no system bus, Start refused, or no backup began in time
   75   another igotchuu run is in progress
+  76   watch: the backup ended, but the helper did not say how
   78   the configuration was refused; nothing was done
   130  stopped on request (Ctrl-C, SIGTERM, or Stop from the desktop)
 

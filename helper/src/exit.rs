@@ -13,6 +13,11 @@ pub const COMPLETED_WITH_WARNINGS: u8 = 3;
 /// `igotchuu watch` could not follow a backup: no system bus, Start
 /// refused (polkit), or no run began in time (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
+/// `igotchuu watch` only: the backup ended, but how is unknown. The helper
+/// left the bus without saying (an older helper, or it crashed), restic's
+/// summary was not heard, and the history has no record that is provably
+/// that run's (EX_PROTOCOL).
+pub const OUTCOME_UNKNOWN: u8 = 76;
 /// Another run holds the lock (EX_TEMPFAIL).
 pub const BUSY: u8 = 75;
 /// The configuration was refused (EX_CONFIG). Nothing was snapshotted.

@@ -1,164 +1,150 @@
 //! A run seen from the bus, turned back into the run's own [`Event`]s, so
 //! that `igotchuu watch` prints it with the same terminal printer as
-//! `igotchuu backup`. Pure: the caller feeds it what it heard, in order.
+//! `igotchuu backup`. The rules of following (what a signal means, when a
+//! run is open, how it ended when nobody said) are the desktop's, written
+//! once in [`igotchuu_dbus::follow`]; this only says, after each input,
+//! what changed, as events. Pure: the caller feeds it what it heard, in
+//! order.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::VecDeque;
+use std::time::{Duration, UNIX_EPOCH};
 
-use igotchuu_dbus::history::ITEM_ERRORS_KEPT;
-use igotchuu_dbus::signal::{HelperSignal, Properties};
-use igotchuu_dbus::{ItemError, Outcome, Phase, Summary};
+use igotchuu_dbus::follow::{Finished, Follower, Input, State, Update};
+use igotchuu_dbus::history::ITEM_ERRORS_RECORDED;
+use igotchuu_dbus::{ItemError, Outcome, Phase, Progress};
 
 use crate::events::{Event, Finish, RunInfo};
 
-/// What a follower hears about the helper.
-#[derive(Debug, Clone)]
-pub enum Heard {
-    /// The helper was on the bus when the follower connected (or the
-    /// follower missed its start): all its properties, read then.
-    Joined(Properties),
-    /// `BackupStarted`, with the properties read right after it (for the
-    /// places; the phases follow as `PropertiesChanged`, in order).
-    Started(Properties),
-    Signal(HelperSignal),
-    /// The process that owned the name left the bus (or lost the name).
-    Gone,
+/// How the followed run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ended {
+    /// It said how, or its history or restic's summary did.
+    Outcome(Outcome),
+    /// Nobody can say: the helper left without a word, and no record is
+    /// provably that run's. The sentence says so.
+    Unknown(String),
 }
 
-/// Follows one run, from its start (or from whenever the follower joined)
-/// to its `BackupFinished`.
+/// Follows one run, from its start (or from whenever the watcher joined)
+/// to its end.
 #[derive(Debug, Default)]
-pub struct Follower {
-    open: bool,
+pub struct RunFollower {
+    follower: Follower,
+    started: bool,
     phase: Option<Phase>,
-    summary: Option<Summary>,
+    progress: Progress,
+    /// The first item errors, as `igotchuu backup` lists them at the end.
     item_errors: Vec<ItemError>,
-    errors: u64,
-    folded: u64,
-    finished: Option<Outcome>,
+    ended: Option<Ended>,
 }
 
-impl Follower {
-    /// Whether a run is under way (started or joined, and not finished).
+impl RunFollower {
+    /// Whether a run is under way (started or joined, and not ended).
     pub fn run_open(&self) -> bool {
-        self.open
+        self.started && self.ended.is_none()
     }
 
     /// How the followed run ended, once it has.
-    pub fn finished(&self) -> Option<Outcome> {
-        self.finished
+    pub fn ended(&self) -> Option<&Ended> {
+        self.ended.as_ref()
     }
 
-    /// The events that `heard` stands for, in order.
-    pub fn feed(&mut self, heard: Heard) -> Vec<Event> {
-        if self.finished.is_some() {
+    /// Whether the next [`Input::HelperPresent`] or [`Input::HelperGone`]
+    /// should carry the history: a run is open, and may end unheard.
+    pub fn wants_history(&self) -> bool {
+        self.follower.wants_history()
+    }
+
+    /// The events that `inputs`, heard together at `now` (Unix seconds),
+    /// stand for, in order.
+    pub fn feed(&mut self, inputs: impl IntoIterator<Item = Input>, now: u64) -> Vec<Event> {
+        if self.ended.is_some() {
             return Vec::new();
         }
+        let mut updates = VecDeque::new();
+        for input in inputs {
+            self.follower.apply(input, now, &mut updates);
+        }
         let mut events = Vec::new();
-        match heard {
-            Heard::Joined(p) => self.joined(p, &mut events),
-            Heard::Started(p) if !self.open => self.begin(&p, &mut events),
-            Heard::Started(_) => {}
-            Heard::Signal(s) => self.signal(s, &mut events),
-            Heard::Gone if self.open => self.finish(
-                Outcome::Failed,
-                "the helper left the bus before it said how the run ended; see its log".into(),
-                &mut events,
-            ),
-            Heard::Gone => {}
+        self.state_changed(&mut events);
+        for update in updates {
+            match update {
+                Update::State => {}
+                Update::ItemError(e) if self.started => {
+                    if self.item_errors.len() < ITEM_ERRORS_RECORDED {
+                        self.item_errors.push(e.clone());
+                    }
+                    events.push(Event::ItemError(e));
+                }
+                Update::ItemError(_) => {}
+                Update::Finished(f) if self.started => {
+                    self.finish(f, &mut events);
+                    break;
+                }
+                // A run this watcher did not see.
+                Update::Finished(_) => {}
+            }
         }
         events
     }
 
-    /// What the run has said so far, at once.
-    fn joined(&mut self, p: Properties, events: &mut Vec<Event>) {
-        let Some(phase) = p.phase.flatten() else {
-            return;
-        };
-        if !self.open {
-            self.begin(&p, events);
-            // Errors before the join were not heard; only their number.
-            self.folded = p.error_count.unwrap_or(0);
-        }
-        self.phase_changed(phase, events);
-        if let Some(progress) = p.progress.filter(|_| phase == Phase::BackingUp) {
-            events.push(Event::Progress(progress));
-        }
-    }
-
-    fn signal(&mut self, s: HelperSignal, events: &mut Vec<Event>) {
-        match s {
-            // Fed as is when its properties could not be read: no places to name.
-            HelperSignal::BackupStarted if !self.open => self.begin(&Properties::default(), events),
-            HelperSignal::PropertiesChanged(p) if self.open => {
-                if let Some(phase) = p.phase.flatten() {
-                    self.phase_changed(phase, events);
-                }
+    /// What the state says now that was not printed yet.
+    fn state_changed(&mut self, events: &mut Vec<Event>) {
+        let s = self.follower.state();
+        if !self.started {
+            if !s.running() {
+                return;
             }
-            HelperSignal::Progress(p) if self.open => events.push(Event::Progress(p)),
-            HelperSignal::Error(e) if self.open => {
-                self.errors += 1;
-                if self.item_errors.len() < ITEM_ERRORS_KEPT {
-                    self.item_errors.push(e.clone());
-                }
-                events.push(Event::ItemError(e));
-            }
-            HelperSignal::ErrorsFolded(n) if self.open => self.folded += n,
-            HelperSignal::BackupComplete(summary) if self.open => self.summary = Some(summary),
-            HelperSignal::BackupFinished { outcome, reason } if self.open => {
-                let outcome = outcome.parse().unwrap_or_else(|e| {
-                    tracing::warn!("the helper sent an outcome this version does not know ({e}); taking it as failed");
-                    Outcome::Failed
-                });
-                self.finish(outcome, reason, events);
-            }
-            // Signals of a run this follower did not see start.
-            _ => {}
+            self.started = true;
+            events.push(Event::Started(run_info(s)));
         }
-    }
-
-    fn begin(&mut self, p: &Properties, events: &mut Vec<Event>) {
-        self.open = true;
-        let started_at = p
-            .started_at
-            .filter(|s| *s > 0)
-            .map_or_else(SystemTime::now, |s| UNIX_EPOCH + Duration::from_secs(s));
-        events.push(Event::Started(RunInfo {
-            started_at,
-            profile: p.profile.clone().filter(|s| !s.is_empty()),
-            places: p
-                .places
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-        }));
-    }
-
-    fn phase_changed(&mut self, phase: Phase, events: &mut Vec<Event>) {
-        if self.phase != Some(phase) {
+        if let Some(phase) = s.phase.filter(|p| self.phase != Some(*p)) {
             self.phase = Some(phase);
             events.push(Event::PhaseChanged(phase));
         }
+        if s.running() && s.progress != self.progress {
+            self.progress = s.progress.clone();
+            if self.progress != Progress::default() {
+                events.push(Event::Progress(self.progress.clone()));
+            }
+        }
     }
 
-    fn finish(&mut self, outcome: Outcome, reason: String, events: &mut Vec<Event>) {
-        self.open = false;
-        self.finished = Some(outcome);
+    fn finish(&mut self, f: Finished, events: &mut Vec<Event>) {
+        let Some(outcome) = f.outcome else {
+            self.ended = Some(Ended::Unknown(f.reason));
+            return;
+        };
+        self.ended = Some(Ended::Outcome(outcome));
         events.push(Event::Finished(Finish {
             outcome,
-            reason,
-            summary: self.summary.take(),
-            error_count: self.errors + self.folded,
+            reason: f.reason,
+            summary: f.summary,
+            error_count: f.error_count,
             item_errors: std::mem::take(&mut self.item_errors),
         }));
     }
 }
 
+fn run_info(s: &State) -> RunInfo {
+    RunInfo {
+        started_at: UNIX_EPOCH + Duration::from_secs(s.started_at),
+        profile: Some(s.profile.clone()).filter(|p| !p.is_empty()),
+        places: s.places.iter().map(Into::into).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use igotchuu_dbus::history::{History, RunRecord};
+    use igotchuu_dbus::signal::{HelperSignal, Properties};
+    use igotchuu_dbus::Summary;
+
     use super::*;
-    use igotchuu_dbus::Progress;
+
+    const NOW: u64 = 1_700_000_100;
 
     /// A short name for each event, to compare sequences.
     fn names(events: &[Event]) -> Vec<String> {
@@ -175,64 +161,74 @@ mod tests {
             .collect()
     }
 
-    fn phase(p: &str) -> Heard {
-        Heard::Signal(HelperSignal::PropertiesChanged(Properties {
+    fn sig(s: HelperSignal) -> Input {
+        Input::Signal(s)
+    }
+
+    fn phase(p: &str) -> Input {
+        sig(HelperSignal::PropertiesChanged(Properties {
             phase: Some(Phase::from_property(p).unwrap()),
             ..Properties::default()
         }))
     }
 
-    fn progress(n: u64) -> Heard {
-        Heard::Signal(HelperSignal::Progress(Progress {
+    fn progress(n: u64) -> Input {
+        sig(HelperSignal::Progress(Progress {
             files_done: n,
             ..Progress::default()
         }))
     }
 
-    fn started_properties() -> Heard {
-        Heard::Started(Properties {
-            phase: Some(Some(Phase::Preparing)),
-            started_at: Some(1_700_000_000),
-            profile: Some(String::new()),
-            places: Some(vec!["/home".into(), "/srv".into()]),
-            ..Properties::default()
-        })
+    /// BackupStarted, and the properties read right after it.
+    fn started() -> Vec<Input> {
+        vec![
+            sig(HelperSignal::BackupStarted),
+            sig(HelperSignal::PropertiesChanged(Properties {
+                started_at: Some(1_700_000_000),
+                profile: Some(String::new()),
+                places: Some(vec!["/home".into(), "/srv".into()]),
+                ..Properties::default()
+            })),
+        ]
     }
 
-    fn feed_all(f: &mut Follower, heard: Vec<Heard>) -> Vec<Event> {
-        heard.into_iter().flat_map(|h| f.feed(h)).collect()
+    fn feed_each(f: &mut RunFollower, inputs: Vec<Input>) -> Vec<Event> {
+        inputs.into_iter().flat_map(|i| f.feed([i], NOW)).collect()
     }
 
     #[test]
     fn a_whole_run_reads_as_the_backup_printed_it() {
-        let mut f = Follower::default();
+        let mut f = RunFollower::default();
         let summary = Summary {
             files_new: 3,
             snapshot_id: "abcd".into(),
             ..Summary::default()
         };
-        let mut events = f.feed(started_properties());
-        events.extend(feed_all(
+        let mut events = f.feed(started(), NOW);
+        events.extend(feed_each(
             &mut f,
             vec![
                 phase("preparing"),
                 phase("snapshotting"),
                 phase("backing-up"),
                 progress(1),
-                Heard::Signal(HelperSignal::Error(ItemError {
+                sig(HelperSignal::Error(ItemError {
                     item: "/home/secret".into(),
                     ..ItemError::default()
                 })),
-                Heard::Signal(HelperSignal::ErrorsFolded(4)),
+                sig(HelperSignal::ErrorsFolded(4)),
                 progress(2),
                 phase("cleaning-up"),
-                Heard::Signal(HelperSignal::BackupComplete(summary.clone())),
-                Heard::Signal(HelperSignal::BackupFinished {
+                sig(HelperSignal::BackupComplete {
+                    summary: summary.clone(),
+                    data_added_known: true,
+                }),
+                sig(HelperSignal::BackupFinished {
                     outcome: "completed-with-warnings".into(),
                     reason: "5 unreadable".into(),
                 }),
                 phase("idle"),
-                Heard::Gone,
+                Input::HelperGone { history: None },
             ],
         ));
         assert_eq!(
@@ -249,6 +245,11 @@ mod tests {
                 "finished completed-with-warnings",
             ]
         );
+        let Some(Event::Started(info)) = events.first() else {
+            panic!()
+        };
+        assert_eq!(info.places, [Path::new("/home"), Path::new("/srv")]);
+        assert_eq!(info.profile, None, "an empty profile is none");
         let Some(Event::Finished(finish)) = events.last() else {
             panic!("no Finished")
         };
@@ -256,66 +257,45 @@ mod tests {
         assert_eq!(finish.error_count, 5, "one heard, four folded");
         assert_eq!(finish.item_errors.len(), 1);
         assert_eq!(finish.reason, "5 unreadable");
-        assert_eq!(f.finished(), Some(Outcome::CompletedWithWarnings));
-        assert!(!f.run_open());
-    }
-
-    #[test]
-    fn the_places_come_from_the_properties_read_at_the_start() {
-        let mut f = Follower::default();
-        // Connected while the helper waited for Start: idle, nothing to show.
-        let idle = Properties {
-            phase: Some(None),
-            ..Properties::default()
-        };
-        assert!(f.feed(Heard::Joined(idle)).is_empty());
-        assert!(!f.run_open());
-        let events = f.feed(started_properties());
-        let Some(Event::Started(info)) = events.first() else {
-            panic!("{:?}", names(&events))
-        };
-        assert_eq!(info.places, [Path::new("/home"), Path::new("/srv")]);
-        assert_eq!(info.profile, None, "an empty profile is none");
         assert_eq!(
-            info.started_at,
-            UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+            f.ended(),
+            Some(&Ended::Outcome(Outcome::CompletedWithWarnings))
         );
-        // The phase comes from the signals that follow, in their order,
-        // not from the read (which may already be ahead of them).
-        assert_eq!(names(&events), ["started 2"]);
-        assert!(
-            f.feed(started_properties()).is_empty(),
-            "one run, one start"
-        );
-        // A BackupStarted whose properties could not be read starts it too.
-        let mut g = Follower::default();
-        let events = g.feed(Heard::Signal(HelperSignal::BackupStarted));
-        assert_eq!(names(&events), ["started 0"]);
+        assert!(!f.run_open());
     }
-
-    use std::path::Path;
 
     #[test]
     fn joining_mid_run_shows_where_it_is_at_once() {
-        let mut f = Follower::default();
-        let joined = Heard::Joined(Properties {
-            phase: Some(Some(Phase::BackingUp)),
-            progress: Some(Progress {
-                files_done: 40,
-                ..Progress::default()
-            }),
-            error_count: Some(2),
-            places: Some(vec!["/home".into()]),
-            ..Properties::default()
-        });
-        let mut events = f.feed(joined);
-        // What was queued meanwhile repeats the phase; it is not shown twice.
-        events.extend(feed_all(
+        let mut f = RunFollower::default();
+        let idle = Input::HelperPresent {
+            properties: Properties {
+                phase: Some(None),
+                ..Properties::default()
+            },
+            history: None,
+        };
+        assert!(f.feed([idle], NOW).is_empty(), "idle: nothing to show");
+        let joined = Input::HelperPresent {
+            properties: Properties {
+                phase: Some(Some(Phase::BackingUp)),
+                progress: Some(Progress {
+                    files_done: 40,
+                    ..Progress::default()
+                }),
+                started_at: Some(1_700_000_000),
+                error_count: Some(2),
+                places: Some(vec!["/home".into()]),
+                ..Properties::default()
+            },
+            history: None,
+        };
+        let mut events = f.feed([joined], NOW);
+        events.extend(feed_each(
             &mut f,
             vec![
                 phase("backing-up"),
                 progress(41),
-                Heard::Signal(HelperSignal::BackupFinished {
+                sig(HelperSignal::BackupFinished {
                     outcome: "completed".into(),
                     reason: "done".into(),
                 }),
@@ -338,44 +318,113 @@ mod tests {
     }
 
     #[test]
-    fn a_helper_that_vanishes_mid_run_is_a_failure() {
-        let mut f = Follower::default();
-        f.feed(Heard::Signal(HelperSignal::BackupStarted));
-        f.feed(phase("backing-up"));
-        let events = f.feed(Heard::Gone);
-        assert_eq!(names(&events), ["finished failed"]);
-        assert_eq!(f.finished(), Some(Outcome::Failed));
-        // And nothing after the end counts.
-        assert!(f.feed(progress(9)).is_empty());
-        assert!(f
-            .feed(Heard::Signal(HelperSignal::BackupStarted))
-            .is_empty());
+    fn the_original_helper_is_followed_to_its_end() {
+        // No properties, Progress only, a 13-argument BackupComplete, no
+        // BackupFinished; the history holds an older, unrelated failure.
+        let older = RunRecord {
+            started_at: NOW - 320,
+            finished_at: NOW - 300,
+            outcome: Outcome::Failed,
+            reason: "wrong password".into(),
+            profile: None,
+            places: vec![],
+            summary: None,
+            error_count: 0,
+            item_errors: vec![],
+            nested_subvolumes: vec![],
+        };
+        let mut history = History::default();
+        history.push(older);
+        let no_properties = Input::HelperPresent {
+            properties: Properties::default(),
+            history: None,
+        };
+
+        let mut f = RunFollower::default();
+        let mut events = f.feed([no_properties.clone()], NOW);
+        events.extend(feed_each(
+            &mut f,
+            vec![
+                sig(HelperSignal::BackupStarted),
+                progress(217),
+                sig(HelperSignal::BackupComplete {
+                    summary: Summary {
+                        files_new: 1500,
+                        snapshot_id: "fede886f".into(),
+                        ..Summary::default()
+                    },
+                    data_added_known: false,
+                }),
+            ],
+        ));
+        assert!(f.wants_history());
+        events.extend(f.feed(
+            [Input::HelperGone {
+                history: Some(history.clone()),
+            }],
+            NOW + 2,
+        ));
+        assert_eq!(
+            names(&events),
+            [
+                "started 0",
+                "phase preparing",
+                "phase backing-up",
+                "progress 217",
+                "finished completed"
+            ]
+        );
+        assert_eq!(f.ended(), Some(&Ended::Outcome(Outcome::Completed)));
+
+        // The same run without BackupComplete: unknown, not the old failure.
+        let mut f = RunFollower::default();
+        f.feed([no_properties], NOW);
+        feed_each(&mut f, vec![sig(HelperSignal::BackupStarted), progress(1)]);
+        let events = f.feed(
+            [Input::HelperGone {
+                history: Some(history),
+            }],
+            NOW + 2,
+        );
+        assert!(events.is_empty(), "{:?}", names(&events));
+        assert!(
+            matches!(f.ended(), Some(Ended::Unknown(why)) if !why.contains("wrong password")),
+            "{:?}",
+            f.ended()
+        );
+        assert!(!f.run_open());
+        assert!(
+            f.feed([progress(9)], NOW).is_empty(),
+            "nothing after the end"
+        );
     }
 
     #[test]
     fn signals_of_a_run_not_seen_starting_are_ignored() {
-        let mut f = Follower::default();
+        let mut f = RunFollower::default();
         let stray = vec![
-            progress(1),
-            phase("backing-up"),
-            Heard::Signal(HelperSignal::BackupFinished {
+            phase("idle"),
+            sig(HelperSignal::BackupFinished {
                 outcome: "completed".into(),
                 reason: String::new(),
             }),
-            Heard::Gone,
+            Input::HelperGone { history: None },
         ];
-        assert!(feed_all(&mut f, stray).is_empty());
-        assert_eq!(f.finished(), None);
+        assert!(feed_each(&mut f, stray).is_empty());
+        assert_eq!(f.ended(), None);
     }
 
     #[test]
-    fn an_unknown_outcome_is_taken_as_failed() {
-        let mut f = Follower::default();
-        f.feed(Heard::Signal(HelperSignal::BackupStarted));
-        let events = f.feed(Heard::Signal(HelperSignal::BackupFinished {
-            outcome: "postponed".into(),
-            reason: "later".into(),
-        }));
+    fn an_unknown_outcome_name_is_taken_as_failed() {
+        let mut f = RunFollower::default();
+        f.feed([sig(HelperSignal::BackupStarted)], NOW);
+        let events = f.feed(
+            [sig(HelperSignal::BackupFinished {
+                outcome: "postponed".into(),
+                reason: "later".into(),
+            })],
+            NOW,
+        );
         assert_eq!(names(&events), ["finished failed"]);
     }
 }

@@ -229,6 +229,7 @@ pub mod icon_colour {
     pub const IDLE: [u8; 3] = [0x35, 0x84, 0xe4];
     pub const BACKING_UP: [u8; 3] = [0x2e, 0xc2, 0x7e];
     pub const FAILED: [u8; 3] = [0xe0, 0x1b, 0x24];
+    pub const WARNING: [u8; 3] = [0xf6, 0xd3, 0x2d];
 }
 
 /// How many pixels of an icon's colour make "the icon is shown".

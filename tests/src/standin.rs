@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use igotchuu_dbus::errors::Error as BusError;
 use igotchuu_dbus::history::{History, RunRecord};
 use igotchuu_dbus::{
-    ItemError, Outcome, Phase, Progress, Summary, BUS_NAME, INTERFACE, OBJECT_PATH,
+    ItemError, OriginalBackupCompleteBody, Outcome, Phase, Progress, Summary, BUS_NAME, INTERFACE,
+    OBJECT_PATH,
 };
 use tempfile::TempDir;
 use zbus::object_server::SignalEmitter;
@@ -353,6 +354,151 @@ impl Standin {
             self.conn.request_name(SYSTEMD_NAME).await
         })
         .expect("serve systemd's timer");
+    }
+}
+
+// ------------------------------------- stand-in for the original helper
+
+/// The original (Python) helper's object: `Stop` and nothing else, so a
+/// `GetAll` on the interface answers with no properties at all.
+struct OriginalObject;
+
+#[zbus::interface(name = "com.nyantec.igotchuu1")]
+impl OriginalObject {
+    fn stop(&self) {}
+}
+
+/// A stand-in for the original helper, sending exactly its wire shapes (see
+/// DESIGN.md §3 and `fixtures/original-helper-signals.txt`): no properties,
+/// no `Phase`, `BackupComplete` with thirteen arguments (no `data_added`),
+/// and no `BackupFinished`. It leaves the bus when its run is over.
+pub struct OriginalStandin {
+    conn: zbus::Connection,
+}
+
+impl OriginalStandin {
+    pub fn start(bus: &SystemBus) -> Self {
+        let conn = async_io::block_on(async {
+            zbus::connection::Builder::address(bus.address())?
+                .name(BUS_NAME)?
+                .serve_at(OBJECT_PATH, OriginalObject)?
+                .build()
+                .await
+        })
+        .expect("the original stand-in connects and owns the helper's name");
+        OriginalStandin { conn }
+    }
+
+    fn emit<B>(&self, member: &str, body: &B)
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        async_io::block_on(
+            self.conn
+                .emit_signal(None::<()>, OBJECT_PATH, INTERFACE, member, body),
+        )
+        .unwrap_or_else(|e| panic!("emit {member}: {e}"));
+    }
+
+    pub fn backup_started(&self) {
+        self.emit("BackupStarted", &());
+    }
+
+    pub fn progress(&self, p: &Progress) {
+        self.emit("Progress", p);
+    }
+
+    /// `BackupComplete` as the original sends it: `(ttttttxxttdsb)`.
+    pub fn backup_complete(&self, s: &Summary) {
+        self.emit("BackupComplete", &original_backup_complete_body(s));
+    }
+
+    /// Leaves the bus, as the original does when its script ends.
+    pub fn vanish(self) {
+        let _ = async_io::block_on(self.conn.close());
+    }
+}
+
+/// The original's thirteen `BackupComplete` arguments: the interface's
+/// fourteen without `data_added`.
+pub fn original_backup_complete_body(s: &Summary) -> OriginalBackupCompleteBody {
+    (
+        s.files_new,
+        s.files_changed,
+        s.files_unmodified,
+        s.dirs_new,
+        s.dirs_changed,
+        s.dirs_unmodified,
+        s.data_blobs,
+        s.tree_blobs,
+        s.total_files_processed,
+        s.total_bytes_processed,
+        s.total_duration,
+        s.snapshot_id.clone(),
+        s.dry_run,
+    )
+}
+
+/// The original helper's run in `fixtures/original-helper-signals.txt`:
+/// its progress reports, in order.
+pub fn original_progress() -> Vec<Progress> {
+    let p = |elapsed, done: f64, files_done, bytes_done, current: &[&str]| Progress {
+        seconds_elapsed: elapsed,
+        seconds_remaining: 0,
+        percent_done: done,
+        total_files: 1500,
+        files_done,
+        total_bytes: 225_150_000,
+        bytes_done,
+        error_count: 0,
+        current_files: current.iter().map(|s| s.to_string()).collect(),
+    };
+    vec![
+        Progress::default(),
+        p(
+            0,
+            0.191985,
+            217,
+            43_225_400,
+            &["/TMP/mnt/home/f1193", "/TMP/mnt/home/f1194"],
+        ),
+        p(
+            0,
+            0.392013,
+            410,
+            88_261_800,
+            &["/TMP/mnt/home/f1368", "/TMP/mnt/home/f1369"],
+        ),
+        p(0, 0.59968, 754, 135_018_000, &["/TMP/mnt/home/f327"]),
+        p(
+            1,
+            0.767025,
+            1160,
+            172_695_600,
+            &["/TMP/mnt/home/f684", "/TMP/mnt/home/f693"],
+        ),
+        p(
+            1,
+            0.967496,
+            1458,
+            217_831_800,
+            &["/TMP/mnt/home/f961", "/TMP/mnt/home/f962"],
+        ),
+    ]
+}
+
+/// The original helper's summary in that capture.
+pub fn original_summary() -> Summary {
+    Summary {
+        files_new: 1500,
+        dirs_new: 5,
+        data_blobs: 1500,
+        tree_blobs: 6,
+        total_files_processed: 1500,
+        total_bytes_processed: 225_150_000,
+        total_duration: 1.56763,
+        snapshot_id: "fede886f".into(),
+        ..Default::default()
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use igotchuu_dbus::history::ITEM_ERRORS_KEPT;
+use igotchuu_dbus::history::ITEM_ERRORS_RECORDED;
 use igotchuu_dbus::Outcome;
 use igotchuu_e2e::busclient::SignalRecorder;
 use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
@@ -105,7 +105,7 @@ fn an_error_flood_is_folded_and_counted_and_memory_stays_bounded() {
     assert_eq!(run.outcome, Outcome::CompletedWithWarnings);
     assert_eq!(run.error_count, FLOOD);
     assert!(
-        run.item_errors.len() == ITEM_ERRORS_KEPT,
+        run.item_errors.len() == ITEM_ERRORS_RECORDED,
         "{} item errors kept",
         run.item_errors.len()
     );

@@ -24,8 +24,9 @@ use zbus::fdo::PropertiesChanged;
 use zbus::message::{Message, Type as MessageType};
 use zbus::zvariant::OwnedValue;
 
-use crate::proxy::{BackupComplete, BackupCompleteArgs, BackupFinished, ErrorsFolded};
-use crate::{ItemError, Progress, Summary, INTERFACE};
+use crate::payload::OriginalBackupCompleteBody;
+use crate::proxy::{BackupCompleteArgs, BackupFinished, ErrorsFolded};
+use crate::{BackupCompleteBody, ItemError, Progress, Summary, INTERFACE};
 pub use properties::Properties;
 pub use stream::{from_owner, match_rules, owner_change, subscribe};
 
@@ -38,7 +39,13 @@ pub enum HelperSignal {
     Progress(Progress),
     Error(ItemError),
     ErrorsFolded(u64),
-    BackupComplete(Summary),
+    /// restic's summary. The original helper sends thirteen arguments,
+    /// without `data_added`: then `data_added_known` is false and
+    /// `summary.data_added` is 0, which means nothing.
+    BackupComplete {
+        summary: Summary,
+        data_added_known: bool,
+    },
     BackupFinished {
         /// An [`Outcome`](crate::Outcome) name, as sent: a newer helper may
         /// send one this version does not know.
@@ -105,10 +112,7 @@ fn parse_with(
             Some(s) => HelperSignal::ErrorsFolded(*s.args()?.count()),
             None => return Ok(None),
         },
-        "BackupComplete" => match BackupComplete::from_message(msg.clone()) {
-            Some(s) => HelperSignal::BackupComplete(Summary::from(&s.args()?)),
-            None => return Ok(None),
-        },
+        "BackupComplete" => backup_complete(msg)?,
         "BackupFinished" => match BackupFinished::from_message(msg.clone()) {
             Some(s) => {
                 let args = s.args()?;
@@ -122,6 +126,39 @@ fn parse_with(
         _ => return Ok(None),
     };
     Ok(Some(signal))
+}
+
+/// `BackupComplete`'s arguments as the interface declares them.
+const BACKUP_COMPLETE: &str = "ttttttxxtttdsb";
+/// As the original helper sends them: without `data_added`.
+const ORIGINAL_BACKUP_COMPLETE: &str = "ttttttxxttdsb";
+
+/// A `BackupComplete` in either shape.
+fn backup_complete(msg: &Message) -> zbus::Result<HelperSignal> {
+    let body = msg.body();
+    let signature = body.signature().to_string_no_parens();
+    let (summary, data_added_known) = match signature.as_str() {
+        BACKUP_COMPLETE => (
+            Summary::from_backup_complete(body.deserialize::<BackupCompleteBody>()?),
+            true,
+        ),
+        ORIGINAL_BACKUP_COMPLETE => (
+            Summary::from_original_backup_complete(
+                body.deserialize::<OriginalBackupCompleteBody>()?,
+            ),
+            false,
+        ),
+        other => {
+            return Err(zbus::Error::Failure(format!(
+                "BackupComplete with arguments ({other}), neither the interface's \
+                 ({BACKUP_COMPLETE}) nor the original helper's ({ORIGINAL_BACKUP_COMPLETE})"
+            )))
+        }
+    };
+    Ok(HelperSignal::BackupComplete {
+        summary,
+        data_added_known,
+    })
 }
 
 impl From<&BackupCompleteArgs<'_>> for Summary {
@@ -209,7 +246,10 @@ mod tests {
                 &s.backup_complete_body()
             ))
             .unwrap(),
-            Some(HelperSignal::BackupComplete(s))
+            Some(HelperSignal::BackupComplete {
+                summary: s.clone(),
+                data_added_known: true,
+            })
         );
         let finished = parse(&signal(
             INTERFACE,
@@ -230,6 +270,75 @@ mod tests {
         assert!(
             matches!(&newer, HelperSignal::BackupFinished { outcome, .. } if outcome.parse::<Outcome>().is_err())
         );
+    }
+
+    #[test]
+    fn reads_the_original_helpers_thirteen_argument_backup_complete() {
+        // As in fixtures/original-helper-signals.txt: no data_added.
+        let body: OriginalBackupCompleteBody = (
+            1500,
+            0,
+            0,
+            5,
+            0,
+            0,
+            1500,
+            6,
+            1500,
+            225_150_000,
+            1.56763,
+            "fede886f".into(),
+            false,
+        );
+        let msg = signal(INTERFACE, "BackupComplete", &body);
+        assert_eq!(
+            msg.body().signature().to_string_no_parens(),
+            ORIGINAL_BACKUP_COMPLETE
+        );
+        let Some(HelperSignal::BackupComplete {
+            summary,
+            data_added_known,
+        }) = parse(&msg).unwrap()
+        else {
+            panic!("not a BackupComplete")
+        };
+        assert!(!data_added_known);
+        assert_eq!(
+            summary,
+            Summary {
+                files_new: 1500,
+                dirs_new: 5,
+                data_blobs: 1500,
+                tree_blobs: 6,
+                data_added: 0,
+                total_files_processed: 1500,
+                total_bytes_processed: 225_150_000,
+                total_duration: 1.56763,
+                snapshot_id: "fede886f".into(),
+                ..Default::default()
+            }
+        );
+        // The interface's fourteen: data_added is known.
+        let full = Summary {
+            data_added: 7,
+            ..summary.clone()
+        };
+        let msg = signal(INTERFACE, "BackupComplete", &full.backup_complete_body());
+        assert_eq!(
+            msg.body().signature().to_string_no_parens(),
+            BACKUP_COMPLETE
+        );
+        assert_eq!(
+            parse(&msg).unwrap(),
+            Some(HelperSignal::BackupComplete {
+                summary: full,
+                data_added_known: true,
+            })
+        );
+        // Any other shape is malformed, and says which shapes it knows.
+        let e = parse(&signal(INTERFACE, "BackupComplete", &(1u64, "x"))).unwrap_err();
+        assert!(e.to_string().contains(ORIGINAL_BACKUP_COMPLETE), "{e}");
+        assert!(parse(&signal(INTERFACE, "BackupComplete", &())).is_err());
     }
 
     #[test]

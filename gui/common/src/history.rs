@@ -1,78 +1,22 @@
-//! The run history the helper writes to `history.json`: reading it with a
-//! size bound, and waking up when it changes (inotify; never polling).
+//! The run history the helper writes to `history.json`: reading it (with
+//! `igotchuu-dbus`'s one bounded reader) off the main loop, and waking up
+//! when it changes (inotify; never polling).
 //!
 //! The helper replaces the file atomically (a temporary file renamed over
 //! it), so the watch is on the directory, for that rename. While the
 //! directory does not exist yet (the helper never ran), its parent is
 //! watched for the directory to appear.
 
-use std::ffi::{OsStr, OsString};
-use std::fs::File;
-use std::io::{self, Read};
+use std::ffi::OsStr;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use async_io::Async;
+pub use igotchuu_dbus::history::{
+    history_path, read, state_dir, HistoryError, MAX_HISTORY_BYTES, STATE_DIR_ENV,
+};
 use igotchuu_dbus::history::{History, RunRecord, HISTORY_FILE_NAME};
-use igotchuu_dbus::DEFAULT_STATE_DIR;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-
-/// The helper refuses to grow the file beyond this; neither does a reader
-/// read more.
-pub const MAX_HISTORY_BYTES: u64 = 16 << 20;
-
-/// Overrides the state directory, for tests.
-pub const STATE_DIR_ENV: &str = "IGOTCHUU_STATE_DIR";
-
-/// Where the helper keeps its state: `$IGOTCHUU_STATE_DIR`, else
-/// `/var/lib/igotchuu`.
-pub fn state_dir() -> PathBuf {
-    state_dir_from(std::env::var_os(STATE_DIR_ENV))
-}
-
-fn state_dir_from(env: Option<OsString>) -> PathBuf {
-    env.filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from)
-}
-
-/// Why the history could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error("cannot read the run history {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
-    #[error("the run history {} is larger than {limit} bytes", path.display())]
-    TooLarge { path: PathBuf, limit: u64 },
-    #[error("the run history {} is not valid: {source}", path.display())]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-}
-
-/// Reads the history in `state_dir`. No file yet is an empty history.
-/// Blocks on the file system; see [`load`] for async callers.
-pub fn read(state_dir: &Path) -> Result<History, HistoryError> {
-    let path = history_path(state_dir);
-    let read_err = |source| HistoryError::Read {
-        path: path.clone(),
-        source,
-    };
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
-        Err(e) => return Err(read_err(e)),
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_HISTORY_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_HISTORY_BYTES {
-        return Err(HistoryError::TooLarge {
-            path,
-            limit: MAX_HISTORY_BYTES,
-        });
-    }
-    History::from_json(&bytes).map_err(|source| HistoryError::Parse { path, source })
-}
 
 /// [`read`] on a thread of its own, so that a main loop never waits for
 /// the disk. The thread ends with the read: a pool's idle threads would
@@ -98,11 +42,12 @@ pub async fn load(state_dir: &Path) -> Result<History, HistoryError> {
     }
 }
 
-/// The record of the run that started at `started_at`, or for 0 (a run
-/// whose start time is unknown), the latest record.
+/// The record of the run that started at `started_at`; none for 0 (a run
+/// whose start is unknown is nobody's: see
+/// [`igotchuu_dbus::follow::attribution`] for how a follower decides).
 pub fn find_run(history: &History, started_at: u64) -> Option<&RunRecord> {
     if started_at == 0 {
-        return history.last();
+        return None;
     }
     history
         .runs
@@ -243,11 +188,6 @@ fn with_path(e: io::Error, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("cannot watch {}: {e}", path.display()))
 }
 
-/// The history file in `state_dir`.
-pub fn history_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(HISTORY_FILE_NAME)
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -305,33 +245,8 @@ mod tests {
         assert_eq!(read(dir.path()).unwrap(), h);
         assert_eq!(async_io::block_on(load(dir.path())).unwrap(), h);
         assert_eq!(find_run(&h, 20).unwrap().started_at, 20);
-        assert_eq!(find_run(&h, 0).unwrap().started_at, 30);
+        assert!(find_run(&h, 0).is_none(), "an unknown start is no run's");
         assert!(find_run(&h, 25).is_none());
-    }
-
-    #[test]
-    fn refuses_garbage_and_giants() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(HISTORY_FILE_NAME);
-        std::fs::write(&path, b"{\"version\": 1, \"runs\": [").unwrap();
-        let e = read(dir.path()).unwrap_err();
-        assert!(matches!(e, HistoryError::Parse { .. }), "{e}");
-        assert!(e.to_string().contains(path.to_str().unwrap()), "{e}");
-
-        let f = File::create(&path).unwrap();
-        f.set_len(MAX_HISTORY_BYTES + 1).unwrap();
-        assert!(matches!(
-            read(dir.path()).unwrap_err(),
-            HistoryError::TooLarge { .. }
-        ));
-
-        // A directory where the file should be cannot be read.
-        std::fs::remove_file(&path).unwrap();
-        std::fs::create_dir(&path).unwrap();
-        assert!(matches!(
-            read(dir.path()).unwrap_err(),
-            HistoryError::Read { .. }
-        ));
     }
 
     #[test]
@@ -365,16 +280,5 @@ mod tests {
         assert!(changed_within(&mut w).unwrap().is_ok(), "and came back");
         write_atomically(&state, &history(&[2]));
         assert!(changed_within(&mut w).unwrap().is_ok());
-    }
-
-    #[test]
-    fn state_dir_comes_from_the_environment_or_the_default() {
-        assert_eq!(state_dir_from(None), Path::new(DEFAULT_STATE_DIR));
-        assert_eq!(
-            state_dir_from(Some("".into())),
-            Path::new(DEFAULT_STATE_DIR)
-        );
-        assert_eq!(state_dir_from(Some("/tmp/x".into())), Path::new("/tmp/x"));
-        assert_eq!(history_path(Path::new("/s")), Path::new("/s/history.json"));
     }
 }

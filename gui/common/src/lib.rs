@@ -7,7 +7,8 @@
 //!
 //! - [`watch::Watcher`] follows the helper and keeps a [`DesktopState`]
 //!   current; each [`Watcher::next`](watch::Watcher::next) returns an
-//!   [`Update`].
+//!   [`Update`]. It drives the follower of `igotchuu-dbus`
+//!   ([`igotchuu_dbus::follow`]), where every rule of following lives.
 //! - [`history`] reads `history.json` and wakes up when it changes.
 //! - [`control`] starts and stops backups ("Back up now", "Stop backup").
 //! - [`format`] and [`texts`] turn it all into words: sizes exactly as
@@ -76,8 +77,10 @@
 pub mod control;
 pub mod format;
 pub mod history;
-mod state;
 pub mod texts;
 pub mod watch;
 
-pub use state::{DesktopState, Finished, Update, ITEM_ERRORS_KEPT, VANISHED_REASON};
+/// What the desktop knows about the helper: the one follower's state
+/// ([`igotchuu_dbus::follow`]), which `igotchuu watch` follows too.
+pub use igotchuu_dbus::follow::State as DesktopState;
+pub use igotchuu_dbus::follow::{Finished, Update, ITEM_ERRORS_FOLLOWED, UNKNOWN_END_REASON};

@@ -8,7 +8,7 @@
 use igotchuu_dbus::{Outcome, Phase, Summary};
 
 use crate::format;
-use crate::state::{DesktopState, Finished};
+use crate::{DesktopState, Finished};
 
 /// The state of things in one line: "Backing up /home — 42 %, about 3 min
 /// left", "Last backup 2 hours ago: 12 new files", "Last backup failed 5
@@ -66,8 +66,15 @@ pub struct Notice {
 /// The notification for a finished run.
 pub fn notification(f: &Finished) -> Notice {
     let (title, body, urgent) = match f.outcome {
-        Outcome::Completed => ("Backup completed", result_sentences(f), false),
-        Outcome::CompletedWithWarnings => {
+        // Not a failure, not a success: say so, and where to look. Not
+        // urgent (a failure's red): the tray's warning icon stays.
+        None => (
+            "Backup ended, outcome unknown",
+            sentence(&f.reason).unwrap_or_else(|| crate::UNKNOWN_END_REASON.to_owned()),
+            false,
+        ),
+        Some(Outcome::Completed) => ("Backup completed", result_sentences(f), false),
+        Some(Outcome::CompletedWithWarnings) => {
             let skipped = format!(
                 "{} could not be read and {} skipped.",
                 format::count(f.error_count, "file", "files"),
@@ -76,12 +83,12 @@ pub fn notification(f: &Finished) -> Notice {
             let body = format!("{skipped} {}", result_sentences(f));
             ("Backup completed with warnings", body, false)
         }
-        Outcome::Failed => {
+        Some(Outcome::Failed) => {
             let body =
                 sentence(&f.reason).unwrap_or_else(|| "The backup did not complete.".to_owned());
             ("Backup failed", nothing_saved(&body), true)
         }
-        Outcome::Stopped => {
+        Some(Outcome::Stopped) => {
             let body = sentence(&f.reason).unwrap_or_else(|| "Stopped on request.".to_owned());
             ("Backup stopped", nothing_saved(&body), false)
         }
@@ -171,22 +178,23 @@ fn run_line(state: &DesktopState, phase: Phase) -> String {
 fn last_run_line(f: &Finished, now: u64) -> String {
     let ago = format::ago(f.finished_at, now);
     match f.outcome {
-        Outcome::Completed => match &f.summary {
+        None => format!("Last backup ended {ago}; outcome unknown"),
+        Some(Outcome::Completed) => match &f.summary {
             Some(s) => format!("Last backup {ago}: {}", files_phrase(s)),
             None => format!("Last backup {ago}"),
         },
-        Outcome::CompletedWithWarnings => {
+        Some(Outcome::CompletedWithWarnings) => {
             let skipped = format!("{} skipped", format::count(f.error_count, "file", "files"));
             match &f.summary {
                 Some(s) => format!("Last backup {ago}: {}, {skipped}", files_phrase(s)),
                 None => format!("Last backup {ago}: {skipped}"),
             }
         }
-        Outcome::Failed => match sentence(&f.reason) {
+        Some(Outcome::Failed) => match sentence(&f.reason) {
             Some(reason) => format!("Last backup failed {ago}: {reason}"),
             None => format!("Last backup failed {ago}"),
         },
-        Outcome::Stopped => format!("Last backup was stopped {ago}"),
+        Some(Outcome::Stopped) => format!("Last backup was stopped {ago}"),
     }
 }
 
@@ -207,7 +215,16 @@ fn result_sentences(f: &Finished) -> String {
     } else {
         String::new()
     };
-    format!("{files}, {} added.{took}", format::size(s.data_added))
+    format!("{files}, {}.{took}", added_phrase(f))
+}
+
+/// "1.2 MB added", or, when the helper did not say (the original helper's
+/// summary has no `data_added`), "added size unknown".
+pub fn added_phrase(f: &Finished) -> String {
+    match f.data_added() {
+        Some(bytes) => format!("{} added", format::size(bytes)),
+        None => "added size unknown".to_owned(),
+    }
 }
 
 /// `body`, then that nothing was saved, unless the helper's reason says so
@@ -255,9 +272,10 @@ mod tests {
 
     fn finished(outcome: Outcome, ago: u64) -> Finished {
         Finished {
-            outcome,
+            outcome: Some(outcome),
             reason: String::new(),
             summary: outcome.saved_snapshot().then(summary),
+            data_added_unknown: false,
             started_at: NOW - ago - 200,
             finished_at: NOW - ago,
             error_count: 0,
@@ -417,6 +435,29 @@ mod tests {
         assert_eq!(
             notification(&stopped).body,
             "Stopped on request; no snapshot was saved."
+        );
+    }
+
+    #[test]
+    fn an_unknown_end_and_an_unknown_size_are_said_as_such() {
+        let mut unknown = finished(Outcome::Failed, 120);
+        unknown.outcome = None;
+        unknown.reason = crate::UNKNOWN_END_REASON.to_owned();
+        let n = notification(&unknown);
+        assert_eq!(n.title, "Backup ended, outcome unknown");
+        assert_eq!(n.body, crate::UNKNOWN_END_REASON);
+        assert!(!n.urgent, "not shown as a failure");
+        assert_eq!(
+            state_line(&idle(), Some(&unknown), NOW),
+            "Last backup ended 2 minutes ago; outcome unknown"
+        );
+
+        // The original helper's summary has no data_added: no number.
+        let mut original = finished(Outcome::Completed, 0);
+        original.data_added_unknown = true;
+        assert_eq!(
+            notification(&original).body,
+            "12 new and 3 changed files, added size unknown. Took 3 minutes."
         );
     }
 

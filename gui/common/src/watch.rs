@@ -23,14 +23,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_io::Timer;
 use futures_lite::StreamExt;
-use igotchuu_dbus::history::RunRecord;
+use igotchuu_dbus::follow::{Follower, Input};
+use igotchuu_dbus::history::History;
 use igotchuu_dbus::signal::{self, Properties};
 use zbus::message::Message;
 use zbus::names::OwnedUniqueName;
 use zbus::MessageStream;
 
 use crate::history;
-use crate::state::{DesktopState, Input, Tracker, Update};
+use crate::{DesktopState, Update};
 
 /// The first wait before connecting again after losing the bus; it doubles
 /// up to [`MAX_BACKOFF`].
@@ -46,7 +47,7 @@ const QUEUE: usize = 1024;
 /// Follows the helper on the system bus. See the [crate documentation](crate)
 /// for how to drive it.
 pub struct Watcher {
-    state: Tracker,
+    state: Follower,
     queue: VecDeque<Update>,
     link: Link,
     state_dir: PathBuf,
@@ -90,7 +91,7 @@ impl Watcher {
     /// As [`new`](Self::new), with the helper's state directory given.
     pub fn with_state_dir(state_dir: PathBuf) -> Self {
         Watcher {
-            state: Tracker::default(),
+            state: Follower::default(),
             queue: VecDeque::new(),
             link: Link::Down,
             state_dir,
@@ -102,7 +103,7 @@ impl Watcher {
 
     /// What is known now.
     pub fn state(&self) -> &DesktopState {
-        &self.state
+        self.state.state()
     }
 
     /// Waits for the next change. Never ends: while the bus is away, it
@@ -157,8 +158,8 @@ impl Watcher {
                 }));
                 self.feed(Input::BusUp);
                 if absent {
-                    let record = self.record_of_open_run().await;
-                    self.feed(Input::HelperGone { record });
+                    let history = self.history_for_open_run().await;
+                    self.feed(Input::HelperGone { history });
                 }
             }
             Err(e) => {
@@ -196,11 +197,14 @@ impl Watcher {
                 Properties::default()
             }
         };
-        let record = self.record_of_open_run().await;
+        let history = self.history_for_open_run().await;
         if let Link::Up(bus) = &mut self.link {
             bus.unread = false;
         }
-        self.feed(Input::HelperPresent { properties, record });
+        self.feed(Input::HelperPresent {
+            properties,
+            history,
+        });
     }
 
     async fn heard(&mut self, msg: &Message) {
@@ -227,8 +231,8 @@ impl Watcher {
         bus.unread = new_owner.is_some();
         bus.owner = new_owner.clone();
         if had_owner || new_owner.is_none() {
-            let record = self.record_of_open_run().await;
-            self.feed(Input::HelperGone { record });
+            let history = self.history_for_open_run().await;
+            self.feed(Input::HelperGone { history });
         }
     }
 
@@ -255,12 +259,15 @@ impl Watcher {
         self.feed(Input::BusLost);
     }
 
-    /// The history's record of the run this client saw open, if there is
-    /// one: how it ended, when its end was not heard.
-    async fn record_of_open_run(&self) -> Option<RunRecord> {
-        let started_at = self.state.open_run()?;
+    /// The history, while a run is open: it may tell how the run ended,
+    /// when its end was not heard (the follower decides which record, if
+    /// any, is provably that run's).
+    async fn history_for_open_run(&self) -> Option<History> {
+        if !self.state.wants_history() {
+            return None;
+        }
         match history::load(&self.state_dir).await {
-            Ok(h) => history::find_run(&h, started_at).cloned(),
+            Ok(h) => Some(h),
             Err(e) => {
                 tracing::warn!("{e}");
                 None

@@ -52,8 +52,9 @@ impl TrayItem {
             return ICON_BACKING_UP;
         }
         match self.last.as_ref().map(|f| f.outcome) {
-            Some(Outcome::Failed) => ICON_FAILED,
-            Some(Outcome::CompletedWithWarnings) => ICON_WARNING,
+            Some(Some(Outcome::Failed)) => ICON_FAILED,
+            // Unknown is not fine: someone should look.
+            Some(Some(Outcome::CompletedWithWarnings) | None) => ICON_WARNING,
             _ => ICON_IDLE,
         }
     }
@@ -175,6 +176,11 @@ mod tests {
     use super::*;
 
     fn item(state: DesktopState, last: Option<Outcome>) -> TrayItem {
+        item_ended(state, last.map(Some))
+    }
+
+    /// `last`: `Some(None)` for a run whose outcome is unknown.
+    fn item_ended(state: DesktopState, last: Option<Option<Outcome>>) -> TrayItem {
         let (commands, _) = async_channel::unbounded();
         TrayItem {
             state,
@@ -182,6 +188,7 @@ mod tests {
                 outcome,
                 reason: "No network.".into(),
                 summary: None,
+                data_added_unknown: false,
                 started_at: 1,
                 finished_at: now() - 300,
                 error_count: 2,
@@ -227,7 +234,11 @@ mod tests {
             item(idle.clone(), Some(Outcome::CompletedWithWarnings)).icon(),
             ICON_WARNING
         );
-        assert_eq!(item(idle, Some(Outcome::Failed)).icon(), ICON_FAILED);
+        assert_eq!(
+            item(idle.clone(), Some(Outcome::Failed)).icon(),
+            ICON_FAILED
+        );
+        assert_eq!(item_ended(idle, Some(None)).icon(), ICON_WARNING);
         assert_eq!(
             item(running(), Some(Outcome::Failed)).icon(),
             ICON_BACKING_UP

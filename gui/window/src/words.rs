@@ -16,23 +16,25 @@ pub fn phase_title(phase: Phase) -> &'static str {
     }
 }
 
-/// A finished run's title.
-pub fn outcome_title(outcome: Outcome) -> &'static str {
+/// A finished run's title; `None`: nobody can say how it ended.
+pub fn outcome_title(outcome: Option<Outcome>) -> &'static str {
     match outcome {
-        Outcome::Completed => "Backup Completed",
-        Outcome::CompletedWithWarnings => "Backup Completed with Warnings",
-        Outcome::Failed => "Backup Failed",
-        Outcome::Stopped => "Backup Stopped",
+        None => "Backup Outcome Unknown",
+        Some(Outcome::Completed) => "Backup Completed",
+        Some(Outcome::CompletedWithWarnings) => "Backup Completed with Warnings",
+        Some(Outcome::Failed) => "Backup Failed",
+        Some(Outcome::Stopped) => "Backup Stopped",
     }
 }
 
 /// A finished run's outcome in a list: one or two words.
-pub fn outcome_word(outcome: Outcome) -> &'static str {
+pub fn outcome_word(outcome: Option<Outcome>) -> &'static str {
     match outcome {
-        Outcome::Completed => "Completed",
-        Outcome::CompletedWithWarnings => "Completed with warnings",
-        Outcome::Failed => "Failed",
-        Outcome::Stopped => "Stopped",
+        None => "Outcome unknown",
+        Some(Outcome::Completed) => "Completed",
+        Some(Outcome::CompletedWithWarnings) => "Completed with warnings",
+        Some(Outcome::Failed) => "Failed",
+        Some(Outcome::Stopped) => "Stopped",
     }
 }
 
@@ -41,7 +43,8 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
 pub enum Icon {
     App,
     Running,
-    Outcome(Outcome),
+    /// `None`: how the run ended is unknown.
+    Outcome(Option<Outcome>),
 }
 
 impl Icon {
@@ -52,20 +55,21 @@ impl Icon {
                 "com.nyantec.IGotChuu-backing-up-symbolic",
                 "emblem-synchronizing-symbolic",
             ),
-            Icon::Outcome(Outcome::Completed) => {
+            Icon::Outcome(Some(Outcome::Completed)) => {
                 ("com.nyantec.IGotChuu-idle-symbolic", "emblem-ok-symbolic")
             }
-            Icon::Outcome(Outcome::CompletedWithWarnings) => (
+            Icon::Outcome(Some(Outcome::CompletedWithWarnings)) => (
                 "com.nyantec.IGotChuu-warning-symbolic",
                 "dialog-warning-symbolic",
             ),
-            Icon::Outcome(Outcome::Failed) => (
+            Icon::Outcome(Some(Outcome::Failed)) => (
                 "com.nyantec.IGotChuu-failed-symbolic",
                 "dialog-error-symbolic",
             ),
-            Icon::Outcome(Outcome::Stopped) => {
+            Icon::Outcome(Some(Outcome::Stopped)) => {
                 ("media-playback-stop-symbolic", "process-stop-symbolic")
             }
+            Icon::Outcome(None) => ("dialog-question-symbolic", "dialog-question-symbolic"),
         }
     }
 
@@ -84,9 +88,9 @@ impl Icon {
     /// The style class that colours the icon in a list.
     pub fn css_class(self) -> Option<&'static str> {
         match self {
-            Icon::Outcome(Outcome::Completed) => Some("success"),
-            Icon::Outcome(Outcome::CompletedWithWarnings) => Some("warning"),
-            Icon::Outcome(Outcome::Failed) => Some("error"),
+            Icon::Outcome(Some(Outcome::Completed)) => Some("success"),
+            Icon::Outcome(Some(Outcome::CompletedWithWarnings) | None) => Some("warning"),
+            Icon::Outcome(Some(Outcome::Failed)) => Some("error"),
             _ => None,
         }
     }
@@ -95,12 +99,18 @@ impl Icon {
 /// What a finished run did, in one line: "12 new files, 1.2 MB added",
 /// "3 files could not be read", or the reason it failed.
 pub fn one_line(f: &Finished) -> String {
-    match (f.outcome, &f.summary) {
+    let Some(outcome) = f.outcome else {
+        return "The backup helper did not say how it ended".to_owned();
+    };
+    match (outcome, &f.summary) {
         (Outcome::Completed | Outcome::CompletedWithWarnings, Some(s)) => {
+            let added = match f.data_added() {
+                Some(bytes) => format!("{} added", glib::format_size(bytes)),
+                None => "added size unknown".to_owned(),
+            };
             let mut line = format!(
-                "{}, {} added",
+                "{}, {added}",
                 capitalized(&igotchuu_desktop::texts::files_phrase(s)),
-                glib::format_size(s.data_added)
             );
             if f.error_count > 0 {
                 line.push_str(&format!(
@@ -116,7 +126,7 @@ pub fn one_line(f: &Finished) -> String {
         (Outcome::Completed, None) => "A snapshot was saved".to_owned(),
         (Outcome::Failed | Outcome::Stopped, _) => {
             let reason = f.reason.trim().trim_end_matches('.');
-            match (f.outcome, reason.is_empty()) {
+            match (outcome, reason.is_empty()) {
                 (Outcome::Stopped, true) => "Stopped on request".to_owned(),
                 (_, true) => "No snapshot was saved".to_owned(),
                 _ => reason.to_owned(),
@@ -146,9 +156,10 @@ mod tests {
 
     fn finished(outcome: Outcome, reason: &str, summary: Option<Summary>, errors: u64) -> Finished {
         Finished {
-            outcome,
+            outcome: Some(outcome),
             reason: reason.into(),
             summary,
+            data_added_unknown: false,
             started_at: 100,
             finished_at: 200,
             error_count: errors,
@@ -199,8 +210,13 @@ mod tests {
             Outcome::Failed,
             Outcome::Stopped,
         ];
-        let titles: std::collections::HashSet<_> = all.iter().map(|o| outcome_title(*o)).collect();
-        assert_eq!(titles.len(), all.len());
+        let all = all.map(Some);
+        let titles: std::collections::HashSet<_> = all
+            .iter()
+            .chain([&None])
+            .map(|o| outcome_title(*o))
+            .collect();
+        assert_eq!(titles.len(), all.len() + 1);
         assert_eq!(capitalized("no changed files"), "No changed files");
     }
 }

@@ -3,11 +3,21 @@
 //! code. `--start` first asks for a backup now, as "Back up now" does (a
 //! `Start` call, which may D-Bus-activate the helper). Needs no privileges:
 //! the bus lets anyone listen, and polkit decides about `Start`.
+//!
+//! It follows any helper that speaks the interface, the original one too,
+//! by the desktop's rules ([`igotchuu_dbus::follow`]): a run whose helper
+//! left without `BackupFinished` ends as its history record says (only a
+//! record that is provably that run's), as completed if restic's summary
+//! was heard, or else with an unknown outcome: exit
+//! [`exit::OUTCOME_UNKNOWN`].
 
-use std::time::Duration;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_lite::StreamExt;
 use igotchuu_dbus::errors::Error as CallError;
+use igotchuu_dbus::follow::Input;
+use igotchuu_dbus::history::{self, History};
 use igotchuu_dbus::proxy::{Igotchuu1Proxy, AUTH_CALL_TIMEOUT};
 use igotchuu_dbus::signal::{self, HelperSignal, Properties};
 use tokio::time::Instant;
@@ -15,7 +25,7 @@ use zbus::names::OwnedUniqueName;
 
 use crate::events::EventSink;
 use crate::exit;
-use crate::follow::{Follower, Heard};
+use crate::follow::{Ended, RunFollower};
 use crate::output::terminal::TerminalPrinter;
 
 /// With `--start` and no `--timeout`: how long the run may take to begin
@@ -67,16 +77,22 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
         .build()
         .await?;
     let (mut messages, mut owner) = signal::subscribe(&conn).await?;
-    let mut follower = Follower::default();
+    let mut follower = RunFollower::default();
     let mut printer = TerminalPrinter::new();
-    let mut show = |follower: &mut Follower, heard: Heard| {
-        for event in follower.feed(heard) {
+    let mut show = |follower: &mut RunFollower, inputs: Vec<Input>| {
+        for event in follower.feed(inputs, unix_now()) {
             printer.handle(&event);
         }
     };
+    show(&mut follower, vec![Input::BusUp]);
     if let Some(o) = &owner {
-        if let Some(p) = read(&conn, o).await {
-            show(&mut follower, Heard::Joined(p));
+        if let Some(properties) = read(&conn, o).await {
+            // No run is open yet: nothing the history could end.
+            let present = Input::HelperPresent {
+                properties,
+                history: None,
+            };
+            show(&mut follower, vec![present]);
         }
     }
 
@@ -102,28 +118,71 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
         };
         if let Some(new_owner) = signal::owner_change(&msg) {
             if owner.is_some() && new_owner != owner {
-                show(&mut follower, Heard::Gone);
+                let history = history_if(follower.wants_history());
+                show(&mut follower, vec![Input::HelperGone { history }]);
             }
             owner = new_owner;
         } else if signal::from_owner(&msg, owner.as_deref()) {
             match signal::parse(&msg) {
                 Ok(Some(HelperSignal::BackupStarted)) => {
-                    let heard = match owner.as_ref() {
-                        Some(o) => read(&conn, o).await.map(Heard::Started),
-                        None => None,
-                    };
-                    let heard = heard.unwrap_or(Heard::Signal(HelperSignal::BackupStarted));
-                    show(&mut follower, heard);
+                    // With the places, if the helper has them; the phase
+                    // comes from the signals that follow, in their order,
+                    // not from the read (which may already be ahead).
+                    let mut inputs = vec![Input::Signal(HelperSignal::BackupStarted)];
+                    if let Some(o) = owner.as_ref() {
+                        if let Some(p) = read(&conn, o).await {
+                            inputs.push(Input::Signal(HelperSignal::PropertiesChanged(
+                                Properties {
+                                    phase: None,
+                                    progress: None,
+                                    ..p
+                                },
+                            )));
+                        }
+                    }
+                    show(&mut follower, inputs);
                 }
-                Ok(Some(s)) => show(&mut follower, Heard::Signal(s)),
+                Ok(Some(s)) => show(&mut follower, vec![Input::Signal(s)]),
                 Ok(None) => {}
                 Err(e) => tracing::warn!("ignoring a malformed signal from the helper: {e}"),
             }
         }
-        if let Some(outcome) = follower.finished() {
-            return Ok(exit::for_outcome(outcome));
+        match follower.ended() {
+            Some(Ended::Outcome(outcome)) => return Ok(exit::for_outcome(*outcome)),
+            Some(Ended::Unknown(why)) => {
+                // In place of the live progress line, if there is one.
+                if std::io::stdout().is_terminal() {
+                    print!("\r\x1b[2K");
+                }
+                println!("Ended, outcome unknown: {why}");
+                let _ = std::io::stdout().flush();
+                return Ok(exit::OUTCOME_UNKNOWN);
+            }
+            None => {}
         }
     }
+}
+
+/// The run history, when the follower may need it to learn how a run
+/// ended. Read at once: it is small and bounded, and watch waits for it.
+fn history_if(wanted: bool) -> Option<History> {
+    if !wanted {
+        return None;
+    }
+    let dir = history::state_dir();
+    match history::read(&dir) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::info!("{e}");
+            None
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// "Back up now". A backup already under way is followed instead.

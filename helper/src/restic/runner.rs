@@ -6,7 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use igotchuu_dbus::history::ITEM_ERRORS_KEPT;
+use igotchuu_dbus::history::ITEM_ERRORS_RECORDED;
 use igotchuu_dbus::{ItemError, Phase, Summary};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -141,7 +141,7 @@ impl ResticRun {
 impl ResticRun {
     fn item_error(&mut self, item: ItemError, events: &mut EventBus) {
         self.error_count += 1;
-        if self.item_errors.len() < ITEM_ERRORS_KEPT {
+        if self.item_errors.len() < ITEM_ERRORS_RECORDED {
             self.item_errors.push(item.clone());
         }
         events.publish(Event::ItemError(item));

@@ -3,28 +3,19 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use igotchuu_dbus::history::{History, RunRecord, HISTORY_FILE_NAME};
+use igotchuu_dbus::history::{self, History, RunRecord, HISTORY_FILE_NAME};
 
 use super::atomic;
-
-/// 50 runs with their item errors stay far below this.
-const MAX_BYTES: u64 = 16 << 20;
 
 /// Appends `record` to the history in `state_dir`, keeping the newest runs.
 /// An unreadable old file is moved aside rather than lost.
 pub fn append(state_dir: &Path, record: RunRecord) -> io::Result<PathBuf> {
     let path = state_dir.join(HISTORY_FILE_NAME);
-    let mut history = match atomic::read_bounded(&path, MAX_BYTES) {
-        Ok(None) => History::default(),
-        Ok(Some(bytes)) => History::from_json(&bytes).unwrap_or_else(|e| {
-            set_aside(&path, &e.to_string());
-            History::default()
-        }),
-        Err(e) => {
-            set_aside(&path, &e.to_string());
-            History::default()
-        }
-    };
+    // The same bounded reader as every client's.
+    let mut history = history::read_file(&path).unwrap_or_else(|e| {
+        set_aside(&path, &e.to_string());
+        History::default()
+    });
     history.push(record);
     let json = serde_json::to_vec_pretty(&history).map_err(io::Error::other)?;
     // World-readable: the desktop side runs unprivileged. It holds no secrets.

@@ -36,7 +36,7 @@ pub struct IdlePage {
     pub history: HistoryList,
 }
 
-type LastKey = (u64, u64, igotchuu_dbus::Outcome, u64, usize, bool);
+type LastKey = (u64, u64, Option<igotchuu_dbus::Outcome>, u64, usize, bool);
 
 impl IdlePage {
     pub fn new() -> Self {

@@ -18,14 +18,15 @@ const SHORT_ID: usize = 8;
 pub fn detail_rows(f: &Finished, now: u64) -> Vec<adw::ActionRow> {
     let mut rows = Vec::new();
     let reason = f.reason.trim();
-    if !reason.is_empty() && f.outcome != Outcome::Completed {
+    if !reason.is_empty() && f.outcome != Some(Outcome::Completed) {
         let title = match f.outcome {
-            Outcome::Failed => "Why it failed",
-            Outcome::Stopped => "Why it stopped",
+            Some(Outcome::Failed) => "Why it failed",
+            Some(Outcome::Stopped) => "Why it stopped",
+            None => "Why it is unknown",
             _ => "Note",
         };
         let row = value_row(title, reason);
-        if f.outcome == Outcome::Failed {
+        if f.outcome == Some(Outcome::Failed) {
             row.add_css_class("error");
         }
         rows.push(row);
@@ -38,9 +39,11 @@ pub fn detail_rows(f: &Finished, now: u64) -> Vec<adw::ActionRow> {
         rows.push(value_row("Started", &when));
     }
     if let Some(s) = &f.summary {
-        rows.extend(summary_rows(s));
-    } else if f.outcome.saved_snapshot() {
+        rows.extend(summary_rows(s, f.data_added()));
+    } else if f.outcome.is_some_and(Outcome::saved_snapshot) {
         rows.push(value_row("Summary", "restic did not report one"));
+    } else if f.outcome.is_none() {
+        rows.push(value_row("Snapshot", "Unknown"));
     } else {
         rows.push(value_row("Snapshot", "None: nothing was saved"));
     }
@@ -61,8 +64,9 @@ fn took(f: &Finished) -> Option<u64> {
     }
 }
 
-/// restic's summary, row by row.
-pub fn summary_rows(s: &Summary) -> Vec<adw::ActionRow> {
+/// restic's summary, row by row; `data_added` is `None` when the helper
+/// did not say it (the original helper).
+pub fn summary_rows(s: &Summary, data_added: Option<u64>) -> Vec<adw::ActionRow> {
     let mut rows = vec![
         value_row(
             "Files",
@@ -81,8 +85,8 @@ pub fn summary_rows(s: &Summary) -> Vec<adw::ActionRow> {
         value_row(
             "Data",
             &format!(
-                "{} added; {} in {} processed",
-                added(s),
+                "{}; {} in {} processed",
+                added(s, data_added),
                 gtk::glib::format_size(s.total_bytes_processed),
                 format::count(s.total_files_processed, "file", "files"),
             ),
@@ -103,14 +107,18 @@ pub fn summary_rows(s: &Summary) -> Vec<adw::ActionRow> {
     rows
 }
 
-/// "1.2 MB" or, when restic compressed it, "1.2 MB (800.0 kB stored)".
-fn added(s: &Summary) -> String {
-    let added = gtk::glib::format_size(s.data_added);
+/// "1.2 MB added", or, when restic compressed it, "1.2 MB added (800.0
+/// kB stored)"; "added size unknown" when the helper did not say.
+fn added(s: &Summary, data_added: Option<u64>) -> String {
+    let Some(data_added) = data_added else {
+        return "added size unknown".to_owned();
+    };
+    let added = gtk::glib::format_size(data_added);
     match s.data_added_packed {
-        Some(packed) if packed != s.data_added => {
-            format!("{added} ({} stored)", gtk::glib::format_size(packed))
+        Some(packed) if packed != data_added => {
+            format!("{added} added ({} stored)", gtk::glib::format_size(packed))
         }
-        _ => added.to_string(),
+        _ => format!("{added} added"),
     }
 }
 
