@@ -91,11 +91,14 @@ fn snapper_snapshots_are_not_reported() {
     if !have_root("snapper_snapshots_are_not_reported") {
         return;
     }
-    let fx = Fixture::new(&["home"]);
+    // snapper's layout: `.snapshots` is a subvolume, with read-only
+    // snapshots and snapper's notes on them inside.
+    let fx = Fixture::new(&["home", "home/.snapshots"]);
     fx.write_files(&BTreeMap::from([("home/a.txt", "a\n")]));
     for n in ["1", "2"] {
         let dir = fx.path(&format!("home/.snapshots/{n}"));
         std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("info.xml"), "<snapshot/>\n").unwrap();
         read_only_snapshot(&fx.path("home"), &dir.join("snapshot"));
     }
     fx.env.write_spec(&fx.spec(&["home"]));

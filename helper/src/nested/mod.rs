@@ -36,7 +36,7 @@ pub fn survey(config: &Config) -> Vec<Notice> {
             }),
         }
     }
-    let missed = missed_by_backup(config, found, is_read_only);
+    let missed = missed_by_backup(config, found, is_a_backup);
     notices.extend(group::notices(&missed));
     notices
 }
@@ -46,7 +46,7 @@ pub fn survey(config: &Config) -> Vec<Notice> {
 fn missed_by_backup(
     config: &Config,
     mut found: Vec<PathBuf>,
-    is_read_only: impl Fn(&Path) -> bool,
+    is_a_backup: impl Fn(&Path) -> bool,
 ) -> Vec<PathBuf> {
     let excludes = Excludes::from_args(config.restic_args.iter().chain(&config.restic_backup_args));
     found.sort();
@@ -60,7 +60,7 @@ fn missed_by_backup(
             && restic_would_read(config, &excludes, path)
     });
     // Last, as it asks the kernel about each one.
-    found.retain(|path| !is_read_only(path));
+    found.retain(|path| !is_a_backup(path));
     outermost(found)
 }
 
@@ -77,11 +77,20 @@ fn restic_would_read(config: &Config, excludes: &Excludes, path: &Path) -> bool 
     })
 }
 
-/// A read-only subvolume is a backup itself (snapper's, or an old
-/// snapshot). One that cannot be checked is taken as writable: better a
-/// warning too many than data silently missing.
-fn is_read_only(path: &Path) -> bool {
-    btrfs::subvolume_info(path).is_ok_and(|info| info.read_only)
+/// snapper keeps its snapshots in a subvolume of this name.
+const SNAPPER_STORE: &str = ".snapshots";
+
+/// Whether the subvolume `path` holds backups, not data: a read-only
+/// subvolume (an old snapshot), or snapper's `.snapshots`, whose nested
+/// subvolumes are all read-only snapshots (besides them it holds only
+/// snapper's notes on them). What cannot be checked counts as data: better
+/// a warning too many than data silently missed.
+fn is_a_backup(path: &Path) -> bool {
+    let read_only = |p: &Path| btrfs::subvolume_info(p).is_ok_and(|info| info.read_only);
+    read_only(path)
+        || (path.file_name() == Some(SNAPPER_STORE.as_ref())
+            && btrfs::nested_subvolumes(path)
+                .is_ok_and(|snapshots| snapshots.iter().all(|s| read_only(s))))
 }
 
 /// `paths` (sorted) without those inside another of them: a snapshot
@@ -184,17 +193,28 @@ mod tests {
         }
         let fs = LoopBtrfs::new(200);
         let home = fs.subvolume("home");
-        std::fs::create_dir_all(home.join(".snapshots/1")).unwrap();
+        // snapper's layout: its own subvolume, read-only snapshots inside.
+        fs.subvolume("home/.snapshots");
+        std::fs::create_dir(home.join(".snapshots/1")).unwrap();
         let seed = fs.subvolume("seed");
         btrfs::create_readonly_snapshot(&seed, &home.join(".snapshots/1/snapshot")).unwrap();
+        btrfs::create_readonly_snapshot(&seed, &home.join("old-snapshot")).unwrap();
+        // Named so, but holding data.
+        fs.subvolume("data");
+        fs.subvolume("data/.snapshots");
+        fs.subvolume("data/.snapshots/work");
         fs.subvolume("home/vms");
         std::fs::create_dir(home.join("d")).unwrap();
         for i in 0..3 {
             fs.subvolume(&format!("home/d/s{i}"));
         }
+        let data = fs.path().join("data");
         let text = format!(
-            "places = [\"{home}\"]\nsnapshot = [\"{home}\", \"{missing}\"]\nrepo = \"/srv/restic\"\n",
+            "places = [\"{home}\", \"{data}\"]\n\
+             snapshot = [\"{home}\", \"{data}\", \"{missing}\"]\n\
+             repo = \"/srv/restic\"\n",
             home = home.display(),
+            data = data.display(),
             missing = fs.path().join("missing").display(),
         );
         let config = Config::parse(&text, "/etc/igotchuu.toml".as_ref(), None).unwrap();
@@ -216,6 +236,11 @@ mod tests {
                     sample: vec![home.join("d/s0"), home.join("d/s1")],
                 },
                 &NestedGroup {
+                    folder: data.clone(),
+                    count: 1,
+                    sample: vec![data.join(".snapshots")],
+                },
+                &NestedGroup {
                     folder: home.clone(),
                     count: 1,
                     sample: vec![home.join("vms")],
@@ -227,6 +252,6 @@ mod tests {
                 Notice::NestedSurveyFailed { source, .. } if source.ends_with("missing"))),
             "{notices:?}"
         );
-        assert_eq!(notices.len(), 3, "{notices:?}");
+        assert_eq!(notices.len(), 4, "{notices:?}");
     }
 }

@@ -17,7 +17,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// `1500` → `1,500`: counts people read at a glance.
-pub fn count(n: usize) -> String {
+pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
@@ -68,9 +68,9 @@ mod tests {
         assert_eq!(duration(3725), "1h02m05s");
         assert_eq!(keep_tail("/home/alice/file.txt", 9), "…file.txt");
         assert_eq!(keep_tail("short", 9), "short");
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1500), "1,500");
-        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1500), "1,500");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::format::{count, keep_tail};
+use super::format::{keep_tail, thousands};
 use crate::events::{NestedGroup, Notice};
 
 /// A history line longer than this is cut (at its start), so that a record
@@ -22,7 +22,7 @@ pub fn warning(notice: &Notice) -> Option<String> {
         Notice::NestedNotBackedUp(group) => format!(
             "{} nested subvolumes below {} are not backed up ({}); list them in `snapshot` and \
              `places` to back them up, or add {} to `ignore_nested` to stop this warning",
-            count(group.count),
+            thousands(group.count),
             group.folder.display(),
             sample_names(group),
             group.folder.display()
@@ -31,11 +31,9 @@ pub fn warning(notice: &Notice) -> Option<String> {
             folders,
             subvolumes,
         } => format!(
-            "{} more nested subvolumes in {} other folders are not backed up either \
-             (`btrfs subvolume list` shows them); list them in `snapshot` and `places`, or in \
-             `ignore_nested`",
-            count(*subvolumes),
-            count(*folders)
+            "not backed up either: {} (`btrfs subvolume list` shows them); list them in \
+             `snapshot` and `places`, or in `ignore_nested`",
+            more(*subvolumes, *folders)
         ),
         Notice::NestedSurveyFailed { source, error } => format!(
             "cannot look for nested subvolumes in {} ({error}); any there are not backed up",
@@ -53,22 +51,37 @@ pub fn history_line(notice: &Notice) -> Option<String> {
             only_member(group).display().to_string()
         }
         Notice::NestedNotBackedUp(group) => {
-            format!("{} below {}", count(group.count), group.folder.display())
+            format!(
+                "{} below {}",
+                thousands(group.count),
+                group.folder.display()
+            )
         }
         Notice::MoreNestedNotBackedUp {
             folders,
             subvolumes,
-        } => format!(
-            "{} more in {} other folders",
-            count(*subvolumes),
-            count(*folders)
-        ),
+        } => more(*subvolumes, *folders),
         Notice::NestedSurveyFailed { source, .. } => {
             format!("{}: could not be checked", source.display())
         }
         _ => return None,
     };
     Some(keep_tail(&line, MAX_HISTORY_LINE))
+}
+
+/// "12 more nested subvolumes in 5 other folders"
+fn more(subvolumes: usize, folders: usize) -> String {
+    format!(
+        "{} more nested {} in {} other {}",
+        thousands(subvolumes),
+        if subvolumes == 1 {
+            "subvolume"
+        } else {
+            "subvolumes"
+        },
+        thousands(folders),
+        if folders == 1 { "folder" } else { "folders" }
+    )
 }
 
 fn only_member(group: &NestedGroup) -> &Path {
@@ -146,12 +159,23 @@ mod tests {
             folders: 5,
             subvolumes: 1200,
         };
-        assert!(warning(&more)
-            .unwrap()
-            .starts_with("1,200 more nested subvolumes in 5 other folders are not backed up"));
+        assert_eq!(
+            warning(&more).unwrap(),
+            "not backed up either: 1,200 more nested subvolumes in 5 other folders \
+             (`btrfs subvolume list` shows them); list them in `snapshot` and `places`, or in \
+             `ignore_nested`"
+        );
         assert_eq!(
             history_line(&more).unwrap(),
-            "1,200 more in 5 other folders"
+            "1,200 more nested subvolumes in 5 other folders"
+        );
+        let one = Notice::MoreNestedNotBackedUp {
+            folders: 1,
+            subvolumes: 1,
+        };
+        assert_eq!(
+            history_line(&one).unwrap(),
+            "1 more nested subvolume in 1 other folder"
         );
         let failed = Notice::NestedSurveyFailed {
             source: "/home".into(),
