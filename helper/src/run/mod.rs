@@ -106,7 +106,9 @@ async fn snapshot_and_back_up(
         return (stopped(), None);
     }
     events.publish(Event::PhaseChanged(Phase::Snapshotting));
-    report_nested(config, events);
+    // Nested subvolumes that a snapshot leaves out, looked for in the live
+    // tree before anything is mounted over it.
+    publish_notices(events, crate::nested::survey(config));
 
     // Everything that could refuse is checked before the first snapshot: a
     // configuration that cannot be backed up correctly changes nothing.
@@ -159,13 +161,6 @@ async fn snapshot_and_back_up(
     };
     drop(view);
     result
-}
-
-/// Nested subvolumes are empty directories in a snapshot, so their contents
-/// are not backed up unless they are sources themselves. Looked at in the
-/// live tree, before anything is mounted over it.
-fn report_nested(config: &Config, events: &mut EventBus) {
-    publish_notices(events, crate::nested::survey(config));
 }
 
 /// The indexes of `config.snapshots`, parents before what is below them.
