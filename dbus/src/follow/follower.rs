@@ -155,13 +155,9 @@ impl Follower {
                 self.complete_heard = true;
             }
             HelperSignal::BackupFinished { outcome, reason } => {
-                // An outcome from a newer helper is a failure, not a success.
-                let outcome = outcome.parse().unwrap_or_else(|e| {
-                    tracing_warn(&format!(
-                        "unknown outcome from the backup helper ({e}); taking it as failed"
-                    ));
-                    Outcome::Failed
-                });
+                // An outcome from a newer helper is a failure, not a success
+                // (drivers log it: see HelperSignal::unknown_outcome).
+                let outcome = outcome.parse().unwrap_or(Outcome::Failed);
                 s.phase = None;
                 if self.open_run.take().is_some() {
                     let finished = self.finished(Some(outcome), reason, now);
@@ -287,10 +283,4 @@ impl Follower {
         self.state.last_finished = Some(finished.clone());
         out.push_back(Update::Finished(finished));
     }
-}
-
-/// This crate has no logger of its own; clients see this on stderr only
-/// when they install none either. Kept to one place.
-fn tracing_warn(message: &str) {
-    eprintln!("igotchuu-dbus: {message}");
 }

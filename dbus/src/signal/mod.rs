@@ -56,6 +56,21 @@ pub enum HelperSignal {
     PropertiesChanged(Properties),
 }
 
+impl HelperSignal {
+    /// A `BackupFinished` outcome this version does not know (a newer
+    /// helper's), which a follower takes as failed: for a driver to log.
+    pub fn unknown_outcome(&self) -> Option<&str> {
+        match self {
+            HelperSignal::BackupFinished { outcome, .. }
+                if outcome.parse::<crate::Outcome>().is_err() =>
+            {
+                Some(outcome)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The helper's signal in `msg`, if it is one (by interface and member;
 /// the caller checks the sender and path, see [`from_owner`]). `None` for
 /// other messages.
@@ -270,6 +285,8 @@ mod tests {
         assert!(
             matches!(&newer, HelperSignal::BackupFinished { outcome, .. } if outcome.parse::<Outcome>().is_err())
         );
+        assert_eq!(newer.unknown_outcome(), Some("postponed"));
+        assert_eq!(finished.unknown_outcome(), None);
     }
 
     #[test]

@@ -238,7 +238,14 @@ impl Watcher {
 
     fn helper_message(&mut self, msg: &Message) {
         match signal::parse_lenient(msg, skipped) {
-            Ok(Some(signal)) => self.feed(Input::Signal(signal)),
+            Ok(Some(signal)) => {
+                if let Some(name) = signal.unknown_outcome() {
+                    tracing::warn!(
+                        "unknown outcome {name:?} from the backup helper; taking it as failed"
+                    );
+                }
+                self.feed(Input::Signal(signal));
+            }
             Ok(None) => {}
             Err(e) => {
                 let header = msg.header();

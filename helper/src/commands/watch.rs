@@ -142,7 +142,15 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
                     }
                     show(&mut follower, inputs);
                 }
-                Ok(Some(s)) => show(&mut follower, vec![Input::Signal(s)]),
+                Ok(Some(s)) => {
+                    if let Some(name) = s.unknown_outcome() {
+                        tracing::warn!(
+                            "the helper sent an outcome this version does not know ({name:?}); \
+                             taking it as failed"
+                        );
+                    }
+                    show(&mut follower, vec![Input::Signal(s)]);
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!("ignoring a malformed signal from the helper: {e}"),
             }
