@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use igotchuu_dbus::follow::{Finished, Follower, Input, State, Update};
 use igotchuu_dbus::history::ITEM_ERRORS_RECORDED;
-use igotchuu_dbus::{ItemError, Outcome, Phase, Progress};
+use igotchuu_dbus::{ItemError, Outcome, Phase, Progress, Summary};
 
 use crate::events::{Event, Finish, RunInfo};
 
@@ -35,6 +35,9 @@ pub struct RunFollower {
     progress: Progress,
     /// The first item errors, as `igotchuu backup` lists them at the end.
     item_errors: Vec<ItemError>,
+    /// restic's summary without `data_added` (the original helper's): it
+    /// is not in the [`Finish`], whose printer would show 0 B.
+    summary_without_size: Option<Summary>,
     ended: Option<Ended>,
 }
 
@@ -47,6 +50,13 @@ impl RunFollower {
     /// How the followed run ended, once it has.
     pub fn ended(&self) -> Option<&Ended> {
         self.ended.as_ref()
+    }
+
+    /// restic's summary of the ended run when it came without
+    /// `data_added` (the original helper's): the [`Finish`] leaves it out,
+    /// so that nobody prints a size nobody said.
+    pub fn summary_without_size(&self) -> Option<&Summary> {
+        self.summary_without_size.as_ref()
     }
 
     /// Whether the next [`Input::HelperPresent`] or [`Input::HelperGone`]
@@ -116,10 +126,16 @@ impl RunFollower {
             return;
         };
         self.ended = Some(Ended::Outcome(outcome));
+        let summary = if f.data_added_unknown {
+            self.summary_without_size = f.summary;
+            None
+        } else {
+            f.summary
+        };
         events.push(Event::Finished(Finish {
             outcome,
             reason: f.reason,
-            summary: f.summary,
+            summary,
             error_count: f.error_count,
             item_errors: std::mem::take(&mut self.item_errors),
         }));
@@ -375,6 +391,11 @@ mod tests {
             ]
         );
         assert_eq!(f.ended(), Some(&Ended::Outcome(Outcome::Completed)));
+        let Some(Event::Finished(finish)) = events.last() else {
+            panic!()
+        };
+        assert_eq!(finish.summary, None, "not with a data_added of 0");
+        assert_eq!(f.summary_without_size().unwrap().files_new, 1500);
 
         // The same run without BackupComplete: unknown, not the old failure.
         let mut f = RunFollower::default();

@@ -143,6 +143,12 @@ fn an_original_run_with_its_summary_is_completed_everywhere() {
     eprintln!("{}", ended.output());
     ended.assert_code(0);
     assert!(ended.stdout.contains("fede886f"), "{}", ended.output());
+    assert!(
+        ended.stdout.contains("Data added              unknown"),
+        "no size nobody said: {}",
+        ended.output()
+    );
+    assert!(ended.stdout.contains("1500 new, 0 changed, 0 unmodified"));
     assert!(!ended.output().contains(OLD_REASON), "{}", ended.output());
 }
 

@@ -20,12 +20,14 @@ use igotchuu_dbus::follow::Input;
 use igotchuu_dbus::history::{self, History};
 use igotchuu_dbus::proxy::{Igotchuu1Proxy, AUTH_CALL_TIMEOUT};
 use igotchuu_dbus::signal::{self, HelperSignal, Properties};
+use igotchuu_dbus::Summary;
 use tokio::time::Instant;
 use zbus::names::OwnedUniqueName;
 
-use crate::events::EventSink;
+use crate::events::{Event, EventSink};
 use crate::exit;
 use crate::follow::{Ended, RunFollower};
+use crate::output::format::bytes;
 use crate::output::terminal::TerminalPrinter;
 
 /// With `--start` and no `--timeout`: how long the run may take to begin
@@ -81,6 +83,9 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
     let mut printer = TerminalPrinter::new();
     let mut show = |follower: &mut RunFollower, inputs: Vec<Input>| {
         for event in follower.feed(inputs, unix_now()) {
+            if let (Event::Finished(_), Some(s)) = (&event, follower.summary_without_size()) {
+                print_summary_without_size(s);
+            }
             printer.handle(&event);
         }
     };
@@ -158,16 +163,59 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
         match follower.ended() {
             Some(Ended::Outcome(outcome)) => return Ok(exit::for_outcome(*outcome)),
             Some(Ended::Unknown(why)) => {
-                // In place of the live progress line, if there is one.
-                if std::io::stdout().is_terminal() {
-                    print!("\r\x1b[2K");
-                }
+                clear_live_line();
                 println!("Ended, outcome unknown: {why}");
                 let _ = std::io::stdout().flush();
                 return Ok(exit::OUTCOME_UNKNOWN);
             }
             None => {}
         }
+    }
+}
+
+/// restic's summary as `igotchuu backup` prints it, from the original
+/// helper, which does not say how much data was added: "unknown", not 0 B.
+fn print_summary_without_size(s: &Summary) {
+    clear_live_line();
+    println!("Summary:");
+    let row = |name: &str, value: String| println!("  {name:<24}{value}");
+    let counts =
+        |new, changed, unmodified| format!("{new} new, {changed} changed, {unmodified} unmodified");
+    row(
+        "Files",
+        counts(s.files_new, s.files_changed, s.files_unmodified),
+    );
+    row(
+        "Folders",
+        counts(s.dirs_new, s.dirs_changed, s.dirs_unmodified),
+    );
+    row(
+        "Blobs added",
+        format!("{} data, {} tree", s.data_blobs, s.tree_blobs),
+    );
+    row("Data added", "unknown (the helper did not say)".to_owned());
+    row(
+        "Processed",
+        format!(
+            "{} files, {}",
+            s.total_files_processed,
+            bytes(s.total_bytes_processed)
+        ),
+    );
+    row("Duration", format!("{:.1}s", s.total_duration));
+    let id = if s.snapshot_id.is_empty() {
+        "none"
+    } else {
+        &s.snapshot_id
+    };
+    row("Snapshot", id.to_owned());
+}
+
+/// Clears the printer's live progress line on a terminal, before a line
+/// of our own.
+fn clear_live_line() {
+    if std::io::stdout().is_terminal() {
+        print!("\r\x1b[2K");
     }
 }
 
