@@ -10,7 +10,7 @@
 //! (Python) one too: without a `Phase` property, a `Progress` signal means
 //! that a backup is running; a `BackupComplete` of thirteen arguments is a
 //! summary whose `data_added` is unknown; and a run whose helper left
-//! without `BackupFinished` ended
+//! without `BackupFinished` ended:
 //!
 //! - as its history record says, if one is provably that run's (see
 //!   [`attribution`]);
