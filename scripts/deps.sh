@@ -14,11 +14,13 @@ demo_pkgs=(dbus polkitd)
 # Private system buses and polkitd; the desktop stack the tray and window
 # tests run on (Xvfb, a StatusNotifierWatcher and a tray host, dunst, the
 # fonts and icons a GNOME app draws with, ImageMagick for screenshots); the
-# validators meson runs.
+# validators meson runs; a restic REST server (rclone serve restic) for a
+# repository that stops answering.
 test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd
   xvfb dunst haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   fonts-cantarell fonts-dejavu-core adwaita-icon-theme hicolor-icon-theme imagemagick
-  desktop-file-utils appstream man-db)
+  desktop-file-utils appstream man-db
+  rclone)
 
 case "${1:-run}" in
   run) pkgs=("${run_pkgs[@]}") ;;

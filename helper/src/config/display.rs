@@ -54,6 +54,11 @@ impl fmt::Display for Config {
                  password elsewhere, e.g. RESTIC_PASSWORD in its environment."
             )?,
         }
+        writeln!(
+            f,
+            "stall_timeout = {}",
+            self.stall_timeout.map_or(0, |t| t.as_secs())
+        )?;
         if self.snapshots.is_empty() {
             return writeln!(f, "snapshot = []");
         }
@@ -79,6 +84,7 @@ impl fmt::Debug for Config {
             .field("restic_args", &self.restic_args)
             .field("repository", &self.repository)
             .field("password", &self.password)
+            .field("stall_timeout", &self.stall_timeout)
             .finish()
     }
 }

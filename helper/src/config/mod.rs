@@ -47,7 +47,13 @@ pub struct Config {
     pub restic_args: Vec<String>,
     pub repository: Repository,
     pub password: Option<Password>,
+    /// How long restic may make no progress before the run is stopped as
+    /// stalled (a repository that stopped answering); `None`: for ever.
+    pub stall_timeout: Option<std::time::Duration>,
 }
+
+/// The `stall_timeout` when the file sets none: half an hour.
+pub const DEFAULT_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// One subvolume to snapshot.
 #[derive(Debug, Clone, Eq)]

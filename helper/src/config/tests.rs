@@ -990,3 +990,17 @@ fn display_is_the_effective_configuration_as_toml() {
     assert_eq!(again.repository, config.repository);
     assert_eq!(again.password, config.password);
 }
+
+#[test]
+fn stall_timeout_is_seconds_and_zero_turns_it_off() {
+    use std::time::Duration;
+    assert_eq!(parse(MINIMAL).stall_timeout, Some(DEFAULT_STALL_TIMEOUT));
+    let text = format!("{MINIMAL}stall_timeout = 600\n[profiles.patient]\nstall_timeout = 0\n");
+    assert_eq!(parse(&text).stall_timeout, Some(Duration::from_secs(600)));
+    assert_eq!(parse_with(&text, Some("patient")).stall_timeout, None);
+    assert!(parse(&text).to_string().contains("stall_timeout = 600"));
+    for bad in ["-5", "\"30m\"", "1.5"] {
+        let e = refusal(&format!("{MINIMAL}stall_timeout = {bad}\n"));
+        assert_message(&e, 3, &["`stall_timeout`", "a whole number of seconds"]);
+    }
+}

@@ -28,6 +28,9 @@ const PROGRESS_FPS: &str = "10";
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 /// Lines in flight between the pipe readers and the run.
 const CHANNEL_DEPTH: usize = 64;
+/// How long a stalled restic gets to act on SIGINT before it is killed: it
+/// tries to remove its lock from a repository that may not answer any more.
+const STALL_GRACE: Duration = Duration::from_secs(60);
 
 /// What restic did.
 pub struct ResticRun {
@@ -39,6 +42,10 @@ pub struct ResticRun {
     pub stderr_tail: StderrTail,
     /// A stop was requested (and SIGINT sent) while restic ran.
     pub stop_sent: bool,
+    /// restic made no progress for this long and was stopped.
+    pub stalled: Option<Duration>,
+    /// A stalled restic did not end after SIGINT and was killed.
+    pub killed: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -49,11 +56,15 @@ enum Stream {
 
 /// Spawns `cmd` (a `restic backup --json`) and follows it to its end.
 /// When `stop` turns true, restic gets SIGINT and is waited for: never
-/// SIGKILL, which would leave a stale repository lock.
+/// SIGKILL, which would leave a stale repository lock. When restic makes
+/// no progress for `stall` (a repository that stopped answering), it gets
+/// SIGINT too, and SIGKILL if that does not end it: a run must not hold
+/// the snapshots, the run lock and the sleep inhibitor for ever.
 pub async fn run(
     cmd: std::process::Command,
     events: &mut EventBus,
     mut stop: watch::Receiver<bool>,
+    stall: Option<Duration>,
 ) -> io::Result<ResticRun> {
     let mut cmd = tokio::process::Command::from(cmd);
     if std::env::var_os("RESTIC_PROGRESS_FPS").is_none() {
@@ -78,17 +89,47 @@ pub async fn run(
         exit_error: None,
         stderr_tail: StderrTail::default(),
         stop_sent: false,
+        stalled: None,
+        killed: false,
     };
     let mut status = None;
     let mut pipes_open = true;
     let drain = tokio::time::sleep(Duration::MAX);
     tokio::pin!(drain);
+    let mut watchdog = Watchdog::new(stall);
+    let stalled = tokio::time::sleep_until(watchdog.deadline());
+    tokio::pin!(stalled);
     loop {
         tokio::select! {
             line = rx.recv(), if pipes_open => match line {
-                Some((stream, text)) => run.take_line(stream, &text, events),
+                Some((stream, text)) => {
+                    let seen = run.take_line(stream, &text, events);
+                    if watchdog.saw(seen) && run.stalled.is_none() {
+                        stalled.as_mut().reset(watchdog.deadline());
+                    }
+                }
                 None => pipes_open = false,
             },
+            () = &mut stalled, if status.is_none() => {
+                if run.stalled.is_none() {
+                    let limit = stall.expect("no deadline without a limit");
+                    tracing::warn!(
+                        "restic made no progress for {} s; stopping it",
+                        limit.as_secs()
+                    );
+                    run.stalled = Some(limit);
+                    events.publish(Event::PhaseChanged(Phase::Stopping));
+                    guard.interrupt();
+                    stalled.as_mut().reset(tokio::time::Instant::now() + STALL_GRACE.min(limit));
+                } else if !run.killed {
+                    tracing::warn!(
+                        "restic did not end after SIGINT; killing it (its repository \
+                         lock may stay: `igotchuu restic -- unlock` removes it)"
+                    );
+                    run.killed = true;
+                    guard.kill();
+                }
+            }
             exited = child.wait(), if status.is_none() => {
                 status = Some(exited?);
                 drain.as_mut().reset(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
@@ -112,9 +153,16 @@ pub async fn run(
 }
 
 impl ResticRun {
-    fn take_line(&mut self, stream: Stream, text: &str, events: &mut EventBus) {
+    /// Handles one line, and says what it was to the watchdog.
+    fn take_line(&mut self, stream: Stream, text: &str, events: &mut EventBus) -> Seen {
         match parse_line(text) {
-            Parsed::Message(Message::Status(progress)) => events.publish(Event::Progress(progress)),
+            // restic repeats its status at a fixed rate, also while it
+            // waits for a repository that does not answer.
+            Parsed::Message(Message::Status(progress)) => {
+                let done = Done::of(&progress);
+                events.publish(Event::Progress(progress));
+                return Seen::Status(done);
+            }
             Parsed::Message(Message::Summary(summary)) => self.summary = Some(summary),
             Parsed::Message(Message::Error(item)) => self.item_error(item, events),
             Parsed::Message(Message::ExitError(e)) => self.exit_error = Some(e),
@@ -134,6 +182,70 @@ impl ResticRun {
                 tracing::debug!("ignoring restic message of type {message_type:?}")
             }
             Parsed::Malformed(why) => tracing::warn!("skipping a restic line: {why}"),
+        }
+        Seen::Other
+    }
+}
+
+/// What a line of restic's showed.
+enum Seen {
+    Status(Done),
+    Other,
+}
+
+/// The counts of a status line that grow while restic gets on: scanning
+/// (totals), reading (done), or finding errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    files: (u64, u64),
+    bytes: (u64, u64),
+    errors: u64,
+}
+
+impl Done {
+    fn of(p: &igotchuu_dbus::Progress) -> Self {
+        Done {
+            files: (p.files_done, p.total_files),
+            bytes: (p.bytes_done, p.total_bytes),
+            errors: p.error_count,
+        }
+    }
+}
+
+/// When restic counts as stalled: `limit` after the last sign of progress,
+/// which is any line but a status line that repeats the one before.
+struct Watchdog {
+    limit: Option<Duration>,
+    last: tokio::time::Instant,
+    last_done: Option<Done>,
+}
+
+impl Watchdog {
+    fn new(limit: Option<Duration>) -> Self {
+        Watchdog {
+            limit,
+            last: tokio::time::Instant::now(),
+            last_done: None,
+        }
+    }
+
+    /// Takes note of a line; says whether it was progress.
+    fn saw(&mut self, seen: Seen) -> bool {
+        let progress = match seen {
+            Seen::Status(done) => self.last_done.replace(done) != Some(done),
+            Seen::Other => true,
+        };
+        if progress {
+            self.last = tokio::time::Instant::now();
+        }
+        progress
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        match self.limit {
+            // Far enough to never come, near enough not to overflow.
+            None => self.last + Duration::from_secs(100 * 365 * 24 * 3600),
+            Some(limit) => self.last + limit,
         }
     }
 }
@@ -186,6 +298,13 @@ impl ChildGuard {
         }
     }
 
+    /// SIGKILL, for a restic that does not end on SIGINT.
+    fn kill(&self) {
+        if let Some(pid) = self.0 {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+
     fn disarm(mut self) {
         self.0 = None;
     }
@@ -206,5 +325,40 @@ pub fn describe_status(status: ExitStatus) -> String {
         (Some(code), _) => format!("exit code {code}"),
         (None, Some(sig)) => format!("signal {sig}"),
         _ => status.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(files_done: u64, bytes_done: u64) -> Seen {
+        Seen::Status(Done::of(&igotchuu_dbus::Progress {
+            files_done,
+            bytes_done,
+            total_files: 10,
+            total_bytes: 1000,
+            ..Default::default()
+        }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeated_status_lines_are_not_progress() {
+        let limit = Duration::from_secs(30);
+        let mut dog = Watchdog::new(Some(limit));
+        let start = tokio::time::Instant::now();
+        assert_eq!(dog.deadline(), start + limit);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(dog.saw(status(1, 100)));
+        assert_eq!(dog.deadline(), start + Duration::from_secs(5) + limit);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        // restic repeats its status while it waits: the deadline stays.
+        assert!(!dog.saw(status(1, 100)));
+        assert_eq!(dog.deadline(), start + Duration::from_secs(5) + limit);
+        assert!(dog.saw(status(1, 200)));
+        assert!(dog.saw(Seen::Other));
+        assert_eq!(dog.deadline(), start + Duration::from_secs(10) + limit);
+        // Without a limit, the deadline never comes.
+        assert!(Watchdog::new(None).deadline() > start + Duration::from_secs(3600 * 24 * 365));
     }
 }

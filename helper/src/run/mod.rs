@@ -146,7 +146,7 @@ async fn snapshot_and_back_up(
     events.publish(Event::PhaseChanged(Phase::BackingUp));
     let mut restic = command::backup(config);
     view.enter(&mut restic);
-    let result = match runner::run(restic, events, stop).await {
+    let result = match runner::run(restic, events, stop, config.stall_timeout).await {
         Ok(restic) => {
             let (outcome, reason) = outcome::judge(&restic);
             (fin(outcome, &reason), Some(restic))

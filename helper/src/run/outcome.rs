@@ -41,6 +41,7 @@ pub fn judge(run: &ResticRun) -> (Outcome, String) {
             Outcome::Failed,
             "restic exited without reporting a saved snapshot".to_owned(),
         ),
+        _ if run.stalled.is_some() => (Outcome::Failed, stalled_reason(run)),
         _ if run.stop_sent => (
             Outcome::Stopped,
             "Stopped on request; no snapshot was saved".to_owned(),
@@ -54,6 +55,32 @@ pub fn judge(run: &ResticRun) -> (Outcome, String) {
             );
             (Outcome::Failed, failure.to_string())
         }
+    }
+}
+
+/// Why a run whose restic stalled failed, and what the user can do.
+fn stalled_reason(run: &ResticRun) -> String {
+    let limit = run.stalled.map_or(0, |d| d.as_secs());
+    let lock = if run.killed {
+        "; restic had to be killed, so the repository may keep a stale lock \
+         (`igotchuu restic -- unlock` removes it)"
+    } else {
+        ""
+    };
+    format!(
+        "restic made no progress for {}, so the backup was stopped: the \
+         repository may have stopped answering (check the network and the \
+         server; `stall_timeout` sets this limit); no snapshot was saved{lock}",
+        duration_words(limit)
+    )
+}
+
+/// `1800` → "30 minutes", `45` → "45 seconds".
+fn duration_words(seconds: u64) -> String {
+    match seconds {
+        s if s % 3600 == 0 && s > 0 => plural(s / 3600, "hour", "hours"),
+        s if s % 60 == 0 && s > 0 => plural(s / 60, "minute", "minutes"),
+        s => plural(s, "second", "seconds"),
     }
 }
 
@@ -84,7 +111,25 @@ mod tests {
             exit_error: None,
             stderr_tail: StderrTail::default(),
             stop_sent,
+            stalled: None,
+            killed: false,
         }
+    }
+
+    #[test]
+    fn a_stalled_restic_fails_the_run_and_says_why() {
+        let mut stalled = run(130, None, false);
+        stalled.stalled = Some(std::time::Duration::from_secs(1800));
+        let (outcome, reason) = judge(&stalled);
+        assert_eq!(outcome, Outcome::Failed);
+        assert!(reason.contains("no progress for 30 minutes"), "{reason}");
+        assert!(reason.contains("no snapshot was saved"), "{reason}");
+        assert!(!reason.contains("unlock"), "{reason}");
+        stalled.killed = true;
+        stalled.status = ExitStatus::from_raw(libc::SIGKILL);
+        assert!(judge(&stalled).1.contains("igotchuu restic -- unlock"));
+        assert_eq!(duration_words(45), "45 seconds");
+        assert_eq!(duration_words(7200), "2 hours");
     }
 
     #[test]

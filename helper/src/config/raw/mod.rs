@@ -18,7 +18,7 @@ use super::{Password, Repository};
 use values::{item_type, value_type};
 
 /// The keys of the top level and of a profile table.
-const TABLE_KEY_ARRAY: [&str; 11] = [
+const TABLE_KEY_ARRAY: [&str; 12] = [
     "places",
     "snapshot",
     "snapshot_prefix",
@@ -30,6 +30,7 @@ const TABLE_KEY_ARRAY: [&str; 11] = [
     "repository_file",
     "password_file",
     "password_command",
+    "stall_timeout",
 ];
 pub(super) const TABLE_KEYS: &[&str] = &TABLE_KEY_ARRAY;
 
@@ -93,6 +94,8 @@ pub(super) struct RawTable {
     pub repository: Option<At<Repository>>,
     /// `password_file` or `password_command`: a table never holds both.
     pub password: Option<At<Password>>,
+    /// Seconds; 0 turns the limit off.
+    pub stall_timeout: Option<At<u64>>,
 }
 
 /// The whole file: the top level and the profiles in file order.
@@ -251,6 +254,7 @@ impl Walk<'_> {
                 "ignore_nested" => {
                     table.ignore_nested = Some(self.paths(entry, "an array of absolute paths")?)
                 }
+                "stall_timeout" => table.stall_timeout = Some(self.seconds_entry(entry)?),
                 "restic_backup_args" => {
                     table.restic_backup_args = Some(self.strings(entry, "an array of strings")?);
                 }

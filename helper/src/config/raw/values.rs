@@ -81,6 +81,21 @@ impl Walk<'_> {
         })
     }
 
+    /// A whole number of seconds, 0 or more.
+    pub(super) fn seconds_entry(&self, entry: &Entry) -> Result<At<u64>, ConfigError> {
+        const EXPECTED: &str = "a whole number of seconds, 0 or more";
+        let value = self.value(entry, EXPECTED)?;
+        let seconds = value
+            .as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| self.wrong_type(entry, EXPECTED, value_type(value)))?;
+        Ok(At {
+            value: seconds,
+            key: entry.key.clone(),
+            line: entry.line,
+        })
+    }
+
     pub(super) fn paths(
         &self,
         entry: &Entry,

@@ -1,0 +1,144 @@
+//! A repository server that stops answering: restic makes no progress, and
+//! the run must end by itself with a clear reason, its snapshots removed and
+//! its lock released, so that the next run works. The server is rclone's
+//! restic REST server on loopback, frozen with SIGSTOP in mid-backup.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use igotchuu_dbus::Outcome;
+use igotchuu_e2e::fixture::{write_file, Fixture};
+use igotchuu_e2e::helper::exit;
+use igotchuu_e2e::{have_root, wait};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The test's `stall_timeout`: long enough for restic to start under the
+/// recording wrapper.
+const STALL: Duration = Duration::from_secs(10);
+
+/// `rclone serve restic` on a free loopback port; killed on drop.
+struct RestServer {
+    child: Child,
+    url: String,
+}
+
+impl RestServer {
+    fn start(dir: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new("rclone")
+            .args(["serve", "restic", "--config", "/dev/null", "--addr", &addr])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rclone (Debian package rclone) runs");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(start.elapsed() < wait::DEADLINE, "rclone never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RestServer {
+            child,
+            url: format!("rest:http://{addr}/"),
+        }
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), sig).expect("signal rclone");
+    }
+}
+
+impl Drop for RestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_repository_that_stops_answering_ends_the_run_and_the_next_one_works() {
+    if !have_root("a_repository_that_stops_answering_ends_the_run_and_the_next_one_works") {
+        return;
+    }
+    let fx = Fixture::new(&["home"]);
+    let served = fx.env.scratch().join("served");
+    std::fs::create_dir(&served).unwrap();
+    let server = RestServer::start(&served);
+    let restic = |args: &[&str]| {
+        let out = fx
+            .repo
+            .command()
+            .env("RESTIC_REPOSITORY", &server.url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    restic(&["init", "-q"]);
+    // Enough that restic is still reading when the server freezes.
+    let noise: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    write_file(&fx.path("home/big.bin"), &noise);
+    write_file(&fx.path("home/small.txt"), b"small\n");
+    let base = fx.baseline();
+
+    let mut spec = fx.spec(&["home"]);
+    spec.repo = Some(server.url.clone());
+    spec.raw_top
+        .push(format!("stall_timeout = {}", STALL.as_secs()));
+    fx.env.write_spec(&spec);
+    fx.wrapper.pause_on_status(true);
+    let run = fx.env.spawn(&["backup"]);
+    let inv = fx.wrapper.wait_started(1, wait::DEADLINE);
+    inv.wait_paused(wait::DEADLINE);
+    server.signal(Signal::SIGSTOP);
+    inv.resume();
+    let frozen = Instant::now();
+    let done = run.wait(Duration::from_secs(120));
+    let took = frozen.elapsed();
+    done.assert_code(exit::FAILED);
+    let out = done.output();
+    assert!(
+        out.contains("no progress for 10 seconds") && out.contains("stall_timeout"),
+        "{done:?}"
+    );
+    let record = fx.env.history().runs.pop().unwrap();
+    assert_eq!(record.outcome, Outcome::Failed);
+    assert!(record.reason.contains("no progress"), "{record:?}");
+    fx.assert_clean(&base, "a stalled run");
+    // The limit, and at most as long again for restic to act on SIGINT.
+    assert!(took >= STALL, "ended {took:?} after the freeze: {done:?}");
+    eprintln!("the stalled run ended {took:?} after the server froze");
+
+    // The server answers again: the next run (the default limit) completes.
+    server.signal(Signal::SIGCONT);
+    fx.wrapper.pause_on_status(false);
+    let mut spec = fx.spec(&["home"]);
+    spec.repo = Some(server.url.clone());
+    fx.env.write_spec(&spec);
+    let again = fx.env.run(&["backup"]);
+    let unlock_hint = again.output().contains("unlock");
+    if unlock_hint {
+        // restic was killed and left its lock: what the reason told the user.
+        restic(&["unlock"]);
+        fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
+    } else {
+        again.assert_code(exit::COMPLETED);
+    }
+    let snapshots = restic(&["snapshots", "--json"]);
+    assert!(snapshots.contains("\"paths\""), "{snapshots}");
+    fx.assert_clean(&base, "the run after the stall");
+}
