@@ -12,6 +12,7 @@ mod namespace;
 mod nested;
 mod output;
 mod priority;
+mod privileges;
 mod restic;
 mod run;
 mod snapshots;

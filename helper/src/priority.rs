@@ -1,10 +1,12 @@
-//! How children run: restic at idle CPU and IO priority, and no child
-//! outliving the helper.
+//! How children run: restic at idle CPU and IO priority and with only the
+//! capabilities it needs (`privileges`), and no child outliving the helper.
 
 use std::io;
 
 use nix::sys::signal::Signal;
 use nix::unistd::{getppid, Pid};
+
+use crate::privileges;
 
 /// ioprio_set(2) constants; libc has the syscall number but no names.
 const IOPRIO_WHO_PROCESS: libc::c_int = 1;
@@ -12,10 +14,17 @@ const IOPRIO_CLASS_IDLE: libc::c_int = 3;
 const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
 
 /// restic: idle CPU and IO priority, its own process group (so a terminal's
-/// Ctrl-C reaches the helper, which stops restic in order), and SIGINT when
-/// the helper dies, so it never outlives it or leaves its lock behind.
+/// Ctrl-C reaches the helper, which stops restic in order), SIGINT when the
+/// helper dies, so it never outlives it or leaves its lock behind, and
+/// only the capabilities `privileges` gives it for its repository.
+///
+/// Call it last, right before the spawn: its pre_exec drops the
+/// capabilities, so every step before it that needs one (the view's
+/// chroot, `CAP_SYS_CHROOT`) must already have run.
 pub fn restic_child(cmd: &mut tokio::process::Command) {
     let parent = Pid::this();
+    let caps = privileges::restic_caps(privileges::repository_of(cmd.as_std()).as_ref());
+    tracing::debug!("restic runs with {caps}");
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls.
     unsafe {
@@ -33,12 +42,14 @@ pub fn restic_child(cmd: &mut tokio::process::Command) {
                 0,
                 IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT,
             );
-            Ok(())
+            privileges::caps::limit_to(caps)
         });
     }
 }
 
-/// A helper command (exec_before_snapshot): terminated with the helper.
+/// A helper command: terminated with the helper. Its capabilities are
+/// left alone: exec_before_snapshot keeps all of the helper's, since it is
+/// there to mount (password_command drops them: `privileges::password`).
 pub fn plain_child(cmd: &mut tokio::process::Command) {
     let parent = Pid::this();
     // SAFETY: as above, only async-signal-safe calls.

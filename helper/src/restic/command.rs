@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
-use crate::config::Config;
-use crate::snapshots;
+use crate::config::{Config, Password};
+use crate::{privileges, snapshots};
 
 /// The binary, looked up in `PATH`.
 pub const RESTIC: &str = "restic";
@@ -37,9 +37,15 @@ pub fn restic(config: &Config, subcommand: &[&str]) -> Command {
     cmd
 }
 
-/// `restic backup --json` of the configured places.
+/// `restic backup --json` of the configured places. A `password_command`
+/// starts at once, run by the helper without capabilities
+/// (`privileges::password`): call this in the tokio runtime, right before
+/// running restic.
 pub fn backup(config: &Config) -> Command {
     let mut cmd = restic(config, &["backup", "--json"]);
+    if let Some(Password::Command(command)) = &config.password {
+        privileges::password::hand_over(&mut cmd, command);
+    }
     // The folders igotchuu makes for snapshots hold nothing worth keeping
     // (and are empty while a source's snapshot is taken).
     cmd.arg(format!("--exclude={}", snapshots::OWN_FOLDER));
@@ -53,7 +59,7 @@ pub fn backup(config: &Config) -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Password, Repository};
+    use crate::config::Repository;
 
     fn config(password: Option<Password>) -> Config {
         let text = "places = [\"/srv\"]\nsnapshot = []\nrepo = \"/srv/repo\"\n";

@@ -30,7 +30,13 @@ pub fn live_folders(config: &Config) -> Vec<PathBuf> {
 
 /// The repository's folder, when it is on this machine.
 fn local_repository(config: &Config) -> Option<PathBuf> {
-    let location = match &config.repository {
+    repository_folder(&config.repository)
+}
+
+/// The folder `repository` names, when it is one on this machine (restic
+/// also gets write access to it: `privileges`).
+pub fn repository_folder(repository: &Repository) -> Option<PathBuf> {
+    let location = match repository {
         Repository::Location(repo) => repo.clone(),
         Repository::File(file) => read_first_line(file)?,
     };

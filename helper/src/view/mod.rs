@@ -26,7 +26,7 @@ use nix::mount::{umount2, MntFlags};
 use rustix::fs::{openat, Mode, OFlags, CWD};
 use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
 
-pub use live::live_folders;
+pub use live::{live_folders, repository_folder};
 pub use mountinfo::mount_points;
 use plan::{Step, StepKind};
 
