@@ -6,33 +6,25 @@ use std::process::Stdio;
 use tokio::sync::watch;
 
 use crate::priority;
-use crate::restic::failure::StderrTail;
 use crate::restic::lines::BoundedLines;
 
+/// Why exec_before_snapshot did not ready the run. The messages go to the
+/// bus and the run history, which other users may read, so they name
+/// neither the command nor what it printed: both are in the helper's log
+/// (the terminal, or the journal, which only administrators read).
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("exec_before_snapshot {argv:?} could not be started: {source}")]
-    Spawn {
-        argv: Vec<String>,
-        source: std::io::Error,
-    },
-    #[error("exec_before_snapshot {argv:?} failed with {status}{}", stderr_suffix(.stderr))]
-    Failed {
-        argv: Vec<String>,
-        status: String,
-        stderr: String,
-    },
+    #[error("exec_before_snapshot could not be started ({kind}); {LOG_HINT}")]
+    Spawn { kind: std::io::ErrorKind },
+    #[error("exec_before_snapshot failed with {status}; {LOG_HINT}")]
+    Failed { status: String },
     #[error("stopped on request while exec_before_snapshot ran")]
     Stopped,
 }
 
-fn stderr_suffix(stderr: &str) -> String {
-    if stderr.is_empty() {
-        String::new()
-    } else {
-        format!(": {stderr}")
-    }
-}
+/// Where the details of a failed exec_before_snapshot are.
+const LOG_HINT: &str = "its command and error output are in igotchuu's log \
+    (`journalctl -u igotchuu` for a scheduled run)";
 
 /// Runs `argv` to completion. Its stderr is logged and, on failure, quoted.
 pub async fn run(argv: &[String], mut stop: watch::Receiver<bool>) -> Result<(), PrepareError> {
@@ -43,16 +35,11 @@ pub async fn run(argv: &[String], mut stop: watch::Receiver<bool>) -> Result<(),
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped());
     priority::plain_child(&mut cmd);
-    let mut child = cmd.spawn().map_err(|source| PrepareError::Spawn {
-        argv: argv.to_vec(),
-        source,
-    })?;
+    let mut child = cmd.spawn().map_err(|e| spawn_error(argv, &e))?;
     let mut lines = BoundedLines::new(child.stderr.take().expect("piped"));
-    let mut tail = StderrTail::default();
     let reader = async {
         while let Ok(Some(line)) = lines.next_line().await {
             tracing::warn!("exec_before_snapshot: {}", line.text);
-            tail.push(&line.text);
         }
     };
     let status = tokio::select! {
@@ -68,16 +55,48 @@ pub async fn run(argv: &[String], mut stop: watch::Receiver<bool>) -> Result<(),
             return Err(PrepareError::Stopped);
         }
     };
-    let status = status.map_err(|source| PrepareError::Spawn {
-        argv: argv.to_vec(),
-        source,
-    })?;
+    let status = status.map_err(|e| spawn_error(argv, &e))?;
     if status.success() {
         return Ok(());
     }
-    Err(PrepareError::Failed {
-        argv: argv.to_vec(),
-        status: crate::restic::runner::describe_status(status),
-        stderr: tail.lines().join("\n"),
-    })
+    let status = crate::restic::runner::describe_status(status);
+    tracing::error!("exec_before_snapshot {argv:?} failed with {status}");
+    Err(PrepareError::Failed { status })
+}
+
+fn spawn_error(argv: &[String], e: &std::io::Error) -> PrepareError {
+    tracing::error!("exec_before_snapshot {argv:?} could not be started: {e}");
+    PrepareError::Spawn { kind: e.kind() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failure_names_neither_the_command_nor_its_output() {
+        let secret = "s3cr3t-token";
+        let (_tx, stop) = watch::channel(false);
+        let script = format!("echo 'mount: {secret} refused' >&2; exit 32");
+        let argv: Vec<String> = ["sh", "-c", &script].map(String::from).to_vec();
+        let e = run(&argv, stop.clone()).await.unwrap_err();
+        let reason = e.to_string();
+        assert!(
+            reason.starts_with("exec_before_snapshot failed with exit code 32"),
+            "{reason}"
+        );
+        assert!(
+            !reason.contains(secret) && !reason.contains("echo"),
+            "{reason}"
+        );
+        assert!(reason.contains("journalctl"), "{reason}");
+
+        let argv = vec![format!("/nonexistent/{secret}")];
+        let reason = run(&argv, stop).await.unwrap_err().to_string();
+        assert!(
+            reason.contains("could not be started (entity not found)"),
+            "{reason}"
+        );
+        assert!(!reason.contains(secret), "{reason}");
+    }
 }
