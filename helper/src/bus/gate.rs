@@ -4,9 +4,19 @@
 //!
 //! An activated helper is started by whoever sends to the name, and anyone
 //! may. So until a Start call has passed polkit it holds nothing a scheduled
-//! run needs, and it leaves as soon as it has no reason to stay: after a
-//! refused Start, after [`IDLE_EXIT`] without one, or when a run takes the
-//! name from it. A person typing a password keeps it, but only so long.
+//! run needs, and it leaves when it has no reason to stay: [`IDLE_EXIT`]
+//! after it was started, or when a run takes the name from it. A person
+//! typing a password keeps it, but only so long.
+//!
+//! A refused Start does not make it leave early. If it did, every refused
+//! call would start the helper anew, and a local user who calls Start in a
+//! loop would push the unit into systemd's start limit, after which nobody's
+//! "Back up now" would work. Staying, it answers all calls of the next
+//! [`IDLE_EXIT`] itself: at most one start of the unit per [`IDLE_EXIT`],
+//! however many calls are refused.
+//!
+//! The Start and Stop calls that wait for polkit are capped per caller and
+//! in total ([`Limits`]).
 //!
 //! Plain state and rules, no I/O, so that they are tested without a bus.
 
@@ -18,14 +28,14 @@ use igotchuu_dbus::proxy::AUTH_CALL_TIMEOUT;
 use igotchuu_dbus::Phase;
 use zbus::fdo;
 
+use super::limits::{Key, Limits};
+
 /// An activated helper that gets no Start call leaves after this long.
 pub const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// An activated helper leaves after this long even while polkit checks are
 /// out: no client waits longer than [`AUTH_CALL_TIMEOUT`] for its reply.
 pub const HARD_CAP: Duration =
     Duration::from_secs(IDLE_EXIT.as_secs() + AUTH_CALL_TIMEOUT.as_secs());
-/// Start calls that may wait for polkit at once; more are refused.
-pub const MAX_PENDING: u32 = 16;
 
 /// Where the helper's one run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +53,8 @@ pub enum RunState {
 /// Why an activated helper leaves without a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leave {
-    /// No Start call within [`IDLE_EXIT`].
+    /// No accepted Start call within [`IDLE_EXIT`].
     Idle,
-    /// polkit refused a Start call, and no other one is pending.
-    Refused,
     /// Checks were still pending after [`HARD_CAP`].
     HardCap,
     /// Another run took the name (or the bus went away).
@@ -60,8 +68,7 @@ pub enum Leave {
 impl fmt::Display for Leave {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Leave::Idle => "no Start call came",
-            Leave::Refused => "polkit refused the Start call",
+            Leave::Idle => "no Start call was allowed",
             Leave::HardCap => "the authorization of a Start call took too long",
             Leave::NameLost => "another igotchuu backup took over the bus name",
             Leave::Signal => "stopped by a signal",
@@ -85,8 +92,8 @@ pub struct Gate {
     run: RunState,
     /// Start calls whose polkit check is under way.
     pending: u32,
-    /// A Start call was refused.
-    refused: bool,
+    /// Start and Stop calls whose polkit check is under way, per caller.
+    limits: Limits,
     /// The helper is leaving: pending checks give up, new calls are refused.
     closing: Option<Leave>,
 }
@@ -97,7 +104,7 @@ impl Gate {
         Gate {
             run: RunState::Waiting,
             pending: 0,
-            refused: false,
+            limits: Limits::default(),
             closing: None,
         }
     }
@@ -118,37 +125,35 @@ impl Gate {
         self.closing
     }
 
-    /// A Start call arrived: is it worth asking polkit? If so it is counted
-    /// as pending until [`end_check`](Self::end_check).
-    pub fn begin_check(&mut self) -> Result<(), BackupError> {
+    /// A Start call from `who` arrived: is it worth asking polkit? If so it
+    /// is counted as pending until [`end_check`](Self::end_check).
+    pub fn begin_check(&mut self, who: &Key) -> Result<(), Refused> {
         if let Some(why) = self.closing {
-            return Err(closed_error(why));
+            return Err(Refused::Now(closed_error(why)));
         }
         if self.run != RunState::Waiting {
-            return Err(already_running());
+            return Err(Refused::Now(already_running()));
         }
-        if self.pending >= MAX_PENDING {
-            return Err(BackupError::Fdo(fdo::Error::LimitsExceeded(format!(
-                "{MAX_PENDING} Start calls already wait for polkit; try again later"
-            ))));
-        }
+        self.admit(who)?;
         self.pending += 1;
         Ok(())
     }
 
     /// polkit answered a counted Start call (or it gave up). The first one
     /// authorized claims the run, atomically: a second one, however close
-    /// behind, gets AlreadyRunning.
-    pub fn end_check(&mut self, checked: Result<(), BackupError>) -> Result<(), BackupError> {
-        self.pending = self.pending.saturating_sub(1);
+    /// behind, gets AlreadyRunning. A refusal changes nothing else: the
+    /// helper stays for its idle time (see the module's documentation).
+    pub fn end_check(
+        &mut self,
+        who: &Key,
+        checked: Result<(), BackupError>,
+    ) -> Result<(), BackupError> {
+        self.abandon_check(who);
         if let Some(why) = self.closing {
             return Err(checked.err().unwrap_or_else(|| closed_error(why)));
         }
         match checked {
-            Err(e) => {
-                self.refused = true;
-                Err(e)
-            }
+            Err(e) => Err(e),
             Ok(()) if self.run == RunState::Waiting => {
                 self.run = RunState::Claimed;
                 Ok(())
@@ -157,9 +162,28 @@ impl Gate {
         }
     }
 
-    /// A counted check went away unanswered (its call was dropped).
-    pub fn abandon_check(&mut self) {
+    /// A counted Start check went away unanswered (its call was dropped).
+    pub fn abandon_check(&mut self, who: &Key) {
         self.pending = self.pending.saturating_sub(1);
+        self.limits.release(who);
+    }
+
+    /// A Stop call from `who` is about to ask polkit: counted until
+    /// [`end_stop_check`](Self::end_stop_check).
+    pub fn begin_stop_check(&mut self, who: &Key) -> Result<(), Refused> {
+        self.admit(who)
+    }
+
+    pub fn end_stop_check(&mut self, who: &Key) {
+        self.limits.release(who);
+    }
+
+    fn admit(&mut self, who: &Key) -> Result<(), Refused> {
+        self.limits.admit(who).map_err(|cap| {
+            Refused::OverLimit(BackupError::Fdo(fdo::Error::LimitsExceeded(
+                cap.message(who),
+            )))
+        })
     }
 
     /// The main task holds the run lock for a claimed run.
@@ -206,12 +230,26 @@ impl Gate {
         if self.pending > 0 {
             return Verdict::Stay(until_cap);
         }
-        if self.refused {
-            return Verdict::Leave(Leave::Refused);
-        }
         match IDLE_EXIT.checked_sub(elapsed) {
             Some(left) if !left.is_zero() => Verdict::Stay(left),
             _ => Verdict::Leave(Leave::Idle),
+        }
+    }
+}
+
+/// Why a call was refused before polkit was asked.
+#[derive(Debug)]
+pub enum Refused {
+    /// Over one of the caps of [`Limits`].
+    OverLimit(BackupError),
+    /// Asking would change nothing: a run is on, or the helper leaves.
+    Now(BackupError),
+}
+
+impl Refused {
+    pub fn into_error(self) -> BackupError {
+        match self {
+            Refused::OverLimit(e) | Refused::Now(e) => e,
         }
     }
 }
@@ -245,11 +283,23 @@ pub fn closed_error(why: Leave) -> BackupError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::limits::{PER_NAME, PER_UID};
 
     const S: Duration = Duration::from_secs(1);
 
     fn denied() -> BackupError {
         BackupError::Fdo(fdo::Error::AccessDenied("no".into()))
+    }
+
+    fn key(name: &str, uid: u32) -> Key {
+        Key {
+            name: name.into(),
+            uid,
+        }
+    }
+
+    fn root() -> Key {
+        key(":1.1", 0)
     }
 
     #[test]
@@ -263,14 +313,14 @@ mod tests {
     #[test]
     fn a_pending_authorization_keeps_it_but_only_until_the_hard_cap() {
         let mut g = Gate::waiting();
-        g.begin_check().unwrap();
+        g.begin_check(&root()).unwrap();
         assert_eq!(
             g.verdict(IDLE_EXIT + S),
             Verdict::Stay(HARD_CAP - IDLE_EXIT - S)
         );
         assert_eq!(g.verdict(HARD_CAP), Verdict::Leave(Leave::HardCap));
         // Authorized after the idle time: the run is claimed, not dropped.
-        assert!(g.end_check(Ok(())).is_ok());
+        assert!(g.end_check(&root(), Ok(())).is_ok());
         assert_eq!(g.run, RunState::Claimed);
         assert!(matches!(g.verdict(IDLE_EXIT + 2 * S), Verdict::Stay(_)));
         g.accept();
@@ -278,40 +328,47 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_start_makes_it_leave_once_no_other_check_is_pending() {
+    fn a_refused_start_keeps_the_helper_for_its_idle_time() {
         let mut g = Gate::waiting();
-        g.begin_check().unwrap();
-        g.begin_check().unwrap();
-        assert!(g.end_check(Err(denied())).is_err());
-        // Someone else may still be typing a password.
-        assert!(matches!(g.verdict(S), Verdict::Stay(_)));
-        assert!(g.end_check(Err(denied())).is_err());
-        assert_eq!(g.verdict(S), Verdict::Leave(Leave::Refused));
+        let nobody = key(":1.7", 65534);
+        for _ in 0..100 {
+            g.begin_check(&nobody).unwrap();
+            assert!(g.end_check(&nobody, Err(denied())).is_err());
+            // Still here for the next call, so that it is not started anew.
+            assert_eq!(g.verdict(2 * S), Verdict::Stay(IDLE_EXIT - 2 * S));
+        }
+        assert_eq!(g.verdict(IDLE_EXIT), Verdict::Leave(Leave::Idle));
+        // And an allowed Start after all those is still a run.
+        g.begin_check(&root()).unwrap();
+        assert!(g.end_check(&root(), Ok(())).is_ok());
+        assert_eq!(g.run, RunState::Claimed);
     }
 
     #[test]
     fn two_authorized_starts_make_one_run() {
         let mut g = Gate::waiting();
-        g.begin_check().unwrap();
-        g.begin_check().unwrap();
-        assert!(g.end_check(Ok(())).is_ok());
-        let second = g.end_check(Ok(()));
+        let (a, b) = (key(":1.2", 0), key(":1.3", 0));
+        g.begin_check(&a).unwrap();
+        g.begin_check(&b).unwrap();
+        assert!(g.end_check(&a, Ok(())).is_ok());
+        let second = g.end_check(&b, Ok(()));
         assert!(
             matches!(second, Err(BackupError::AlreadyRunning(_))),
             "{second:?}"
         );
         // And once claimed, a new call does not even ask polkit.
         assert!(matches!(
-            g.begin_check(),
-            Err(BackupError::AlreadyRunning(_))
+            g.begin_check(&a),
+            Err(Refused::Now(BackupError::AlreadyRunning(_)))
         ));
         assert_eq!(g.pending(), 0);
+        assert_eq!(g.limits.pending(), 0);
     }
 
     #[test]
     fn a_closing_helper_refuses_and_its_pending_checks_give_up() {
         let mut g = Gate::waiting();
-        g.begin_check().unwrap();
+        g.begin_check(&root()).unwrap();
         g.close(Leave::NameLost);
         g.close(Leave::Idle);
         assert_eq!(
@@ -320,40 +377,52 @@ mod tests {
             "the first reason sticks"
         );
         assert!(matches!(
-            g.end_check(Ok(())),
+            g.end_check(&root(), Ok(())),
             Err(BackupError::AlreadyRunning(_))
         ));
         assert!(matches!(
-            g.begin_check(),
-            Err(BackupError::AlreadyRunning(_))
+            g.begin_check(&root()),
+            Err(Refused::Now(BackupError::AlreadyRunning(_)))
         ));
         assert_eq!(g.verdict(S), Verdict::Leave(Leave::NameLost));
-        // Giving up is not a refusal by polkit.
-        assert!(!g.refused);
     }
 
     #[test]
     fn a_claimed_run_is_answered_before_the_helper_leaves() {
         let mut g = Gate::waiting();
-        g.begin_check().unwrap();
-        g.end_check(Ok(())).unwrap();
+        g.begin_check(&root()).unwrap();
+        g.end_check(&root(), Ok(())).unwrap();
         g.close(Leave::Signal);
         assert!(matches!(g.verdict(S), Verdict::Stay(_)));
         assert_eq!(g.verdict(HARD_CAP), Verdict::Leave(Leave::Signal));
     }
 
     #[test]
-    fn pending_checks_are_bounded() {
+    fn pending_checks_are_capped_per_caller_for_start_and_stop_together() {
         let mut g = Gate::waiting();
-        for _ in 0..MAX_PENDING {
-            g.begin_check().unwrap();
+        let nobody = |c: u32| key(&format!(":1.{c}"), 65534);
+        for _ in 0..PER_NAME {
+            g.begin_check(&nobody(0)).unwrap();
+        }
+        let over = g.begin_stop_check(&nobody(0));
+        assert!(
+            matches!(&over, Err(Refused::OverLimit(BackupError::Fdo(fdo::Error::LimitsExceeded(m)))) if m.contains(":1.0")),
+            "{over:?}"
+        );
+        for c in 1..=(PER_UID - PER_NAME) {
+            g.begin_stop_check(&nobody(c)).unwrap();
         }
         assert!(matches!(
-            g.begin_check(),
-            Err(BackupError::Fdo(fdo::Error::LimitsExceeded(_)))
+            g.begin_check(&nobody(99)),
+            Err(Refused::OverLimit(_))
         ));
-        g.abandon_check();
-        g.begin_check().unwrap();
+        // Someone else is not held up, and a refusal costs no pending slot.
+        g.begin_check(&root()).unwrap();
+        assert_eq!(g.pending(), PER_NAME + 1);
+        g.abandon_check(&nobody(0));
+        g.end_stop_check(&nobody(1));
+        g.begin_check(&nobody(0)).unwrap();
+        g.begin_stop_check(&nobody(1)).unwrap();
     }
 
     #[test]
@@ -363,8 +432,8 @@ mod tests {
             g.may_stop(None, false),
             Err(BackupError::NotRunning(_))
         ));
-        g.begin_check().unwrap();
-        g.end_check(Ok(())).unwrap();
+        g.begin_check(&root()).unwrap();
+        g.end_check(&root(), Ok(())).unwrap();
         g.accept();
         // Accepted, before the first phase: Stop stops it.
         assert!(g.may_stop(None, false).is_ok());

@@ -1,14 +1,19 @@
 //! The helper on the system bus: it owns `com.nyantec.IGotChuu`, serves
 //! the backup object, and republishes the run's events as signals and
-//! properties.
+//! properties. Start and Stop are polkit-checked, capped per caller, and
+//! written to an audit log.
 
+mod audit;
 mod authorize;
+mod caller;
 pub mod gate;
 pub mod inhibit;
+mod limits;
 mod live;
 mod object;
 mod publisher;
 mod throttle;
+mod timeout;
 
 pub use gate::Gate;
 pub use live::LiveState;

@@ -13,8 +13,11 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
+use super::audit::{self, Polkit};
 use super::authorize::authorize;
-use super::gate::{closed_error, Gate, Leave};
+use super::caller::Caller;
+use super::gate::{closed_error, Gate, Leave, Refused};
+use super::limits::Key;
 use super::live::LiveState;
 use igotchuu_dbus::errors::Error as BackupError;
 
@@ -32,7 +35,7 @@ pub struct Control {
 /// A Start call that passed polkit and claimed the run, for the main task
 /// to accept (it takes the run lock) or refuse.
 pub struct StartRequest {
-    /// The caller's unique bus name, for the log.
+    /// The caller (uid, pid, unique bus name), for the log.
     pub caller: String,
     pub reply: oneshot::Sender<Result<(), BackupError>>,
 }
@@ -58,18 +61,21 @@ impl BackupObject {
 }
 
 /// A Start call's polkit check, counted in the gate while it is out, so
-/// that an activated helper does not leave while a person types a password.
+/// that an activated helper does not leave while a person types a password,
+/// and capped per caller (see `limits`).
 struct StartCheck<'a> {
     gate: &'a watch::Sender<Gate>,
+    who: Key,
     counted: bool,
 }
 
 impl<'a> StartCheck<'a> {
-    fn begin(gate: &'a watch::Sender<Gate>) -> Result<Self, BackupError> {
+    fn begin(gate: &'a watch::Sender<Gate>, who: Key) -> Result<Self, Refused> {
         let mut begun = Ok(());
-        gate.send_modify(|g| begun = g.begin_check());
+        gate.send_modify(|g| begun = g.begin_check(&who));
         begun.map(|()| StartCheck {
             gate,
+            who,
             counted: true,
         })
     }
@@ -78,28 +84,49 @@ impl<'a> StartCheck<'a> {
     /// claimed for this call.
     async fn run(
         mut self,
-        check: impl Future<Output = Result<(), BackupError>>,
-    ) -> Result<(), BackupError> {
+        check: impl Future<Output = (Polkit, Result<(), BackupError>)>,
+    ) -> (Polkit, Result<(), BackupError>) {
         let mut gate = self.gate.subscribe();
-        let checked = tokio::select! {
+        let (polkit, checked) = tokio::select! {
             r = check => r,
             g = gate.wait_for(|g| g.closing().is_some()) => {
                 let why = g.ok().and_then(|g| g.closing()).unwrap_or(Leave::Signal);
-                Err(closed_error(why))
+                (Polkit::Cancelled, Err(closed_error(why)))
             }
         };
         self.counted = false;
         let mut claimed = Ok(());
-        self.gate.send_modify(|g| claimed = g.end_check(checked));
-        claimed
+        self.gate
+            .send_modify(|g| claimed = g.end_check(&self.who, checked));
+        (polkit, claimed)
     }
 }
 
 impl Drop for StartCheck<'_> {
     fn drop(&mut self) {
         if self.counted {
-            self.gate.send_modify(Gate::abandon_check);
+            self.gate.send_modify(|g| g.abandon_check(&self.who));
         }
+    }
+}
+
+/// A Stop call's polkit check, capped like Start's.
+struct StopCheck<'a> {
+    gate: &'a watch::Sender<Gate>,
+    who: Key,
+}
+
+impl<'a> StopCheck<'a> {
+    fn begin(gate: &'a watch::Sender<Gate>, who: Key) -> Result<Self, Refused> {
+        let mut begun = Ok(());
+        gate.send_modify(|g| begun = g.begin_stop_check(&who));
+        begun.map(|()| StopCheck { gate, who })
+    }
+}
+
+impl Drop for StopCheck<'_> {
+    fn drop(&mut self) {
+        self.gate.send_modify(|g| g.end_stop_check(&self.who));
     }
 }
 
@@ -109,10 +136,99 @@ fn exiting() -> BackupError {
     ))
 }
 
-fn caller(header: &Header<'_>) -> String {
-    header
-        .sender()
-        .map_or_else(|| "an unknown caller".to_owned(), |s| s.to_string())
+/// A caller the caps cannot count: the bus could not say its uid, most
+/// likely because it has gone already.
+fn unidentified(caller: &Caller) -> (Polkit, Result<(), BackupError>) {
+    (
+        Polkit::NotAsked,
+        Err(BackupError::Fdo(zbus::fdo::Error::AccessDenied(format!(
+            "cannot identify {}: the bus does not know its uid",
+            caller.name
+        )))),
+    )
+}
+
+/// For the audit log: a refusal before polkit.
+fn refused(r: Refused) -> (Polkit, Result<(), BackupError>) {
+    let polkit = match r {
+        Refused::OverLimit(_) => Polkit::OverLimit,
+        Refused::Now(_) => Polkit::NotAsked,
+    };
+    (polkit, Err(r.into_error()))
+}
+
+impl BackupObject {
+    async fn stop_for(
+        &self,
+        caller: &Caller,
+        header: &Header<'_>,
+        conn: &Connection,
+    ) -> (Polkit, Result<(), BackupError>) {
+        if let Err(e) = self.may_stop() {
+            return (Polkit::NotAsked, Err(e));
+        }
+        let Some(who) = caller.key() else {
+            return unidentified(caller);
+        };
+        let check = match StopCheck::begin(&self.control.gate, who) {
+            Ok(c) => c,
+            Err(r) => return refused(r),
+        };
+        let (polkit, authorized) =
+            authorize(conn, header, caller, ACTION_STOP, "stop the running backup").await;
+        drop(check);
+        // The run may have moved on while polkit was asked.
+        let reply = authorized.and_then(|()| self.may_stop());
+        if reply.is_ok() {
+            self.control.stop.send_replace(true);
+        }
+        (polkit, reply)
+    }
+
+    async fn start_for(
+        &self,
+        caller: &Caller,
+        header: &Header<'_>,
+        conn: &Connection,
+    ) -> (Polkit, Result<(), BackupError>) {
+        let Some(start) = self.control.start.as_ref() else {
+            return (
+                Polkit::NotAsked,
+                Err(BackupError::AlreadyRunning(
+                    "a backup is already running".into(),
+                )),
+            );
+        };
+        let Some(who) = caller.key() else {
+            return unidentified(caller);
+        };
+        let check = match StartCheck::begin(&self.control.gate, who) {
+            Ok(c) => c,
+            Err(r) => return refused(r),
+        };
+        let (polkit, claimed) = check
+            .run(authorize(
+                conn,
+                header,
+                caller,
+                ACTION_START,
+                "start a backup",
+            ))
+            .await;
+        if let Err(e) = claimed {
+            return (polkit, Err(e));
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = StartRequest {
+            caller: caller.to_string(),
+            reply,
+        };
+        // Only the call that claimed the run gets here, so there is room.
+        if start.try_send(request).is_err() {
+            return (polkit, Err(exiting()));
+        }
+        (polkit, answer.await.unwrap_or_else(|_| Err(exiting())))
+    }
 }
 
 #[interface(name = "com.nyantec.igotchuu1")]
@@ -124,13 +240,10 @@ impl BackupObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), BackupError> {
-        self.may_stop()?;
-        authorize(conn, &header, ACTION_STOP, "stop the running backup").await?;
-        // The run may have moved on while polkit was asked.
-        self.may_stop()?;
-        tracing::info!("stop requested over D-Bus by {}", caller(&header));
-        self.control.stop.send_replace(true);
-        Ok(())
+        let caller = Caller::identify(conn, &header).await;
+        let (polkit, reply) = self.stop_for(&caller, &header, conn).await;
+        audit::record("Stop", &caller, polkit, &reply);
+        reply
     }
 
     /// Back up now.
@@ -139,24 +252,10 @@ impl BackupObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), BackupError> {
-        let Some(start) = self.control.start.as_ref() else {
-            return Err(BackupError::AlreadyRunning(
-                "a backup is already running".into(),
-            ));
-        };
-        StartCheck::begin(&self.control.gate)?
-            .run(authorize(conn, &header, ACTION_START, "start a backup"))
-            .await?;
-        let (reply, answer) = oneshot::channel();
-        let request = StartRequest {
-            caller: caller(&header),
-            reply,
-        };
-        // Only the call that claimed the run gets here, so there is room.
-        if start.try_send(request).is_err() {
-            return Err(exiting());
-        }
-        answer.await.unwrap_or_else(|_| Err(exiting()))
+        let caller = Caller::identify(conn, &header).await;
+        let (polkit, reply) = self.start_for(&caller, &header, conn).await;
+        audit::record("Start", &caller, polkit, &reply);
+        reply
     }
 
     #[zbus(signal)]
