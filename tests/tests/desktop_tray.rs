@@ -247,9 +247,11 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
             .starts_with("Cannot reach the system bus; waiting for it.")
             && v.icon == "com.nyantec.IGotChuu-failed"
     });
-    system.restart();
     // The helper finished while the bus was away: the history says how.
+    // (Written before the bus is back: a tray that reconnects at once must
+    // find it, or it rightly calls the end unknown.)
     state.append(completed_record(t2, now()));
+    system.restart();
     let helper = Standin::start(
         &system,
         Initial {

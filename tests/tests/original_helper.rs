@@ -123,7 +123,9 @@ fn an_original_run_with_its_summary_is_completed_everywhere() {
         block_on(session.wait_for(&item, WAIT, what, ok));
     };
     view("the tooltip of the completed run", &|v| {
-        v.tooltip == "Last backup just now: 1500 new files" && v.icon == "com.nyantec.IGotChuu-idle"
+        v.title == "igotchuu"
+            && v.tooltip == "Last backup just now: 1500 new files"
+            && v.icon == "com.nyantec.IGotChuu-idle"
     });
     desktop.shoot_tray(
         &screenshots().join("original-tray-completed.png"),
@@ -176,7 +178,8 @@ fn an_original_run_that_just_ends_has_an_unknown_outcome() {
     });
     block_on(
         session.wait_for(&item, WAIT, "the tooltip of the unknown end", |v| {
-            v.tooltip == "Last backup ended just now; outcome unknown"
+            v.title == "igotchuu"
+                && v.tooltip == "Last backup ended just now; outcome unknown"
                 && v.icon == "com.nyantec.IGotChuu-warning"
         }),
     );

@@ -7,7 +7,11 @@
 //!
 //! - The helper said when the run started (its `StartedAt` property): the
 //!   record must have exactly that `started_at` (the helper writes the one
-//!   value to both), and must not end before it started.
+//!   value to both), must not end before it started, and must not have
+//!   ended before the client saw the run live. A run's start second names
+//!   it: should two records still share one (a run that failed at once,
+//!   and the next started in the same second), the later of them is the
+//!   run that was live last, the one the client followed.
 //! - It did not (the original helper has no properties): the client knows
 //!   a moment, on its own clock, at which the run was live (it heard
 //!   `BackupStarted`, or a `Progress`, or read a live `Phase`). The record
@@ -45,6 +49,11 @@ pub struct Sighting {
 /// The record in `history` that is provably the run seen in `run`.
 pub fn record_of_run<'a>(history: &'a History, run: &Sighting) -> Option<&'a RunRecord> {
     let mut candidates = history.runs.iter().filter(|r| is_this_run(r, run));
+    if run.started_at.is_some_and(|t| t != 0) {
+        // Named by its start: the latest record of that name (runs are
+        // appended as they end).
+        return candidates.next_back();
+    }
     let first = candidates.next()?;
     // Two runs at one moment cannot both be this one: none is provably it.
     candidates.next().is_none().then_some(first)
@@ -55,11 +64,11 @@ pub fn is_this_run(record: &RunRecord, run: &Sighting) -> bool {
     if record.finished_at < record.started_at {
         return false;
     }
+    let ended_after = record.finished_at + CLOCK_SLACK >= run.live_at;
     if let Some(started_at) = run.started_at.filter(|&t| t != 0) {
-        return record.started_at == started_at;
+        return record.started_at == started_at && ended_after;
     }
     let started_by_then = record.started_at <= run.live_at + CLOCK_SLACK;
-    let ended_after = record.finished_at + CLOCK_SLACK >= run.live_at;
     let started_just_before =
         !run.heard_start || run.live_at.saturating_sub(record.started_at) <= START_TOLERANCE;
     started_by_then && ended_after && started_just_before
@@ -119,6 +128,24 @@ mod tests {
         // A record that ends before it starts is nobody's.
         let broken = record(T, T - 1, Outcome::Completed);
         assert_eq!(record_of_run(&history([broken]), &run), None);
+        // Nor one that ended before the run was seen live.
+        let seen_later = Sighting {
+            live_at: T + 120,
+            ..run
+        };
+        assert_eq!(record_of_run(&history([this.clone()]), &seen_later), None);
+        // Two runs that started in the same second: the later record.
+        let quick = record(T, T, Outcome::Failed);
+        assert_eq!(
+            record_of_run(&history([quick.clone(), this.clone()]), &run),
+            Some(&this)
+        );
+        let at_once = Sighting { live_at: T, ..run };
+        assert_eq!(
+            record_of_run(&history([this.clone(), quick.clone()]), &at_once),
+            Some(&quick),
+            "appended last, so ended last"
+        );
     }
 
     #[test]

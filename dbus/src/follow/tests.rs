@@ -118,7 +118,7 @@ fn present_with(started_at: u64, p: Option<Phase>, history: Option<History>) -> 
 fn record(started_at: u64, outcome: Outcome) -> RunRecord {
     RunRecord {
         started_at,
-        finished_at: started_at + 60,
+        finished_at: NOW + 60,
         outcome,
         reason: "recorded reason".into(),
         profile: None,
@@ -272,7 +272,7 @@ fn a_vanished_helper_ends_the_run_from_the_history() {
     assert_eq!(f[0].outcome, Some(Outcome::Completed));
     assert_eq!(f[0].reason, "recorded reason");
     assert_eq!(f[0].error_count, 4);
-    assert_eq!(f[0].finished_at, T0 + 60, "from the record");
+    assert_eq!(f[0].finished_at, NOW + 60, "from the record");
     assert!(!s.running());
     assert_eq!(s.summary.as_ref().unwrap().files_new, 12);
 }
