@@ -45,8 +45,10 @@ pub fn hand_over(restic: &mut std::process::Command, command: &str) {
     let (read, write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(pipe) => pipe,
         Err(e) => {
-            // restic then runs the command itself, as before.
-            tracing::error!("cannot make a pipe for password_command, restic runs it: {e}");
+            // Never let restic run it with its capabilities: restic fails
+            // to get a password, and says so.
+            tracing::error!("cannot make a pipe for password_command: {e}");
+            restic.env(PASSWORD_COMMAND_VAR, "/bin/false");
             return;
         }
     };
