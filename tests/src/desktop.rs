@@ -65,7 +65,19 @@ impl Desktop {
     }
 
     /// dunst on `screen`; a watcher and a tray host if `with_tray_host`.
+    /// dunst shows bodies as plain text, and does not claim `body-markup`.
     pub fn on(screen: Screen, with_tray_host: bool) -> Self {
+        Self::with_dunstrc(screen, with_tray_host, DUNSTRC)
+    }
+
+    /// As [`start`](Self::start), but dunst reads markup in bodies (its
+    /// default, and most servers'), and claims `body-markup`.
+    pub fn start_reading_markup(with_tray_host: bool) -> Self {
+        let rc = DUNSTRC.replace("markup = no", "markup = full");
+        Self::with_dunstrc(Screen::start(SCREEN.0, SCREEN.1), with_tray_host, &rc)
+    }
+
+    fn with_dunstrc(screen: Screen, with_tray_host: bool, dunstrc_text: &str) -> Self {
         for (tool, package) in [
             ("dbus-send", "dbus-bin"),
             ("dunst", "dunst"),
@@ -80,7 +92,7 @@ impl Desktop {
             screen,
         };
         let dunstrc = desktop.screen.dir().join("dunstrc");
-        std::fs::write(&dunstrc, DUNSTRC).expect("write dunstrc");
+        std::fs::write(&dunstrc, dunstrc_text).expect("write dunstrc");
         desktop.dunst = Some(Guarded::spawn(
             "dunst",
             desktop
@@ -194,6 +206,17 @@ impl Desktop {
     /// Closes every notification shown, so that `dunstctl history` has
     /// them, and returns the history as (summary, body) pairs, newest first.
     pub fn close_and_read_notifications(&self) -> Vec<(String, String)> {
+        self.close_and_read("body")
+    }
+
+    /// As [`close_and_read_notifications`](Self::close_and_read_notifications),
+    /// but each with the markup dunst draws (its `message`: the summary in
+    /// bold, a line break, and the body as dunst read it), newest first.
+    pub fn close_and_read_drawn(&self) -> Vec<(String, String)> {
+        self.close_and_read("message")
+    }
+
+    fn close_and_read(&self, text: &str) -> Vec<(String, String)> {
         self.dunstctl(&["close-all"]);
         wait_until(STARTUP, "dunst to close its notifications", || {
             self.notifications_displayed() == 0
@@ -207,7 +230,7 @@ impl Desktop {
             .as_array()
             .map(|list| {
                 list.iter()
-                    .map(|n| (field(n, "summary"), field(n, "body")))
+                    .map(|n| (field(n, "summary"), field(n, text)))
                     .collect()
             })
             .unwrap_or_default()
@@ -222,6 +245,34 @@ impl Desktop {
     pub fn grab_top(&self, height: u32) -> Vec<[u8; 3]> {
         self.screen.pixels((0, 0, self.screen.size().0, height))
     }
+}
+
+/// The text Pango draws of `markup` (as dunst's `message`): tags left
+/// out, entities read. Enough for what dunst passes on.
+pub fn drawn_text(markup: &str) -> String {
+    let mut out = String::new();
+    let mut rest = markup;
+    while let Some(c) = rest.chars().next() {
+        if c == '<' {
+            let end = rest.find('>').expect("a tag ends");
+            rest = &rest[end + 1..];
+        } else if c == '&' {
+            let end = rest.find(';').expect("an entity ends");
+            out.push(match &rest[1..end] {
+                "lt" => '<',
+                "gt" => '>',
+                "amp" => '&',
+                "quot" => '"',
+                "apos" => '\'',
+                e => panic!("an entity dunst does not write: &{e};"),
+            });
+            rest = &rest[end + 1..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// The main colour of each tray icon, as drawn in the bar.

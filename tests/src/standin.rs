@@ -31,15 +31,57 @@ pub fn unix_now() -> u64 {
 /// systemd's bus name, for the stand-in that answers for `igotchuu.timer`.
 const SYSTEMD_NAME: &str = "org.freedesktop.systemd1";
 
+/// The bus daemon's statistics interface, which tells each connection's
+/// match rules.
+const STATS: &str = "org.freedesktop.DBus.Debug.Stats";
+
 /// A private system bus with the repository's policy for the helper, and
 /// one like systemd's for its name (root owns it, anyone calls), so that a
-/// stand-in can answer for `igotchuu.timer`.
+/// stand-in can answer for `igotchuu.timer`. Root may also ask the daemon
+/// for its statistics ([`match_rules_by_pid`]).
 pub fn standin_bus() -> SystemBus {
+    let stats = format!(
+        r#"<policy user="root"><allow send_destination="org.freedesktop.DBus" send_interface="{STATS}"/></policy>"#
+    );
     SystemBus::with(BusOptions {
         polkit: false,
-        extra_policy: open_policy(SYSTEMD_NAME),
+        extra_policy: format!("{}\n  {stats}", open_policy(SYSTEMD_NAME)),
         ..BusOptions::default()
     })
+}
+
+/// The match rules that the connections of process `pid` have on `bus`,
+/// as the bus daemon holds them (`Debug.Stats.GetAllMatchRules`).
+pub fn match_rules_of(bus: &SystemBus, pid: u32) -> Vec<String> {
+    async_io::block_on(async {
+        let conn = zbus::connection::Builder::address(bus.address())?
+            .build()
+            .await?;
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
+        let reply = conn
+            .call_method(
+                Some("org.freedesktop.DBus"),
+                "/org/freedesktop/DBus",
+                Some(STATS),
+                "GetAllMatchRules",
+                &(),
+            )
+            .await?;
+        let all: std::collections::HashMap<String, Vec<String>> = reply.body().deserialize()?;
+        let mut rules = Vec::new();
+        for (name, theirs) in all {
+            let Ok(name) = zbus::names::BusName::try_from(name.as_str()) else {
+                continue;
+            };
+            // Gone since: not this process's any more.
+            if dbus.get_connection_unix_process_id(name).await.ok() == Some(pid) {
+                rules.extend(theirs);
+            }
+        }
+        rules.sort();
+        zbus::Result::Ok(rules)
+    })
+    .expect("the bus daemon tells its match rules")
 }
 
 // ------------------------------------------------- stand-in for the helper

@@ -26,8 +26,10 @@ pub fn owner_change(msg: &Message) -> Option<Option<OwnedUniqueName>> {
 }
 
 /// Whether `msg` is a signal on the helper's object sent by `owner`, the
-/// name's owner as of the last [`owner_change`]. The match rules admit any
-/// sender: this keeps out a stale or rogue one.
+/// name's owner as of the last [`owner_change`]. The match rules already
+/// ask the bus for the name's owner's signals only; this keeps out what a
+/// stale owner sent before the name changed hands, and anything a
+/// connection delivers unasked.
 pub fn from_owner(msg: &Message, owner: Option<&UniqueName<'_>>) -> bool {
     let header = msg.header();
     let from_owner = matches!((header.sender(), owner), (Some(s), Some(o)) if s == o);
@@ -38,8 +40,12 @@ pub fn from_owner(msg: &Message, owner: Option<&UniqueName<'_>>) -> bool {
 
 /// The match rules a follower adds (with `DBusProxy::add_match_rule`) to
 /// hear, in one stream: `NameOwnerChanged` for [`BUS_NAME`], and every
-/// signal on the helper's object (its own and `PropertiesChanged`). Check
-/// each signal's sender against the owner: the rule admits any sender.
+/// signal on the helper's object (its own and `PropertiesChanged`).
+///
+/// Each names its sender, so that nobody else's signals wake a client: the
+/// bus itself for `NameOwnerChanged`, and [`BUS_NAME`] for the object's,
+/// which the bus daemon matches against the name's primary owner when it
+/// routes each signal. Still check each signal with [`from_owner`].
 pub fn match_rules() -> [MatchRule<'static>; 2] {
     let names = MatchRule::builder()
         .msg_type(MessageType::Signal)
@@ -51,8 +57,9 @@ pub fn match_rules() -> [MatchRule<'static>; 2] {
         .build();
     let object = MatchRule::builder()
         .msg_type(MessageType::Signal)
-        .path(OBJECT_PATH)
-        .expect("valid path")
+        .sender(BUS_NAME)
+        .and_then(|b| b.path(OBJECT_PATH))
+        .expect("valid name and path")
         .build();
     [names, object]
 }
@@ -129,11 +136,14 @@ mod tests {
         let names = names.to_string();
         assert!(names.contains("member='NameOwnerChanged'"), "{names}");
         assert!(names.contains(&format!("arg0='{BUS_NAME}'")), "{names}");
+        assert!(names.contains(&format!("sender='{DBUS_NAME}'")), "{names}");
         let object = object.to_string();
         assert!(
             object.contains(&format!("path='{OBJECT_PATH}'")),
             "{object}"
         );
         assert!(object.contains("type='signal'"), "{object}");
+        // The bus delivers the name's owner's signals only.
+        assert!(object.contains(&format!("sender='{BUS_NAME}'")), "{object}");
     }
 }

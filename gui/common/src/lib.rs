@@ -14,6 +14,8 @@
 //! - [`format`] and [`texts`] turn it all into words: sizes exactly as
 //!   GLib's `g_format_size()` writes them, the state line, tooltips and
 //!   notifications.
+//! - [`markup`] makes a notification's body show the helper's words as
+//!   written, on servers that read markup.
 //!
 //! # Driving it from GTK
 //!
@@ -77,6 +79,7 @@
 pub mod control;
 pub mod format;
 pub mod history;
+pub mod markup;
 pub mod texts;
 pub mod watch;
 

@@ -1,11 +1,14 @@
 //! Desktop notifications (`org.freedesktop.Notifications` on the session
-//! bus): each one replaces the previous, and offers "Show details".
+//! bus): each one replaces the previous, and offers "Show details". The
+//! body is escaped for a server that reads markup (see
+//! [`igotchuu_desktop::markup`]), so that the helper's words show as sent.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
 use futures_lite::FutureExt;
+use igotchuu_desktop::markup;
 use igotchuu_desktop::texts::Notice;
 use notify_rust::{Hint, Notification, NotificationHandle, NotificationResponse, Timeout, Urgency};
 
@@ -13,6 +16,8 @@ use notify_rust::{Hint, Notification, NotificationHandle, NotificationResponse, 
 pub const SHOW_DETAILS: &str = "show-details";
 const APP_ICON: &str = "com.nyantec.IGotChuu";
 const DESKTOP_ENTRY: &str = "com.nyantec.IGotChuu";
+const SERVER: &str = "org.freedesktop.Notifications";
+const SERVER_PATH: &str = "/org/freedesktop/Notifications";
 
 /// Resolves with the action the person chose, or `None` when the
 /// notification was closed (or replaced) without one.
@@ -28,10 +33,12 @@ impl Notifier {
     /// Shows `notice`, replacing the previous notification. Returns a
     /// future for its action; drop the previous one first.
     pub async fn show(&mut self, notice: &Notice) -> Option<ActionWait> {
+        // Asked each time: the server may have been replaced since.
+        let body = markup::body_for(&notice.body, capabilities().await.as_deref());
         let mut n = Notification::new();
         n.appname("igotchuu")
             .summary(&notice.title)
-            .body(&notice.body)
+            .body(&body)
             .icon(APP_ICON)
             .hint(Hint::DesktopEntry(DESKTOP_ENTRY.into()))
             // "default" is a click on the notification itself.
@@ -54,6 +61,30 @@ impl Notifier {
                 tracing::warn!("cannot show the notification \"{}\": {e}", notice.title);
                 None
             }
+        }
+    }
+}
+
+/// The notification server's capabilities; `None` if it cannot say.
+async fn capabilities() -> Option<Vec<String>> {
+    let asked = async {
+        let conn = zbus::Connection::session().await?;
+        let reply = conn
+            .call_method(
+                Some(SERVER),
+                SERVER_PATH,
+                Some(SERVER),
+                "GetCapabilities",
+                &(),
+            )
+            .await?;
+        reply.body().deserialize::<Vec<String>>()
+    };
+    match asked.await {
+        Ok(caps) => Some(caps),
+        Err(e) => {
+            tracing::warn!("cannot read the notification server's capabilities: {e}");
+            None
         }
     }
 }
