@@ -15,6 +15,10 @@ use crate::{ItemError, Outcome, Summary};
 
 /// File name inside the state directory.
 pub const HISTORY_FILE_NAME: &str = "history.json";
+/// The whole history, reasons, places and item errors included, readable
+/// by root and [`crate::ADMIN_GROUP`] only; [`HISTORY_FILE_NAME`] holds the
+/// same runs as every local user may see them ([`crate::redact`]).
+pub const ADMIN_HISTORY_FILE_NAME: &str = "history-admin.json";
 /// How many runs the file keeps; older ones are dropped.
 pub const HISTORY_LIMIT: usize = 50;
 /// How many item errors one record keeps: the first ones; the count says

@@ -14,6 +14,7 @@ pub mod history;
 mod names;
 mod payload;
 pub mod proxy;
+pub mod redact;
 pub mod signal;
 mod state;
 

@@ -1,7 +1,24 @@
 /// Well-known name the helper owns on the system bus while a run is active.
 pub const BUS_NAME: &str = "com.nyantec.IGotChuu";
-/// Object path of the backup object.
+/// Object path of the backup object, with every detail: file names, the
+/// places, reasons and item errors. The bus policy lets only root and the
+/// members of [`ADMIN_GROUP`] read its properties and receive its signals.
 pub const OBJECT_PATH: &str = "/com/nyantec/igotchuu";
+/// Object path of the same interface for every other local user: the same
+/// signals and properties, without a path, file name or error text in them
+/// (see `dbus/com.nyantec.igotchuu1.xml`).
+pub const PUBLIC_OBJECT_PATH: &str = "/com/nyantec/igotchuu/public";
+/// Whether `path` is one of the helper's two objects. A client listens to
+/// both: the bus policy lets it receive the signals of exactly one.
+pub fn is_helper_object(path: &str) -> bool {
+    path == OBJECT_PATH || path == PUBLIC_OBJECT_PATH
+}
+
+/// The group whose members see what root sees; meson's `admin_group`.
+pub const ADMIN_GROUP: &str = match option_env!("IGOTCHUU_ADMIN_GROUP") {
+    Some(group) => group,
+    None => "sudo",
+};
 /// The versioned interface name.
 pub const INTERFACE: &str = "com.nyantec.igotchuu1";
 /// polkit action checked before a running backup is stopped.
@@ -24,6 +41,8 @@ mod tests {
         WellKnownName::try_from(BUS_NAME).unwrap();
         InterfaceName::try_from(INTERFACE).unwrap();
         ObjectPath::try_from(OBJECT_PATH).unwrap();
+        ObjectPath::try_from(PUBLIC_OBJECT_PATH).unwrap();
+        assert!(PUBLIC_OBJECT_PATH.starts_with(OBJECT_PATH));
         // The path is the name's, as D-Bus convention has it.
         assert_eq!(
             OBJECT_PATH.to_lowercase(),

@@ -341,14 +341,22 @@ impl GdbusMonitor {
     /// Starts watching `name`'s signals; returns once gdbus has said
     /// whether `name` has an owner, which it does after subscribing.
     pub fn start(bus: &SystemBus, name: &str) -> Self {
+        Self::start_with(bus.command("gdbus"), name)
+    }
+
+    /// [`GdbusMonitor::start`] as `user` (through `runuser`).
+    pub fn start_as(bus: &SystemBus, name: &str, user: &str) -> Self {
+        Self::start_with(bus.command_as(user, "gdbus"), name)
+    }
+
+    fn start_with(mut gdbus: std::process::Command, name: &str) -> Self {
         require_tool("gdbus", "libglib2.0-bin");
         let dir = tempfile::Builder::new()
             .prefix("igotchuu-gdbus-")
             .tempdir()
             .expect("temp dir");
         let out = dir.path().join("monitor.out");
-        let child = bus
-            .command("gdbus")
+        let child = gdbus
             .args(["monitor", "--system", "--dest", name])
             .stdout(std::fs::File::create(&out).expect("monitor.out"))
             .stderr(Stdio::inherit())

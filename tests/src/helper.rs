@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use igotchuu_dbus::history::{History, HISTORY_FILE_NAME};
+use igotchuu_dbus::history::{History, ADMIN_HISTORY_FILE_NAME, HISTORY_FILE_NAME};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tempfile::TempDir;
@@ -221,19 +221,23 @@ impl HelperEnv {
         self.spawn(args).wait(wait::DEADLINE)
     }
 
-    /// The text of `history.json` (empty if there is none).
+    /// The text of the administrators' history, `history-admin.json`
+    /// (empty if there is none).
     pub fn history_text(&self) -> String {
-        std::fs::read_to_string(self.state_dir().join(HISTORY_FILE_NAME)).unwrap_or_default()
+        std::fs::read_to_string(self.state_dir().join(ADMIN_HISTORY_FILE_NAME)).unwrap_or_default()
     }
 
-    /// The parsed history (empty if there is none).
+    /// The parsed administrators' history, every detail in it (empty if
+    /// there is none).
     pub fn history(&self) -> History {
-        let text = self.history_text();
-        if text.is_empty() {
-            return History::default();
-        }
-        History::from_json(text.as_bytes())
-            .unwrap_or_else(|e| panic!("history.json does not parse: {e}\n{text}"))
+        parse_history(ADMIN_HISTORY_FILE_NAME, &self.history_text())
+    }
+
+    /// The history as every local user reads it, `history.json`.
+    pub fn public_history(&self) -> History {
+        let text =
+            std::fs::read_to_string(self.state_dir().join(HISTORY_FILE_NAME)).unwrap_or_default();
+        parse_history(HISTORY_FILE_NAME, &text)
     }
 
     /// Everything in the state directory, concatenated (to search for secrets).
@@ -353,4 +357,12 @@ impl Finished {
             self.stdout, self.stderr
         )
     }
+}
+
+fn parse_history(name: &str, text: &str) -> History {
+    if text.is_empty() {
+        return History::default();
+    }
+    History::from_json(text.as_bytes())
+        .unwrap_or_else(|e| panic!("{name} does not parse: {e}\n{text}"))
 }

@@ -253,6 +253,30 @@ fn free_id(file: &str) -> u32 {
         .unwrap_or_else(|| panic!("no free id in {TEMP_IDS:?} in {file}"))
 }
 
+impl TempUser {
+    /// Adds the user to `group`, which must exist (such as `sudo`), in the
+    /// test's copy of `/etc/group`.
+    pub fn join(&self, group: &str) {
+        let file = self._dir.path().join("group");
+        let text = std::fs::read_to_string(&file).expect("read the copy");
+        let prefix = format!("{group}:");
+        let mut found = false;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if !l.starts_with(&prefix) {
+                    return l.to_owned();
+                }
+                found = true;
+                let sep = if l.ends_with(':') { "" } else { "," };
+                format!("{l}{sep}{}", self.user)
+            })
+            .collect();
+        assert!(found, "no group {group} in /etc/group");
+        std::fs::write(&file, lines.join("\n") + "\n").expect("write the copy");
+    }
+}
+
 impl Default for TempUser {
     fn default() -> Self {
         Self::new()

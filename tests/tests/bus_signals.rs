@@ -307,8 +307,12 @@ fn progress_is_coalesced_and_the_first_and_last_are_sent() {
     }
     let w = BusFixture::new(BusSetup::default());
     // restic reports as files complete, so many files keep it reporting
-    // at 60/s for a few seconds.
+    // at 60/s, and an upload limit makes that last a few seconds however
+    // fast the machine is (without it, 50,000 files once took 1 s).
     w.many_files(50_000);
+    let mut spec = w.fx.spec(&["home"]);
+    spec.restic_args = vec!["--limit-upload".into(), "256".into()];
+    w.fx.env.write_spec(&spec);
     w.fx.env.set_var("RESTIC_PROGRESS_FPS", FPS);
     w.fx.wrapper.tee_stdout(true);
     let recorder = SignalRecorder::start(&w.bus);

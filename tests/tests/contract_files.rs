@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use igotchuu_dbus::errors::{self, Error as BusError};
-use igotchuu_dbus::{proxy, ACTION_START, ACTION_STOP, BUS_NAME, INTERFACE, OBJECT_PATH};
+use igotchuu_dbus::{
+    proxy, ACTION_START, ACTION_STOP, BUS_NAME, INTERFACE, OBJECT_PATH, PUBLIC_OBJECT_PATH,
+};
 use igotchuu_e2e::iface::{
     self, element_children, member, members, parse_xml, read_repo_file, Member,
 };
@@ -628,6 +630,8 @@ fn anyone_may_call_the_interface_and_nothing_else() {
             .unwrap()
             .serve_at(OBJECT_PATH, Stub)
             .unwrap()
+            .serve_at(PUBLIC_OBJECT_PATH, Stub)
+            .unwrap()
             .build()
             .await
             .expect("root owns the name and serves the object");
@@ -645,14 +649,30 @@ fn anyone_may_call_the_interface_and_nothing_else() {
             "the stub said so, not the bus"
         );
 
-        let get = [
-            dest.as_str(),
-            OBJECT_PATH,
-            "org.freedesktop.DBus.Properties.Get",
-            &format!("string:{INTERFACE}"),
-            "string:Phase",
-        ];
-        let out = bus.send(true, &get).await;
+        // The detailed object's properties are for root and administrators;
+        // everyone reads the public object's.
+        let get = |path| {
+            [
+                dest.clone(),
+                String::from(path),
+                "org.freedesktop.DBus.Properties.Get".to_owned(),
+                format!("string:{INTERFACE}"),
+                "string:Phase".to_owned(),
+            ]
+        };
+        let detailed = get(OBJECT_PATH);
+        let detailed: Vec<&str> = detailed.iter().map(String::as_str).collect();
+        let out = bus.send(true, &detailed).await;
+        let t = text(&out);
+        assert!(
+            t.contains(DENIED) && t.contains("ejected send message"),
+            "{t}"
+        );
+        let out = bus.send(false, &detailed).await;
+        assert!(out.status.success(), "root may: {}", text(&out));
+        let public = get(PUBLIC_OBJECT_PATH);
+        let public: Vec<&str> = public.iter().map(String::as_str).collect();
+        let out = bus.send(true, &public).await;
         assert!(
             out.status.success() && text(&out).contains("\"idle\""),
             "{}",

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::{History, HISTORY_FILE_NAME};
+use super::{History, ADMIN_HISTORY_FILE_NAME, HISTORY_FILE_NAME};
 use crate::DEFAULT_STATE_DIR;
 
 /// The largest history file anyone writes or reads. [`HISTORY_LIMIT`]
@@ -29,9 +29,15 @@ fn state_dir_from(env: Option<OsString>) -> PathBuf {
         .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from)
 }
 
-/// The history file in `state_dir`.
+/// The history file in `state_dir` for this process: the administrators'
+/// one if it may read it, else the one everyone may read.
 pub fn history_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(HISTORY_FILE_NAME)
+    let admin = state_dir.join(ADMIN_HISTORY_FILE_NAME);
+    if File::open(&admin).is_ok() {
+        admin
+    } else {
+        state_dir.join(HISTORY_FILE_NAME)
+    }
 }
 
 /// Why the history could not be read.

@@ -7,7 +7,7 @@ use zbus::fdo::PropertiesProxy;
 use zbus::names::{InterfaceName, UniqueName};
 use zbus::zvariant::OwnedValue;
 
-use crate::{Phase, Progress, UnknownName, INTERFACE, OBJECT_PATH};
+use crate::{Phase, Progress, UnknownName, INTERFACE, OBJECT_PATH, PUBLIC_OBJECT_PATH};
 
 /// The helper's properties, each as far as it is known: all of them from a
 /// `GetAll`, the changed ones from `PropertiesChanged`.
@@ -89,19 +89,34 @@ impl Properties {
     }
 }
 
+/// The properties of the detailed object, or, for a caller the bus policy
+/// keeps from it (neither root nor an administrator), of the public one.
 async fn get_all(
     conn: &zbus::Connection,
     owner: &UniqueName<'_>,
 ) -> zbus::Result<HashMap<String, OwnedValue>> {
+    match get_all_at(conn, owner, OBJECT_PATH).await {
+        Err(zbus::fdo::Error::AccessDenied(_)) => {
+            Ok(get_all_at(conn, owner, PUBLIC_OBJECT_PATH).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn get_all_at(
+    conn: &zbus::Connection,
+    owner: &UniqueName<'_>,
+    path: &'static str,
+) -> zbus::fdo::Result<HashMap<String, OwnedValue>> {
     let proxy = PropertiesProxy::builder(conn)
         .destination(owner.to_owned())?
-        .path(OBJECT_PATH)?
+        .path(path)?
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
         .await?;
-    Ok(proxy
+    proxy
         .get_all(InterfaceName::from_static_str_unchecked(INTERFACE))
-        .await?)
+        .await
 }
 
 fn unknown(e: UnknownName) -> zbus::Error {

@@ -6,7 +6,7 @@ use zbus::message::{Message, Type as MessageType};
 use zbus::names::{OwnedUniqueName, UniqueName};
 use zbus::{MatchRule, MessageStream};
 
-use crate::{BUS_NAME, OBJECT_PATH};
+use crate::{is_helper_object, BUS_NAME, OBJECT_PATH};
 
 const DBUS_NAME: &str = "org.freedesktop.DBus";
 
@@ -35,7 +35,7 @@ pub fn from_owner(msg: &Message, owner: Option<&UniqueName<'_>>) -> bool {
     let from_owner = matches!((header.sender(), owner), (Some(s), Some(o)) if s == o);
     header.message_type() == MessageType::Signal
         && from_owner
-        && header.path().is_some_and(|p| p.as_str() == OBJECT_PATH)
+        && header.path().is_some_and(|p| is_helper_object(p.as_str()))
 }
 
 /// The match rules a follower adds (with `DBusProxy::add_match_rule`) to
@@ -58,7 +58,9 @@ pub fn match_rules() -> [MatchRule<'static>; 2] {
     let object = MatchRule::builder()
         .msg_type(MessageType::Signal)
         .sender(BUS_NAME)
-        .and_then(|b| b.path(OBJECT_PATH))
+        // Both objects; the bus policy delivers one's signals to root and
+        // administrators, the other's to everyone else.
+        .and_then(|b| b.path_namespace(OBJECT_PATH))
         .expect("valid name and path")
         .build();
     [names, object]
@@ -97,6 +99,14 @@ mod tests {
                 .unwrap()
         };
         assert!(from_owner(&from(":1.42", OBJECT_PATH), Some(&owner)));
+        assert!(from_owner(
+            &from(":1.42", crate::PUBLIC_OBJECT_PATH),
+            Some(&owner)
+        ));
+        assert!(!from_owner(
+            &from(":1.42", "/com/nyantec/other"),
+            Some(&owner)
+        ));
         assert!(!from_owner(&from(":1.7", OBJECT_PATH), Some(&owner)));
         assert!(!from_owner(&from(":1.42", "/elsewhere"), Some(&owner)));
         // Nobody owns the name: nobody is heard.
@@ -138,8 +148,9 @@ mod tests {
         assert!(names.contains(&format!("arg0='{BUS_NAME}'")), "{names}");
         assert!(names.contains(&format!("sender='{DBUS_NAME}'")), "{names}");
         let object = object.to_string();
+        // The detailed object and the public one below it.
         assert!(
-            object.contains(&format!("path='{OBJECT_PATH}'")),
+            object.contains(&format!("path_namespace='{OBJECT_PATH}'")),
             "{object}"
         );
         assert!(object.contains("type='signal'"), "{object}");

@@ -1,5 +1,6 @@
 //! The helper on the system bus: it owns `com.nyantec.IGotChuu`, serves
-//! the backup object, and republishes the run's events as signals and
+//! the backup object (and its copy for users who are not administrators),
+//! and republishes the run's events as signals and
 //! properties. Start and Stop are polkit-checked, capped per caller, and
 //! written to an audit log.
 
@@ -11,6 +12,7 @@ pub mod inhibit;
 mod limits;
 mod live;
 mod object;
+mod public;
 mod publisher;
 mod throttle;
 mod timeout;

@@ -16,7 +16,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use enumflags2::BitFlags;
-use igotchuu_dbus::{ItemError, Phase, Progress, BUS_NAME, INTERFACE, OBJECT_PATH};
+use igotchuu_dbus::{
+    redact, ItemError, Outcome, Phase, Progress, BUS_NAME, INTERFACE, OBJECT_PATH,
+    PUBLIC_OBJECT_PATH,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -27,6 +30,7 @@ use zbus::Connection;
 
 use super::live::{Changed, LiveState};
 use super::object::{BackupObject, Control};
+use super::public::PublicObject;
 use super::throttle::{Due, Offer, ProgressThrottle};
 use crate::events::{Event, EventSink};
 
@@ -82,7 +86,7 @@ enum Outgoing {
     Error(ItemError),
     Folded(u64),
     Finished {
-        outcome: &'static str,
+        outcome: Outcome,
         reason: String,
         complete: Option<igotchuu_dbus::Summary>,
     },
@@ -183,6 +187,7 @@ impl Publisher {
             BusTask {
                 conn: Some(self.conn),
                 iface: None,
+                public: None,
                 live: self.live.clone(),
                 control: self.control,
                 queued: queued.clone(),
@@ -204,8 +209,10 @@ async fn connect(
         live: live.clone(),
         control: control.clone(),
     };
+    let public = PublicObject { live: live.clone() };
     let conn = zbus::connection::Builder::system()
         .and_then(|b| b.serve_at(OBJECT_PATH, object))
+        .and_then(|b| b.serve_at(PUBLIC_OBJECT_PATH, public))
         .map_err(AttachError::NoBus)?
         .build()
         .await
@@ -322,7 +329,7 @@ impl EventSink for BusSink {
                 self.flush();
                 let complete = f.summary.clone().filter(|_| f.outcome.saved_snapshot());
                 self.send(Outgoing::Finished {
-                    outcome: f.outcome.as_str(),
+                    outcome: f.outcome,
                     reason: f.reason.clone(),
                     complete,
                 });
@@ -352,6 +359,7 @@ async fn announce_phase(
 struct BusTask {
     conn: Option<Connection>,
     iface: Option<InterfaceRef<BackupObject>>,
+    public: Option<InterfaceRef<PublicObject>>,
     live: Arc<Mutex<LiveState>>,
     control: Control,
     queued: Arc<AtomicUsize>,
@@ -416,6 +424,7 @@ impl BusTask {
                     tracing::warn!("lost the system bus ({e}); the backup goes on, and igotchuu will reconnect");
                     self.conn = None;
                     self.iface = None;
+                    self.public = None;
                     retry.as_mut().reset(Instant::now() + RECONNECT_INTERVAL);
                 }
             }
@@ -451,7 +460,94 @@ impl BusTask {
         Ok(())
     }
 
+    async fn public(&mut self) -> zbus::Result<InterfaceRef<PublicObject>> {
+        if self.public.is_none() {
+            let conn = self.conn.as_ref().ok_or(zbus::Error::InvalidReply)?;
+            self.public = Some(
+                conn.object_server()
+                    .interface::<_, PublicObject>(PUBLIC_OBJECT_PATH)
+                    .await?,
+            );
+        }
+        Ok(self.public.clone().expect("just set"))
+    }
+
     async fn emit(&mut self, out: &Outgoing) -> zbus::Result<()> {
+        self.emit_detailed(out).await?;
+        self.emit_public(out).await
+    }
+
+    /// The same as [`BusTask::emit_detailed`] on the public object, without
+    /// file names, item errors or reasons.
+    async fn emit_public(&mut self, out: &Outgoing) -> zbus::Result<()> {
+        let iface = self.public().await?;
+        let em = iface.signal_emitter();
+        let obj = iface.get().await;
+        match out {
+            Outgoing::Started => {
+                PublicObject::backup_started(em).await?;
+                obj.started_at_changed(em).await?;
+                obj.profile_changed(em).await?;
+                obj.error_count_changed(em).await?;
+                obj.progress_changed(em).await?;
+            }
+            Outgoing::Phase(phase) => announce_phase(em, *phase).await?,
+            Outgoing::Progress(p) => {
+                let p = redact::progress(p);
+                PublicObject::progress(
+                    em,
+                    p.seconds_elapsed,
+                    p.seconds_remaining,
+                    p.percent_done,
+                    p.total_files,
+                    p.files_done,
+                    p.total_bytes,
+                    p.bytes_done,
+                    p.error_count,
+                    &p.current_files,
+                )
+                .await?;
+                obj.progress_changed(em).await?;
+                obj.error_count_changed(em).await?;
+            }
+            Outgoing::WakeAt(_) | Outgoing::Error(_) | Outgoing::Folded(_) => {}
+            Outgoing::Finished {
+                outcome, complete, ..
+            } => {
+                if let Some(s) = complete {
+                    PublicObject::backup_complete(
+                        em,
+                        s.files_new,
+                        s.files_changed,
+                        s.files_unmodified,
+                        s.dirs_new,
+                        s.dirs_changed,
+                        s.dirs_unmodified,
+                        s.data_blobs,
+                        s.tree_blobs,
+                        s.data_added,
+                        s.total_files_processed,
+                        s.total_bytes_processed,
+                        s.total_duration,
+                        &s.snapshot_id,
+                        s.dry_run,
+                    )
+                    .await?;
+                }
+                PublicObject::backup_finished(
+                    em,
+                    outcome.as_str(),
+                    redact::public_reason(*outcome),
+                )
+                .await?;
+                announce_phase(em, None).await?;
+                obj.error_count_changed(em).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn emit_detailed(&mut self, out: &Outgoing) -> zbus::Result<()> {
         let iface = self.iface().await?;
         let em = iface.signal_emitter();
         let obj = iface.get().await;
@@ -511,7 +607,7 @@ impl BusTask {
                     )
                     .await?;
                 }
-                BackupObject::backup_finished(em, outcome, reason).await?;
+                BackupObject::backup_finished(em, outcome.as_str(), reason).await?;
                 announce_phase(em, None).await?;
                 self.announce_errors(&obj, em).await?;
             }

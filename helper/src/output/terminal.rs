@@ -226,7 +226,14 @@ impl EventSink for TerminalPrinter {
                     .profile
                     .as_ref()
                     .map_or(String::new(), |p| format!(" (profile {p})"));
-                self.say(&format!("Backing up {}{profile}", places.join(", ")));
+                // `watch` as a user who is not an administrator is not told
+                // the places.
+                let what = if places.is_empty() {
+                    "Backing up".to_owned()
+                } else {
+                    format!("Backing up {}", places.join(", "))
+                };
+                self.say(&format!("{what}{profile}"));
             }
             Event::PhaseChanged(phase) => {
                 self.log_unlogged();
