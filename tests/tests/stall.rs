@@ -3,64 +3,18 @@
 //! its lock released, so that the next run works. The server is rclone's
 //! restic REST server on loopback, frozen with SIGSTOP in mid-backup.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::Outcome;
 use igotchuu_e2e::fixture::{write_file, Fixture};
 use igotchuu_e2e::helper::exit;
+use igotchuu_e2e::servers::RestServer;
 use igotchuu_e2e::{have_root, wait};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 /// The test's `stall_timeout`: long enough for restic to start under the
 /// recording wrapper.
 const STALL: Duration = Duration::from_secs(10);
-
-/// `rclone serve restic` on a free loopback port; killed on drop.
-struct RestServer {
-    child: Child,
-    url: String,
-}
-
-impl RestServer {
-    fn start(dir: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new("rclone")
-            .args(["serve", "restic", "--config", "/dev/null", "--addr", &addr])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rclone (Debian package rclone) runs");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(start.elapsed() < wait::DEADLINE, "rclone never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        RestServer {
-            child,
-            url: format!("rest:http://{addr}/"),
-        }
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), sig).expect("signal rclone");
-    }
-}
-
-impl Drop for RestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn a_repository_that_stops_answering_ends_the_run_and_the_next_one_works() {
@@ -75,7 +29,7 @@ fn a_repository_that_stops_answering_ends_the_run_and_the_next_one_works() {
         let out = fx
             .repo
             .command()
-            .env("RESTIC_REPOSITORY", &server.url)
+            .env("RESTIC_REPOSITORY", server.url())
             .args(args)
             .output()
             .unwrap();
@@ -96,7 +50,7 @@ fn a_repository_that_stops_answering_ends_the_run_and_the_next_one_works() {
     let base = fx.baseline();
 
     let mut spec = fx.spec(&["home"]);
-    spec.repo = Some(server.url.clone());
+    spec.repo = Some(server.url());
     spec.raw_top
         .push(format!("stall_timeout = {}", STALL.as_secs()));
     fx.env.write_spec(&spec);
@@ -127,7 +81,7 @@ fn a_repository_that_stops_answering_ends_the_run_and_the_next_one_works() {
     server.signal(Signal::SIGCONT);
     fx.wrapper.pause_on_status(false);
     let mut spec = fx.spec(&["home"]);
-    spec.repo = Some(server.url.clone());
+    spec.repo = Some(server.url());
     fx.env.write_spec(&spec);
     let again = fx.env.run(&["backup"]);
     let unlock_hint = again.output().contains("unlock");

@@ -42,6 +42,12 @@ mod text {
     pub const LOCKED: &str = "repository is already locked";
     pub const LOCK_FAILED: &str = "unable to create lock";
     pub const INTERRUPTED: &str = "signal interrupt received";
+    /// A REST server's answer to a login it does not accept.
+    pub const HTTP_UNAUTHORIZED: &str = "401 unauthorized";
+    /// ssh's refusal, as restic passes it on: "subprocess ssh:
+    /// root@host: Permission denied (publickey)."
+    pub const SSH_DENIED: &str = "permission denied (";
+    pub const SSH_PREFIX: &str = "subprocess ssh: ";
     pub const FATAL_PREFIX: &str = "Fatal:";
 }
 
@@ -65,6 +71,13 @@ pub enum ResticFailure {
          `password_file` or `password_command` in the configuration."
     )]
     PasswordUnavailable { message: String },
+    #[error(
+        "the repository server refused the login ({said}). Check the user \
+         and password in `repo` for a REST server, or the user and ssh key \
+         for sftp (root's ssh configuration, or `-o sftp.command=…` in \
+         `restic_args`)."
+    )]
+    LoginRefused { said: String },
     #[error(
         "there is no restic repository at the configured location. Check \
          `repo` or `repository_file` in the configuration; to create a new \
@@ -165,6 +178,20 @@ pub fn classify(
             .trim_start();
         return ResticFailure::PasswordUnavailable {
             message: clean_text(message, MAX_TEXT_BYTES),
+        };
+    }
+    if any(text::HTTP_UNAUTHORIZED) {
+        return ResticFailure::LoginRefused {
+            said: "HTTP 401 Unauthorized".to_owned(),
+        };
+    }
+    if let Some(line) = said.iter().find(|line| {
+        let line = line.to_lowercase();
+        line.starts_with(text::SSH_PREFIX) && line.contains(text::SSH_DENIED)
+    }) {
+        let said = line[text::SSH_PREFIX.len()..].trim_end_matches('.');
+        return ResticFailure::LoginRefused {
+            said: format!("ssh: {}", clean_text(said, MAX_TEXT_BYTES)),
         };
     }
     if any(text::NO_REPOSITORY)
@@ -345,6 +372,44 @@ mod tests {
                 message: "unable to save snapshot: disk full".into()
             }
         );
+    }
+
+    #[test]
+    fn refused_logins_say_so() {
+        // restic 0.14 against `rclone serve restic --htpasswd`.
+        let rest = [
+            "Fatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized"
+                .to_owned(),
+            "Is there a repository at the following location?".to_owned(),
+            "rest:https://mallory:***@127.0.0.1:40001/".to_owned(),
+        ];
+        let refused = classify(Some(1), None, None, &rest);
+        assert_eq!(
+            refused,
+            ResticFailure::LoginRefused {
+                said: "HTTP 401 Unauthorized".into()
+            }
+        );
+        assert!(refused.to_string().contains("refused the login"));
+        // restic 0.14 with an ssh key sshd does not know.
+        let ssh = [
+            "subprocess ssh: root@127.0.0.1: Permission denied (publickey).".to_owned(),
+            "Fatal: unable to open repository at sftp:root@127.0.0.1:/srv/r: unable to start \
+             the sftp session, error: EOF"
+                .to_owned(),
+        ];
+        assert_eq!(
+            classify(Some(1), None, None, &ssh),
+            ResticFailure::LoginRefused {
+                said: "ssh: root@127.0.0.1: Permission denied (publickey)".into()
+            }
+        );
+        // A file the repository cannot read is not a login.
+        let denied = ["Fatal: unable to open config file: open /srv/r/config: permission denied (os error 13)".to_owned()];
+        assert!(matches!(
+            classify(Some(1), None, None, &denied),
+            ResticFailure::Fatal { .. }
+        ));
     }
 
     #[test]
