@@ -1,17 +1,124 @@
 //! A local restic repository in a temp dir, and reading back what a backup saved.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use tempfile::TempDir;
 
 use crate::run;
 
-/// The restic binary the tests check with (the helper finds its own through PATH).
-pub const RESTIC: &str = "/usr/bin/restic";
+/// The restic binary the tests run, both themselves and through the
+/// wrapper the helper finds first in its PATH: `IGOTCHUU_TEST_RESTIC` (an
+/// absolute path, e.g. the restic 0.18 that `scripts/restic-versions.sh`
+/// fetches), or Debian 12's `/usr/bin/restic` (0.14).
+pub const RESTIC: &Restic = &Restic;
+
+/// The variable that chooses [`RESTIC`].
+pub const RESTIC_VAR: &str = "IGOTCHUU_TEST_RESTIC";
+const DEFAULT_RESTIC: &str = "/usr/bin/restic";
+
+/// The restic binary the tests run (see [`RESTIC`]); usable wherever a
+/// path is (`Command::new(RESTIC)`, `Path::new(RESTIC)`).
+#[derive(Debug)]
+pub struct Restic;
+
+/// A restic release, e.g. `0.14.0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ResticVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl ResticVersion {
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        ResticVersion {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// From `restic version`'s `restic 0.18.0 compiled with …`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let number = text.strip_prefix("restic ")?.split_whitespace().next()?;
+        let mut parts = number.split('.').map(|p| p.parse::<u32>().ok());
+        Some(ResticVersion::new(
+            parts.next()??,
+            parts.next()??,
+            parts.next().unwrap_or(Some(0))?,
+        ))
+    }
+
+    /// Whether this release is `major.minor.patch` or newer.
+    pub fn at_least(self, major: u32, minor: u32, patch: u32) -> bool {
+        self >= ResticVersion::new(major, minor, patch)
+    }
+}
+
+impl std::fmt::Display for ResticVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl Restic {
+    /// The binary's absolute path, symlinks resolved (as `/proc/PID/exe`
+    /// shows it). Panics if the variable names no restic.
+    pub fn path(&self) -> &'static Path {
+        static PATH: OnceLock<PathBuf> = OnceLock::new();
+        PATH.get_or_init(|| {
+            let chosen = std::env::var_os(RESTIC_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_RESTIC));
+            assert!(
+                chosen.is_absolute(),
+                "{RESTIC_VAR}={} is not an absolute path",
+                chosen.display()
+            );
+            std::fs::canonicalize(&chosen).unwrap_or_else(|e| {
+                panic!(
+                    "restic {}: {e} (run scripts/restic-versions.sh, or unset {RESTIC_VAR})",
+                    chosen.display()
+                )
+            })
+        })
+    }
+
+    /// Its release, from `restic version` (asked once per test binary).
+    pub fn version(&self) -> ResticVersion {
+        static VERSION: OnceLock<ResticVersion> = OnceLock::new();
+        *VERSION.get_or_init(|| {
+            let out = run(Command::new(self.path()).arg("version"));
+            ResticVersion::parse(out.trim())
+                .unwrap_or_else(|| panic!("restic version printed {out:?}"))
+        })
+    }
+}
+
+impl AsRef<OsStr> for Restic {
+    fn as_ref(&self) -> &OsStr {
+        self.path().as_os_str()
+    }
+}
+
+impl AsRef<Path> for Restic {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl std::fmt::Display for Restic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.path().display().fmt(f)
+    }
+}
 
 /// Environment variables that would point restic elsewhere; never inherited.
 pub const RESTIC_ENV: [&str; 6] = [
@@ -223,5 +330,21 @@ impl Repo {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResticVersion;
+
+    #[test]
+    fn versions_are_read_from_restic_version() {
+        let v014 = ResticVersion::parse("restic 0.14.0 compiled with go1.19.8 on linux/amd64");
+        assert_eq!(v014, Some(ResticVersion::new(0, 14, 0)));
+        let v018 = ResticVersion::parse("restic 0.18.0 compiled with go1.24.4 on linux/amd64")
+            .expect("0.18.0");
+        assert!(v018.at_least(0, 17, 1) && v018.at_least(0, 18, 0));
+        assert!(!v018.at_least(0, 18, 1));
+        assert_eq!(ResticVersion::parse("rustic 0.9.0"), None);
     }
 }

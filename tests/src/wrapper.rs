@@ -3,7 +3,8 @@
 //! For `restic … backup …` it records, from inside the helper's mount
 //! namespace, what the helper set up (mount table, directory listings, open
 //! file descriptors, argv, timestamps), then optionally holds until the test
-//! releases it, then `exec`s the real restic. Every other subcommand goes
+//! releases it, then `exec`s the real restic
+//! ([`RESTIC`], chosen with `IGOTCHUU_TEST_RESTIC`). Every other subcommand goes
 //! straight to the real restic. Holding makes signal and consistency tests
 //! deterministic: the test acts while restic is known to be about to run.
 //!
@@ -58,6 +59,7 @@ fn shell_quote(s: &str) -> String {
 fn script(rec: &Path, cache: &Path, measure: bool) -> String {
     let rec = shell_quote(&rec.to_string_lossy());
     let cache = shell_quote(&cache.to_string_lossy());
+    let real = shell_quote(&RESTIC.path().to_string_lossy());
     let finish = if measure {
         r#"
 echo "$EPOCHREALTIME" > "$d/exec_time"
@@ -113,7 +115,7 @@ exec "$REAL" "$@"
 # restic wrapper written by the igotchuu end-to-end tests
 LC_ALL=C
 LIMIT={HOLD_LIMIT_SECONDS}
-REAL={RESTIC}
+REAL={real}
 REC={rec}
 [ -n "$RESTIC_CACHE_DIR" ] || RESTIC_CACHE_DIR={cache}
 export RESTIC_CACHE_DIR

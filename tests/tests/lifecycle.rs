@@ -9,7 +9,7 @@ use std::time::Duration;
 use igotchuu_dbus::Outcome;
 use igotchuu_e2e::fixture::Fixture;
 use igotchuu_e2e::helper::exit;
-use igotchuu_e2e::repo::write_private;
+use igotchuu_e2e::repo::{write_private, RESTIC};
 use igotchuu_e2e::wrapper::Invocation;
 use igotchuu_e2e::{have_root, snapshots, wait};
 use nix::sys::signal::Signal;
@@ -51,10 +51,20 @@ fn a_restic_failure_fails_the_run_and_cleans_up() {
     let done = fx.env.run(&["backup"]);
     done.assert_code(exit::FAILED);
     assert!(
-        done.stderr.to_lowercase().contains("password"),
+        done.stdout
+            .contains("FAILED: restic could not open the repository: wrong password."),
         "the helper did not pass on restic's reason (wrong password):\n{}",
         done.output()
     );
+    // restic's own words: a plain line on stderr, which the helper logs,
+    // before 0.18; an `exit_error` message (exit code 12) from 0.18.
+    if !RESTIC.version().at_least(0, 18, 0) {
+        assert!(
+            done.stderr.contains("restic: Fatal: wrong password"),
+            "the helper did not log restic's reason:\n{}",
+            done.output()
+        );
+    }
     for inv in fx.wrapper.invocations() {
         assert_restic_gone_now(&inv, "the helper ended");
     }

@@ -172,9 +172,12 @@ pub fn classify(
         .iter()
         .find(|line| line.to_lowercase().contains(text::PASSWORD_FAILED))
     {
+        // 0.14 prints "Resolving password failed: exit status 1"; 0.18's
+        // exit_error says "Fatal: Resolving password failed: …".
+        let line = line.strip_prefix(text::FATAL_PREFIX).unwrap_or(line);
         let message = line
             .split_once(':')
-            .map_or(*line, |(_, rest)| rest)
+            .map_or(line, |(_, rest)| rest)
             .trim_start();
         return ResticFailure::PasswordUnavailable {
             message: clean_text(message, MAX_TEXT_BYTES),
@@ -265,6 +268,10 @@ mod tests {
     const V0170_NO_REPOSITORY: &str = include_str!("fixtures/restic-0.17.0-no-repository.txt");
     const V0171_WRONG_PASSWORD: &str = include_str!("fixtures/restic-0.17.1-wrong-password.txt");
     const V018_NO_REPOSITORY: &str = include_str!("fixtures/restic-0.18-no-repository.jsonl");
+    /// Captured from Debian 13's restic 0.18.0 with a password command
+    /// that exits 3.
+    const V018_PASSWORD_COMMAND: &str =
+        include_str!("fixtures/restic-0.18-password-command-failed.jsonl");
     const V019_WRONG_PASSWORD: &str = include_str!("fixtures/restic-0.19-wrong-password.jsonl");
 
     /// Feeds stderr through the parser the way the runner does: JSON
@@ -312,6 +319,16 @@ mod tests {
         assert_eq!(
             classify_stderr(1, V014_INTERRUPTED),
             ResticFailure::Interrupted
+        );
+    }
+
+    #[test]
+    fn restic_0_18_failed_password_command_names_its_exit_status() {
+        assert_eq!(
+            classify_stderr(1, V018_PASSWORD_COMMAND),
+            ResticFailure::PasswordUnavailable {
+                message: "exit status 3".into()
+            }
         );
     }
 
