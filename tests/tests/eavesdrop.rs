@@ -72,6 +72,9 @@ fn other_users_learn_how_far_and_how_it_ended_but_no_file_name() {
     let admin = TempUser::new();
     admin.join("sudo");
     let bf = BusFixture::new(BusSetup::default());
+    // A run of a few seconds, so that restic reports progress: restic 0.18
+    // prints no status at all for a backup shorter than its interval.
+    bf.slow_backup(1, 512);
     // alice's private folder, with names that must not get out.
     let private = bf.fx.path("home/alice");
     std::fs::create_dir(&private).unwrap();
