@@ -333,15 +333,13 @@ fn a_flood_of_stops_is_capped_and_the_backup_completes() {
         assert_eq!(reply, LIMITS_EXCEEDED, "{a}");
         *per_conn.entry(conn).or_default() += 1;
     }
-    // Two connections got PER_NAME checks each, and then the user was at
-    // PER_UID: the third got none.
-    let mut counts: Vec<usize> = per_conn.values().copied().collect();
-    counts.sort();
-    assert_eq!(
-        counts,
-        vec![CALLS - PER_NAME, CALLS - PER_NAME, CALLS],
-        "{per_conn:?}"
-    );
+    // Each connection had at most PER_NAME checks held, and the user
+    // PER_UID in all; which connections got them is the race's to decide.
+    let held: Vec<usize> = (0..CONNS)
+        .map(|c| CALLS - per_conn.get(c.to_string().as_str()).copied().unwrap_or(0))
+        .collect();
+    assert!(held.iter().all(|&h| h <= PER_NAME), "{per_conn:?}");
+    assert_eq!(held.iter().sum::<usize>(), PER_UID, "{per_conn:?}");
     assert!(!agent.requests().is_empty(), "polkit asked the agent");
 
     // The person gives up; the held checks are refused.
