@@ -40,7 +40,9 @@ mod text {
     pub const NO_CONFIG_FILE: &str = "unable to open config file";
     pub const NO_SUCH_FILE: &str = "no such file or directory";
     pub const LOCKED: &str = "repository is already locked";
-    pub const LOCK_FAILED: &str = "unable to create lock";
+    /// "…already locked exclusively by PID 7 on nas by root (UID 0, GID 0)".
+    pub const LOCK_HOLDER: &str = "by pid ";
+    pub const NO_SPACE: &str = "no space left on device";
     pub const INTERRUPTED: &str = "signal interrupt received";
     /// A REST server's answer to a login it does not accept.
     pub const HTTP_UNAUTHORIZED: &str = "401 unauthorized";
@@ -85,17 +87,26 @@ pub enum ResticFailure {
     )]
     NoRepository,
     #[error(
-        "the repository is locked by another restic process. Wait for it to \
-         finish; if no restic is running, remove the stale lock with \
-         `igotchuu restic -- unlock`."
+        "the repository is locked by another restic process{}. Wait for it \
+         to finish; if no restic is running, remove the stale lock with \
+         `igotchuu restic -- unlock`.",
+        holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
     )]
-    Locked,
+    Locked {
+        /// Who holds it, as restic said: "PID 7 on host nas, user root".
+        holder: Option<String>,
+    },
+    #[error(
+        "a disk restic writes to is full: {said}. Free some space there \
+         (for a local repository, on its disk), then start the backup again."
+    )]
+    NoSpace { said: String },
     #[error("restic was interrupted before it saved a snapshot. Start the backup again.")]
     Interrupted,
     #[error(
-        "restic was killed by {} before it saved a snapshot. SIGKILL often \
-         means the system ran out of memory; see the system log.",
-        signal_name(*.signal)
+        "restic was killed by {} before it saved a snapshot. {}",
+        signal_name(*.signal),
+        signal_hint(*.signal)
     )]
     Killed { signal: i32 },
     #[error("restic failed: {message}")]
@@ -121,6 +132,18 @@ fn signal_name(signal: i32) -> String {
     match nix::sys::signal::Signal::try_from(signal) {
         Ok(known) => format!("{} (signal {signal})", known.as_str()),
         Err(_) => format!("signal {signal}"),
+    }
+}
+
+/// What a signal that ended restic usually means.
+fn signal_hint(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGKILL => "SIGKILL often means the system ran out of memory; see the system log.",
+        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGABRT | libc::SIGFPE => {
+            "restic crashed; start the backup again, and if it crashes again, \
+             check the restic binary (`restic version`) and the system log."
+        }
+        _ => "Something outside igotchuu stopped it; see the system log.",
     }
 }
 
@@ -152,7 +175,12 @@ pub fn classify(
     // either.
     match code.or(exit_error.map(|e| e.code)) {
         Some(exit_code::NO_REPOSITORY) => return ResticFailure::NoRepository,
-        Some(exit_code::LOCK_FAILED) => return ResticFailure::Locked,
+        // 0.17+ also exits 11 when it could not write its lock.
+        Some(exit_code::LOCK_FAILED) if !mentions(stderr_tail, exit_error, text::NO_SPACE) => {
+            return ResticFailure::Locked {
+                holder: lock_holder(stderr_tail, exit_error),
+            }
+        }
         Some(exit_code::WRONG_PASSWORD) => return ResticFailure::WrongPassword,
         Some(exit_code::INTERRUPTED) => return ResticFailure::Interrupted,
         _ => {}
@@ -204,8 +232,21 @@ pub fn classify(
     {
         return ResticFailure::NoRepository;
     }
-    if any(text::LOCKED) || any(text::LOCK_FAILED) {
-        return ResticFailure::Locked;
+    if let Some(line) = said
+        .iter()
+        .find(|l| l.to_lowercase().contains(text::NO_SPACE))
+    {
+        let said = line.strip_prefix(text::FATAL_PREFIX).unwrap_or(line).trim();
+        return ResticFailure::NoSpace {
+            said: clean_text(said, MAX_TEXT_BYTES),
+        };
+    }
+    // "unable to create lock" alone is not someone else's lock: that
+    // failure's cause is on another line (a full disk, say).
+    if any(text::LOCKED) {
+        return ResticFailure::Locked {
+            holder: lock_holder(stderr_tail, exit_error),
+        };
     }
     if any(text::INTERRUPTED) {
         return ResticFailure::Interrupted;
@@ -224,6 +265,66 @@ pub fn classify(
     }
 }
 
+/// Whether restic said `needle` (lower case) anywhere.
+fn mentions(stderr_tail: &[String], exit_error: Option<&ExitError>, needle: &str) -> bool {
+    exit_error
+        .map(|e| e.message.as_str())
+        .into_iter()
+        .chain(stderr_tail.iter().map(String::as_str))
+        .any(|line| line.to_lowercase().contains(needle))
+}
+
+/// "PID 7 on host nas, user root" (and whether the lock is exclusive) from
+/// restic's "repository is already locked [exclusively] by PID 7 on nas by
+/// root (UID 0, GID 0)".
+fn lock_holder(stderr_tail: &[String], exit_error: Option<&ExitError>) -> Option<String> {
+    exit_error
+        .map(|e| e.message.as_str())
+        .into_iter()
+        .chain(stderr_tail.iter().map(String::as_str))
+        .find_map(|line| {
+            let lower = line.to_lowercase();
+            let at = lower.find(text::LOCKED)?;
+            let rest = &line[at + text::LOCKED.len()..];
+            let exclusive = rest.trim_start().starts_with("exclusively");
+            let by = rest.to_lowercase().find(text::LOCK_HOLDER)?;
+            let rest = &rest[by + text::LOCK_HOLDER.len()..];
+            let (pid, rest) = rest.split_once(" on ")?;
+            let (host, rest) = rest.split_once(" by ")?;
+            let user = rest.split(" (").next()?.trim();
+            let kind = if exclusive { ", an exclusive lock" } else { "" };
+            Some(clean_text(
+                &format!("PID {pid} on host {host}, user {user}{kind}"),
+                MAX_TEXT_BYTES,
+            ))
+        })
+}
+
+/// Whether `line` is part of a Go stack trace, which restic 0.14 prints
+/// after some errors ("github.com/…/local.(*Local).Save", "runtime/proc.go:250"):
+/// logged, but kept out of the tail so that the error above it is not
+/// pushed out.
+fn is_stack_frame(line: &str) -> bool {
+    if line.is_empty() || line.contains(char::is_whitespace) || line.contains("://") {
+        return false;
+    }
+    let file_line = line.rsplit_once(':').is_some_and(|(file, n)| {
+        (file.ends_with(".go") || file.ends_with(".s"))
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+    });
+    let function = [
+        "main.",
+        "runtime.",
+        "github.com/",
+        "golang.org/",
+        "gopkg.in/",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p));
+    file_line || function
+}
+
 /// The last [`STDERR_TAIL_LINES`] plain-text lines restic wrote to stderr
 /// (its JSON messages are handled on their own), each cleaned and bounded,
 /// for [`classify`] and the log.
@@ -237,7 +338,7 @@ impl StderrTail {
     /// full. Blank lines carry nothing and are skipped.
     pub fn push(&mut self, line: &str) {
         let line = clean_text(line, MAX_TEXT_BYTES);
-        if line.is_empty() {
+        if line.is_empty() || is_stack_frame(&line) {
             return;
         }
         if self.lines.len() == STDERR_TAIL_LINES {
@@ -304,7 +405,16 @@ mod tests {
             classify_stderr(1, V014_NO_REPOSITORY),
             ResticFailure::NoRepository
         );
-        assert_eq!(classify_stderr(1, V014_LOCKED), ResticFailure::Locked);
+        let locked = classify_stderr(1, V014_LOCKED);
+        assert_eq!(
+            locked,
+            ResticFailure::Locked {
+                holder: Some("PID 11227 on host vm, user nobody, an exclusive lock".into())
+            }
+        );
+        assert!(locked
+            .to_string()
+            .starts_with("the repository is locked by another restic process (PID 11227 on host vm, user nobody, an exclusive lock). Wait"));
         assert_eq!(
             classify_stderr(1, V014_PASSWORD_COMMAND),
             ResticFailure::PasswordUnavailable {
@@ -338,7 +448,10 @@ mod tests {
             classify(Some(10), None, None, &[]),
             ResticFailure::NoRepository
         );
-        assert_eq!(classify(Some(11), None, None, &[]), ResticFailure::Locked);
+        assert_eq!(
+            classify(Some(11), None, None, &[]),
+            ResticFailure::Locked { holder: None }
+        );
         assert_eq!(
             classify(Some(12), None, None, &[]),
             ResticFailure::WrongPassword
@@ -430,6 +543,46 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_is_not_a_lock() {
+        // restic 0.14 with its local repository on a full btrfs: the cause,
+        // a Go stack trace (kept out of the tail), then the lock failure.
+        let mut tail = StderrTail::default();
+        tail.push("write /mnt/repo/locks/7da0f5e7-tmp-1283873594: no space left on device");
+        for frame in [
+            "github.com/restic/restic/internal/backend/local.(*Local).Save",
+            "\tgithub.com/restic/restic/internal/backend/local/local.go:170",
+            "main.glob..func2",
+            "runtime/asm_amd64.s:1594",
+        ] {
+            for _ in 0..10 {
+                tail.push(frame);
+            }
+        }
+        tail.push("unable to create lock in backend");
+        assert_eq!(tail.lines().len(), 2, "{:?}", tail.lines());
+        let full = classify(Some(1), None, None, tail.lines());
+        assert_eq!(
+            full,
+            ResticFailure::NoSpace {
+                said: "write /mnt/repo/locks/7da0f5e7-tmp-1283873594: no space left on device"
+                    .into()
+            }
+        );
+        assert!(full
+            .to_string()
+            .starts_with("a disk restic writes to is full: write /mnt"));
+        // 0.17+ exits 11 for it.
+        assert!(matches!(
+            classify(Some(11), None, None, tail.lines()),
+            ResticFailure::NoSpace { .. }
+        ));
+        // What is not a frame stays.
+        assert!(!is_stack_frame("rest:https://alice:***@127.0.0.1:18555/"));
+        assert!(!is_stack_frame("Fatal: unable to save snapshot"));
+        assert!(!is_stack_frame("unable"));
+    }
+
+    #[test]
     fn signals() {
         assert_eq!(
             classify(None, Some(libc::SIGINT), None, &[]),
@@ -438,6 +591,12 @@ mod tests {
         let killed = classify(None, Some(libc::SIGKILL), None, &[]);
         assert_eq!(killed, ResticFailure::Killed { signal: 9 });
         assert!(killed.to_string().contains("SIGKILL (signal 9)"));
+        let crashed = classify(None, Some(libc::SIGSEGV), None, &[]).to_string();
+        assert!(crashed.contains("SIGSEGV (signal 11)"), "{crashed}");
+        assert!(
+            crashed.contains("restic crashed") && !crashed.contains("memory"),
+            "{crashed}"
+        );
         assert!(ResticFailure::Killed { signal: 99 }
             .to_string()
             .contains("signal 99"));
@@ -491,7 +650,7 @@ mod tests {
         assert!(password.contains("password_file") && password.contains("password_command"));
         let repo = ResticFailure::NoRepository.to_string();
         assert!(repo.contains("repository_file") && repo.contains("igotchuu restic -- init"));
-        assert!(ResticFailure::Locked
+        assert!(ResticFailure::Locked { holder: None }
             .to_string()
             .contains("igotchuu restic -- unlock"));
     }

@@ -10,6 +10,8 @@ use crate::restic::runner::ResticRun;
 
 /// restic's exit code when it saved a snapshot but could not read some files.
 const RESTIC_PARTIAL: i32 = 3;
+/// What restic prints on SIGINT ("signal interrupt received, cleaning up").
+const INTERRUPT_NOTE: &str = "signal interrupt received";
 
 /// The outcome of a backup, and a sentence that explains it.
 pub fn judge(run: &ResticRun) -> (Outcome, String) {
@@ -67,12 +69,30 @@ fn stalled_reason(run: &ResticRun) -> String {
     } else {
         ""
     };
+    let said = last_words(run)
+        .map(|line| format!("; restic last said: {line}"))
+        .unwrap_or_default();
     format!(
         "restic made no progress for {}, so the backup was stopped: the \
-         repository may have stopped answering (check the network and the \
-         server; `stall_timeout` sets this limit); no snapshot was saved{lock}",
+         repository may have stopped answering, or a `password_command` may \
+         not have ended (check the network, the server and the command; \
+         `stall_timeout` sets this limit); no snapshot was saved{lock}{said}",
         duration_words(limit)
     )
+}
+
+/// restic's last line on stderr before it was stopped (a retried request's
+/// error says what went wrong), without its own note that it was interrupted.
+fn last_words(run: &ResticRun) -> Option<&str> {
+    run.stderr_tail
+        .lines()
+        .iter()
+        .rev()
+        .map(String::as_str)
+        .find(|line| {
+            let line = line.to_lowercase();
+            !line.contains(INTERRUPT_NOTE) && !line.contains("cleaning up")
+        })
 }
 
 /// `1800` → "30 minutes", `45` → "45 seconds".
@@ -125,6 +145,20 @@ mod tests {
         assert!(reason.contains("no progress for 30 minutes"), "{reason}");
         assert!(reason.contains("no snapshot was saved"), "{reason}");
         assert!(!reason.contains("unlock"), "{reason}");
+        assert!(!reason.contains("last said"), "{reason}");
+        // A retried request's error is the best clue there is.
+        stalled.stderr_tail.push(
+            "Save(<data/1f2e>) returned error, retrying after 1.2s: Post \
+             \"http://127.0.0.1:9/data/1f2e\": dial tcp 127.0.0.1:9: connect: connection refused",
+        );
+        stalled
+            .stderr_tail
+            .push("signal interrupt received, cleaning up");
+        let reason = judge(&stalled).1;
+        assert!(
+            reason.ends_with("restic last said: Save(<data/1f2e>) returned error, retrying after 1.2s: Post \"http://127.0.0.1:9/data/1f2e\": dial tcp 127.0.0.1:9: connect: connection refused"),
+            "{reason}"
+        );
         stalled.killed = true;
         stalled.status = ExitStatus::from_raw(libc::SIGKILL);
         assert!(judge(&stalled).1.contains("igotchuu restic -- unlock"));
