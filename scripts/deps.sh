@@ -3,7 +3,8 @@
 #   scripts/deps.sh run     what a backup needs (restic, btrfs)
 #   scripts/deps.sh build   plus what building needs
 #   scripts/deps.sh demo    plus what scripts/demo.sh runs (a private system bus, polkitd)
-#   scripts/deps.sh test    plus what the test suite needs
+#   scripts/deps.sh test    plus what the test suite needs, and Debian 13's
+#                           restic 0.18 in target/restic-0.18 (scripts/restic-versions.sh)
 set -euo pipefail
 
 run_pkgs=(restic btrfs-progs util-linux mount)
@@ -44,6 +45,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> Installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-run}" = test ]; then
+  # Debian 13's restic 0.18 for a second pass of the end-to-end tests, from
+  # Debian's archive into target/restic-0.18 (not installed).
+  bash "$(dirname "$0")/restic-versions.sh" >/dev/null
 fi
 
 if [ "${1:-run}" != run ]; then

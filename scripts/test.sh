@@ -28,3 +28,18 @@ echo "==> meson compile"
 meson compile -C "$builddir"
 echo "==> meson test"
 meson test -C "$builddir" --print-errorlogs
+
+# The end-to-end backup and bus tests again, against Debian 13's restic 0.18
+# (scripts/restic-versions.sh fetched it into target/restic-0.18; meson's
+# pass above ran Debian 12's 0.14). Same target dir and profile: the
+# helper is the one meson built.
+restic_018=$(bash scripts/restic-versions.sh)
+e2e_018=(backup lifecycle warnings history layouts nested privileges stall
+  bus_signals bus_interface bus_polkit bus_activation bus_inhibit bus_resilience
+  bus_flood bus_abuse eavesdrop watch)
+echo "==> the end-to-end tests with $("$restic_018" version)"
+tests=()
+for t in "${e2e_018[@]}"; do tests+=(--test "$t"); done
+start=$SECONDS
+IGOTCHUU_TEST_RESTIC=$restic_018 cargo test --locked -p igotchuu-e2e "${tests[@]}"
+echo "==> restic 0.18 pass: $((SECONDS - start)) s"
