@@ -61,7 +61,7 @@ pid=$(main_pid igotchuu.service)
 record helper-status cat /proc/$pid/status
 record helper-mountinfo cat /proc/$pid/mountinfo
 record restic-status cat /proc/$(pgrep -x restic)/status
-record unit systemctl show igotchuu.service -p ProtectSystem -p RestrictNamespaces -p NoNewPrivileges -p PrivateTmp -p PrivateMounts -p ProtectKernelTunables -p ProtectKernelModules -p ProtectKernelLogs -p ProtectControlGroups -p ProtectHostname -p ProtectProc -p LockPersonality -p MemoryDenyWriteExecute -p RestrictRealtime -p RestrictSUIDSGID -p RestrictAddressFamilies -p SystemCallArchitectures -p SystemCallErrorNumber -p User
+record unit systemctl show igotchuu.service -p ProtectSystem -p RestrictNamespaces -p NoNewPrivileges -p PrivateTmp -p PrivateMounts -p ProtectKernelTunables -p ProtectKernelModules -p ProtectKernelLogs -p ProtectControlGroups -p ProtectHostname -p ProtectProc -p ProcSubset -p LockPersonality -p MemoryDenyWriteExecute -p RestrictRealtime -p RestrictSUIDSGID -p RestrictAddressFamilies -p SystemCallArchitectures -p SystemCallErrorNumber -p User
 record inhibitors-during systemd-inhibit --list --no-pager --no-legend
 record state-during stat -c '%n %a %U:%G' /var/lib/igotchuu /var/lib/igotchuu/lock /var/lib/igotchuu/journal.json
 wait_until 120 "the backup to end" unit_done igotchuu.service
@@ -128,6 +128,7 @@ record security systemd-analyze security --no-pager igotchuu.service
         ("ProtectControlGroups", "yes"),
         ("ProtectHostname", "yes"),
         ("ProtectProc", "invisible"),
+        ("ProcSubset", "pid"),
         ("LockPersonality", "yes"),
         ("MemoryDenyWriteExecute", "yes"),
         ("RestrictRealtime", "yes"),
