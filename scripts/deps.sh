@@ -17,12 +17,14 @@ demo_pkgs=(dbus polkitd)
 # fonts and icons a GNOME app draws with, ImageMagick for screenshots); the
 # validators meson runs; a restic REST server (rclone serve restic) for a
 # repository that stops answering; sshd for sftp repositories, and openssl
-# for the REST server's login and certificate (tests/src/servers.rs).
+# for the REST server's login and certificate (tests/src/servers.rs);
+# systemd-nspawn, to boot real systemd for the units' tests (tests/src/nspawn.rs).
 test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd
   xvfb dunst haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   fonts-cantarell fonts-dejavu-core adwaita-icon-theme hicolor-icon-theme imagemagick
   desktop-file-utils appstream man-db
-  rclone openssh-server openssh-client openssl)
+  rclone openssh-server openssh-client openssl
+  systemd-container)
 
 case "${1:-run}" in
   run) pkgs=("${run_pkgs[@]}") ;;
