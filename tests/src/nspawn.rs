@@ -25,6 +25,9 @@ use crate::{procs, wait};
 /// How long a powered-off container may take to end before it is killed.
 const POWEROFF_GRACE: Duration = Duration::from_secs(15);
 
+/// Where nspawn keeps a folder per machine on the host.
+const PROPAGATE: &str = "/run/systemd/nspawn/propagate";
+
 /// A machine name no other container of this process uses.
 fn fresh_machine_name() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -85,6 +88,7 @@ impl Container {
         Booted {
             child: Some(child),
             log: log.to_owned(),
+            machine,
         }
     }
 }
@@ -93,6 +97,7 @@ impl Container {
 pub struct Booted {
     child: Option<Child>,
     log: PathBuf,
+    machine: String,
 }
 
 impl Booted {
@@ -135,6 +140,8 @@ impl Booted {
             }
         }
         let _ = child.wait();
+        // The (empty) folder a killed nspawn could not remove itself.
+        let _ = std::fs::remove_dir(Path::new(PROPAGATE).join(&self.machine));
     }
 }
 

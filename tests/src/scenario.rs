@@ -37,7 +37,7 @@ pub const SOURCE: &str = "home";
 pub const BOOT_LIMIT: Duration = Duration::from_secs(180);
 const FS_MIB: u64 = 300;
 /// How much of the journal a failure shows.
-const JOURNAL_TAIL: usize = 400;
+const JOURNAL_TAIL: usize = 150;
 /// The installed units' folder, on merged-/usr Debian the same as /lib's.
 const UNIT_DIR: &str = "/usr/lib/systemd/system";
 
