@@ -50,6 +50,9 @@ mod text {
     /// root@host: Permission denied (publickey)."
     pub const SSH_DENIED: &str = "permission denied (";
     pub const SSH_PREFIX: &str = "subprocess ssh: ";
+    /// ssh ended before the sftp server answered; restic may exit before
+    /// it has passed on what ssh said, so this can come alone.
+    pub const NO_SFTP_SESSION: &str = "unable to start the sftp session";
     pub const FATAL_PREFIX: &str = "Fatal:";
 }
 
@@ -80,6 +83,14 @@ pub enum ResticFailure {
          `restic_args`)."
     )]
     LoginRefused { said: String },
+    #[error(
+        "restic could not start an sftp session{}. The server may have \
+         refused the login, or not be reachable: check the host, the user \
+         and the ssh key (root's ssh configuration, or `-o sftp.command=…` \
+         in `restic_args`); `ssh` run by hand as root shows why.",
+        ssh_said.as_ref().map(|s| format!(" (ssh: {s})")).unwrap_or_default()
+    )]
+    NoSftpSession { ssh_said: Option<String> },
     #[error(
         "there is no restic repository at the configured location. Check \
          `repo` or `repository_file` in the configuration; to create a new \
@@ -224,6 +235,15 @@ pub fn classify(
         return ResticFailure::LoginRefused {
             said: format!("ssh: {}", clean_text(said, MAX_TEXT_BYTES)),
         };
+    }
+    if any(text::NO_SFTP_SESSION) {
+        let ssh_said = said
+            .iter()
+            .rev()
+            .filter_map(|line| line.strip_prefix(text::SSH_PREFIX))
+            .find(|line| !line.starts_with("Warning: Permanently added"))
+            .map(|line| clean_text(line.trim_end_matches('.'), MAX_TEXT_BYTES));
+        return ResticFailure::NoSftpSession { ssh_said };
     }
     if any(text::NO_REPOSITORY)
         || lower
@@ -532,6 +552,34 @@ mod tests {
             classify(Some(1), None, None, &ssh),
             ResticFailure::LoginRefused {
                 said: "ssh: root@127.0.0.1: Permission denied (publickey)".into()
+            }
+        );
+        // restic 0.18 exiting before it passed on ssh's words (a race).
+        let alone = classify(
+            Some(1),
+            None,
+            Some(&ExitError {
+                code: 1,
+                message:
+                    "Fatal: unable to open repository at sftp:root@127.0.0.1:/srv/r: \
+                          unable to start the sftp session, error: error receiving version \
+                          packet from server: server unexpectedly closed connection: unexpected EOF"
+                        .into(),
+            }),
+            &[],
+        );
+        assert_eq!(alone, ResticFailure::NoSftpSession { ssh_said: None });
+        assert!(alone.to_string().contains("may have refused the login"));
+        // ssh's other complaints are passed on.
+        let down = [
+            "subprocess ssh: ssh: connect to host 127.0.0.1 port 9: Connection refused".to_owned(),
+            "Fatal: unable to open repository at sftp:x:/r: unable to start the sftp session, error: EOF"
+                .to_owned(),
+        ];
+        assert_eq!(
+            classify(Some(1), None, None, &down),
+            ResticFailure::NoSftpSession {
+                ssh_said: Some("ssh: connect to host 127.0.0.1 port 9: Connection refused".into())
             }
         );
         // A file the repository cannot read is not a login.
