@@ -40,7 +40,7 @@ trap 'rm -rf "$apt_dir"' EXIT
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/deb"
 # apt downloads as the user _apt where there is one: let it in.
 chmod 0755 "$apt_dir"
-if id _apt >/dev/null 2>&1; then chown _apt "$apt_dir/deb"; fi
+if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$apt_dir/deb"; fi
 cat > "$apt_dir/trixie.sources" <<EOF
 Types: deb
 URIs: http://deb.debian.org/debian
