@@ -177,14 +177,13 @@ impl Scenario {
     /// A read-only file of root's at `/etc/<rel>` in the container, with `mode`.
     pub fn etc_file(&mut self, rel: &str, text: &str, mode: u32) {
         let host = self.dir.path().join("etc").join(rel.replace('/', "_"));
-        if host.exists() {
-            // Already bound: the new text shows through the same bind.
-            write_private(&host, text);
-        } else {
-            write_private(&host, text);
+        // A file written again shows through the bind it already has.
+        let bound = host.exists();
+        write_private(&host, text);
+        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode)).unwrap();
+        if !bound {
             self.container.bind_ro(&host, &format!("/etc/{rel}"));
         }
-        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 
     /// A unit (or a drop-in, `NAME.d/x.conf`) for the container's systemd,
@@ -209,8 +208,8 @@ impl Scenario {
         std::os::unix::fs::symlink(installed, wants.join(unit)).unwrap();
     }
 
-    /// Boots the container, runs `script` (bash, after [`PRELUDE`]) once the
-    /// system is up, and waits for the power-off. Panics with the script's
+    /// Boots the container (once per scenario), runs `script` (bash, after
+    /// [`PRELUDE`]) once the system is up, and waits for the power-off. Panics with the script's
     /// output and the journal's end if the script failed.
     pub fn run(&mut self, script: &str) -> Results {
         std::fs::write(
