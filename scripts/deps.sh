@@ -18,11 +18,12 @@ demo_pkgs=(dbus polkitd)
 # validators meson runs; a restic REST server (rclone serve restic) for a
 # repository that stops answering; sshd for sftp repositories, and openssl
 # for the REST server's login and certificate (tests/src/servers.rs);
-# systemd-nspawn, to boot real systemd for the units' tests (tests/src/nspawn.rs).
+# systemd-nspawn, to boot real systemd for the units' tests (tests/src/nspawn.rs);
+# Python's Gio for a D-Bus client that floods the helper (tests/bus_abuse.rs).
 test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd
   xvfb dunst haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   fonts-cantarell fonts-dejavu-core adwaita-icon-theme hicolor-icon-theme imagemagick
-  desktop-file-utils appstream man-db
+  desktop-file-utils appstream man-db python3-gi
   rclone openssh-server openssh-client openssl
   systemd-container)
 
