@@ -31,6 +31,10 @@ const CHANNEL_DEPTH: usize = 64;
 /// How long a stalled restic gets to act on SIGINT before it is killed: it
 /// tries to remove its lock from a repository that may not answer any more.
 const STALL_GRACE: Duration = Duration::from_secs(60);
+/// How long restic gets to end after a Stop: removing its lock takes a
+/// moment, but a dead server would make it retry for ever. Well within the
+/// units' TimeoutStopSec=, so that the snapshots are still deleted.
+const STOP_GRACE: Duration = Duration::from_secs(120);
 
 /// What restic did.
 pub struct ResticRun {
@@ -104,14 +108,15 @@ pub async fn run(
             line = rx.recv(), if pipes_open => match line {
                 Some((stream, text)) => {
                     let seen = run.take_line(stream, &text, events);
-                    if watchdog.saw(seen) && run.stalled.is_none() {
+                    let interrupted = run.stalled.is_some() || run.stop_sent;
+                    if watchdog.saw(seen) && !interrupted {
                         stalled.as_mut().reset(watchdog.deadline());
                     }
                 }
                 None => pipes_open = false,
             },
             () = &mut stalled, if status.is_none() => {
-                if run.stalled.is_none() {
+                if run.stalled.is_none() && !run.stop_sent {
                     let limit = stall.expect("no deadline without a limit");
                     tracing::warn!(
                         "restic made no progress for {} s; stopping it",
@@ -126,6 +131,7 @@ pub async fn run(
                         "restic did not end after SIGINT; killing it (its repository \
                          lock may stay: `igotchuu restic -- unlock` removes it)"
                     );
+                    events.publish(Event::PhaseChanged(Phase::Stopping));
                     run.killed = true;
                     guard.kill();
                 }
@@ -139,6 +145,9 @@ pub async fn run(
                     run.stop_sent = true;
                     events.publish(Event::PhaseChanged(Phase::Stopping));
                     guard.interrupt();
+                    if run.stalled.is_none() {
+                        stalled.as_mut().reset(tokio::time::Instant::now() + STOP_GRACE);
+                    }
                 }
             }
             () = &mut drain => break,
@@ -172,9 +181,12 @@ impl ResticRun {
                     tracing::warn!("restic: {line}");
                     self.item_error(skipped_target(&line).expect("checked"), events);
                 }
+                // Complaints such as "Load(…) returned error, retrying
+                // after …": a restic that only retries is not getting on.
                 Stream::Stderr => {
                     tracing::warn!("restic: {line}");
                     self.stderr_tail.push(&line);
+                    return Seen::Complaint;
                 }
                 Stream::Stdout => tracing::info!("restic: {line}"),
             },
@@ -190,6 +202,8 @@ impl ResticRun {
 /// What a line of restic's showed.
 enum Seen {
     Status(Done),
+    /// A plain line on stderr: an error, or a retry.
+    Complaint,
     Other,
 }
 
@@ -233,6 +247,7 @@ impl Watchdog {
     fn saw(&mut self, seen: Seen) -> bool {
         let progress = match seen {
             Seen::Status(done) => self.last_done.replace(done) != Some(done),
+            Seen::Complaint => false,
             Seen::Other => true,
         };
         if progress {
@@ -356,8 +371,12 @@ mod tests {
         assert!(!dog.saw(status(1, 100)));
         assert_eq!(dog.deadline(), start + Duration::from_secs(5) + limit);
         assert!(dog.saw(status(1, 200)));
-        assert!(dog.saw(Seen::Other));
+        // Retrying is not getting on.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(!dog.saw(Seen::Complaint));
         assert_eq!(dog.deadline(), start + Duration::from_secs(10) + limit);
+        assert!(dog.saw(Seen::Other));
+        assert_eq!(dog.deadline(), start + Duration::from_secs(15) + limit);
         // Without a limit, the deadline never comes.
         assert!(Watchdog::new(None).deadline() > start + Duration::from_secs(3600 * 24 * 365));
     }

@@ -44,6 +44,10 @@ pub fn judge(run: &ResticRun) -> (Outcome, String) {
             "restic exited without reporting a saved snapshot".to_owned(),
         ),
         _ if run.stalled.is_some() => (Outcome::Failed, stalled_reason(run)),
+        _ if run.stop_sent && run.killed => (
+            Outcome::Stopped,
+            format!("Stopped on request; no snapshot was saved{KILLED_LOCK}"),
+        ),
         _ if run.stop_sent => (
             Outcome::Stopped,
             "Stopped on request; no snapshot was saved".to_owned(),
@@ -60,15 +64,14 @@ pub fn judge(run: &ResticRun) -> (Outcome, String) {
     }
 }
 
+/// Said of a restic that did not end after SIGINT and was killed.
+const KILLED_LOCK: &str = "; restic had to be killed, so the repository may keep a stale lock \
+     (`igotchuu restic -- unlock` removes it)";
+
 /// Why a run whose restic stalled failed, and what the user can do.
 fn stalled_reason(run: &ResticRun) -> String {
     let limit = run.stalled.map_or(0, |d| d.as_secs());
-    let lock = if run.killed {
-        "; restic had to be killed, so the repository may keep a stale lock \
-         (`igotchuu restic -- unlock` removes it)"
-    } else {
-        ""
-    };
+    let lock = if run.killed { KILLED_LOCK } else { "" };
     let said = last_words(run)
         .map(|line| format!("; restic last said: {line}"))
         .unwrap_or_default();
