@@ -339,6 +339,51 @@ impl EventSink for BusSink {
     }
 }
 
+/// The seed's Progress signal on either object (the interface is the same).
+async fn send_progress(
+    em: &zbus::object_server::SignalEmitter<'_>,
+    p: &Progress,
+) -> zbus::Result<()> {
+    BackupObject::progress(
+        em,
+        p.seconds_elapsed,
+        p.seconds_remaining,
+        p.percent_done,
+        p.total_files,
+        p.files_done,
+        p.total_bytes,
+        p.bytes_done,
+        p.error_count,
+        &p.current_files,
+    )
+    .await
+}
+
+/// The seed's BackupComplete signal on either object.
+async fn send_complete(
+    em: &zbus::object_server::SignalEmitter<'_>,
+    s: &igotchuu_dbus::Summary,
+) -> zbus::Result<()> {
+    BackupObject::backup_complete(
+        em,
+        s.files_new,
+        s.files_changed,
+        s.files_unmodified,
+        s.dirs_new,
+        s.dirs_changed,
+        s.dirs_unmodified,
+        s.data_blobs,
+        s.tree_blobs,
+        s.data_added,
+        s.total_files_processed,
+        s.total_bytes_processed,
+        s.total_duration,
+        &s.snapshot_id,
+        s.dry_run,
+    )
+    .await
+}
+
 /// PropertiesChanged for Phase with the value it had, so that a watcher
 /// sees every phase even when the run moved on before the signal left.
 async fn announce_phase(
@@ -494,19 +539,7 @@ impl BusTask {
             Outgoing::Phase(phase) => announce_phase(em, *phase).await?,
             Outgoing::Progress(p) => {
                 let p = redact::progress(p);
-                PublicObject::progress(
-                    em,
-                    p.seconds_elapsed,
-                    p.seconds_remaining,
-                    p.percent_done,
-                    p.total_files,
-                    p.files_done,
-                    p.total_bytes,
-                    p.bytes_done,
-                    p.error_count,
-                    &p.current_files,
-                )
-                .await?;
+                send_progress(em, &p).await?;
                 obj.progress_changed(em).await?;
                 obj.error_count_changed(em).await?;
             }
@@ -515,24 +548,7 @@ impl BusTask {
                 outcome, complete, ..
             } => {
                 if let Some(s) = complete {
-                    PublicObject::backup_complete(
-                        em,
-                        s.files_new,
-                        s.files_changed,
-                        s.files_unmodified,
-                        s.dirs_new,
-                        s.dirs_changed,
-                        s.dirs_unmodified,
-                        s.data_blobs,
-                        s.tree_blobs,
-                        s.data_added,
-                        s.total_files_processed,
-                        s.total_bytes_processed,
-                        s.total_duration,
-                        &s.snapshot_id,
-                        s.dry_run,
-                    )
-                    .await?;
+                    send_complete(em, s).await?;
                 }
                 PublicObject::backup_finished(
                     em,
@@ -562,19 +578,7 @@ impl BusTask {
             }
             Outgoing::Phase(phase) => announce_phase(em, *phase).await?,
             Outgoing::Progress(p) => {
-                BackupObject::progress(
-                    em,
-                    p.seconds_elapsed,
-                    p.seconds_remaining,
-                    p.percent_done,
-                    p.total_files,
-                    p.files_done,
-                    p.total_bytes,
-                    p.bytes_done,
-                    p.error_count,
-                    &p.current_files,
-                )
-                .await?;
+                send_progress(em, p).await?;
                 obj.progress_changed(em).await?;
                 self.announce_errors(&obj, em).await?;
             }
@@ -588,24 +592,7 @@ impl BusTask {
                 complete,
             } => {
                 if let Some(s) = complete {
-                    BackupObject::backup_complete(
-                        em,
-                        s.files_new,
-                        s.files_changed,
-                        s.files_unmodified,
-                        s.dirs_new,
-                        s.dirs_changed,
-                        s.dirs_unmodified,
-                        s.data_blobs,
-                        s.tree_blobs,
-                        s.data_added,
-                        s.total_files_processed,
-                        s.total_bytes_processed,
-                        s.total_duration,
-                        &s.snapshot_id,
-                        s.dry_run,
-                    )
-                    .await?;
+                    send_complete(em, s).await?;
                 }
                 BackupObject::backup_finished(em, outcome.as_str(), reason).await?;
                 announce_phase(em, None).await?;
