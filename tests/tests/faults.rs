@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::Outcome;
-use igotchuu_e2e::fixture::{write_file, Baseline, Fixture};
+use igotchuu_e2e::fixture::{noise, write_file, Baseline, Fixture};
 use igotchuu_e2e::helper::{exit, Finished};
 use igotchuu_e2e::repo::{Repo, RESTIC};
 use igotchuu_e2e::servers::{restic, RestServer};
@@ -44,19 +44,6 @@ fn small_files(fx: &Fixture) {
         ("home/a.txt", "alpha\n"),
         ("home/b.txt", "bravo\n"),
     ]));
-}
-
-/// Bytes that do not compress or deduplicate.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ len as u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// The `stall_timeout` of the runs whose repository server is killed.

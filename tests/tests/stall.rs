@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::Outcome;
-use igotchuu_e2e::fixture::{write_file, Fixture};
+use igotchuu_e2e::fixture::{noise, write_file, Fixture};
 use igotchuu_e2e::helper::exit;
-use igotchuu_e2e::servers::RestServer;
-use igotchuu_e2e::{have_root, wait};
+use igotchuu_e2e::servers::{self, RestServer};
+use igotchuu_e2e::{have_root, run, wait};
 use nix::sys::signal::Signal;
 
 /// The test's `stall_timeout`: long enough for restic to start under the
@@ -26,26 +26,17 @@ fn a_repository_that_stops_answering_ends_the_run_and_the_next_one_works() {
     std::fs::create_dir(&served).unwrap();
     let server = RestServer::start(&served);
     let restic = |args: &[&str]| {
-        let out = fx
-            .repo
-            .command()
-            .env("RESTIC_REPOSITORY", server.url())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        run(&mut servers::restic(
+            &server.url(),
+            &args,
+            &fx.repo.password_file(),
+            &fx.repo.cache_dir(),
+        ))
     };
     restic(&["init", "-q"]);
     // Enough that restic is still reading when the server freezes.
-    let noise: Vec<u8> = (0..64u32 << 20)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
-    write_file(&fx.path("home/big.bin"), &noise);
+    write_file(&fx.path("home/big.bin"), &noise(64 << 20));
     write_file(&fx.path("home/small.txt"), b"small\n");
     let base = fx.baseline();
 
