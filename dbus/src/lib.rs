@@ -13,12 +13,15 @@ pub mod follow;
 pub mod history;
 mod names;
 mod payload;
+mod retention;
 pub mod proxy;
 pub mod redact;
+pub mod settings;
 pub mod signal;
 mod state;
 
 pub use names::*;
 pub use payload::{BackupCompleteBody, ItemError, OriginalBackupCompleteBody, Progress, Summary};
 pub use proxy::Igotchuu1Proxy;
-pub use state::{Outcome, Phase, UnknownName};
+pub use retention::Retention;
+pub use state::{Operation, Outcome, Phase, RunCondition, UnknownName};

@@ -4,24 +4,36 @@
 //! are for root and administrators only.
 
 use crate::history::RunRecord;
-use crate::{Outcome, Progress};
+use crate::{Operation, Outcome, Progress};
 
-/// The reason everyone may read, for a run that ended as `outcome`.
-pub fn public_reason(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Completed => "Backup completed",
-        Outcome::CompletedWithWarnings => {
+/// The reason everyone may read, for a run of `operation` that ended as
+/// `outcome`. (A postponed run's conditions are in its record, and public.)
+pub fn public_reason(operation: Operation, outcome: Outcome) -> &'static str {
+    use Operation::*;
+    use Outcome::*;
+    match (operation, outcome) {
+        (Backup, Completed) => "Backup completed",
+        (Backup, CompletedWithWarnings) => {
             "Backup completed, but some files could not be read; an administrator can see which"
         }
-        Outcome::Failed => "Backup failed; an administrator can see why",
-        Outcome::Stopped => "Stopped on request; no snapshot was saved",
+        (Backup, Failed) => "Backup failed; an administrator can see why",
+        (Backup, Stopped) => "Stopped on request; no snapshot was saved",
+        (Forget, Completed | CompletedWithWarnings) => "Old snapshots were forgotten",
+        (Prune, Completed | CompletedWithWarnings) => "Unused data was removed",
+        (Check, Completed | CompletedWithWarnings) => "The repository is intact",
+        (Check, Failed) => "The repository check failed; an administrator can see why",
+        (_, Failed) => "Failed; an administrator can see why",
+        (_, Stopped) => "Stopped on request",
+        (_, Postponed) => "Postponed until the run conditions are met",
     }
 }
 
 /// `record` as every local user may see it.
 pub fn run_record(record: &RunRecord) -> RunRecord {
     RunRecord {
-        reason: public_reason(record.outcome).to_owned(),
+        operation: crate::Operation::Backup,
+        conditions: Vec::new(),
+        reason: public_reason(record.operation, record.outcome).to_owned(),
         places: Vec::new(),
         item_errors: Vec::new(),
         nested_subvolumes: Vec::new(),
@@ -46,6 +58,8 @@ mod tests {
     fn nothing_that_names_a_file_is_left() {
         let secret = "/home/alice/private/diary.txt";
         let record = RunRecord {
+            operation: crate::Operation::Backup,
+            conditions: Vec::new(),
             started_at: 1,
             finished_at: 2,
             outcome: Outcome::CompletedWithWarnings,
@@ -76,13 +90,16 @@ mod tests {
             ..Progress::default()
         });
         assert!(p.current_files.is_empty() && p.percent_done == 0.5);
-        for o in [
-            Outcome::Completed,
-            Outcome::CompletedWithWarnings,
-            Outcome::Failed,
-            Outcome::Stopped,
-        ] {
-            assert!(!public_reason(o).is_empty());
+        for op in Operation::ALL {
+            for o in [
+                Outcome::Completed,
+                Outcome::CompletedWithWarnings,
+                Outcome::Failed,
+                Outcome::Stopped,
+                Outcome::Postponed,
+            ] {
+                assert!(!public_reason(op, o).is_empty());
+            }
         }
     }
 }

@@ -1,9 +1,29 @@
-//! The vocabularies of a run: where it is, and how it ended.
+//! The vocabularies of a run: which operation it is, where it is, and how
+//! it ended.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+/// What the helper does in one run. A backup may be followed, in the same
+/// run and under the same lock, by a forget (the retention policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// Snapshots, `restic backup`, cleanup. History records without an
+    /// operation (written before there were others) are backups.
+    #[default]
+    Backup,
+    /// `restic forget` with the retention policy, for this host, profile
+    /// and places only.
+    Forget,
+    /// `restic prune`: removes the data no snapshot needs any more.
+    Prune,
+    /// `restic check`: reads the repository's structure, and a subset of
+    /// its data if configured.
+    Check,
+}
 
 /// What a run is doing right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -12,6 +32,12 @@ pub enum Phase {
     Preparing,
     Snapshotting,
     BackingUp,
+    /// restic forget runs (Operation::Forget).
+    Forgetting,
+    /// restic prune runs (Operation::Prune).
+    Pruning,
+    /// restic check runs (Operation::Check).
+    Checking,
     Stopping,
     CleaningUp,
 }
@@ -28,6 +54,22 @@ pub enum Outcome {
     Failed,
     /// Stopped on request; no snapshot was saved.
     Stopped,
+    /// A scheduled operation did not start because a run condition was not
+    /// met (on battery, a metered connection); it runs once the condition
+    /// clears. Never sent in BackupFinished: a postponed backup never began.
+    Postponed,
+}
+
+/// A condition under which scheduled runs wait (unless the configuration
+/// allows them), and which "Back up now" overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunCondition {
+    /// UPower says the machine runs on battery (`run_on_battery`).
+    OnBattery,
+    /// NetworkManager says the connection is metered, and the repository
+    /// is reached over the network (`run_on_metered`).
+    Metered,
 }
 
 /// A phase or outcome name that this version does not know.
@@ -57,10 +99,25 @@ macro_rules! wire_names {
     };
 }
 
+wire_names!(Operation {
+    Backup => "backup",
+    Forget => "forget",
+    Prune => "prune",
+    Check => "check",
+});
+
+wire_names!(RunCondition {
+    OnBattery => "on-battery",
+    Metered => "metered",
+});
+
 wire_names!(Phase {
     Preparing => "preparing",
     Snapshotting => "snapshotting",
     BackingUp => "backing-up",
+    Forgetting => "forgetting",
+    Pruning => "pruning",
+    Checking => "checking",
     Stopping => "stopping",
     CleaningUp => "cleaning-up",
 });
@@ -70,7 +127,39 @@ wire_names!(Outcome {
     CompletedWithWarnings => "completed-with-warnings",
     Failed => "failed",
     Stopped => "stopped",
+    Postponed => "postponed",
 });
+
+impl Operation {
+    /// The `Operation` property's value while no run is active.
+    pub const NONE: &'static str = "";
+
+    /// Every operation, in the order a desktop lists them.
+    pub const ALL: [Operation; 4] = [Self::Backup, Self::Forget, Self::Prune, Self::Check];
+
+    /// The `Operation` property's value: an operation, or [`Operation::NONE`].
+    pub fn property_value(operation: Option<Operation>) -> &'static str {
+        operation.map_or(Self::NONE, Operation::as_str)
+    }
+
+    /// Parses the `Operation` property: `None` for [`Operation::NONE`].
+    pub fn from_property(value: &str) -> Result<Option<Operation>, UnknownName> {
+        if value == Self::NONE {
+            return Ok(None);
+        }
+        value.parse().map(Some)
+    }
+
+    /// The phase in which restic does this operation's work.
+    pub fn working_phase(self) -> Phase {
+        match self {
+            Self::Backup => Phase::BackingUp,
+            Self::Forget => Phase::Forgetting,
+            Self::Prune => Phase::Pruning,
+            Self::Check => Phase::Checking,
+        }
+    }
+}
 
 impl Phase {
     /// The `Phase` property's value while no run is active.
@@ -108,6 +197,7 @@ mod tests {
             Outcome::CompletedWithWarnings,
             Outcome::Failed,
             Outcome::Stopped,
+            Outcome::Postponed,
         ] {
             assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
             assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{o}\""));
@@ -119,6 +209,9 @@ mod tests {
             Phase::Preparing,
             Phase::Snapshotting,
             Phase::BackingUp,
+            Phase::Forgetting,
+            Phase::Pruning,
+            Phase::Checking,
             Phase::Stopping,
             Phase::CleaningUp,
         ] {
@@ -129,5 +222,12 @@ mod tests {
         }
         assert!(Phase::from_property("").is_err());
         assert!("done".parse::<Outcome>().is_err());
+        for op in Operation::ALL {
+            assert_eq!(Operation::from_property(op.as_str()).unwrap(), Some(op));
+            assert_eq!(serde_json::to_string(&op).unwrap(), format!("\"{op}\""));
+        }
+        assert_eq!(Operation::from_property("").unwrap(), None);
+        assert_eq!(Operation::default(), Operation::Backup);
+        assert!(Operation::from_property("restore").is_err());
     }
 }

@@ -10,6 +10,10 @@ pub const FAILED: u8 = 1;
 /// Backup completed with warnings: a snapshot was saved, but some files
 /// could not be read and are missing from it. Same as restic's own code.
 pub const COMPLETED_WITH_WARNINGS: u8 = 3;
+/// A scheduled run was postponed: a run condition (on battery, a metered
+/// connection) did not clear in time, and nothing ran. Not a failure; the
+/// next scheduled run tries again.
+pub const POSTPONED: u8 = 5;
 /// `igotchuu watch` could not follow a backup: no system bus, Start
 /// refused (polkit), or no run began in time (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
@@ -32,5 +36,6 @@ pub fn for_outcome(outcome: Outcome) -> u8 {
         Outcome::CompletedWithWarnings => COMPLETED_WITH_WARNINGS,
         Outcome::Failed => FAILED,
         Outcome::Stopped => STOPPED,
+        Outcome::Postponed => POSTPONED,
     }
 }

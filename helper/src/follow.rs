@@ -338,6 +338,8 @@ mod tests {
         // No properties, Progress only, a 13-argument BackupComplete, no
         // BackupFinished; the history holds an older, unrelated failure.
         let older = RunRecord {
+            operation: igotchuu_dbus::Operation::Backup,
+            conditions: Vec::new(),
             started_at: NOW - 320,
             finished_at: NOW - 300,
             outcome: Outcome::Failed,

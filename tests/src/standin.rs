@@ -665,6 +665,8 @@ pub fn sample_record(ago: u64, outcome: Outcome, reason: &str, errors: u64) -> R
         })
         .collect();
     RunRecord {
+        operation: igotchuu_dbus::Operation::Backup,
+        conditions: Vec::new(),
         started_at: finished_at - 190,
         finished_at,
         outcome,

@@ -75,6 +75,8 @@ fn summary() -> Summary {
 
 fn completed_record(started_at: u64, finished_at: u64) -> RunRecord {
     RunRecord {
+        operation: igotchuu_dbus::Operation::Backup,
+        conditions: Vec::new(),
         started_at,
         finished_at,
         outcome: Outcome::Completed,

@@ -43,6 +43,8 @@ fn screenshots() -> PathBuf {
 fn older_failed_run() -> RunRecord {
     let finished_at = unix_now() - 300;
     RunRecord {
+        operation: igotchuu_dbus::Operation::Backup,
+        conditions: Vec::new(),
         started_at: finished_at - 20,
         finished_at,
         outcome: Outcome::Failed,

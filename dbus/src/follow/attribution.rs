@@ -83,6 +83,8 @@ mod tests {
 
     fn record(started_at: u64, finished_at: u64, outcome: Outcome) -> RunRecord {
         RunRecord {
+            operation: crate::Operation::Backup,
+            conditions: Vec::new(),
             started_at,
             finished_at,
             outcome,

@@ -117,6 +117,8 @@ fn present_with(started_at: u64, p: Option<Phase>, history: Option<History>) -> 
 
 fn record(started_at: u64, outcome: Outcome) -> RunRecord {
     RunRecord {
+        operation: crate::Operation::Backup,
+        conditions: Vec::new(),
         started_at,
         finished_at: NOW + 60,
         outcome,
@@ -451,6 +453,8 @@ fn without_a_phase_property_progress_means_backing_up() {
 #[test]
 fn an_original_run_with_its_summary_completed_and_an_older_failure_is_not_it() {
     let older = RunRecord {
+        operation: crate::Operation::Backup,
+        conditions: Vec::new(),
         finished_at: NOW - 300,
         started_at: NOW - 320,
         outcome: Outcome::Failed,
@@ -530,6 +534,8 @@ fn an_original_run_that_just_ends_is_unknown_unless_a_record_is_provably_it() {
             .collect::<Vec<_>>()
     };
     let at = |started_at: u64, finished_at: u64, outcome| RunRecord {
+        operation: crate::Operation::Backup,
+        conditions: Vec::new(),
         started_at,
         finished_at,
         ..record(0, outcome)

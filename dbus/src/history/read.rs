@@ -98,6 +98,8 @@ mod tests {
         let mut h = History::default();
         for &s in starts {
             h.push(RunRecord {
+                operation: crate::Operation::Backup,
+                conditions: Vec::new(),
                 started_at: s,
                 finished_at: s + 5,
                 outcome: Outcome::Completed,

@@ -200,6 +200,8 @@ mod tests {
 
     fn record(started_at: u64) -> RunRecord {
         RunRecord {
+            operation: igotchuu_dbus::Operation::Backup,
+            conditions: Vec::new(),
             started_at,
             finished_at: started_at + 5,
             outcome: Outcome::Completed,

@@ -92,6 +92,10 @@ pub fn notification(f: &Finished) -> Notice {
             let body = sentence(&f.reason).unwrap_or_else(|| "Stopped on request.".to_owned());
             ("Backup stopped", nothing_saved(&body), false)
         }
+        Some(Outcome::Postponed) => {
+            let body = sentence(&f.reason).unwrap_or_else(|| "It runs when it can.".to_owned());
+            ("Backup postponed", body, false)
+        }
     };
     Notice {
         title: title.to_owned(),
@@ -170,6 +174,9 @@ fn run_line(state: &DesktopState, phase: Phase) -> String {
             }
             line
         }
+        Phase::Forgetting => "Forgetting old snapshots…".to_owned(),
+        Phase::Pruning => "Removing unused data from the repository…".to_owned(),
+        Phase::Checking => "Checking the repository…".to_owned(),
         Phase::Stopping => "Stopping the backup…".to_owned(),
         Phase::CleaningUp => "Cleaning up after the backup…".to_owned(),
     }
@@ -195,6 +202,7 @@ fn last_run_line(f: &Finished, now: u64) -> String {
             None => format!("Last backup failed {ago}"),
         },
         Some(Outcome::Stopped) => format!("Last backup was stopped {ago}"),
+        Some(Outcome::Postponed) => format!("Last backup was postponed {ago}"),
     }
 }
 

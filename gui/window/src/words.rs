@@ -11,6 +11,9 @@ pub fn phase_title(phase: Phase) -> &'static str {
         Phase::Preparing => "Preparing…",
         Phase::Snapshotting => "Taking Snapshots…",
         Phase::BackingUp => "Backing Up…",
+        Phase::Forgetting => "Forgetting Old Snapshots…",
+        Phase::Pruning => "Removing Unused Data…",
+        Phase::Checking => "Checking the Repository…",
         Phase::Stopping => "Stopping…",
         Phase::CleaningUp => "Cleaning Up…",
     }
@@ -24,6 +27,7 @@ pub fn outcome_title(outcome: Option<Outcome>) -> &'static str {
         Some(Outcome::CompletedWithWarnings) => "Backup Completed with Warnings",
         Some(Outcome::Failed) => "Backup Failed",
         Some(Outcome::Stopped) => "Backup Stopped",
+        Some(Outcome::Postponed) => "Backup Postponed",
     }
 }
 
@@ -35,6 +39,7 @@ pub fn outcome_word(outcome: Option<Outcome>) -> &'static str {
         Some(Outcome::CompletedWithWarnings) => "Completed with warnings",
         Some(Outcome::Failed) => "Failed",
         Some(Outcome::Stopped) => "Stopped",
+        Some(Outcome::Postponed) => "Postponed",
     }
 }
 
@@ -65,6 +70,10 @@ impl Icon {
             Icon::Outcome(Some(Outcome::Failed)) => (
                 "com.nyantec.IGotChuu-failed-symbolic",
                 "dialog-error-symbolic",
+            ),
+            Icon::Outcome(Some(Outcome::Postponed)) => (
+                "com.nyantec.IGotChuu-postponed-symbolic",
+                "alarm-symbolic",
             ),
             Icon::Outcome(Some(Outcome::Stopped)) => {
                 ("media-playback-stop-symbolic", "process-stop-symbolic")
@@ -124,7 +133,7 @@ pub fn one_line(f: &Finished) -> String {
             format!("{} skipped", format::count(f.error_count, "file", "files"))
         }
         (Outcome::Completed, None) => "A snapshot was saved".to_owned(),
-        (Outcome::Failed | Outcome::Stopped, _) => {
+        (Outcome::Failed | Outcome::Stopped | Outcome::Postponed, _) => {
             let reason = f.reason.trim().trim_end_matches('.');
             match (outcome, reason.is_empty()) {
                 (Outcome::Stopped, true) => "Stopped on request".to_owned(),

@@ -553,7 +553,7 @@ impl BusTask {
                 PublicObject::backup_finished(
                     em,
                     outcome.as_str(),
-                    redact::public_reason(*outcome),
+                    redact::public_reason(igotchuu_dbus::Operation::Backup, *outcome),
                 )
                 .await?;
                 announce_phase(em, None).await?;

@@ -37,6 +37,8 @@ impl EventSink for HistorySink {
             Event::Finished(finish) => {
                 let Some(info) = self.info.take() else { return };
                 let record = RunRecord {
+                    operation: igotchuu_dbus::Operation::Backup,
+                    conditions: Vec::new(),
                     started_at: unix(info.started_at),
                     finished_at: unix(SystemTime::now()),
                     outcome: finish.outcome,

@@ -127,6 +127,7 @@ impl TerminalPrinter {
             Outcome::CompletedWithWarnings => "Completed with warnings",
             Outcome::Failed => "FAILED",
             Outcome::Stopped => "Stopped",
+            Outcome::Postponed => "Postponed",
         };
         println!("{label}: {}", f.reason);
         let _ = io::stdout().flush();
@@ -192,6 +193,9 @@ fn phase_text(phase: Phase) -> &'static str {
         Phase::Preparing => "Preparing…",
         Phase::Snapshotting => "Taking snapshots…",
         Phase::BackingUp => "Backing up…",
+        Phase::Forgetting => "Forgetting old snapshots…",
+        Phase::Pruning => "Removing unused data (prune)…",
+        Phase::Checking => "Checking the repository…",
         Phase::Stopping => "Stopping: waiting for restic to finish cleanly…",
         Phase::CleaningUp => "Removing snapshots…",
     }

@@ -79,6 +79,8 @@ mod tests {
 
     fn record(n: u64) -> RunRecord {
         RunRecord {
+            operation: igotchuu_dbus::Operation::Backup,
+            conditions: Vec::new(),
             started_at: n,
             finished_at: n,
             outcome: Outcome::Failed,
