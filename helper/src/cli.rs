@@ -12,10 +12,14 @@ Exit codes:
   0    backup completed
   3    backup completed with warnings: a snapshot was saved, but some files
        could not be read and are missing from it (they are listed)
-  1    backup failed: no snapshot was saved
+  1    backup failed: no snapshot was saved; forget, prune or check failed
+       (for check: it could not run, or it found damage)
+  5    a scheduled run was postponed: on battery or on a metered connection,
+       and the condition did not clear in time; nothing ran
   2    wrong command-line usage
   69   watch: no system bus, Start refused, or no backup began in time
-  75   another igotchuu run is in progress
+  75   another igotchuu run was in progress, and did not end within
+       wait_timeout
   76   watch: the backup ended, but the helper did not say how
   78   the configuration was refused; nothing was done
   130  stopped on request (Ctrl-C, SIGTERM, or Stop from the desktop)
@@ -24,6 +28,8 @@ Examples:
   igotchuu check-config                 show what a backup would do
   igotchuu backup                       run a backup now
   igotchuu -p laptop backup             use the [profiles.laptop] settings
+  igotchuu forget --dry-run             show which snapshots the policy would forget
+  igotchuu check                        check that the repository can be read back
   igotchuu watch --start                back up now through the system bus, and watch
   igotchuu restic -- snapshots          list the repository's snapshots
   igotchuu mount /mnt/restore           browse backups with `restic mount`";
@@ -56,8 +62,34 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Snapshot, back up with restic, and delete the snapshots.
-    Backup,
+    /// Snapshot, back up with restic, and delete the snapshots. Then, if
+    /// a retention policy (keep_*) is set, forget what it does not keep.
+    Backup {
+        #[command(flatten)]
+        when: When,
+    },
+    /// Forget this machine's snapshots of the configured places that the
+    /// retention policy (keep_*) does not keep. Other hosts', other
+    /// profiles' and untagged snapshots are never touched.
+    Forget {
+        /// Only show which snapshots would be forgotten and which kept.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        when: When,
+    },
+    /// Remove the data that no snapshot needs any more (`restic prune`).
+    /// Locks the repository for everyone while it runs.
+    Prune {
+        #[command(flatten)]
+        when: When,
+    },
+    /// Check that the repository is intact (`restic check`), reading the
+    /// check_read_data_subset of the data if the configuration sets one.
+    Check {
+        #[command(flatten)]
+        when: When,
+    },
     /// Browse the repository's snapshots as files (`restic mount`).
     Mount {
         /// An empty directory to mount the repository on.
@@ -96,6 +128,17 @@ pub enum Command {
     Serve,
 }
 
+/// Who started an operation, which decides whether the run conditions
+/// (run_on_battery, run_on_metered) apply.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct When {
+    /// Started by a timer: wait while on battery or on a metered connection
+    /// (unless the configuration allows it). Without it, the operation runs
+    /// at once, and says which condition it overrides.
+    #[arg(long)]
+    pub scheduled: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +160,36 @@ mod tests {
         let cli = Cli::parse_from(["igotchuu", "-c", "/x.toml", "backup", "-v"]);
         assert_eq!(cli.config, PathBuf::from("/x.toml"));
         assert_eq!(cli.verbose, 1);
+        assert!(matches!(
+            cli.command,
+            Command::Backup {
+                when: When { scheduled: false }
+            }
+        ));
+    }
+
+    #[test]
+    fn operations_take_scheduled_and_forget_a_dry_run() {
+        let cli = Cli::parse_from(["igotchuu", "backup", "--scheduled"]);
+        assert!(matches!(
+            cli.command,
+            Command::Backup {
+                when: When { scheduled: true }
+            }
+        ));
+        let cli = Cli::parse_from(["igotchuu", "forget", "--dry-run"]);
+        let Command::Forget { dry_run, when } = cli.command else {
+            panic!("not forget")
+        };
+        assert!(dry_run && !when.scheduled);
+        for op in ["prune", "check"] {
+            let cli = Cli::parse_from(["igotchuu", op, "--scheduled"]);
+            assert!(matches!(
+                cli.command,
+                Command::Prune { when } | Command::Check { when } if when.scheduled
+            ));
+        }
+        assert!(Cli::try_parse_from(["igotchuu", "check", "--dry-run"]).is_err());
     }
 
     #[test]

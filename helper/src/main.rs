@@ -4,6 +4,7 @@ mod btrfs;
 mod bus;
 mod cli;
 mod commands;
+mod conditions;
 mod config;
 mod events;
 mod exit;
@@ -31,7 +32,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let code = match &cli.command {
-        Command::Backup => commands::backup::run(&cli, Mode::Now),
+        Command::Backup { .. } => commands::backup::run(&cli, Mode::Now),
+        // Agent A: forget, prune and check (see /tmp/igotchuu-brief/issue12.md).
+        Command::Forget { .. } | Command::Prune { .. } | Command::Check { .. } => {
+            eprintln!("igotchuu: not built yet");
+            exit::FAILED
+        }
         Command::Serve => commands::backup::run(&cli, Mode::OnStartCall),
         Command::Cleanup => commands::cleanup::run(&cli),
         Command::CheckConfig => commands::config::check(&cli),

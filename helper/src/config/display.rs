@@ -59,6 +59,7 @@ impl fmt::Display for Config {
             "stall_timeout = {}",
             self.stall_timeout.map_or(0, |t| t.as_secs())
         )?;
+        self.fmt_maintenance(f)?;
         if self.snapshots.is_empty() {
             return writeln!(f, "snapshot = []");
         }
@@ -68,6 +69,39 @@ impl fmt::Display for Config {
             writeln!(f, "snapshot_location = {}", path(&spec.location))?;
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Retention, checks, run conditions and waiting.
+    fn fmt_maintenance(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.retention.is_empty() {
+            writeln!(
+                f,
+                "# No keep_* is set: nothing is ever forgotten, the repository keeps every snapshot."
+            )?;
+        }
+        for (key, n) in self.retention.counts() {
+            writeln!(f, "{key} = {n}")?;
+        }
+        if let Some(within) = &self.retention.keep_within {
+            writeln!(f, "keep_within = {}", quote(within))?;
+        }
+        match &self.check_read_data_subset {
+            Some(subset) => writeln!(f, "check_read_data_subset = {}", quote(subset))?,
+            None => writeln!(
+                f,
+                "# check_read_data_subset is not set: `igotchuu check` reads the structure, not the data."
+            )?,
+        }
+        writeln!(f, "run_on_battery = {}", self.run_on_battery)?;
+        writeln!(f, "run_on_metered = {}", self.run_on_metered)?;
+        writeln!(f, "stale_after_days = {}", self.stale_after_days)?;
+        writeln!(
+            f,
+            "wait_timeout = {}",
+            self.wait_timeout.map_or(0, |t| t.as_secs())
+        )
     }
 }
 
@@ -85,6 +119,12 @@ impl fmt::Debug for Config {
             .field("repository", &self.repository)
             .field("password", &self.password)
             .field("stall_timeout", &self.stall_timeout)
+            .field("retention", &self.retention)
+            .field("check_read_data_subset", &self.check_read_data_subset)
+            .field("run_on_battery", &self.run_on_battery)
+            .field("run_on_metered", &self.run_on_metered)
+            .field("stale_after_days", &self.stale_after_days)
+            .field("wait_timeout", &self.wait_timeout)
             .finish()
     }
 }

@@ -65,6 +65,16 @@ pub enum ConfigError {
         known: &'static [&'static str],
     },
 
+    #[error("{}:{line}: `{key}` = {value} is not {expected}", .file.display())]
+    BadValue {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        /// The value as written.
+        value: String,
+        expected: &'static str,
+    },
+
     #[error("{}:{line}: `{key}` must be {expected}, not {found}", .file.display())]
     WrongType {
         file: PathBuf,

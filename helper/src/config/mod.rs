@@ -50,10 +50,28 @@ pub struct Config {
     /// How long restic may make no progress before the run is stopped as
     /// stalled (a repository that stopped answering); `None`: for ever.
     pub stall_timeout: Option<std::time::Duration>,
+    /// What `forget` keeps (keep_*); empty: nothing is forgotten.
+    pub retention: igotchuu_dbus::Retention,
+    /// `restic check --read-data-subset`, if set.
+    pub check_read_data_subset: Option<String>,
+    /// Scheduled runs also run on battery.
+    pub run_on_battery: bool,
+    /// Scheduled runs to a network repository also run over a metered
+    /// connection.
+    pub run_on_metered: bool,
+    /// The desktop warns when the last backup is older than this.
+    pub stale_after_days: u64,
+    /// How long an operation waits for another run to end; `None`: it
+    /// does not wait.
+    pub wait_timeout: Option<std::time::Duration>,
 }
 
 /// The `stall_timeout` when the file sets none: half an hour.
 pub const DEFAULT_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The `wait_timeout` when the file sets none: six hours, longer than a
+/// long prune or a first backup usually takes.
+pub const DEFAULT_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// One subvolume to snapshot.
 #[derive(Debug, Clone, Eq)]
@@ -135,6 +153,26 @@ impl Config {
         let mount_points = crate::view::mount_points().unwrap_or_default();
         resolved.check_hidden_places(&is_subvolume, &mount_points)?;
         Ok(resolved.config)
+    }
+
+    /// Whether restic reaches the repository over the network: anything but
+    /// a folder on this machine. A `repository_file` that cannot be read
+    /// counts as the network, so that `run_on_metered` errs on the side of
+    /// not spending someone's mobile data.
+    pub fn repository_is_remote(&self) -> bool {
+        crate::view::repository_folder(&self.repository).is_none()
+    }
+
+    /// What the desktop may know of this configuration (`settings.json`).
+    pub fn public_settings(&self) -> igotchuu_dbus::settings::Settings {
+        igotchuu_dbus::settings::Settings {
+            profile: self.profile.clone(),
+            stale_after_days: self.stale_after_days,
+            retention: self.retention.clone(),
+            check_read_data_subset: self.check_read_data_subset.clone(),
+            run_on_battery: self.run_on_battery,
+            run_on_metered: self.run_on_metered,
+        }
     }
 
     /// Parses and validates `text` as if read from `file`, with `profile`

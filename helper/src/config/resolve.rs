@@ -89,6 +89,18 @@ pub(super) fn resolve(
                 Some(0) => None,
                 Some(seconds) => Some(std::time::Duration::from_secs(seconds)),
             },
+            retention: table.keep.policy(),
+            check_read_data_subset: table.check_read_data_subset.map(|s| s.value),
+            run_on_battery: table.run_on_battery.is_some_and(|b| b.value),
+            run_on_metered: table.run_on_metered.is_some_and(|b| b.value),
+            stale_after_days: table
+                .stale_after_days
+                .map_or(igotchuu_dbus::settings::DEFAULT_STALE_AFTER_DAYS, |d| d.value),
+            wait_timeout: match table.wait_timeout.map(|s| s.value) {
+                None => Some(super::DEFAULT_WAIT_TIMEOUT),
+                Some(0) => None,
+                Some(seconds) => Some(std::time::Duration::from_secs(seconds)),
+            },
         },
         sources,
         places: places.value,
@@ -97,7 +109,8 @@ pub(super) fn resolve(
 
 /// Each key the profile sets replaces the top level's wholesale. The pairs of
 /// alternatives are one field each, so setting `repo` in a profile also drops
-/// a top-level `repository_file`.
+/// a top-level `repository_file`. The `keep_*` keys are one policy: a
+/// profile that sets any of them replaces all of the top level's.
 fn overlay(top: RawTable, profile: RawTable) -> RawTable {
     RawTable {
         places: profile.places.or(top.places),
@@ -110,6 +123,18 @@ fn overlay(top: RawTable, profile: RawTable) -> RawTable {
         restic_args: profile.restic_args.or(top.restic_args),
         repository: profile.repository.or(top.repository),
         password: profile.password.or(top.password),
+        keep: if profile.keep.is_set() {
+            profile.keep
+        } else {
+            top.keep
+        },
+        check_read_data_subset: profile
+            .check_read_data_subset
+            .or(top.check_read_data_subset),
+        run_on_battery: profile.run_on_battery.or(top.run_on_battery),
+        run_on_metered: profile.run_on_metered.or(top.run_on_metered),
+        stale_after_days: profile.stale_after_days.or(top.stale_after_days),
+        wait_timeout: profile.wait_timeout.or(top.wait_timeout),
     }
 }
 

@@ -1004,3 +1004,100 @@ fn stall_timeout_is_seconds_and_zero_turns_it_off() {
         assert_message(&e, 3, &["`stall_timeout`", "a whole number of seconds"]);
     }
 }
+
+// ---- retention, checks, run conditions ----
+
+#[test]
+fn retention_keys_make_one_policy_and_a_profile_replaces_it_whole() {
+    let config = parse(MINIMAL);
+    assert!(config.retention.is_empty(), "no policy unless one is set");
+    assert!(config.to_string().contains("nothing is ever forgotten"));
+    let text = format!(
+        "{MINIMAL}keep_last = 3\nkeep_daily = 7\nkeep_within = \"2d\"\n\
+         [profiles.laptop]\nkeep_weekly = 4\n[profiles.same]\nplaces = [\"/srv\"]\n"
+    );
+    let top = parse(&text).retention;
+    assert_eq!(
+        top.restic_args(),
+        ["--keep-last=3", "--keep-daily=7", "--keep-within=2d"]
+    );
+    // A profile's policy is its own, not a mixture with the top level's.
+    let laptop = parse_with(&text, Some("laptop")).retention;
+    assert_eq!(laptop.restic_args(), ["--keep-weekly=4"]);
+    // A profile that sets no keep_* key keeps the top level's.
+    assert_eq!(parse_with(&text, Some("same")).retention, top);
+    let shown = parse(&text).to_string();
+    for line in ["keep_last = 3", "keep_daily = 7", "keep_within = \"2d\""] {
+        assert!(shown.contains(line), "{shown}");
+    }
+}
+
+#[test]
+fn retention_values_are_checked_as_restic_would() {
+    for (bad, expected) in [
+        ("keep_last = 0", "1 or more"),
+        ("keep_daily = -1", "1 or more"),
+        ("keep_weekly = \"4\"", "a whole number"),
+        ("keep_monthly = 4294967296", "1 or more"),
+        ("keep_within = \"1w\"", "a restic duration"),
+        ("keep_within = 7", "a restic duration"),
+    ] {
+        let e = refusal(&format!("{MINIMAL}{bad}\n"));
+        let key = bad.split(' ').next().unwrap();
+        assert_message(&e, 3, &[&format!("`{key}`"), expected]);
+    }
+    // In a profile, the key path says which.
+    let e = refusal(&format!("{MINIMAL}[profiles.laptop]\nkeep_yearly = 0\n"));
+    assert_message(&e, 4, &["`profiles.laptop.keep_yearly`", "= 0"]);
+}
+
+#[test]
+fn check_subset_run_conditions_staleness_and_waiting() {
+    use std::time::Duration;
+    let config = parse(MINIMAL);
+    assert_eq!(config.check_read_data_subset, None);
+    assert!(!config.run_on_battery && !config.run_on_metered);
+    assert_eq!(config.stale_after_days, 7);
+    assert_eq!(config.wait_timeout, Some(DEFAULT_WAIT_TIMEOUT));
+    let text = format!(
+        "{MINIMAL}check_read_data_subset = \"2.5%\"\nrun_on_battery = true\n\
+         stale_after_days = 14\nwait_timeout = 0\n[profiles.p]\nrun_on_metered = true\nwait_timeout = 60\n"
+    );
+    let config = parse(&text);
+    assert_eq!(config.check_read_data_subset.as_deref(), Some("2.5%"));
+    assert!(config.run_on_battery && !config.run_on_metered);
+    assert_eq!(config.stale_after_days, 14);
+    assert_eq!(config.wait_timeout, None);
+    let p = parse_with(&text, Some("p"));
+    assert!(p.run_on_battery && p.run_on_metered);
+    assert_eq!(p.wait_timeout, Some(Duration::from_secs(60)));
+    let settings = p.public_settings();
+    assert_eq!(
+        (settings.profile.as_deref(), settings.stale_after_days),
+        (Some("p"), 14)
+    );
+    for (bad, expected) in [
+        ("check_read_data_subset = \"0/5\"", "a subset of the data"),
+        ("check_read_data_subset = \"150%\"", "a subset of the data"),
+        ("run_on_battery = \"yes\"", "true or false"),
+        ("stale_after_days = 0", "days, 1 or more"),
+        ("wait_timeout = -1", "seconds"),
+    ] {
+        let e = refusal(&format!("{MINIMAL}{bad}\n"));
+        let key = bad.split(' ').next().unwrap();
+        assert_message(&e, 3, &[&format!("`{key}`"), expected]);
+    }
+}
+
+#[test]
+fn only_a_folder_on_this_machine_is_a_local_repository() {
+    let with = |repo: &str| parse(&format!("places = [\"/home\"]\nrepo = \"{repo}\"\n"));
+    assert!(!with("/srv/restic").repository_is_remote());
+    assert!(!with("local:/srv/restic").repository_is_remote());
+    for remote in ["sftp:host:/srv", "rest:https://h/", "s3:s3.amazonaws.com/b", "rclone:x:y"] {
+        assert!(with(remote).repository_is_remote(), "{remote}");
+    }
+    // A repository_file nobody can read counts as the network.
+    let config = parse("places = [\"/home\"]\nrepository_file = \"/nonexistent/igotchuu-repo\"\n");
+    assert!(config.repository_is_remote());
+}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
+mod policy;
 mod values;
 
 use super::error::{line_at, ConfigError};
@@ -18,7 +19,7 @@ use super::{Password, Repository};
 use values::{item_type, value_type};
 
 /// The keys of the top level and of a profile table.
-const TABLE_KEY_ARRAY: [&str; 12] = [
+const TABLE_KEY_ARRAY: [&str; 24] = [
     "places",
     "snapshot",
     "snapshot_prefix",
@@ -31,6 +32,18 @@ const TABLE_KEY_ARRAY: [&str; 12] = [
     "password_file",
     "password_command",
     "stall_timeout",
+    "keep_last",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+    "keep_within",
+    "check_read_data_subset",
+    "run_on_battery",
+    "run_on_metered",
+    "stale_after_days",
+    "wait_timeout",
 ];
 pub(super) const TABLE_KEYS: &[&str] = &TABLE_KEY_ARRAY;
 
@@ -96,6 +109,51 @@ pub(super) struct RawTable {
     pub password: Option<At<Password>>,
     /// Seconds; 0 turns the limit off.
     pub stall_timeout: Option<At<u64>>,
+    /// The `keep_*` keys, each on its own, so that a profile may change one.
+    pub keep: Keep,
+    pub check_read_data_subset: Option<At<String>>,
+    pub run_on_battery: Option<At<bool>>,
+    pub run_on_metered: Option<At<bool>>,
+    pub stale_after_days: Option<At<u64>>,
+    /// Seconds; 0: don't wait.
+    pub wait_timeout: Option<At<u64>>,
+}
+
+/// The retention keys as written.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Keep {
+    pub last: Option<At<u32>>,
+    pub hourly: Option<At<u32>>,
+    pub daily: Option<At<u32>>,
+    pub weekly: Option<At<u32>>,
+    pub monthly: Option<At<u32>>,
+    pub yearly: Option<At<u32>>,
+    pub within: Option<At<String>>,
+}
+
+impl Keep {
+    /// Whether the table sets any `keep_*` key.
+    pub fn is_set(&self) -> bool {
+        self.last.is_some()
+            || self.hourly.is_some()
+            || self.daily.is_some()
+            || self.weekly.is_some()
+            || self.monthly.is_some()
+            || self.yearly.is_some()
+            || self.within.is_some()
+    }
+
+    pub fn policy(self) -> igotchuu_dbus::Retention {
+        igotchuu_dbus::Retention {
+            keep_last: self.last.map(|a| a.value),
+            keep_hourly: self.hourly.map(|a| a.value),
+            keep_daily: self.daily.map(|a| a.value),
+            keep_weekly: self.weekly.map(|a| a.value),
+            keep_monthly: self.monthly.map(|a| a.value),
+            keep_yearly: self.yearly.map(|a| a.value),
+            keep_within: self.within.map(|a| a.value),
+        }
+    }
 }
 
 /// The whole file: the top level and the profiles in file order.
@@ -255,6 +313,20 @@ impl Walk<'_> {
                     table.ignore_nested = Some(self.paths(entry, "an array of absolute paths")?)
                 }
                 "stall_timeout" => table.stall_timeout = Some(self.seconds_entry(entry)?),
+                "keep_last" => table.keep.last = Some(self.count_entry(entry)?),
+                "keep_hourly" => table.keep.hourly = Some(self.count_entry(entry)?),
+                "keep_daily" => table.keep.daily = Some(self.count_entry(entry)?),
+                "keep_weekly" => table.keep.weekly = Some(self.count_entry(entry)?),
+                "keep_monthly" => table.keep.monthly = Some(self.count_entry(entry)?),
+                "keep_yearly" => table.keep.yearly = Some(self.count_entry(entry)?),
+                "keep_within" => table.keep.within = Some(self.duration_entry(entry)?),
+                "check_read_data_subset" => {
+                    table.check_read_data_subset = Some(self.subset_entry(entry)?)
+                }
+                "run_on_battery" => table.run_on_battery = Some(self.bool_entry(entry)?),
+                "run_on_metered" => table.run_on_metered = Some(self.bool_entry(entry)?),
+                "stale_after_days" => table.stale_after_days = Some(self.days_entry(entry)?),
+                "wait_timeout" => table.wait_timeout = Some(self.seconds_entry(entry)?),
                 "restic_backup_args" => {
                     table.restic_backup_args = Some(self.strings(entry, "an array of strings")?);
                 }
