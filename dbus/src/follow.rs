@@ -18,6 +18,15 @@
 //!   could not read something);
 //! - otherwise with an unknown outcome (`Finished::outcome` is `None`),
 //!   which a client shows as such, never as a failure or a success.
+//!
+//! Operations (forget, prune, check) are followed alike: a newer helper
+//! brackets each with `OperationStarted` and `OperationFinished` and says
+//! which one runs in its `Operation` property; each ends in exactly one
+//! [`Update::Finished`] whose [`Finished::operation`] says which it was.
+//! Backups still end on `BackupFinished` (their `OperationFinished` adds
+//! nothing), except a postponed one, which never began: it ends on its
+//! `OperationFinished` alone. A helper that does not say (the original
+//! one, or the seed's) runs backups only.
 
 pub mod attribution;
 mod follower;
@@ -26,4 +35,7 @@ mod state;
 mod tests;
 
 pub use follower::Follower;
-pub use state::{Finished, Input, State, Update, ITEM_ERRORS_FOLLOWED, UNKNOWN_END_REASON};
+pub use state::{
+    operation_noun, operation_of_phase, unknown_end_reason, Finished, Input, State, Update,
+    ITEM_ERRORS_FOLLOWED, UNKNOWN_END_REASON,
+};

@@ -26,6 +26,7 @@
 //! neither is ever taken.
 
 use crate::history::{History, RunRecord};
+use crate::Operation;
 
 /// Whole seconds on both clocks: a time truncated to the second may read up
 /// to this much early.
@@ -42,8 +43,12 @@ pub struct Sighting {
     /// When this client first knew the run was live (Unix seconds, its own
     /// clock).
     pub live_at: u64,
-    /// Whether `live_at` is when this client heard `BackupStarted`.
+    /// Whether `live_at` is when this client heard `BackupStarted` (or,
+    /// for another operation, `OperationStarted`).
     pub heard_start: bool,
+    /// Which operation it was: only a record of that operation is its own
+    /// (a forget that follows a backup in the same run may share its start).
+    pub operation: Operation,
 }
 
 /// The record in `history` that is provably the run seen in `run`.
@@ -61,7 +66,7 @@ pub fn record_of_run<'a>(history: &'a History, run: &Sighting) -> Option<&'a Run
 
 /// Whether `record` is provably the run seen in `run`.
 pub fn is_this_run(record: &RunRecord, run: &Sighting) -> bool {
-    if record.finished_at < record.started_at {
+    if record.operation != run.operation || record.finished_at < record.started_at {
         return false;
     }
     let ended_after = record.finished_at + CLOCK_SLACK >= run.live_at;
@@ -111,6 +116,7 @@ mod tests {
             started_at: None,
             live_at: t,
             heard_start: true,
+            operation: crate::Operation::Backup,
         }
     }
 
@@ -124,6 +130,7 @@ mod tests {
             started_at: Some(T),
             live_at: T + 3,
             heard_start: false,
+            operation: crate::Operation::Backup,
         };
         assert_eq!(record_of_run(&h, &run), Some(&this));
         assert_eq!(record_of_run(&history([older, later]), &run), None);
@@ -194,6 +201,7 @@ mod tests {
             started_at: None,
             live_at: T,
             heard_start: false,
+            operation: crate::Operation::Backup,
         };
         assert!(is_this_run(&long_before, &joined));
     }
@@ -214,6 +222,35 @@ mod tests {
             &record(T + 2, T + 9, Outcome::Completed),
             &heard_start_at(T)
         ));
+    }
+
+    #[test]
+    fn only_a_record_of_the_same_operation_counts() {
+        // A forget that followed the backup in the same run, with its start.
+        let backup = record(T, T + 60, Outcome::Completed);
+        let forget = RunRecord {
+            operation: crate::Operation::Forget,
+            ..record(T, T + 70, Outcome::Failed)
+        };
+        let run = Sighting {
+            started_at: Some(T),
+            live_at: T + 3,
+            heard_start: false,
+            operation: crate::Operation::Backup,
+        };
+        let h = history([backup.clone(), forget.clone()]);
+        assert_eq!(record_of_run(&h, &run), Some(&backup));
+        let forgetting = Sighting {
+            operation: crate::Operation::Forget,
+            live_at: T + 65,
+            ..run
+        };
+        assert_eq!(record_of_run(&h, &forgetting), Some(&forget));
+        let check = Sighting {
+            operation: crate::Operation::Check,
+            ..run
+        };
+        assert_eq!(record_of_run(&h, &check), None);
     }
 
     #[test]

@@ -3,10 +3,12 @@
 use std::collections::VecDeque;
 
 use super::attribution::{record_of_run, Sighting};
-use super::state::{Finished, Input, State, Update, ITEM_ERRORS_FOLLOWED, UNKNOWN_END_REASON};
+use super::state::{
+    operation_of_phase, unknown_end_reason, Finished, Input, State, Update, ITEM_ERRORS_FOLLOWED,
+};
 use crate::history::History;
 use crate::signal::{HelperSignal, Properties};
-use crate::{Outcome, Phase, Progress};
+use crate::{Operation, Outcome, Phase, Progress};
 
 /// Follows the helper: keeps a [`State`] current and says what changed.
 /// See the [module documentation](super).
@@ -84,12 +86,14 @@ impl Follower {
         self.state.bus_available = true;
         self.state.helper_present = true;
         let live = properties.phase.flatten().is_some();
-        // Same run: it is still on, and it is the one this client saw
-        // begin (or saw begin before learning when).
+        let operation = self.operation_of(&properties);
+        // Same run: it is still on, it is the one this client saw begin
+        // (or saw begin before learning when), of the same operation.
         let same_run = live
-            && self
-                .open_run
-                .is_some_and(|r| r.started_at.is_none() || properties.started_at == r.started_at);
+            && self.open_run.is_some_and(|r| {
+                (r.started_at.is_none() || properties.started_at == r.started_at)
+                    && operation.is_none_or(|op| op == r.operation)
+            });
         // Unknown when the properties could not be read (or the helper has
         // none): then its signals or its leaving will tell.
         if properties.phase.is_some() && !same_run {
@@ -104,7 +108,17 @@ impl Follower {
         }
         self.properties(properties);
         if self.state.running() && self.open_run.is_none() {
-            self.open(now, false, said_start);
+            let operation = self.state.running_operation().unwrap_or_default();
+            self.open(now, false, said_start, operation);
+        }
+    }
+
+    /// The operation that `p` says runs, if it says one runs: its
+    /// `Operation`, else what its phase tells.
+    fn operation_of(&self, p: &Properties) -> Option<Operation> {
+        match p.operation {
+            Some(Some(op)) => Some(op),
+            _ => p.phase.flatten().map(operation_of_phase),
         }
     }
 
@@ -117,7 +131,7 @@ impl Follower {
                 self.state.started_at = now;
                 // Running from now on, even before the Phase property says so.
                 self.state.phase.get_or_insert(Phase::Preparing);
-                self.open(now, true, None);
+                self.open(now, true, None, Operation::Backup);
             }
             HelperSignal::Progress(p) => {
                 s.error_count = s.error_count.max(p.error_count);
@@ -127,7 +141,7 @@ impl Follower {
                 if !self.phase_from_property {
                     s.phase = Some(Phase::BackingUp);
                     if self.open_run.is_none() {
-                        self.open(now, false, None);
+                        self.open(now, false, None, Operation::Backup);
                     }
                 }
             }
@@ -160,7 +174,7 @@ impl Follower {
                 let outcome = outcome.parse().unwrap_or(Outcome::Failed);
                 s.phase = None;
                 if self.open_run.take().is_some() {
-                    let finished = self.finished(Some(outcome), reason, now);
+                    let finished = self.finished(Operation::Backup, Some(outcome), reason, now);
                     self.end(finished, out);
                 }
             }
@@ -169,19 +183,84 @@ impl Follower {
                 let said_start = p.started_at.filter(|&t| t != 0);
                 self.properties(p);
                 if starts {
-                    self.open(now, false, said_start);
+                    let operation = self.state.running_operation().unwrap_or_default();
+                    self.open(now, false, said_start, operation);
+                }
+            }
+            HelperSignal::OperationStarted { operation } => {
+                // A name from a newer helper: its other signals still tell.
+                if let Ok(op) = operation.parse() {
+                    self.operation_started(op, now);
+                }
+            }
+            HelperSignal::OperationFinished {
+                operation,
+                outcome,
+                reason,
+            } => {
+                if let Ok(op) = operation.parse() {
+                    let outcome = outcome.parse().unwrap_or(Outcome::Failed);
+                    self.operation_finished(op, outcome, reason, now, out);
                 }
             }
         }
     }
 
+    /// `OperationStarted`. A backup's run opens on `BackupStarted`, which
+    /// follows; any other opens here.
+    fn operation_started(&mut self, op: Operation, now: u64) {
+        self.state.operation = Some(op);
+        if op == Operation::Backup {
+            return;
+        }
+        // Its phase, until the Phase property says more.
+        self.state.phase.get_or_insert(op.working_phase());
+        if self.open_run.is_none_or(|r| r.operation != op) {
+            self.state.started_at = now;
+            self.open(now, true, None, op);
+        }
+    }
+
+    /// `OperationFinished`: ends any operation but a backup (which ends on
+    /// `BackupFinished`), and a postponed backup, which never began.
+    fn operation_finished(
+        &mut self,
+        op: Operation,
+        outcome: Outcome,
+        reason: String,
+        now: u64,
+        out: &mut VecDeque<Update>,
+    ) {
+        self.state.operation = None;
+        let open = self.open_run.filter(|r| r.operation == op);
+        if op == Operation::Backup && open.is_none() && outcome != Outcome::Postponed {
+            // Ended by BackupFinished already.
+            return;
+        }
+        if open.is_some() {
+            self.open_run = None;
+        }
+        self.state.phase = None;
+        let mut finished = self.finished(op, Some(outcome), reason, now);
+        if open.is_none() {
+            // Never began (postponed), or began unseen: not the numbers of
+            // the run this client followed.
+            finished.started_at = 0;
+            finished.summary = None;
+            finished.data_added_unknown = false;
+            finished.error_count = 0;
+        }
+        self.end(finished, out);
+    }
+
     /// A run is open from `now`, when it was seen live; `started_at` is the
     /// helper's `StartedAt`, if it said it.
-    fn open(&mut self, now: u64, heard_start: bool, started_at: Option<u64>) {
+    fn open(&mut self, now: u64, heard_start: bool, started_at: Option<u64>, op: Operation) {
         self.open_run = Some(Sighting {
             started_at,
             live_at: now,
             heard_start,
+            operation: op,
         });
     }
 
@@ -222,6 +301,9 @@ impl Follower {
         if let Some(n) = p.error_count {
             s.error_count = s.error_count.max(n);
         }
+        if let Some(op) = p.operation {
+            s.operation = op;
+        }
     }
 
     /// Ends the open run whose `BackupFinished` this client did not hear:
@@ -240,7 +322,7 @@ impl Follower {
                 }
                 Finished::from_record(r)
             }
-            None if self.complete_heard => {
+            None if self.complete_heard && run.operation == Operation::Backup => {
                 let outcome = if self.state.error_count > 0 {
                     Outcome::CompletedWithWarnings
                 } else {
@@ -256,31 +338,44 @@ impl Follower {
                 } else {
                     format!("restic saved snapshot {id}.")
                 };
-                self.finished(Some(outcome), reason, now)
+                self.finished(Operation::Backup, Some(outcome), reason, now)
             }
-            None => self.finished(None, UNKNOWN_END_REASON.to_owned(), now),
+            None => self.finished(run.operation, None, unknown_end_reason(run.operation), now),
         };
         self.state.phase = None;
         self.end(finished, out);
     }
 
     /// The end of the current run, as this client heard it.
-    fn finished(&self, outcome: Option<Outcome>, reason: String, now: u64) -> Finished {
+    fn finished(
+        &self,
+        operation: Operation,
+        outcome: Option<Outcome>,
+        reason: String,
+        now: u64,
+    ) -> Finished {
         let s = &self.state;
+        let backup = operation == Operation::Backup;
         Finished {
+            operation,
             outcome,
             reason,
-            summary: s.summary.clone(),
-            data_added_unknown: s.data_added_unknown,
+            // The backup's numbers, which another operation does not have.
+            summary: s.summary.clone().filter(|_| backup),
+            data_added_unknown: s.data_added_unknown && backup,
             started_at: s.started_at,
             finished_at: now,
-            error_count: s.error_count,
+            error_count: if backup { s.error_count } else { 0 },
             places: s.places.clone(),
         }
     }
 
     fn end(&mut self, finished: Finished, out: &mut VecDeque<Update>) {
-        self.state.last_finished = Some(finished.clone());
+        let ran_a_backup =
+            finished.operation == Operation::Backup && finished.outcome != Some(Outcome::Postponed);
+        if ran_a_backup {
+            self.state.last_finished = Some(finished.clone());
+        }
         out.push_back(Update::Finished(finished));
     }
 }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use crate::history::{History, RunRecord};
 use crate::signal::{HelperSignal, Properties};
-use crate::{ItemError, Outcome, Phase, Progress, Summary};
+use crate::{ItemError, Operation, Outcome, Phase, Progress, Summary};
 
 /// How many item errors of one run a follower keeps: the latest ones. The
 /// rest are counted in [`State::errors_not_listed`]. (A history record
@@ -16,6 +16,28 @@ pub const ITEM_ERRORS_FOLLOWED: usize = 500;
 /// provably that run's.
 pub const UNKNOWN_END_REASON: &str = "The backup helper did not say how the backup ended, \
      and its history has no record of this run. See the helper's log.";
+
+/// As [`UNKNOWN_END_REASON`], for an operation other than a backup.
+pub fn unknown_end_reason(operation: Operation) -> String {
+    match operation {
+        Operation::Backup => UNKNOWN_END_REASON.to_owned(),
+        other => format!(
+            "The backup helper did not say how the {} ended, and its history has no \
+             record of it. See the helper's log.",
+            operation_noun(other)
+        ),
+    }
+}
+
+/// "backup", "forget", "prune", "repository check": what people call it.
+pub fn operation_noun(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Backup => "backup",
+        Operation::Forget => "removal of old snapshots",
+        Operation::Prune => "removal of unused data",
+        Operation::Check => "repository check",
+    }
+}
 
 /// Everything a client knows about the helper.
 ///
@@ -54,8 +76,13 @@ pub struct State {
     /// The summary came without `data_added` (the original helper's
     /// thirteen arguments): `summary.data_added` is 0 and means nothing.
     pub data_added_unknown: bool,
-    /// How the latest run this client saw ended.
+    /// How the latest backup this client saw end ended (a postponed one
+    /// never ran, and is not it).
     pub last_finished: Option<Finished>,
+    /// The operation under way, as the helper said it (its `Operation`
+    /// property or `OperationStarted`); `None` when it did not say, or none
+    /// is under way. See [`State::running_operation`].
+    pub operation: Option<Operation>,
 }
 
 impl State {
@@ -63,11 +90,32 @@ impl State {
     pub fn running(&self) -> bool {
         self.phase.is_some()
     }
+
+    /// The operation under way, if a run is on: as the helper said, else
+    /// as its phase tells (a helper that does not say runs backups only).
+    pub fn running_operation(&self) -> Option<Operation> {
+        let phase = self.phase?;
+        Some(self.operation.unwrap_or_else(|| operation_of_phase(phase)))
+    }
 }
 
-/// How a run ended: what a notification needs.
+/// The operation a phase belongs to; the shared phases (preparing,
+/// stopping, cleaning up) are a backup's unless the helper says otherwise.
+pub fn operation_of_phase(phase: Phase) -> Operation {
+    match phase {
+        Phase::Forgetting => Operation::Forget,
+        Phase::Pruning => Operation::Prune,
+        Phase::Checking => Operation::Check,
+        _ => Operation::Backup,
+    }
+}
+
+/// How a run of one operation ended: what a notification needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
+    /// Which operation ended; the fields below that only backups have
+    /// (summary, places, error count) are empty for the others.
+    pub operation: Operation,
     /// `None`: nobody can say (see [`UNKNOWN_END_REASON`]).
     pub outcome: Option<Outcome>,
     /// One sentence for people; may be empty for a plain success.
@@ -90,6 +138,7 @@ impl Finished {
     /// How a run recorded in the history file ended.
     pub fn from_record(record: &RunRecord) -> Self {
         Finished {
+            operation: record.operation,
             outcome: Some(record.outcome),
             reason: record.reason.clone(),
             summary: record.summary.clone(),
@@ -116,9 +165,11 @@ pub enum Update {
     /// One more file or folder restic could not read; it is also the last
     /// entry of [`State::item_errors`] by now.
     ItemError(ItemError),
-    /// A run ended. Exactly once for each run this client saw running, also
-    /// when the signal was missed (the bus restarted, the helper crashed,
-    /// or it is the original helper, which never sends one).
+    /// A run of an operation ended ([`Finished::operation`] says which).
+    /// Exactly once for each run this client saw running, also when the
+    /// signal was missed (the bus restarted, the helper crashed, or it is
+    /// the original helper, which never sends one). Also for a postponed
+    /// operation, which never ran.
     Finished(Finished),
 }
 

@@ -110,6 +110,7 @@ fn present_with(started_at: u64, p: Option<Phase>, history: Option<History>) -> 
             profile: Some("laptop".into()),
             places: Some(vec!["/home".into(), "/srv".into()]),
             error_count: Some(2),
+            operation: None,
         },
         history,
     }
@@ -574,6 +575,7 @@ fn the_sighting_takes_started_at_when_the_helper_has_it() {
             started_at: Some(T0),
             live_at: NOW,
             heard_start: true,
+            operation: crate::Operation::Backup,
         })
     );
 }

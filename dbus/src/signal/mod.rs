@@ -54,6 +54,18 @@ pub enum HelperSignal {
     },
     /// `PropertiesChanged` for `com.nyantec.igotchuu1`.
     PropertiesChanged(Properties),
+    /// An operation began (addition): an [`Operation`](crate::Operation)
+    /// name, as sent.
+    OperationStarted {
+        operation: String,
+    },
+    /// An operation ended (addition); names as sent, as for
+    /// `BackupFinished`.
+    OperationFinished {
+        operation: String,
+        outcome: String,
+        reason: String,
+    },
 }
 
 impl HelperSignal {
@@ -62,6 +74,7 @@ impl HelperSignal {
     pub fn unknown_outcome(&self) -> Option<&str> {
         match self {
             HelperSignal::BackupFinished { outcome, .. }
+            | HelperSignal::OperationFinished { outcome, .. }
                 if outcome.parse::<crate::Outcome>().is_err() =>
             {
                 Some(outcome)
@@ -138,6 +151,19 @@ fn parse_with(
             }
             None => return Ok(None),
         },
+        "OperationStarted" => {
+            let (operation,) = msg.body().deserialize::<(String,)>()?;
+            HelperSignal::OperationStarted { operation }
+        }
+        "OperationFinished" => {
+            let (operation, outcome, reason) =
+                msg.body().deserialize::<(String, String, String)>()?;
+            HelperSignal::OperationFinished {
+                operation,
+                outcome,
+                reason,
+            }
+        }
         _ => return Ok(None),
     };
     Ok(Some(signal))
@@ -279,13 +305,35 @@ mod tests {
                     && reason == "2 files unreadable")
         );
         // An outcome a newer helper might send is kept, and told apart.
-        let newer = parse(&signal(INTERFACE, "BackupFinished", &("postponed", "")))
+        let newer = parse(&signal(INTERFACE, "BackupFinished", &("exploded", "")))
             .unwrap()
             .unwrap();
         assert!(
             matches!(&newer, HelperSignal::BackupFinished { outcome, .. } if outcome.parse::<Outcome>().is_err())
         );
-        assert_eq!(newer.unknown_outcome(), Some("postponed"));
+        assert_eq!(newer.unknown_outcome(), Some("exploded"));
+        assert_eq!(
+            parse(&signal(INTERFACE, "OperationStarted", &("check",))).unwrap(),
+            Some(HelperSignal::OperationStarted {
+                operation: "check".into()
+            })
+        );
+        let op_finished = parse(&signal(
+            INTERFACE,
+            "OperationFinished",
+            &("check", "failed", "The repository is damaged."),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            op_finished,
+            HelperSignal::OperationFinished {
+                operation: "check".into(),
+                outcome: "failed".into(),
+                reason: "The repository is damaged.".into(),
+            }
+        );
+        assert!(parse(&signal(INTERFACE, "OperationStarted", &(1u32,))).is_err());
         assert_eq!(finished.unknown_outcome(), None);
     }
 

@@ -7,7 +7,7 @@ use zbus::fdo::PropertiesProxy;
 use zbus::names::{InterfaceName, UniqueName};
 use zbus::zvariant::OwnedValue;
 
-use crate::{Phase, Progress, UnknownName, INTERFACE, OBJECT_PATH, PUBLIC_OBJECT_PATH};
+use crate::{Operation, Phase, Progress, UnknownName, INTERFACE, OBJECT_PATH, PUBLIC_OBJECT_PATH};
 
 /// The helper's properties, each as far as it is known: all of them from a
 /// `GetAll`, the changed ones from `PropertiesChanged`.
@@ -20,6 +20,8 @@ pub struct Properties {
     pub profile: Option<String>,
     pub places: Option<Vec<String>>,
     pub error_count: Option<u64>,
+    /// Addition: `Some(None)`: no operation under way.
+    pub operation: Option<Option<Operation>>,
 }
 
 impl Properties {
@@ -83,6 +85,10 @@ impl Properties {
             "Profile" => self.profile = Some(String::try_from(value)?),
             "Places" => self.places = Some(Vec::<String>::try_from(value)?),
             "ErrorCount" => self.error_count = Some(u64::try_from(value)?),
+            "Operation" => {
+                let s = String::try_from(value)?;
+                self.operation = Some(Operation::from_property(&s).map_err(unknown)?);
+            }
             _ => {}
         }
         Ok(())
@@ -164,6 +170,7 @@ mod tests {
                 profile: Some("laptop".into()),
                 places: Some(vec!["/home".into()]),
                 error_count: Some(2),
+                operation: None,
             }
         );
     }
