@@ -443,7 +443,7 @@ mod tests {
         f.feed([sig(HelperSignal::BackupStarted)], NOW);
         let events = f.feed(
             [sig(HelperSignal::BackupFinished {
-                outcome: "postponed".into(),
+                outcome: "exploded".into(),
                 reason: "later".into(),
             })],
             NOW,

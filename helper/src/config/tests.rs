@@ -1040,7 +1040,7 @@ fn retention_values_are_checked_as_restic_would() {
         ("keep_weekly = \"4\"", "a whole number"),
         ("keep_monthly = 4294967296", "1 or more"),
         ("keep_within = \"1w\"", "a restic duration"),
-        ("keep_within = 7", "a restic duration"),
+        ("keep_within = 7", "a string"),
     ] {
         let e = refusal(&format!("{MINIMAL}{bad}\n"));
         let key = bad.split(' ').next().unwrap();
