@@ -579,3 +579,166 @@ fn the_sighting_takes_started_at_when_the_helper_has_it() {
         })
     );
 }
+
+// ------------------------------------------------------------ operations
+
+fn op_started(op: &str) -> Input {
+    sig(HelperSignal::OperationStarted {
+        operation: op.into(),
+    })
+}
+
+fn op_finished(op: &str, outcome: &str, reason: &str) -> Input {
+    sig(HelperSignal::OperationFinished {
+        operation: op.into(),
+        outcome: outcome.into(),
+        reason: reason.into(),
+    })
+}
+
+#[test]
+fn a_check_is_followed_and_finishes_once_as_a_check() {
+    let mut s = Follower::default();
+    feed(&mut s, [Input::BusUp]);
+    let u = feed(&mut s, [op_started("check"), phase(Phase::Checking)]);
+    assert!(finished_of(&u).is_empty());
+    assert_eq!(s.running_operation(), Some(crate::Operation::Check));
+    assert_eq!(s.phase, Some(Phase::Checking));
+    let u = feed(
+        &mut s,
+        [
+            op_finished("check", "failed", "The repository is damaged."),
+            idle(),
+        ],
+    );
+    let f = finished_of(&u);
+    assert_eq!(f.len(), 1, "{u:?}");
+    assert_eq!(f[0].operation, crate::Operation::Check);
+    assert_eq!(f[0].outcome, Some(Outcome::Failed));
+    assert_eq!(f[0].reason, "The repository is damaged.");
+    assert_eq!(f[0].summary, None);
+    assert!(!s.running());
+    assert_eq!(s.running_operation(), None);
+    // A check is not the last backup.
+    assert_eq!(s.last_finished, None);
+}
+
+#[test]
+fn a_backup_and_its_forget_end_once_each() {
+    let mut s = Follower::default();
+    let mut inputs = vec![op_started("backup")];
+    inputs.extend(a_run(Outcome::Completed));
+    inputs.push(op_finished("backup", "completed", ""));
+    let u = feed(&mut s, inputs);
+    let f = finished_of(&u);
+    assert_eq!(f.len(), 1, "the backup's OperationFinished adds nothing: {u:?}");
+    assert_eq!(f[0].operation, crate::Operation::Backup);
+    assert_eq!(f[0].summary, Some(summary()));
+    let u = feed(
+        &mut s,
+        [
+            op_started("forget"),
+            phase(Phase::Forgetting),
+            idle(),
+            op_finished("forget", "completed", "2 snapshots forgotten."),
+        ],
+    );
+    let f = finished_of(&u);
+    assert_eq!(f.len(), 1, "{u:?}");
+    assert_eq!(f[0].operation, crate::Operation::Forget);
+    assert_eq!(f[0].outcome, Some(Outcome::Completed));
+    assert_eq!(f[0].summary, None, "the backup's numbers are not the forget's");
+    assert_eq!(f[0].error_count, 0);
+    // The last backup is still the backup.
+    let last = s.last_finished.as_ref().unwrap();
+    assert_eq!(last.operation, crate::Operation::Backup);
+    assert_eq!(last.summary, Some(summary()));
+}
+
+#[test]
+fn a_postponed_backup_ends_without_having_run() {
+    let mut s = Follower::default();
+    let u = feed(
+        &mut s,
+        [
+            op_started("backup"),
+            op_finished(
+                "backup",
+                "postponed",
+                "Postponed: the computer is on battery",
+            ),
+        ],
+    );
+    let f = finished_of(&u);
+    assert_eq!(f.len(), 1, "{u:?}");
+    assert_eq!(f[0].operation, crate::Operation::Backup);
+    assert_eq!(f[0].outcome, Some(Outcome::Postponed));
+    assert_eq!(f[0].started_at, 0);
+    assert!(!s.running());
+    assert_eq!(s.last_finished, None, "postponed is no finished backup");
+    assert!(!s.wants_history());
+}
+
+#[test]
+fn joined_mid_check_it_ends_from_the_checks_record_only() {
+    let present_checking = |history| Input::HelperPresent {
+        properties: Properties {
+            phase: Some(Some(Phase::Checking)),
+            started_at: Some(T0),
+            operation: Some(Some(crate::Operation::Check)),
+            ..Default::default()
+        },
+        history,
+    };
+    let mut s = Follower::default();
+    feed(&mut s, [present_checking(None)]);
+    assert_eq!(s.running_operation(), Some(crate::Operation::Check));
+    assert!(s.wants_history());
+    // A backup record of the same start is not the check's.
+    let u = feed(
+        &mut s,
+        [Input::HelperGone {
+            history: Some(history_of(record(T0, Outcome::Completed))),
+        }],
+    );
+    let f = finished_of(&u);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].operation, crate::Operation::Check);
+    assert_eq!(f[0].outcome, None);
+    assert!(f[0].reason.contains("repository check"), "{}", f[0].reason);
+
+    let mut s = Follower::default();
+    feed(&mut s, [present_checking(None)]);
+    let check = RunRecord {
+        operation: crate::Operation::Check,
+        summary: None,
+        ..record(T0, Outcome::Completed)
+    };
+    let u = feed(
+        &mut s,
+        [Input::HelperGone {
+            history: Some(history_of(check)),
+        }],
+    );
+    let f = finished_of(&u);
+    assert_eq!(f[0].operation, crate::Operation::Check);
+    assert_eq!(f[0].outcome, Some(Outcome::Completed));
+}
+
+#[test]
+fn a_helper_that_says_no_operation_runs_backups() {
+    // The seed's helper: a Phase property, no Operation.
+    let mut s = Follower::default();
+    feed(&mut s, [present(T0, Some(Phase::BackingUp))]);
+    assert_eq!(s.operation, None);
+    assert_eq!(s.running_operation(), Some(crate::Operation::Backup));
+    let u = feed(&mut s, [finished("completed", "")]);
+    assert_eq!(finished_of(&u)[0].operation, crate::Operation::Backup);
+    // Unknown operation names are skipped, not guessed.
+    let u = feed(
+        &mut s,
+        [op_started("restore"), op_finished("restore", "failed", "x")],
+    );
+    assert!(finished_of(&u).is_empty(), "{u:?}");
+    assert!(!s.running());
+}
