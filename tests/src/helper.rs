@@ -27,6 +27,8 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     pub const USAGE: i32 = 2;
     pub const COMPLETED_WITH_WARNINGS: i32 = 3;
+    /// A scheduled run was postponed (on battery, metered) for too long.
+    pub const POSTPONED: i32 = 5;
     /// `igotchuu watch`: no bus, Start refused, or no backup began in time.
     pub const UNAVAILABLE: i32 = 69;
     pub const BUSY: i32 = 75;
