@@ -66,7 +66,7 @@ Description=igotchuu test scenario
 After=multi-user.target
 # Only a reference: it keeps systemd from unloading the services once
 # they are inactive, which would reset what `systemctl show` says of them.
-After=igotchuu.service igotchuu-bus.service
+After=igotchuu.service igotchuu-bus.service igotchuu-prune.service igotchuu-check.service
 SuccessAction=poweroff
 FailureAction=poweroff
 

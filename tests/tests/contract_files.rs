@@ -131,6 +131,21 @@ fn additions_are_the_decided_ones_and_each_is_documented() {
             args: args(&[("count", "t")]),
             annotations: vec![],
         },
+        // Issue 12: every operation (backup, forget, prune, check) is
+        // bracketed by these two, and the property says which one runs.
+        Member {
+            kind: "signal".into(),
+            name: "OperationStarted".into(),
+            args: args(&[("operation", "s")]),
+            annotations: vec![],
+        },
+        Member {
+            kind: "signal".into(),
+            name: "OperationFinished".into(),
+            args: args(&[("operation", "s"), ("outcome", "s"), ("reason", "s")]),
+            annotations: vec![],
+        },
+        prop("Operation", "s"),
         prop("Phase", "s"),
         prop("Progress", "(ttdtttttas)"),
         prop("StartedAt", "t"),
@@ -198,7 +213,13 @@ fn interface_documents_the_names_the_crate_uses() {
     ] {
         assert!(xml.contains(name), "{XML} does not mention {name}");
     }
-    for outcome in ["completed", "completed-with-warnings", "failed", "stopped"] {
+    for outcome in [
+        "completed",
+        "completed-with-warnings",
+        "failed",
+        "stopped",
+        "postponed",
+    ] {
         assert!(xml.contains(&format!("\"{outcome}\"")), "outcome {outcome}");
         outcome.parse::<igotchuu_dbus::Outcome>().unwrap();
     }
@@ -207,11 +228,21 @@ fn interface_documents_the_names_the_crate_uses() {
         "preparing",
         "snapshotting",
         "backing-up",
+        "forgetting",
+        "pruning",
+        "checking",
         "stopping",
         "cleaning-up",
     ] {
         assert!(xml.contains(&format!("\"{phase}\"")), "phase {phase}");
         igotchuu_dbus::Phase::from_property(phase).unwrap();
+    }
+    for operation in ["backup", "forget", "prune", "check"] {
+        assert!(
+            xml.contains(&format!("\"{operation}\"")),
+            "operation {operation}"
+        );
+        operation.parse::<igotchuu_dbus::Operation>().unwrap();
     }
 }
 
@@ -279,7 +310,15 @@ fn polkit_policy_is_valid_and_has_both_actions() {
 
 const SERVICE: &str = "igotchuu.service";
 const BUS_SERVICE: &str = "igotchuu-bus.service";
-const TIMER: &str = "igotchuu.timer";
+const PRUNE_SERVICE: &str = "igotchuu-prune.service";
+const CHECK_SERVICE: &str = "igotchuu-check.service";
+/// Every service, each running the helper in the same sandbox.
+const SERVICES: [&str; 4] = [SERVICE, BUS_SERVICE, PRUNE_SERVICE, CHECK_SERVICE];
+const TIMERS: [&str; 3] = [
+    "igotchuu.timer",
+    "igotchuu-prune.timer",
+    "igotchuu-check.timer",
+];
 
 /// A folder with a stub `igotchuu` that records its arguments in `args`,
 /// to stand for `@bindir@`.
@@ -301,15 +340,21 @@ fn stub_bindir() -> TempDir {
     dir
 }
 
-/// The three units side by side, as they would be installed.
-fn write_units(dir: &Path) -> [PathBuf; 3] {
-    let service = dir.join(SERVICE);
-    let bus = dir.join(BUS_SERVICE);
-    let timer = dir.join(TIMER);
-    std::fs::write(&service, substituted("data/igotchuu.service.in", dir)).unwrap();
-    std::fs::write(&bus, substituted("data/igotchuu-bus.service.in", dir)).unwrap();
-    std::fs::write(&timer, read("data/igotchuu.timer")).unwrap();
-    [service, bus, timer]
+/// Every unit side by side, as they would be installed: the services
+/// first, then the timers.
+fn write_units(dir: &Path) -> Vec<PathBuf> {
+    let mut units = Vec::new();
+    for name in SERVICES {
+        let unit = dir.join(name);
+        std::fs::write(&unit, substituted(&format!("data/{name}.in"), dir)).unwrap();
+        units.push(unit);
+    }
+    for name in TIMERS {
+        let unit = dir.join(name);
+        std::fs::write(&unit, read(&format!("data/{name}"))).unwrap();
+        units.push(unit);
+    }
+    units
 }
 
 fn verify(units: &[PathBuf]) -> Output {
@@ -326,8 +371,8 @@ fn systemd_units_verify_together() {
     require_tool("systemd-analyze", "systemd");
     let dir = stub_bindir();
     let units = write_units(dir.path());
-    // All three at once: systemd refuses some combinations that each unit
-    // alone would pass (two units with one BusName=, for one).
+    // All at once: systemd refuses some combinations that each unit alone
+    // would pass (two units with one BusName=, for one).
     let out = verify(&units);
     assert!(
         out.status.success(),
@@ -337,7 +382,7 @@ fn systemd_units_verify_together() {
     // Warnings (an unknown key, a bad value) do not change the exit status;
     // none may name our units.
     let all = text(&out);
-    for unit in [SERVICE, BUS_SERVICE, TIMER] {
+    for unit in SERVICES.iter().chain(&TIMERS) {
         assert!(!all.contains(unit), "systemd-analyze warned:\n{all}");
     }
 
@@ -361,14 +406,35 @@ fn systemd_services_stay_hardened() {
     let dir = stub_bindir();
     let units = write_units(dir.path());
     // Exposure 4.0 or less ("OK"): a sandbox line lost on the way fails this.
-    for unit in &units[..2] {
+    // And one sandbox, one score: the upkeep services are no more exposed
+    // than the backup.
+    let mut scores = BTreeMap::new();
+    for (unit, name) in units.iter().zip(SERVICES) {
         let out = output(
             Command::new("systemd-analyze")
                 .args(["security", "--offline=true", "--threshold=40", "--no-pager"])
                 .arg(unit),
         );
-        assert!(out.status.success(), "{}: {}", unit.display(), text(&out));
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        scores.insert(name, exposure(&text(&out), name));
     }
+    eprintln!("systemd-analyze security --offline: {scores:?}");
+    for name in SERVICES {
+        assert_eq!(scores[name], scores[SERVICE], "{name}: {scores:?}");
+    }
+}
+
+/// The overall exposure level `systemd-analyze security` gives `unit`.
+fn exposure(report: &str, unit: &str) -> f64 {
+    report
+        .lines()
+        .find_map(|l| {
+            l.split(&format!("Overall exposure level for {unit}:"))
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level for {unit} in:\n{report}"))
 }
 
 /// `section` → `key` → values, comments and blank lines left out.
@@ -410,25 +476,41 @@ fn one<'a>(unit: &'a Unit, section: &str, key: &str) -> &'a str {
 fn systemd_units_say_what_was_decided() {
     let service = parse_unit(&read("data/igotchuu.service.in"));
     let bus = parse_unit(&read("data/igotchuu-bus.service.in"));
-    let timer = parse_unit(&read("data/igotchuu.timer"));
+    let prune = parse_unit(&read("data/igotchuu-prune.service.in"));
+    let check = parse_unit(&read("data/igotchuu-check.service.in"));
 
+    // Timers start the scheduled runs, to which the run conditions apply;
+    // "Back up now" (serve) overrides them.
     assert_eq!(
         one(&service, "Service", "ExecStart"),
-        "@bindir@/igotchuu backup"
+        "@bindir@/igotchuu backup --scheduled"
+    );
+    assert_eq!(
+        one(&prune, "Service", "ExecStart"),
+        "@bindir@/igotchuu prune --scheduled"
+    );
+    assert_eq!(
+        one(&check, "Service", "ExecStart"),
+        "@bindir@/igotchuu check --scheduled"
     );
     assert_eq!(one(&bus, "Service", "ExecStart"), "@bindir@/igotchuu serve");
     assert_eq!(one(&bus, "Service", "Type"), "dbus");
     assert_eq!(one(&bus, "Service", "BusName"), BUS_NAME);
     // Only one unit may claim the bus name (see systemd_units_verify_together).
-    assert!(!service["Service"].contains_key("BusName"));
+    for unit in [&service, &prune, &check] {
+        assert!(!unit["Service"].contains_key("BusName"));
+        assert_eq!(one(unit, "Service", "Type"), "exec");
+    }
 
-    for unit in [&service, &bus] {
+    for unit in [&service, &bus, &prune, &check] {
         assert_eq!(one(unit, "Service", "StateDirectory"), "igotchuu");
         assert_eq!(one(unit, "Service", "KillSignal"), "SIGINT");
         assert_eq!(one(unit, "Service", "RestrictNamespaces"), "mnt");
-        assert!(one(unit, "Service", "SuccessExitStatus")
+        // 3 completed with warnings, 5 postponed, 130 stopped: none fails.
+        let success: Vec<&str> = one(unit, "Service", "SuccessExitStatus")
             .split_whitespace()
-            .any(|s| s == "3"));
+            .collect();
+        assert_eq!(success, ["3", "5", "130"]);
         let filter = one(unit, "Service", "SystemCallFilter");
         assert!(filter.contains("@system-service") && filter.contains("@mount"));
         let caps = one(unit, "Service", "CapabilityBoundingSet");
@@ -439,25 +521,50 @@ fn systemd_units_say_what_was_decided() {
         assert!(!unit["Service"].contains_key("ProtectHome"));
     }
 
-    // The two services share one sandbox: everything but what they run.
+    // The services share one sandbox: everything but what they run, and
+    // how long the upkeep may take.
     let sandbox = |u: &Unit| {
         let mut u = u.clone();
-        for key in ["Type", "BusName", "ExecStart"] {
+        for key in ["Type", "BusName", "ExecStart", "RuntimeMaxSec"] {
             u.get_mut("Service").unwrap().remove(key);
         }
         u.get_mut("Unit").unwrap().remove("Description");
         u
     };
-    assert_eq!(
-        sandbox(&service),
-        sandbox(&bus),
-        "the two units drifted apart"
-    );
+    for (name, unit) in [
+        (BUS_SERVICE, &bus),
+        (PRUNE_SERVICE, &prune),
+        (CHECK_SERVICE, &check),
+    ] {
+        assert_eq!(
+            sandbox(&service),
+            sandbox(unit),
+            "{name} drifted apart from {SERVICE}"
+        );
+    }
+    // A postponed scheduled run waits up to 24 h for its condition to clear
+    // before it runs: each limit leaves a day or more after that.
+    assert_eq!(one(&service, "Service", "RuntimeMaxSec"), "2d");
+    assert_eq!(one(&bus, "Service", "RuntimeMaxSec"), "2d");
+    assert_eq!(one(&prune, "Service", "RuntimeMaxSec"), "3d");
+    assert_eq!(one(&check, "Service", "RuntimeMaxSec"), "3d");
 
-    assert_eq!(one(&timer, "Timer", "OnCalendar"), "daily");
-    assert_eq!(one(&timer, "Timer", "Persistent"), "true");
-    assert!(timer["Timer"].contains_key("RandomizedDelaySec"));
-    assert_eq!(one(&timer, "Install", "WantedBy"), "timers.target");
+    for (name, calendar) in [
+        ("igotchuu.timer", "daily"),
+        ("igotchuu-prune.timer", "weekly"),
+        ("igotchuu-check.timer", "monthly"),
+    ] {
+        let timer = parse_unit(&read(&format!("data/{name}")));
+        assert_eq!(one(&timer, "Timer", "OnCalendar"), calendar, "{name}");
+        assert_eq!(one(&timer, "Timer", "Persistent"), "true", "{name}");
+        assert_eq!(one(&timer, "Timer", "RandomizedDelaySec"), "1h", "{name}");
+        assert_eq!(one(&timer, "Install", "WantedBy"), "timers.target");
+        // Each starts the service of its own name.
+        assert!(!timer["Timer"].contains_key("Unit"), "{name}");
+    }
+    assert!(TIMERS
+        .iter()
+        .all(|t| SERVICES.contains(&t.replace(".timer", ".service").as_str())));
 }
 
 #[test]

@@ -99,10 +99,22 @@ fn helper_files(unitdir: &str) -> Vec<Expected> {
         ),
         file(format!("{unitdir}/igotchuu.service"), 0o644, None),
         file(format!("{unitdir}/igotchuu-bus.service"), 0o644, None),
+        file(format!("{unitdir}/igotchuu-prune.service"), 0o644, None),
+        file(format!("{unitdir}/igotchuu-check.service"), 0o644, None),
         file(
             format!("{unitdir}/igotchuu.timer"),
             0o644,
             Some("data/igotchuu.timer"),
+        ),
+        file(
+            format!("{unitdir}/igotchuu-prune.timer"),
+            0o644,
+            Some("data/igotchuu-prune.timer"),
+        ),
+        file(
+            format!("{unitdir}/igotchuu-check.timer"),
+            0o644,
+            Some("data/igotchuu-check.timer"),
         ),
     ]
 }
@@ -202,25 +214,17 @@ fn assert_configured(staged: &Staged, unitdir: &str) {
             .any(|l| l == "Exec=/usr/bin/igotchuu serve"),
         "{activation}"
     );
-    let scheduled = read(staged, &format!("{unitdir}/igotchuu.service"));
-    assert!(
-        scheduled
-            .lines()
-            .any(|l| l == "ExecStart=/usr/bin/igotchuu backup"),
-        "{scheduled}"
-    );
-    let bus = read(staged, &format!("{unitdir}/igotchuu-bus.service"));
-    assert!(
-        bus.lines()
-            .any(|l| l == "ExecStart=/usr/bin/igotchuu serve"),
-        "{bus}"
-    );
-    for (name, text) in [
-        ("activation file", &activation),
-        ("igotchuu.service", &scheduled),
-        ("igotchuu-bus.service", &bus),
+    assert!(!activation.contains("@bindir@"), "{activation}");
+    for (unit, command) in [
+        ("igotchuu.service", "backup --scheduled"),
+        ("igotchuu-bus.service", "serve"),
+        ("igotchuu-prune.service", "prune --scheduled"),
+        ("igotchuu-check.service", "check --scheduled"),
     ] {
-        assert!(!text.contains("@bindir@"), "{name} still says @bindir@");
+        let text = read(staged, &format!("{unitdir}/{unit}"));
+        let exec = format!("ExecStart=/usr/bin/igotchuu {command}");
+        assert!(text.lines().any(|l| l == exec), "{unit}: no {exec}\n{text}");
+        assert!(!text.contains("@bindir@"), "{unit} still says @bindir@");
     }
 
     // The binary is the one cargo built, and knows the version.

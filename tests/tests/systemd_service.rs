@@ -61,7 +61,8 @@ pid=$(main_pid igotchuu.service)
 record helper-status cat /proc/$pid/status
 record helper-mountinfo cat /proc/$pid/mountinfo
 record restic-status cat /proc/$(pgrep -x restic)/status
-record unit systemctl show igotchuu.service -p ProtectSystem -p RestrictNamespaces -p NoNewPrivileges -p PrivateTmp -p PrivateMounts -p ProtectKernelTunables -p ProtectKernelModules -p ProtectKernelLogs -p ProtectControlGroups -p ProtectHostname -p ProtectProc -p ProcSubset -p LockPersonality -p MemoryDenyWriteExecute -p RestrictRealtime -p RestrictSUIDSGID -p RestrictAddressFamilies -p SystemCallArchitectures -p SystemCallErrorNumber -p User
+sandbox="-p ProtectSystem -p RestrictNamespaces -p NoNewPrivileges -p PrivateTmp -p PrivateMounts -p ProtectKernelTunables -p ProtectKernelModules -p ProtectKernelLogs -p ProtectControlGroups -p ProtectHostname -p ProtectProc -p ProcSubset -p LockPersonality -p MemoryDenyWriteExecute -p RestrictRealtime -p RestrictSUIDSGID -p RestrictAddressFamilies -p SystemCallArchitectures -p SystemCallErrorNumber -p User -p CapabilityBoundingSet -p SystemCallFilter -p StateDirectory -p StateDirectoryMode -p KillSignal -p KillMode -p SuccessExitStatus -p Nice -p IOSchedulingClass"
+record unit systemctl show igotchuu.service $sandbox
 record inhibitors-during systemd-inhibit --list --no-pager --no-legend
 record state-during stat -c '%n %a %U:%G' /var/lib/igotchuu /var/lib/igotchuu/lock /var/lib/igotchuu/journal.json
 wait_until 120 "the backup to end" unit_done igotchuu.service
@@ -71,6 +72,11 @@ record state-files ls -A /var/lib/igotchuu
 record service systemctl show igotchuu.service -p Result -p ExecMainStatus
 record history cat /var/lib/igotchuu/history.json
 record security systemd-analyze security --no-pager igotchuu.service
+# The upkeep services, loaded as installed, in the same sandbox.
+for unit in igotchuu-prune.service igotchuu-check.service; do
+  record "unit-$unit" systemctl show "$unit" $sandbox -p ExecStart -p RuntimeMaxUSec -p LoadState
+  record "security-$unit" systemd-analyze security --no-pager "$unit"
+done
 "#,
     );
 
@@ -114,7 +120,8 @@ record security systemd-analyze security --no-pager igotchuu.service
     );
 
     // What systemd applied, as it says.
-    let unit = results.properties("unit");
+    let unit_properties = results.properties("unit");
+    let unit = &unit_properties;
     let expected = [
         ("User", "root"),
         ("ProtectSystem", "full"),
@@ -139,6 +146,8 @@ record security systemd-analyze security --no-pager igotchuu.service
         ),
         ("SystemCallArchitectures", "native"),
         ("SystemCallErrorNumber", "1"),
+        // 3 completed with warnings, 5 postponed, 130 stopped.
+        ("SuccessExitStatus", "3 5 130"),
     ];
     for (key, value) in expected {
         assert_eq!(unit[key], value, "{key}");
@@ -188,18 +197,50 @@ record security systemd-analyze security --no-pager igotchuu.service
     assert_eq!(files, ["history-admin.json", "history.json", "lock"]);
 
     // The exposure score stays where the README says.
-    let security = results.read("security");
-    let score: f64 = security
+    let score = exposure(&results, "security", "igotchuu.service");
+    assert!(score <= MAX_EXPOSURE, "exposure {score}");
+
+    // igotchuu-prune.service and igotchuu-check.service, as the
+    // container's systemd loaded them: the same sandbox, property for
+    // property, the same score, and their own command and time limit.
+    for (unit, command) in [
+        ("igotchuu-prune.service", "prune"),
+        ("igotchuu-check.service", "check"),
+    ] {
+        let mut upkeep = results.properties(&format!("unit-{unit}"));
+        assert_eq!(upkeep.remove("LoadState").as_deref(), Some("loaded"));
+        let exec = upkeep.remove("ExecStart").unwrap_or_default();
+        assert!(
+            exec.contains(&format!("argv[]=/usr/bin/igotchuu {command} --scheduled ;")),
+            "{unit}: {exec}"
+        );
+        // 3 days: a postponed run waits up to one for its condition.
+        let runtime = upkeep.remove("RuntimeMaxUSec");
+        assert_eq!(runtime.as_deref(), Some("3d"), "{unit}");
+        assert_eq!(
+            upkeep, unit_properties,
+            "{unit} differs from igotchuu.service"
+        );
+        let upkeep_score = exposure(&results, &format!("security-{unit}"), unit);
+        assert_eq!(upkeep_score, score, "{unit}'s exposure");
+    }
+}
+
+/// The overall exposure level that the scenario's `systemd-analyze
+/// security` of `unit` (in the results file `name`) gave.
+fn exposure(results: &Results, name: &str, unit: &str) -> f64 {
+    let security = results.read(name);
+    let score = security
         .lines()
         .find_map(|l| {
-            l.split("Overall exposure level for igotchuu.service:")
+            l.split(&format!("Overall exposure level for {unit}:"))
                 .nth(1)
         })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no exposure level in:\n{security}"));
-    eprintln!("systemd-analyze security igotchuu.service: {score}");
-    assert!(score <= MAX_EXPOSURE, "exposure {score}:\n{security}");
+        .unwrap_or_else(|| panic!("no exposure level for {unit} in:\n{security}"));
+    eprintln!("systemd-analyze security {unit}: {score}");
+    score
 }
 
 #[test]
