@@ -16,6 +16,7 @@ pub use igotchuu_dbus::history::{
     history_path, read, state_dir, HistoryError, MAX_HISTORY_BYTES, STATE_DIR_ENV,
 };
 use igotchuu_dbus::history::{History, RunRecord, HISTORY_FILE_NAME};
+use igotchuu_dbus::{Operation, Outcome};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 /// [`read`] on a thread of its own, so that a main loop never waits for
@@ -54,6 +55,16 @@ pub fn find_run(history: &History, started_at: u64) -> Option<&RunRecord> {
         .iter()
         .rev()
         .find(|r| r.started_at == started_at)
+}
+
+/// The latest backup that ran (any outcome but postponed): what "Last
+/// backup" means. Other operations and postponed runs are not it.
+pub fn last_backup(history: &History) -> Option<&RunRecord> {
+    history
+        .runs
+        .iter()
+        .rev()
+        .find(|r| r.operation == Operation::Backup && r.outcome != Outcome::Postponed)
 }
 
 /// Wakes up when `history.json` in a state directory may have changed.
@@ -194,7 +205,6 @@ mod tests {
 
     use futures_lite::future;
     use igotchuu_dbus::history::RunRecord;
-    use igotchuu_dbus::Outcome;
 
     use super::*;
 
@@ -249,6 +259,16 @@ mod tests {
         assert_eq!(find_run(&h, 20).unwrap().started_at, 20);
         assert!(find_run(&h, 0).is_none(), "an unknown start is no run's");
         assert!(find_run(&h, 25).is_none());
+        let mut with_others = h.clone();
+        with_others.push(RunRecord {
+            operation: Operation::Check,
+            ..record(40)
+        });
+        with_others.push(RunRecord {
+            outcome: Outcome::Postponed,
+            ..record(50)
+        });
+        assert_eq!(last_backup(&with_others).unwrap().started_at, 30);
     }
 
     #[test]

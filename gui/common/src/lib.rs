@@ -14,6 +14,9 @@
 //! - [`format`] and [`texts`] turn it all into words: sizes exactly as
 //!   GLib's `g_format_size()` writes them, the state line, tooltips and
 //!   notifications.
+//! - [`outlook`] says whether backups are stale (no backup for longer
+//!   than the helper's `stale_after_days`) or a scheduled run is postponed;
+//!   [`reminders`] keeps the tray's notifications of it to one a day.
 //! - [`markup`] makes a notification's body show the helper's words as
 //!   written, on servers that read markup.
 //!
@@ -80,6 +83,8 @@ pub mod control;
 pub mod format;
 pub mod history;
 pub mod markup;
+pub mod outlook;
+pub mod reminders;
 pub mod texts;
 pub mod watch;
 

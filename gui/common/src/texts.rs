@@ -5,9 +5,10 @@
 //! the clock, so that a caller can compute it when the text is shown and a
 //! test can pin it.
 
-use igotchuu_dbus::{Outcome, Phase, Summary};
+use igotchuu_dbus::{Operation, Outcome, Phase, Summary};
 
 use crate::format;
+use crate::outlook::{days_since, Outlook, Postponed};
 use crate::{DesktopState, Finished};
 
 /// The state of things in one line: "Backing up /home — 42 %, about 3 min
@@ -19,7 +20,12 @@ use crate::{DesktopState, Finished};
 pub fn state_line(state: &DesktopState, last: Option<&Finished>, now: u64) -> String {
     if state.bus_available {
         if let Some(phase) = state.phase {
-            return run_line(state, phase);
+            return match state.running_operation() {
+                Some(op @ (Operation::Forget | Operation::Prune | Operation::Check)) => {
+                    operation_line(op, phase)
+                }
+                _ => run_line(state, phase),
+            };
         }
     }
     match last {
@@ -36,21 +42,146 @@ pub struct Tooltip {
 }
 
 /// The tray's tooltip: the state line, and what else matters right now.
-pub fn tooltip(state: &DesktopState, last: Option<&Finished>, now: u64) -> Tooltip {
+/// A stale backup is its title, the first thing read; a postponed run a
+/// line of its own.
+pub fn tooltip(
+    state: &DesktopState,
+    last: Option<&Finished>,
+    outlook: &Outlook,
+    now: u64,
+) -> Tooltip {
     let mut lines = Vec::new();
     if !state.bus_available {
         lines.push("Cannot reach the system bus; waiting for it.".to_owned());
     }
     lines.push(state_line(state, last, now));
-    if state.bus_available && state.running() && state.error_count > 0 {
+    let running = state.bus_available && state.running();
+    if running && state.error_count > 0 {
         lines.push(format!(
             "{} could not be read so far",
             format::count(state.error_count, "file", "files")
         ));
     }
+    if let Some(p) = outlook.postponed.as_ref().filter(|_| !running) {
+        lines.push(postponed_line(p));
+    }
+    let title = match stale_title(state, outlook, now) {
+        Some(t) => format!("igotchuu: {t}"),
+        None => "igotchuu".to_owned(),
+    };
     Tooltip {
-        title: "igotchuu".to_owned(),
+        title,
         body: lines.join("\n"),
+    }
+}
+
+/// "No backup for 10 days", "No backup yet": when backups are stale, and
+/// no backup runs now.
+pub fn stale_title(state: &DesktopState, outlook: &Outlook, now: u64) -> Option<String> {
+    let backing_up = state.bus_available && state.running_operation() == Some(Operation::Backup);
+    if !outlook.stale || backing_up {
+        return None;
+    }
+    Some(match outlook.last_saved_at {
+        None => "No backup yet".to_owned(),
+        Some(t) => format!(
+            "No backup for {}",
+            format::count(days_since(t, now), "day", "days")
+        ),
+    })
+}
+
+/// The daily reminder that backups are stale; it offers "Back up now".
+pub fn stale_notice(outlook: &Outlook, now: u64) -> Notice {
+    let (title, body) = match outlook.last_saved_at {
+        None => (
+            "No backup yet".to_owned(),
+            "igotchuu has not saved a backup of this computer yet. Back up now, or check \
+             that the backup timer runs."
+                .to_owned(),
+        ),
+        Some(t) => {
+            let days = format::count(days_since(t, now), "day", "days");
+            (
+                format!("No backup for {days}"),
+                format!(
+                    "The last backup finished {days} ago; igotchuu warns after {}. Back up \
+                     now, or see the history for why scheduled backups did not run.",
+                    format::count(outlook.stale_after_days, "day", "days")
+                ),
+            )
+        }
+    };
+    Notice {
+        title,
+        body,
+        urgent: false,
+        back_up_now: true,
+    }
+}
+
+/// "Backup postponed: the computer is on battery; it runs when it is
+/// plugged in."
+pub fn postponed_line(p: &Postponed) -> String {
+    let what = capitalize(&operation_name(p.operation));
+    let reason = p.reason.trim();
+    let reason = reason
+        .strip_prefix("Postponed:")
+        .or_else(|| reason.strip_prefix("postponed:"))
+        .unwrap_or(reason)
+        .trim();
+    match sentence(reason) {
+        Some(r) => format!("{what} postponed: {}{}", r[..1].to_lowercase(), &r[1..]),
+        None => format!("{what} postponed until it can run."),
+    }
+}
+
+/// The daily note that a scheduled run waits.
+pub fn postponed_notice(p: &Postponed) -> Notice {
+    let line = postponed_line(p);
+    let (title, body) = match line.split_once(": ") {
+        Some((title, body)) => (title.to_owned(), capitalize(body)),
+        None => (line.clone(), String::new()),
+    };
+    Notice {
+        title,
+        body,
+        urgent: false,
+        back_up_now: p.operation == Operation::Backup,
+    }
+}
+
+/// "Backup", "Removing old snapshots", "Removing unused data",
+/// "Repository check": an operation's name in a title.
+pub fn operation_name(op: Operation) -> String {
+    match op {
+        Operation::Backup => "backup",
+        Operation::Forget => "removing old snapshots",
+        Operation::Prune => "removing unused data",
+        Operation::Check => "repository check",
+    }
+    .to_owned()
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Whether the end of `f` is worth a notification. Backups: always, but a
+/// postponed one (the tray says that at most once a day). Removing old
+/// snapshots or unused data happens on its own; only a failure needs
+/// someone. A check: when it found damage or could not run, or nobody can
+/// say how it ended; a passed check shows in the window.
+pub fn worth_notifying(f: &Finished) -> bool {
+    match (f.operation, f.outcome) {
+        (_, Some(Outcome::Postponed)) => false,
+        (Operation::Backup, _) => true,
+        (Operation::Check, None) => true,
+        (_, outcome) => outcome == Some(Outcome::Failed),
     }
 }
 
@@ -61,10 +192,15 @@ pub struct Notice {
     pub body: String,
     /// The run saved nothing: the notification should stay until seen.
     pub urgent: bool,
+    /// Offer "Back up now".
+    pub back_up_now: bool,
 }
 
 /// The notification for a finished run.
 pub fn notification(f: &Finished) -> Notice {
+    if f.operation != Operation::Backup {
+        return operation_notification(f);
+    }
     let (title, body, urgent) = match f.outcome {
         // Not a failure, not a success: say so, and where to look. Not
         // urgent (a failure's red): the tray's warning icon stays.
@@ -101,6 +237,89 @@ pub fn notification(f: &Finished) -> Notice {
         title: title.to_owned(),
         body: body.trim().to_owned(),
         urgent,
+        back_up_now: false,
+    }
+}
+
+/// The notification for a finished forget, prune or check.
+fn operation_notification(f: &Finished) -> Notice {
+    let name = capitalize(&operation_name(f.operation));
+    let reason = sentence(&f.reason);
+    let (title, body, urgent) = match f.outcome {
+        None => (
+            format!("{name} ended, outcome unknown"),
+            reason.unwrap_or_else(|| igotchuu_dbus::follow::unknown_end_reason(f.operation)),
+            false,
+        ),
+        Some(Outcome::Failed) => {
+            let fallback = match f.operation {
+                Operation::Check => {
+                    "The repository could not be checked, or it is damaged. Run \
+                     \"igotchuu check\" in a terminal to see restic's report."
+                }
+                _ => "It did not complete. See the helper's log.",
+            };
+            let title = match f.operation {
+                Operation::Check => "Repository check failed".to_owned(),
+                _ => format!("{name} failed"),
+            };
+            (title, reason.unwrap_or_else(|| fallback.to_owned()), true)
+        }
+        Some(Outcome::Stopped) => (
+            format!("{name} stopped"),
+            reason.unwrap_or_else(|| "Stopped on request.".to_owned()),
+            false,
+        ),
+        Some(Outcome::Postponed) => (
+            format!("{name} postponed"),
+            reason.unwrap_or_else(|| "It runs when it can.".to_owned()),
+            false,
+        ),
+        Some(Outcome::Completed | Outcome::CompletedWithWarnings) => {
+            let title = match f.operation {
+                Operation::Check => "Repository check passed".to_owned(),
+                _ => format!("{name} completed"),
+            };
+            (title, reason.unwrap_or_default(), false)
+        }
+    };
+    Notice {
+        title,
+        body,
+        urgent,
+        back_up_now: false,
+    }
+}
+
+/// What a forget, prune or check does while it runs.
+fn operation_line(op: Operation, phase: Phase) -> String {
+    match (op, phase) {
+        (_, Phase::Stopping) => format!("Stopping the {}…", operation_name(op)),
+        (Operation::Forget, _) => "Forgetting old snapshots…".to_owned(),
+        (Operation::Prune, _) => "Removing unused data…".to_owned(),
+        _ => "Checking the repository…".to_owned(),
+    }
+}
+
+/// How the last run of a forget, prune or check went, in one line: "Last
+/// check 3 days ago: no errors", "Last check failed 2 hours ago: …".
+pub fn last_operation_line(f: &Finished, now: u64) -> String {
+    let what = match f.operation {
+        Operation::Backup => "backup",
+        Operation::Forget => "removal of old snapshots",
+        Operation::Prune => "removal of unused data",
+        Operation::Check => "check",
+    };
+    let ago = format::ago(f.finished_at, now);
+    let reason = sentence(&f.reason);
+    match (f.outcome, reason) {
+        (None, _) => format!("Last {what} ended {ago}; outcome unknown"),
+        (Some(Outcome::Failed), Some(r)) => format!("Last {what} failed {ago}: {r}"),
+        (Some(Outcome::Failed), None) => format!("Last {what} failed {ago}"),
+        (Some(Outcome::Stopped), _) => format!("Last {what} was stopped {ago}"),
+        (Some(Outcome::Postponed), _) => format!("Last {what} was postponed {ago}"),
+        (Some(_), Some(r)) => format!("Last {what} {ago}: {r}"),
+        (Some(_), None) => format!("Last {what} {ago}: passed"),
     }
 }
 
@@ -280,6 +499,7 @@ mod tests {
 
     fn finished(outcome: Outcome, ago: u64) -> Finished {
         Finished {
+            operation: Operation::Backup,
             outcome: Some(outcome),
             reason: String::new(),
             summary: outcome.saved_snapshot().then(summary),
@@ -377,7 +597,7 @@ mod tests {
         let mut s = running(Phase::BackingUp, Progress::default());
         s.bus_available = false;
         let ok = finished(Outcome::Completed, 120);
-        let t = tooltip(&s, Some(&ok), NOW);
+        let t = tooltip(&s, Some(&ok), &Outlook::default(), NOW);
         assert_eq!(t.title, "igotchuu");
         assert_eq!(
             t.body,
@@ -397,7 +617,7 @@ mod tests {
         );
         s.error_count = 2;
         assert_eq!(
-            tooltip(&s, None, NOW).body,
+            tooltip(&s, None, &Outlook::default(), NOW).body,
             "Backing up /home — 50\u{a0}%\n2 files could not be read so far"
         );
     }
@@ -513,5 +733,142 @@ mod tests {
             &second
         ));
         assert_eq!(latest(None, None), None);
+    }
+
+    fn ended(op: Operation, outcome: Option<Outcome>, reason: &str) -> Finished {
+        Finished {
+            operation: op,
+            outcome,
+            reason: reason.into(),
+            summary: None,
+            data_added_unknown: false,
+            started_at: NOW - 400,
+            finished_at: NOW - 300,
+            error_count: 0,
+            places: vec![],
+        }
+    }
+
+    #[test]
+    fn operations_while_they_run() {
+        let mut s = running(Phase::Checking, Progress::default());
+        s.operation = Some(Operation::Check);
+        assert_eq!(state_line(&s, None, NOW), "Checking the repository…");
+        s.phase = Some(Phase::Preparing);
+        assert_eq!(state_line(&s, None, NOW), "Checking the repository…");
+        s.phase = Some(Phase::Stopping);
+        assert_eq!(state_line(&s, None, NOW), "Stopping the repository check…");
+        s.operation = Some(Operation::Prune);
+        s.phase = Some(Phase::Pruning);
+        assert_eq!(state_line(&s, None, NOW), "Removing unused data…");
+        // A helper that does not say the operation: the phase tells.
+        s.operation = None;
+        s.phase = Some(Phase::Forgetting);
+        assert_eq!(state_line(&s, None, NOW), "Forgetting old snapshots…");
+    }
+
+    #[test]
+    fn which_ends_are_notified_and_how() {
+        let damaged = ended(
+            Operation::Check,
+            Some(Outcome::Failed),
+            "restic check found damage in the repository: run \"igotchuu check\" again",
+        );
+        assert!(worth_notifying(&damaged));
+        let n = notification(&damaged);
+        assert_eq!(n.title, "Repository check failed");
+        assert_eq!(
+            n.body,
+            "restic check found damage in the repository: run \"igotchuu check\" again."
+        );
+        assert!(n.urgent);
+        let no_reason = ended(Operation::Check, Some(Outcome::Failed), "");
+        assert!(notification(&no_reason).body.contains("igotchuu check"));
+        assert!(!worth_notifying(&ended(
+            Operation::Check,
+            Some(Outcome::Completed),
+            ""
+        )));
+        assert!(worth_notifying(&ended(Operation::Check, None, "")));
+        for op in [Operation::Forget, Operation::Prune] {
+            assert!(!worth_notifying(&ended(op, Some(Outcome::Completed), "")));
+            assert!(!worth_notifying(&ended(op, Some(Outcome::Stopped), "")));
+            assert!(worth_notifying(&ended(op, Some(Outcome::Failed), "x")));
+        }
+        let n = notification(&ended(
+            Operation::Prune,
+            Some(Outcome::Failed),
+            "The repository is locked",
+        ));
+        assert_eq!(n.title, "Removing unused data failed");
+        assert_eq!(n.body, "The repository is locked.");
+        assert!(!worth_notifying(&ended(
+            Operation::Backup,
+            Some(Outcome::Postponed),
+            ""
+        )));
+        assert!(worth_notifying(&finished(Outcome::Completed, 0)));
+        assert_eq!(
+            last_operation_line(&ended(Operation::Check, Some(Outcome::Completed), ""), NOW),
+            "Last check 5 minutes ago: passed"
+        );
+        assert_eq!(
+            last_operation_line(&damaged, NOW),
+            "Last check failed 5 minutes ago: restic check found damage in the repository: \
+             run \"igotchuu check\" again."
+        );
+    }
+
+    #[test]
+    fn stale_and_postponed_in_the_tooltip() {
+        let day = crate::outlook::DAY;
+        let stale = Outlook {
+            last_saved_at: Some(NOW - 10 * day - 5),
+            stale_after_days: 7,
+            stale: true,
+            postponed: Some(Postponed {
+                operation: Operation::Backup,
+                at: NOW - 60,
+                reason: "Postponed: the computer is on battery; it runs when it is plugged in"
+                    .into(),
+            }),
+        };
+        let last = finished(Outcome::Completed, 10 * day + 5);
+        let t = tooltip(&idle(), Some(&last), &stale, NOW);
+        assert_eq!(t.title, "igotchuu: No backup for 10 days");
+        assert_eq!(
+            t.body,
+            "Last backup 10 days ago: 12 new and 3 changed files\n\
+             Backup postponed: the computer is on battery; it runs when it is plugged in."
+        );
+        let n = stale_notice(&stale, NOW);
+        assert_eq!(n.title, "No backup for 10 days");
+        assert!(n
+            .body
+            .starts_with("The last backup finished 10 days ago; igotchuu warns after 7 days."));
+        assert!(n.back_up_now);
+        let p = postponed_notice(stale.postponed.as_ref().unwrap());
+        assert_eq!(p.title, "Backup postponed");
+        assert_eq!(
+            p.body,
+            "The computer is on battery; it runs when it is plugged in."
+        );
+        // While a backup runs, it is not stale, and nothing is postponed.
+        let s = running(Phase::BackingUp, Progress::default());
+        let t = tooltip(&s, Some(&last), &stale, NOW);
+        assert_eq!(t.title, "igotchuu");
+        assert_eq!(t.body, "Backing up /home…");
+        let never = Outlook {
+            last_saved_at: None,
+            postponed: None,
+            ..stale
+        };
+        assert_eq!(
+            tooltip(&idle(), None, &never, NOW).title,
+            "igotchuu: No backup yet"
+        );
+        assert_eq!(stale_notice(&never, NOW).title, "No backup yet");
+        let fine = Outlook::default();
+        assert_eq!(tooltip(&idle(), None, &fine, NOW).title, "igotchuu");
     }
 }
