@@ -1,20 +1,36 @@
 //! The tray's one loop: it waits for the bus, the history file, the menu
-//! and the notifications, and for nothing else — no timers.
+//! and the notifications, and for one slow timer: time alone makes
+//! backups stale, so the history and the settings are read again every
+//! [`REFRESH`], besides whenever the history changes.
 
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::icon::TrayIcon;
 use crate::item::Command;
 use crate::launch;
-use crate::notify::{ActionWait, Notifier, SHOW_DETAILS};
+use crate::notify::{ActionWait, Notifier, BACK_UP_NOW, SHOW_DETAILS};
+use async_io::Timer;
 use futures_lite::future;
+use igotchuu_dbus::history::History;
+use igotchuu_dbus::settings::{self, Settings};
 use igotchuu_desktop::control::{self, ControlError, Request};
 use igotchuu_desktop::history::{self, HistoryWatcher};
+use igotchuu_desktop::outlook::{self, Outlook};
+use igotchuu_desktop::reminders::{self, Reminder, Reminders};
 use igotchuu_desktop::texts::{self, Notice};
 use igotchuu_desktop::watch::Watcher;
-use igotchuu_desktop::{Finished, Update};
+use igotchuu_desktop::{DesktopState, Finished, Update};
+
+/// How often the history and the settings are read again without a
+/// change: staleness comes with time alone. A warning a quarter of an hour
+/// late is fine; a tray that wakes up more often is not.
+pub const REFRESH: Duration = Duration::from_secs(15 * 60);
+/// How long after starting the tray holds back reminders: the bus needs a
+/// moment to say whether a backup runs right now.
+const SETTLE: Duration = Duration::from_secs(2);
 
 type ControlCall = Pin<Box<dyn Future<Output = (Request, Result<(), ControlError>)> + Send>>;
 
@@ -26,6 +42,13 @@ enum Event {
     Action(Option<String>),
     Control(Request, Result<(), ControlError>),
     RetryIcon,
+    Refresh,
+}
+
+/// What the tray read from the helper's state directory.
+struct OnDisk {
+    history: History,
+    settings: Settings,
 }
 
 /// Runs until Quit.
@@ -40,7 +63,17 @@ pub async fn run() {
 
     let mut watcher = Watcher::with_state_dir(state_dir.clone());
     let mut history_watch = watch_history(&state_dir);
-    let mut last_recorded = read_last_run(&state_dir).await;
+    let mut on_disk = read_state(&state_dir).await;
+    let mut reminders = match reminders::user_state_dir() {
+        Some(dir) => Reminders::load(&dir),
+        None => {
+            tracing::warn!("neither XDG_STATE_HOME nor HOME is set: reminders are not kept");
+            Reminders::load(Path::new("/nonexistent"))
+        }
+    };
+    // The first refresh ends the settling time; the next come every REFRESH.
+    let mut refresh = Timer::after(SETTLE);
+    let mut settled = false;
     let mut notifier = Notifier::default();
     let mut action: Option<ActionWait> = None;
     let mut call: Option<ControlCall> = None;
@@ -53,6 +86,7 @@ pub async fn run() {
             &mut action,
             &mut call,
             &mut icon,
+            &mut refresh,
         )
         .await;
         let mut redraw = false;
@@ -62,13 +96,27 @@ pub async fn run() {
                 Update::ItemError(_) => {}
                 Update::Finished(f) => {
                     redraw = true;
-                    // The new notification replaces the old, and so does its action.
-                    drop(action.take());
-                    action = notifier.show(&texts::notification(&f)).await;
+                    if texts::worth_notifying(&f) {
+                        // The new notification replaces the old, and so does its action.
+                        drop(action.take());
+                        action = notifier.show(&texts::notification(&f)).await;
+                    } else {
+                        tracing::info!(
+                            "{} ended: {}; no notification",
+                            texts::operation_name(f.operation),
+                            f.outcome.map_or("outcome unknown", |o| o.as_str())
+                        );
+                    }
                 }
             },
             Event::History(Ok(())) => {
-                last_recorded = read_last_run(&state_dir).await;
+                on_disk = read_state(&state_dir).await;
+                redraw = true;
+            }
+            Event::Refresh => {
+                settled = true;
+                refresh = Timer::after(REFRESH);
+                on_disk = read_state(&state_dir).await;
                 redraw = true;
             }
             Event::History(Err(e)) => {
@@ -87,8 +135,10 @@ pub async fn run() {
             }
             Event::Action(chosen) => {
                 action = None;
-                if chosen.as_deref() == Some(SHOW_DETAILS) {
-                    launch::open_window();
+                match chosen.as_deref() {
+                    Some(SHOW_DETAILS) => launch::open_window(),
+                    Some(BACK_UP_NOW) => start_call(&mut call, Request::Start),
+                    _ => {}
                 }
             }
             Event::Control(request, result) => {
@@ -99,6 +149,7 @@ pub async fn run() {
                         title: format!("{request} did not work"),
                         body: e.to_string(),
                         urgent: false,
+                        back_up_now: false,
                     };
                     drop(action.take());
                     action = notifier.show(&notice).await;
@@ -107,11 +158,55 @@ pub async fn run() {
         }
         if redraw {
             let state = watcher.state().clone();
-            let last = texts::latest(last_recorded.as_ref(), state.last_finished.as_ref()).cloned();
-            icon.show(state, last).await;
+            let recorded = history::last_backup(&on_disk.history).map(Finished::from_record);
+            let last = texts::latest(recorded.as_ref(), state.last_finished.as_ref()).cloned();
+            let now = unix_now();
+            let outlook = outlook::outlook(
+                &on_disk.history,
+                &on_disk.settings,
+                state.last_finished.as_ref(),
+                now,
+            );
+            if settled {
+                if let Some(notice) = remind(&mut reminders, &state, &outlook, now) {
+                    drop(action.take());
+                    action = notifier.show(&notice).await;
+                }
+            }
+            icon.show(state, last, outlook).await;
         }
     }
     icon.shutdown().await;
+}
+
+/// The reminder due now, if any, marked as shown: that backups are stale,
+/// else that a scheduled run is postponed; each at most once a day, and
+/// never while a run is on (it may be the backup that ends it).
+fn remind(
+    reminders: &mut Reminders,
+    state: &DesktopState,
+    outlook: &Outlook,
+    now: u64,
+) -> Option<Notice> {
+    if state.bus_available && state.running() {
+        return None;
+    }
+    if outlook.stale && reminders.due(Reminder::Stale, now) {
+        reminders.shown(Reminder::Stale, now);
+        return Some(texts::stale_notice(outlook, now));
+    }
+    let postponed = outlook.postponed.as_ref()?;
+    if reminders.due(Reminder::Postponed, now) {
+        reminders.shown(Reminder::Postponed, now);
+        return Some(texts::postponed_notice(postponed));
+    }
+    None
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Waits for whichever source speaks first. Each of them may be dropped
@@ -123,6 +218,7 @@ async fn next_event(
     action: &mut Option<ActionWait>,
     call: &mut Option<ControlCall>,
     icon: &mut TrayIcon,
+    refresh: &mut Timer,
 ) -> Event {
     let bus = async { Event::Bus(Box::new(watcher.next().await)) };
     let history = async {
@@ -151,9 +247,16 @@ async fn next_event(
         icon.retry_due().await;
         Event::RetryIcon
     };
+    let tick = async {
+        refresh.await;
+        Event::Refresh
+    };
     future::or(
         future::or(command, bus),
-        future::or(history, future::or(action, future::or(call, retry))),
+        future::or(
+            history,
+            future::or(action, future::or(call, future::or(retry, tick))),
+        ),
     )
     .await
 }
@@ -187,12 +290,17 @@ fn watch_history(dir: &Path) -> Option<HistoryWatcher> {
     }
 }
 
-async fn read_last_run(dir: &Path) -> Option<Finished> {
-    match history::load(dir).await {
-        Ok(h) => h.last().map(Finished::from_record),
-        Err(e) => {
-            tracing::warn!("{e}");
-            None
-        }
-    }
+/// The history and the settings. Either unreadable: logged, and as if
+/// empty (the settings' defaults).
+async fn read_state(dir: &Path) -> OnDisk {
+    let history = history::load(dir).await.unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        History::default()
+    });
+    // A few hundred bytes, bounded: read here.
+    let settings = settings::read(dir).unwrap_or_else(|e| {
+        tracing::warn!("{e}; using the default settings");
+        Settings::default()
+    });
+    OnDisk { history, settings }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_io::Timer;
 use futures_lite::future;
+use igotchuu_desktop::outlook::Outlook;
 use igotchuu_desktop::{DesktopState, Finished};
 use ksni::TrayMethods;
 
@@ -26,6 +27,7 @@ pub struct TrayIcon {
     /// What the icon shows, for an item registered anew.
     state: DesktopState,
     last: Option<Finished>,
+    outlook: Outlook,
     attempts: u32,
     retry: Option<Timer>,
 }
@@ -38,6 +40,7 @@ impl TrayIcon {
             icon_theme_path,
             state: DesktopState::default(),
             last: None,
+            outlook: Outlook::default(),
             attempts: 0,
             retry: None,
         };
@@ -49,6 +52,7 @@ impl TrayIcon {
         let item = TrayItem {
             state: self.state.clone(),
             last: self.last.clone(),
+            outlook: self.outlook.clone(),
             icon_theme_path: self.icon_theme_path.clone(),
             commands: self.commands.clone(),
         };
@@ -70,15 +74,17 @@ impl TrayIcon {
         }
     }
 
-    /// Shows `state` and the latest finished run.
-    pub async fn show(&mut self, state: DesktopState, last: Option<Finished>) {
+    /// Shows `state`, the latest finished backup and the outlook.
+    pub async fn show(&mut self, state: DesktopState, last: Option<Finished>, outlook: Outlook) {
         self.state = state.clone();
         self.last = last.clone();
+        self.outlook = outlook.clone();
         if let Some(handle) = &self.handle {
             handle
                 .update(move |item| {
                     item.state = state;
                     item.last = last;
+                    item.outlook = outlook;
                 })
                 .await;
         }

@@ -7,6 +7,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use igotchuu_dbus::Outcome;
+use igotchuu_desktop::outlook::Outlook;
 use igotchuu_desktop::{texts, DesktopState, Finished};
 use ksni::menu::{MenuItem, StandardItem};
 use ksni::{OfflineReason, ToolTip};
@@ -32,8 +33,10 @@ pub const ICON_FAILED: &str = "com.nyantec.IGotChuu-failed";
 
 pub struct TrayItem {
     pub state: DesktopState,
-    /// The latest finished run, from the history or the bus.
+    /// The latest finished backup, from the history or the bus.
     pub last: Option<Finished>,
+    /// Whether backups are stale, or a run is postponed.
+    pub outlook: Outlook,
     /// Where hosts find our icons when they are not installed in a theme.
     pub icon_theme_path: String,
     pub commands: async_channel::Sender<Command>,
@@ -55,6 +58,8 @@ impl TrayItem {
             Some(Some(Outcome::Failed)) => ICON_FAILED,
             // Unknown is not fine: someone should look.
             Some(Some(Outcome::CompletedWithWarnings) | None) => ICON_WARNING,
+            // No backup for too long is not fine either.
+            _ if self.outlook.stale => ICON_WARNING,
             _ => ICON_IDLE,
         }
     }
@@ -84,7 +89,7 @@ impl ksni::Tray for TrayItem {
     }
 
     fn tool_tip(&self) -> ToolTip {
-        let t = texts::tooltip(&self.state, self.last.as_ref(), now());
+        let t = texts::tooltip(&self.state, self.last.as_ref(), &self.outlook, now());
         ToolTip {
             icon_name: self.icon().into(),
             title: t.title,
@@ -99,14 +104,26 @@ impl ksni::Tray for TrayItem {
 
     fn menu(&self) -> Vec<MenuItem<Self>> {
         let running = self.state.running();
-        let line = texts::state_line(&self.state, self.last.as_ref(), now());
-        vec![
+        let now = now();
+        let line = texts::state_line(&self.state, self.last.as_ref(), now);
+        // The warnings, as lines that cannot be clicked, under the state.
+        let stale = texts::stale_title(&self.state, &self.outlook, now);
+        let postponed = (!running)
+            .then(|| self.outlook.postponed.as_ref().map(texts::postponed_line))
+            .flatten();
+        let note = |label: Option<String>| -> MenuItem<Self> {
             StandardItem {
-                label: line,
+                visible: label.is_some(),
+                label: label.unwrap_or_default(),
                 enabled: false,
                 ..Default::default()
             }
-            .into(),
+            .into()
+        };
+        vec![
+            note(Some(line)),
+            note(stale),
+            note(postponed),
             MenuItem::Separator,
             StandardItem {
                 label: "Open igotchuu".into(),
@@ -185,6 +202,7 @@ mod tests {
         TrayItem {
             state,
             last: last.map(|outcome| Finished {
+                operation: igotchuu_dbus::Operation::Backup,
                 outcome,
                 reason: "No network.".into(),
                 summary: None,
@@ -195,6 +213,7 @@ mod tests {
                 places: vec![],
             }),
             icon_theme_path: String::new(),
+            outlook: Outlook::default(),
             commands,
         }
     }
@@ -260,14 +279,52 @@ mod tests {
         let l = labels(&idle);
         assert_eq!(l[0].0, "Last backup failed 5 minutes ago: No network.");
         assert!(!l[0].1, "the state line is not clickable");
-        assert_eq!(l[1], ("Open igotchuu".into(), true, true));
-        assert_eq!(l[2], ("Back up now".into(), true, true));
-        assert_eq!(l[3], ("Stop backup".into(), true, false));
-        assert_eq!(l[4], ("Quit".into(), true, true));
+        assert!(!l[1].2 && !l[2].2, "no warnings to show");
+        assert_eq!(l[3], ("Open igotchuu".into(), true, true));
+        assert_eq!(l[4], ("Back up now".into(), true, true));
+        assert_eq!(l[5], ("Stop backup".into(), true, false));
+        assert_eq!(l[6], ("Quit".into(), true, true));
 
         let l = labels(&item(running(), None));
-        assert_eq!(l[2], ("Back up now".into(), false, true));
-        assert_eq!(l[3], ("Stop backup".into(), true, true));
+        assert_eq!(l[4], ("Back up now".into(), false, true));
+        assert_eq!(l[5], ("Stop backup".into(), true, true));
+    }
+
+    #[test]
+    fn staleness_shows_in_the_icon_and_the_menu() {
+        let idle = DesktopState {
+            bus_available: true,
+            ..Default::default()
+        };
+        let mut t = item(idle, Some(Outcome::Completed));
+        t.outlook = Outlook {
+            last_saved_at: Some(now() - 10 * 86_400),
+            stale_after_days: 7,
+            stale: true,
+            postponed: Some(igotchuu_desktop::outlook::Postponed {
+                operation: igotchuu_dbus::Operation::Backup,
+                at: now(),
+                reason: "Postponed: the computer is on battery".into(),
+            }),
+        };
+        assert_eq!(t.icon(), ICON_WARNING);
+        let l = labels(&t);
+        assert_eq!(l[1], ("No backup for 10 days".into(), false, true));
+        assert_eq!(
+            l[2],
+            (
+                "Backup postponed: the computer is on battery.".into(),
+                false,
+                true
+            )
+        );
+        assert_eq!(t.tool_tip().title, "igotchuu: No backup for 10 days");
+        // A failure stays red.
+        t.last.as_mut().unwrap().outcome = Some(Outcome::Failed);
+        assert_eq!(t.icon(), ICON_FAILED);
+        t.state = running();
+        assert_eq!(t.icon(), ICON_BACKING_UP);
+        assert!(!labels(&t)[1].2, "no staleness while a backup runs");
     }
 
     #[test]

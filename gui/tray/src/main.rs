@@ -1,9 +1,13 @@
 //! igotchuu-tray: the backup at a glance. A tray icon that shows whether a
-//! backup runs, how the last one went, and a menu to start or stop one;
-//! a notification when a run ends.
+//! backup (or a forget, prune or check) runs, how the last one went,
+//! whether backups are stale or postponed, and a menu to start or stop
+//! one; a notification when a run ends (for forget and prune only when
+//! they fail), and at most once a day that backups are stale, with "Back
+//! up now".
 //!
 //! It follows the root helper on the system bus and the run history on
-//! disk, and sleeps in between: no timers, no polling.
+//! disk, and sleeps in between: its one timer reads the history again
+//! every quarter of an hour, since time alone makes backups stale.
 
 mod app;
 mod icon;

@@ -14,6 +14,8 @@ use notify_rust::{Hint, Notification, NotificationHandle, NotificationResponse, 
 
 /// The action key of "Show details"; it opens the window.
 pub const SHOW_DETAILS: &str = "show-details";
+/// The action key of "Back up now", on reminders that backups are stale.
+pub const BACK_UP_NOW: &str = "back-up-now";
 const APP_ICON: &str = "com.nyantec.IGotChuu";
 const DESKTOP_ENTRY: &str = "com.nyantec.IGotChuu";
 const SERVER: &str = "org.freedesktop.Notifications";
@@ -45,6 +47,9 @@ impl Notifier {
             .action("default", "Show details")
             .action(SHOW_DETAILS, "Show details")
             .timeout(Timeout::Default);
+        if notice.back_up_now {
+            n.action(BACK_UP_NOW, "Back up now");
+        }
         if notice.urgent {
             n.urgency(Urgency::Critical);
         }
