@@ -2,15 +2,31 @@
 //! a metered connection to a network repository (NetworkManager), unless
 //! the configuration allows it. A scheduled run that finds a condition
 //! unmet is recorded as postponed and waits, without the run lock or the
-//! bus name, until the condition clears.
+//! bus name, until the condition clears. A run started by hand (a
+//! terminal, "Back up now") runs at once and says what it overrides.
 //!
-//! Stub: agent B implements it (see /tmp/igotchuu-brief/issue12.md).
+//! - [`decision`]: which conditions are unmet, and the words for people;
+//! - [`services`]: UPower and NetworkManager on the system bus, bounded;
+//! - [`waiting`]: the wait, woken by their signals, with a slow backstop;
+//! - [`postponed`]: the postponed run's history record.
 
+mod decision;
+mod postponed;
+mod services;
+mod waiting;
+
+use std::future::Future;
 use std::path::Path;
+use std::task::Poll;
 
 use igotchuu_dbus::{Operation, RunCondition};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::config::Config;
+use crate::exit;
+use decision::Policy;
+use services::{Changes, SystemBus};
+use waiting::{Limits, Sensors, Waited};
 
 /// What the gate decided.
 #[derive(Debug)]
@@ -24,19 +40,151 @@ pub enum Gate {
     Exit(u8),
 }
 
+impl Gate {
+    fn go() -> Self {
+        Gate::Go {
+            overridden: Vec::new(),
+        }
+    }
+}
+
 /// Decides whether `operation` may run now; for a `scheduled` run with a
 /// condition unmet, records it as postponed in `state_dir` and waits.
 /// Called on the helper's runtime after the mount namespace is private and
 /// before the run lock is taken (a waiting run must block nobody); for a
 /// Start call (by hand) after the call was accepted, to learn what it
-/// overrides.
+/// overrides. A run started by hand with conditions unmet prints (and
+/// logs) what it overrides here; the caller records them.
 pub async fn gate(
-    _config: &Config,
-    _operation: Operation,
-    _scheduled: bool,
-    _state_dir: &Path,
+    config: &Config,
+    operation: Operation,
+    scheduled: bool,
+    state_dir: &Path,
 ) -> Gate {
-    Gate::Go {
-        overridden: Vec::new(),
+    let policy = Policy::of(config);
+    let sources = services::sources(policy);
+    if sources.is_empty() {
+        // run_on_battery, and run_on_metered or a local repository.
+        return Gate::go();
     }
+    let Some(bus) = SystemBus::connect().await else {
+        return Gate::go();
+    };
+    let unmet = decision::unmet(bus.readings(policy).await, policy);
+    if unmet.is_empty() {
+        return Gate::go();
+    }
+    if !scheduled {
+        let note = decision::overridden_note(operation, &unmet);
+        tracing::info!("{note}");
+        println!("{note}");
+        return Gate::Go { overridden: unmet };
+    }
+    // Subscribe, then read again: a change in between is not missed.
+    let changes = bus.changes(&sources).await;
+    let unmet = decision::unmet(bus.readings(policy).await, policy);
+    if unmet.is_empty() {
+        return Gate::go();
+    }
+    let mut sensors = Live {
+        bus,
+        changes,
+        policy,
+    };
+    hold_back(config, operation, state_dir, &mut sensors, unmet).await
+}
+
+/// Records the postponed run, then waits for the conditions to clear.
+async fn hold_back(
+    config: &Config,
+    operation: Operation,
+    state_dir: &Path,
+    sensors: &mut Live,
+    unmet: Vec<RunCondition>,
+) -> Gate {
+    // Before anything says "postponed": a SIGTERM from then on ends the
+    // wait in order.
+    let interrupt = stop_requested();
+    let at = postponed::now();
+    let record = postponed::record(config, operation, &unmet, at);
+    tracing::info!("{}", record.reason);
+    println!("{}", record.reason);
+    postponed::append(state_dir, record);
+    let profile = config.profile.as_deref();
+    let waited = waiting::until_clear(
+        sensors,
+        unmet,
+        Limits::SCHEDULED,
+        || postponed::satisfied_since(state_dir, operation, profile, at),
+        interrupt,
+    )
+    .await;
+    match waited {
+        Waited::Clear => {
+            println!("The run conditions are met now: starting the {operation}.");
+            Gate::go()
+        }
+        Waited::Satisfied => {
+            println!("Nothing left to do: a {operation} ran while this one waited.");
+            Gate::Exit(exit::COMPLETED)
+        }
+        Waited::GaveUp(unmet) => {
+            println!(
+                "Still postponed after {} hours ({}); the next scheduled run tries again.",
+                Limits::SCHEDULED.give_up.as_secs() / 3600,
+                unmet
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Gate::Exit(exit::POSTPONED)
+        }
+        Waited::Interrupted => {
+            println!("Stopped while waiting for the run conditions; nothing ran.");
+            Gate::Exit(exit::STOPPED)
+        }
+    }
+}
+
+/// The services themselves.
+struct Live {
+    bus: SystemBus,
+    changes: Changes,
+    policy: Policy,
+}
+
+impl Sensors for Live {
+    async fn unmet(&mut self) -> Vec<RunCondition> {
+        decision::unmet(self.bus.readings(self.policy).await, self.policy)
+    }
+
+    fn changed(&mut self) -> impl Future<Output = ()> {
+        self.changes.next()
+    }
+}
+
+/// Resolves on SIGINT, SIGTERM or SIGHUP, as they stop a run.
+fn stop_requested() -> impl Future<Output = ()> {
+    let mut signals: Vec<Signal> = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ]
+    .into_iter()
+    .filter_map(|kind| {
+        signal(kind)
+            .inspect_err(|e| tracing::warn!("cannot handle signal {kind:?}: {e}"))
+            .ok()
+    })
+    .collect();
+    std::future::poll_fn(move |cx| {
+        for s in &mut signals {
+            if s.poll_recv(cx).is_ready() {
+                tracing::info!("stop requested by signal while waiting for the run conditions");
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
 }
