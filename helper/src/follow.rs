@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use igotchuu_dbus::follow::{Finished, Follower, Input, State, Update};
 use igotchuu_dbus::history::ITEM_ERRORS_RECORDED;
-use igotchuu_dbus::{ItemError, Outcome, Phase, Progress, Summary};
+use igotchuu_dbus::{ItemError, Operation, Outcome, Phase, Progress, Summary};
 
 use crate::events::{Event, Finish, RunInfo};
 
@@ -106,7 +106,11 @@ impl RunFollower {
                 return;
             }
             self.started = true;
-            events.push(Event::Started(run_info(s)));
+            // A forget, prune or check has no places to back up: its
+            // phase ("Checking the repository…") says what it does.
+            if s.running_operation() == Some(Operation::Backup) {
+                events.push(Event::Started(run_info(s)));
+            }
         }
         if let Some(phase) = s.phase.filter(|p| self.phase != Some(*p)) {
             self.phase = Some(phase);
@@ -210,6 +214,35 @@ mod tests {
 
     fn feed_each(f: &mut RunFollower, inputs: Vec<Input>) -> Vec<Event> {
         inputs.into_iter().flat_map(|i| f.feed([i], NOW)).collect()
+    }
+
+    #[test]
+    fn a_check_reads_as_its_phase_and_its_outcome() {
+        let mut f = RunFollower::default();
+        let events = feed_each(
+            &mut f,
+            vec![
+                sig(HelperSignal::OperationStarted {
+                    operation: "check".into(),
+                }),
+                phase("checking"),
+                sig(HelperSignal::OperationFinished {
+                    operation: "check".into(),
+                    outcome: "failed".into(),
+                    reason: "The repository is damaged: run igotchuu check".into(),
+                }),
+            ],
+        );
+        assert_eq!(names(&events), ["phase checking", "finished failed"]);
+        let Some(Event::Finished(finish)) = events.last() else {
+            panic!("no Finished")
+        };
+        assert_eq!(finish.summary, None);
+        assert_eq!(
+            finish.reason,
+            "The repository is damaged: run igotchuu check"
+        );
+        assert_eq!(f.ended(), Some(&Ended::Outcome(Outcome::Failed)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `igotchuu watch`: follow a backup on the system bus and print it as
-//! `igotchuu backup` does on a terminal, then exit with the run's exit
-//! code. `--start` first asks for a backup now, as "Back up now" does (a
+//! `igotchuu watch`: follow a backup (or a forget, prune or check) on the
+//! system bus and print it as `igotchuu backup` does on a terminal, then
+//! exit with the run's exit code. A scheduled run that is postponed is
+//! said, and waited for. `--start` first asks for a backup now, as "Back up now" does (a
 //! `Start` call, which may D-Bus-activate the helper). Needs no privileges:
 //! the bus lets anyone listen, and polkit decides about `Start`.
 //!
@@ -20,7 +21,7 @@ use igotchuu_dbus::follow::Input;
 use igotchuu_dbus::history::{self, History};
 use igotchuu_dbus::proxy::{Igotchuu1Proxy, AUTH_CALL_TIMEOUT};
 use igotchuu_dbus::signal::{self, HelperSignal, Properties};
-use igotchuu_dbus::Summary;
+use igotchuu_dbus::{Operation, Outcome, Summary};
 use tokio::time::Instant;
 use zbus::names::OwnedUniqueName;
 
@@ -148,6 +149,10 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
                     show(&mut follower, inputs);
                 }
                 Ok(Some(s)) => {
+                    if let Some(line) = postponed_line(&s) {
+                        clear_live_line();
+                        println!("{line}");
+                    }
                     if let Some(name) = s.unknown_outcome() {
                         tracing::warn!(
                             "the helper sent an outcome this version does not know ({name:?}); \
@@ -171,6 +176,36 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
             None => {}
         }
     }
+}
+
+/// "Backup postponed: the computer is on battery; …", for a scheduled
+/// operation that waits for a run condition: it did not begin, and watch
+/// waits on for it.
+fn postponed_line(s: &HelperSignal) -> Option<String> {
+    let HelperSignal::OperationFinished {
+        operation,
+        outcome,
+        reason,
+    } = s
+    else {
+        return None;
+    };
+    if outcome.parse::<Outcome>().ok()? != Outcome::Postponed {
+        return None;
+    }
+    let what = match operation.parse::<Operation>().ok()? {
+        Operation::Backup => "Backup",
+        Operation::Forget => "Forgetting old snapshots",
+        Operation::Prune => "Removing unused data",
+        Operation::Check => "Repository check",
+    };
+    let reason = reason.trim();
+    let reason = reason.strip_prefix("Postponed:").unwrap_or(reason).trim();
+    Some(if reason.is_empty() {
+        format!("{what} postponed; waiting for it")
+    } else {
+        format!("{what} postponed: {reason}")
+    })
 }
 
 /// restic's summary as `igotchuu backup` prints it, from the original
@@ -274,5 +309,38 @@ async fn read(conn: &zbus::Connection, owner: &OwnedUniqueName) -> Option<Proper
             tracing::info!("the helper did not answer a property read within {READ_TIMEOUT:?}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postponed_operation_is_said() {
+        let postponed = |op: &str, reason: &str| HelperSignal::OperationFinished {
+            operation: op.into(),
+            outcome: "postponed".into(),
+            reason: reason.into(),
+        };
+        assert_eq!(
+            postponed_line(&postponed(
+                "backup",
+                "Postponed: the computer is on battery; it runs when it is plugged in"
+            ))
+            .as_deref(),
+            Some("Backup postponed: the computer is on battery; it runs when it is plugged in")
+        );
+        assert_eq!(
+            postponed_line(&postponed("check", "")).as_deref(),
+            Some("Repository check postponed; waiting for it")
+        );
+        let failed = HelperSignal::OperationFinished {
+            operation: "check".into(),
+            outcome: "failed".into(),
+            reason: "x".into(),
+        };
+        assert_eq!(postponed_line(&failed), None);
+        assert_eq!(postponed_line(&HelperSignal::BackupStarted), None);
     }
 }
