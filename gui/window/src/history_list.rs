@@ -56,7 +56,10 @@ impl HistoryList {
             return;
         }
         if runs.is_empty() {
-            self.replace_with_note("No backups yet", "Finished backups are listed here");
+            self.replace_with_note(
+                "No backups yet",
+                "Finished backups, forgets, prunes and checks are listed here",
+            );
         } else {
             self.clear();
             let mut rows = self.rows.borrow_mut();
@@ -111,8 +114,13 @@ fn subtitle(f: &Finished, now: u64) -> String {
 /// One run's row; its details are built when it is first expanded.
 fn run_row(record: &RunRecord, now: u64) -> adw::ExpanderRow {
     let f = Finished::from_record(record);
+    let title = format!(
+        "{}: {}",
+        words::operation_word(f.operation),
+        words::outcome_word(f.outcome)
+    );
     let row = adw::ExpanderRow::builder()
-        .title(words::outcome_word(f.outcome))
+        .title(glib_escape(&title))
         .subtitle(subtitle(&f, now))
         .build();
     let icon_kind = Icon::Outcome(f.outcome);
@@ -120,7 +128,7 @@ fn run_row(record: &RunRecord, now: u64) -> adw::ExpanderRow {
     if let Some(class) = icon_kind.css_class() {
         icon.add_css_class(class);
     }
-    crate::a11y::set_label(&icon, words::outcome_word(f.outcome));
+    crate::a11y::set_label(&icon, &title);
     row.add_prefix(&icon);
     // Building fifty runs' details up front would slow the first frame.
     let pending = Rc::new(RefCell::new(Some(record.clone())));

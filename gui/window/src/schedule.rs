@@ -1,12 +1,23 @@
-//! When the next backup is due: systemd's `igotchuu.timer`, read over the
-//! system bus. Where systemd is not running (containers, other inits), there
-//! is no schedule to show, and that is not an error.
+//! When the next runs are due: systemd's `igotchuu.timer` (backups),
+//! `igotchuu-prune.timer` (removing unused data) and `igotchuu-check.timer`
+//! (repository checks), read over the system bus. Where systemd is not
+//! running (containers, other inits), there is no schedule to show, and
+//! that is not an error.
 
 use zbus::zvariant::OwnedObjectPath;
 
 use crate::clock;
 
 pub const TIMER_UNIT: &str = "igotchuu.timer";
+pub const PRUNE_TIMER_UNIT: &str = "igotchuu-prune.timer";
+pub const CHECK_TIMER_UNIT: &str = "igotchuu-check.timer";
+
+/// Each timer, with the title of its row in the window.
+pub const TIMERS: [(&str, &str); 3] = [
+    (TIMER_UNIT, "Next backup"),
+    (PRUNE_TIMER_UNIT, "Next removal of unused data"),
+    (CHECK_TIMER_UNIT, "Next repository check"),
+];
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
@@ -29,7 +40,7 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// The "Next backup" row's text.
+    /// A "Next …" row's text.
     pub fn describe(&self, now: u64) -> String {
         match self {
             Schedule::Unknown => "…".to_owned(),
@@ -40,34 +51,49 @@ impl Schedule {
     }
 }
 
-/// Asks systemd on the system bus. Never fails: whatever goes wrong reads as
-/// [`Schedule::None`], logged at debug level, because a desktop without
-/// systemd is normal.
-pub async fn next_run() -> Schedule {
-    match query().await {
-        Ok(s) => s,
+/// The next run of each of [`TIMERS`], in that order.
+pub async fn next_runs() -> [Schedule; 3] {
+    let conn = match zbus::Connection::system().await {
+        Ok(c) => c,
         Err(e) => {
             tracing::debug!("no schedule from systemd: {e}");
+            return [Schedule::None, Schedule::None, Schedule::None];
+        }
+    };
+    let mut out = [Schedule::None, Schedule::None, Schedule::None];
+    for (slot, (unit, _)) in out.iter_mut().zip(TIMERS) {
+        *slot = next_run_of(&conn, unit).await;
+    }
+    out
+}
+
+/// Asks systemd on the system bus about `unit`. Never fails: whatever goes
+/// wrong reads as [`Schedule::None`], logged at debug level, because a
+/// desktop without systemd, or without that timer, is normal.
+pub async fn next_run_of(conn: &zbus::Connection, unit: &str) -> Schedule {
+    match query(conn, unit).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!("no schedule for {unit} from systemd: {e}");
             Schedule::None
         }
     }
 }
 
-async fn query() -> zbus::Result<Schedule> {
-    let conn = zbus::Connection::system().await?;
-    let manager = proxy(&conn, MANAGER_PATH, MANAGER).await?;
+async fn query(conn: &zbus::Connection, unit_name: &str) -> zbus::Result<Schedule> {
+    let manager = proxy(conn, MANAGER_PATH, MANAGER).await?;
     // GetUnit knows loaded units only; an enabled timer is always loaded.
-    let path: OwnedObjectPath = match manager.call("GetUnit", &(TIMER_UNIT,)).await {
+    let path: OwnedObjectPath = match manager.call("GetUnit", &(unit_name,)).await {
         Ok(p) => p,
-        Err(_) => manager.call("LoadUnit", &(TIMER_UNIT,)).await?,
+        Err(_) => manager.call("LoadUnit", &(unit_name,)).await?,
     };
-    let unit = proxy(&conn, path.as_str(), UNIT).await?;
+    let unit = proxy(conn, path.as_str(), UNIT).await?;
     let load_state: String = unit.get_property("LoadState").await?;
     if load_state != "loaded" {
         return Ok(Schedule::None);
     }
     let active: String = unit.get_property("ActiveState").await?;
-    let timer = proxy(&conn, path.as_str(), TIMER).await?;
+    let timer = proxy(conn, path.as_str(), TIMER).await?;
     let next: u64 = timer.get_property("NextElapseUSecRealtime").await?;
     Ok(from_systemd(&active, next))
 }

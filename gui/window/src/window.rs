@@ -10,9 +10,11 @@ use std::time::Duration;
 use adw::prelude::*;
 use gtk::{gio, glib};
 use igotchuu_dbus::history::History;
-use igotchuu_dbus::ItemError;
+use igotchuu_dbus::settings::Settings;
+use igotchuu_dbus::{ItemError, Operation};
 use igotchuu_desktop::control::{self, ControlError, Request};
 use igotchuu_desktop::history::{self, HistoryWatcher};
+use igotchuu_desktop::outlook;
 use igotchuu_desktop::watch::Watcher;
 use igotchuu_desktop::{format, texts, DesktopState, Finished, Update};
 
@@ -48,7 +50,10 @@ struct Model {
     /// The grace period for the helper to answer is running.
     grace_pending: bool,
     history: Result<History, String>,
-    schedule: Schedule,
+    /// What the helper published of its configuration (`settings.json`).
+    settings: Settings,
+    /// Each of [`schedule::TIMERS`].
+    schedules: [Schedule; 3],
     /// The Start or Stop call under way, if any.
     pending: Option<Request>,
 }
@@ -123,7 +128,8 @@ impl Window {
                 heard: false,
                 grace_pending: false,
                 history: Ok(History::default()),
-                schedule: Schedule::Unknown,
+                settings: Settings::default(),
+                schedules: [Schedule::Unknown, Schedule::Unknown, Schedule::Unknown],
                 pending: None,
             }),
             probe,
@@ -207,11 +213,15 @@ impl Window {
         }
     }
 
-    fn set_history(&self, history: Result<History, String>) {
+    fn set_history(&self, history: Result<History, String>, settings: Settings) {
         if let Err(e) = &history {
             tracing::warn!("{e}");
         }
-        self.model.borrow_mut().history = history;
+        {
+            let mut m = self.model.borrow_mut();
+            m.history = history;
+            m.settings = settings;
+        }
         {
             let m = self.model.borrow();
             self.idle
@@ -224,9 +234,9 @@ impl Window {
     fn refresh_schedule(self: &Rc<Self>) {
         let weak = Rc::downgrade(self);
         glib::MainContext::default().spawn_local(async move {
-            let schedule = schedule::next_run().await;
+            let schedules = schedule::next_runs().await;
             if let Some(w) = weak.upgrade() {
-                w.model.borrow_mut().schedule = schedule;
+                w.model.borrow_mut().schedules = schedules;
                 w.render();
             }
         });
@@ -263,19 +273,33 @@ impl Window {
             };
             self.title.set_subtitle(&subtitle);
         } else {
-            let from_history = m
-                .history
-                .as_ref()
-                .ok()
-                .and_then(|h| h.last())
-                .map(Finished::from_record);
+            let empty = History::default();
+            let history = m.history.as_ref().unwrap_or(&empty);
+            let from_history = history::last_backup(history).map(Finished::from_record);
             let last = texts::latest(from_history.as_ref(), m.state.last_finished.as_ref());
             let errors = last.map(|f| item_errors_of(f, &m)).unwrap_or_default();
+            let outlook =
+                outlook::outlook(history, &m.settings, m.state.last_finished.as_ref(), now);
+            let last_check = history
+                .last_of(Operation::Check)
+                .filter(|r| r.outcome != igotchuu_dbus::Outcome::Postponed)
+                .map(Finished::from_record);
+            let schedules = schedule::TIMERS
+                .iter()
+                .zip(&m.schedules)
+                .map(|((_, title), s)| (*title, s.describe(now)))
+                .collect();
             self.idle.show(&IdleView {
                 last,
                 last_errors: &errors,
                 bus_available: m.state.bus_available,
-                schedule: m.schedule.describe(now),
+                schedules,
+                stale: texts::stale_title(&m.state, &outlook, now),
+                stale_detail: texts::stale_notice(&outlook, now).body,
+                postponed: outlook.postponed.as_ref().map(texts::postponed_line),
+                last_saved_at: outlook.last_saved_at,
+                last_check: last_check.as_ref(),
+                retention: outlook::retention(&m.settings.retention),
                 now,
             });
             if self.stack.visible_child_name().as_deref() != Some(PAGE_IDLE) {
@@ -442,9 +466,14 @@ async fn follow_history(window: Weak<Window>) {
     };
     loop {
         let loaded = history::load(&dir).await.map_err(|e| e.to_string());
+        // Small and bounded; the helper rewrites it when an operation starts.
+        let settings = igotchuu_dbus::settings::read(&dir).unwrap_or_else(|e| {
+            tracing::warn!("{e}; using the default settings");
+            Settings::default()
+        });
         match window.upgrade() {
             Some(w) => {
-                w.set_history(loaded);
+                w.set_history(loaded, settings);
                 // A run ended: the timer's next elapse moved too.
                 w.refresh_schedule();
             }

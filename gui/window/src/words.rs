@@ -71,10 +71,9 @@ impl Icon {
                 "com.nyantec.IGotChuu-failed-symbolic",
                 "dialog-error-symbolic",
             ),
-            Icon::Outcome(Some(Outcome::Postponed)) => (
-                "com.nyantec.IGotChuu-postponed-symbolic",
-                "alarm-symbolic",
-            ),
+            Icon::Outcome(Some(Outcome::Postponed)) => {
+                ("com.nyantec.IGotChuu-postponed-symbolic", "alarm-symbolic")
+            }
             Icon::Outcome(Some(Outcome::Stopped)) => {
                 ("media-playback-stop-symbolic", "process-stop-symbolic")
             }
@@ -111,6 +110,23 @@ pub fn one_line(f: &Finished) -> String {
     let Some(outcome) = f.outcome else {
         return "The backup helper did not say how it ended".to_owned();
     };
+    if f.operation != igotchuu_dbus::Operation::Backup {
+        // No files or snapshots of its own: its reason says what it did.
+        let reason = f.reason.trim().trim_end_matches('.');
+        return match (outcome, reason.is_empty()) {
+            (_, false) => reason.to_owned(),
+            (Outcome::Completed | Outcome::CompletedWithWarnings, true) => {
+                if f.operation == igotchuu_dbus::Operation::Check {
+                    "No errors were found".to_owned()
+                } else {
+                    "Done".to_owned()
+                }
+            }
+            (Outcome::Stopped, true) => "Stopped on request".to_owned(),
+            (Outcome::Postponed, true) => "Waits for its conditions".to_owned(),
+            (Outcome::Failed, true) => "It did not complete".to_owned(),
+        };
+    }
     match (outcome, &f.summary) {
         (Outcome::Completed | Outcome::CompletedWithWarnings, Some(s)) => {
             let added = match f.data_added() {
@@ -144,6 +160,40 @@ pub fn one_line(f: &Finished) -> String {
     }
 }
 
+/// A repository check, in one line: "Passed 3 days ago (Today at 02:00)",
+/// "Failed 2 hours ago: the repository is damaged. Run …".
+pub fn check_line(f: &Finished, now: u64) -> String {
+    let ago = format::ago(f.finished_at, now);
+    let when = crate::clock::day_and_time(f.finished_at, now);
+    let reason = f.reason.trim();
+    let with_reason = |word: &str| {
+        if reason.is_empty() {
+            format!("{word} {ago} ({when})")
+        } else {
+            format!("{word} {ago} ({when}): {reason}")
+        }
+    };
+    match f.outcome {
+        None => format!("Ended {ago} ({when}), outcome unknown"),
+        Some(Outcome::Completed | Outcome::CompletedWithWarnings) => {
+            format!("Passed {ago} ({when})")
+        }
+        Some(Outcome::Failed) => with_reason("Failed"),
+        Some(Outcome::Stopped) => format!("Stopped {ago} ({when})"),
+        Some(Outcome::Postponed) => with_reason("Postponed"),
+    }
+}
+
+/// An operation's name in a list: "Backup", "Forget", "Prune", "Check".
+pub fn operation_word(op: igotchuu_dbus::Operation) -> &'static str {
+    match op {
+        igotchuu_dbus::Operation::Backup => "Backup",
+        igotchuu_dbus::Operation::Forget => "Forget old snapshots",
+        igotchuu_dbus::Operation::Prune => "Remove unused data",
+        igotchuu_dbus::Operation::Check => "Repository check",
+    }
+}
+
 /// "Finished 2 hours ago", "Finished just now".
 pub fn finished_ago(f: &Finished, now: u64) -> String {
     format!("Finished {}", format::ago(f.finished_at, now))
@@ -165,6 +215,7 @@ mod tests {
 
     fn finished(outcome: Outcome, reason: &str, summary: Option<Summary>, errors: u64) -> Finished {
         Finished {
+            operation: igotchuu_dbus::Operation::Backup,
             outcome: Some(outcome),
             reason: reason.into(),
             summary,
@@ -208,6 +259,27 @@ mod tests {
         assert_eq!(
             one_line(&finished(Outcome::Stopped, "", None, 0)),
             "Stopped on request"
+        );
+    }
+
+    #[test]
+    fn other_operations_say_their_reason() {
+        let mut f = finished(Outcome::Completed, "", None, 0);
+        f.operation = igotchuu_dbus::Operation::Check;
+        assert_eq!(one_line(&f), "No errors were found");
+        f.outcome = Some(Outcome::Failed);
+        f.reason = "The repository is damaged. Run igotchuu check.".into();
+        assert_eq!(
+            one_line(&f),
+            "The repository is damaged. Run igotchuu check"
+        );
+        f.operation = igotchuu_dbus::Operation::Forget;
+        f.outcome = Some(Outcome::Completed);
+        f.reason = String::new();
+        assert_eq!(one_line(&f), "Done");
+        assert_eq!(
+            operation_word(igotchuu_dbus::Operation::Check),
+            "Repository check"
         );
     }
 

@@ -1,12 +1,14 @@
-//! The main page when no backup runs: how the last one went and when, the
-//! full summary of it, when the next one is due, the runs before it, and
+//! The main page when no backup runs: whether backups are stale or
+//! postponed, how the last one went and when, the full summary of it, when
+//! the last saved backup and the last check were, the retention policy,
+//! when the next backup, prune and check are due, the runs before, and
 //! "Back Up Now".
 
 use std::cell::RefCell;
 
 use adw::prelude::*;
-use igotchuu_dbus::ItemError;
-use igotchuu_desktop::Finished;
+use igotchuu_dbus::{ItemError, Outcome};
+use igotchuu_desktop::{format, Finished};
 
 use super::summary;
 use crate::history_list::HistoryList;
@@ -19,15 +21,34 @@ pub struct IdleView<'a> {
     /// Its item errors, as far as known, and how many there were.
     pub last_errors: &'a [ItemError],
     pub bus_available: bool,
-    /// "Tomorrow at 00:30", "No schedule".
-    pub schedule: String,
+    /// Each timer's row: its title and "Tomorrow at 00:30", "No schedule".
+    pub schedules: Vec<(&'static str, String)>,
+    /// "No backup for 10 days", when backups are stale.
+    pub stale: Option<String>,
+    /// What the warning says beyond its title.
+    pub stale_detail: String,
+    /// "Backup postponed: …", when a scheduled run waits.
+    pub postponed: Option<String>,
+    /// When the latest backup that saved a snapshot finished.
+    pub last_saved_at: Option<u64>,
+    /// The latest repository check, if any.
+    pub last_check: Option<&'a Finished>,
+    /// "Keep the last 3, 7 daily, 4 weekly".
+    pub retention: String,
     pub now: u64,
 }
 
 pub struct IdlePage {
     page: adw::StatusPage,
     pub backup_button: gtk::Button,
-    schedule_row: adw::ActionRow,
+    warnings: adw::PreferencesGroup,
+    stale_row: adw::ActionRow,
+    postponed_row: adw::ActionRow,
+    saved_row: adw::ActionRow,
+    check_row: adw::ActionRow,
+    check_icon: gtk::Image,
+    retention_row: adw::ActionRow,
+    schedule_rows: Vec<adw::ActionRow>,
     last_group: adw::PreferencesGroup,
     last_rows: gtk::Box,
     /// Which run the rows describe, so that a refresh keeps an expanded
@@ -50,13 +71,43 @@ impl IdlePage {
         backup_button.add_css_class("pill");
         backup_button.add_css_class("suggested-action");
 
-        let schedule_row = adw::ActionRow::builder()
-            .title("Next backup")
-            .subtitle("…")
-            .build();
-        schedule_row.add_prefix(&gtk::Image::from_icon_name("alarm-symbolic"));
-        let schedule_group = adw::PreferencesGroup::new();
-        schedule_group.add(&schedule_row);
+        // The warnings first: they are what matters when they are there.
+        let stale_row = adw::ActionRow::builder().title("…").build();
+        let warning = gtk::Image::from_icon_name("dialog-warning-symbolic");
+        warning.add_css_class("warning");
+        stale_row.add_prefix(&warning);
+        stale_row.add_css_class("property");
+        let postponed_row = adw::ActionRow::builder().title("Postponed").build();
+        postponed_row.add_prefix(&gtk::Image::from_icon_name("alarm-symbolic"));
+        let warnings = adw::PreferencesGroup::new();
+        warnings.add(&stale_row);
+        warnings.add(&postponed_row);
+
+        let saved_row = super::value_row("Last saved backup", "…");
+        saved_row.add_prefix(&gtk::Image::from_icon_name("document-save-symbolic"));
+        let check_icon = gtk::Image::from_icon_name("emblem-ok-symbolic");
+        let check_row = super::value_row("Last repository check", "…");
+        check_row.add_prefix(&check_icon);
+        let retention_row = super::value_row("Retention policy", "…");
+        retention_row.add_prefix(&gtk::Image::from_icon_name("edit-clear-all-symbolic"));
+        let overview = adw::PreferencesGroup::builder().title("Safety").build();
+        overview.add(&saved_row);
+        overview.add(&check_row);
+        overview.add(&retention_row);
+
+        let schedule_group = adw::PreferencesGroup::builder().title("Schedule").build();
+        let schedule_rows: Vec<adw::ActionRow> = crate::schedule::TIMERS
+            .iter()
+            .map(|(_, title)| {
+                let row = adw::ActionRow::builder()
+                    .title(*title)
+                    .subtitle("…")
+                    .build();
+                row.add_prefix(&gtk::Image::from_icon_name("alarm-symbolic"));
+                schedule_group.add(&row);
+                row
+            })
+            .collect();
 
         // Rows are replaced as a whole on each change: a box inside the
         // group holds them, so that the group keeps its title.
@@ -69,9 +120,11 @@ impl IdlePage {
         let history = HistoryList::new();
 
         let content = gtk::Box::new(gtk::Orientation::Vertical, 24);
+        content.append(&warnings);
         content.append(&backup_button);
-        content.append(&schedule_group);
         content.append(&last_group);
+        content.append(&overview);
+        content.append(&schedule_group);
         content.append(history.widget());
         let clamp = super::clamped(&content);
 
@@ -84,7 +137,14 @@ impl IdlePage {
         IdlePage {
             page,
             backup_button,
-            schedule_row,
+            warnings,
+            stale_row,
+            postponed_row,
+            saved_row,
+            check_row,
+            check_icon,
+            retention_row,
+            schedule_rows,
             last_group,
             last_rows,
             last_key: RefCell::new(None),
@@ -120,8 +180,60 @@ impl IdlePage {
         self.page.set_title(title);
         self.page
             .set_description(Some(&super::glib_escape(&description)));
-        self.schedule_row.set_subtitle(&view.schedule);
+        for (row, (title, text)) in self.schedule_rows.iter().zip(&view.schedules) {
+            row.set_title(title);
+            row.set_subtitle(&super::glib_escape(text));
+        }
+        self.show_warnings(view);
+        self.show_overview(view);
         self.show_last(view);
+    }
+
+    fn show_warnings(&self, view: &IdleView<'_>) {
+        self.stale_row.set_visible(view.stale.is_some());
+        if let Some(title) = &view.stale {
+            self.stale_row.set_title(&super::glib_escape(title));
+            self.stale_row
+                .set_subtitle(&super::glib_escape(&view.stale_detail));
+        }
+        self.postponed_row.set_visible(view.postponed.is_some());
+        if let Some(line) = &view.postponed {
+            let (title, detail) = line.split_once(": ").unwrap_or((line, ""));
+            self.postponed_row.set_title(&super::glib_escape(title));
+            self.postponed_row
+                .set_subtitle(&super::glib_escape(&words::capitalized(detail)));
+        }
+        self.warnings
+            .set_visible(view.stale.is_some() || view.postponed.is_some());
+    }
+
+    fn show_overview(&self, view: &IdleView<'_>) {
+        let saved = match view.last_saved_at {
+            Some(t) => format!(
+                "{} ({})",
+                words::capitalized(&format::ago(t, view.now)),
+                crate::clock::day_and_time(t, view.now)
+            ),
+            None => "Never".to_owned(),
+        };
+        self.saved_row.set_subtitle(&super::glib_escape(&saved));
+        let (check, icon) = match view.last_check {
+            None => ("Never".to_owned(), Icon::Outcome(Some(Outcome::Stopped))),
+            Some(f) => (words::check_line(f, view.now), Icon::Outcome(f.outcome)),
+        };
+        self.check_row.set_subtitle(&super::glib_escape(&check));
+        self.check_icon.set_icon_name(Some(match view.last_check {
+            None => "dialog-question-symbolic",
+            Some(_) => icon.name(),
+        }));
+        for class in ["success", "warning", "error"] {
+            self.check_icon.remove_css_class(class);
+        }
+        if let Some(class) = view.last_check.and(icon.css_class()) {
+            self.check_icon.add_css_class(class);
+        }
+        self.retention_row
+            .set_subtitle(&super::glib_escape(&view.retention));
     }
 
     fn show_last(&self, view: &IdleView<'_>) {

@@ -38,6 +38,13 @@ pub fn detail_rows(f: &Finished, now: u64) -> Vec<adw::ActionRow> {
         }
         rows.push(value_row("Started", &when));
     }
+    if f.operation != igotchuu_dbus::Operation::Backup {
+        // A forget, prune or check saves no snapshot: its reason is all.
+        if f.outcome == Some(Outcome::Completed) && !reason.is_empty() {
+            rows.push(value_row("Result", reason));
+        }
+        return rows;
+    }
     if let Some(s) = &f.summary {
         rows.extend(summary_rows(s, f.data_added()));
     } else if f.outcome.is_some_and(Outcome::saved_snapshot) {
