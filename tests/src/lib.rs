@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod busclient;
 pub mod busfixture;
 pub mod config;
+pub mod dbusmock;
 pub mod demo;
 pub mod desktop;
 pub mod fixture;
