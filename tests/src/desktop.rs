@@ -92,6 +92,14 @@ impl Desktop {
             screen,
         };
         let dunstrc = desktop.screen.dir().join("dunstrc");
+        // dunst's context menu runs "dmenu": this one writes down the
+        // entries it is offered and picks the one asked for.
+        let dmenu = desktop.write_dmenu();
+        let dunstrc_text = dunstrc_text.replacen(
+            "[global]\n",
+            &format!("[global]\n    dmenu = \"{}\"\n", dmenu.display()),
+            1,
+        );
         std::fs::write(&dunstrc, dunstrc_text).expect("write dunstrc");
         desktop.dunst = Some(Guarded::spawn(
             "dunst",
@@ -236,6 +244,42 @@ impl Desktop {
             .unwrap_or_default()
     }
 
+    fn write_dmenu(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.screen.dir();
+        let script = dir.join("dmenu");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n\
+                 cat > '{offered}.tmp' && mv '{offered}.tmp' '{offered}'\n\
+                 [ -f '{choice}' ] && grep -F -m1 -e \"$(cat '{choice}')\" '{offered}'\n\
+                 exit 0\n",
+                offered = dir.join("dmenu.offered").display(),
+                choice = dir.join("dmenu.choice").display(),
+            ),
+        )
+        .expect("write the dmenu script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the dmenu script");
+        script
+    }
+
+    /// Opens dunst's context menu of the notifications shown, and chooses
+    /// the first entry that contains `part` (none if no entry does).
+    /// Returns every entry it offered, one a line.
+    pub fn choose_in_context_menu(&self, part: &str) -> String {
+        let dir = self.screen.dir();
+        let offered = dir.join("dmenu.offered");
+        let _ = std::fs::remove_file(&offered);
+        std::fs::write(dir.join("dmenu.choice"), part).expect("write the choice");
+        self.dunstctl(&["context"]);
+        wait_until(STARTUP, "dunst to open its context menu", || {
+            offered.exists()
+        });
+        std::fs::read_to_string(&offered).unwrap_or_default()
+    }
+
     /// A screenshot of the whole screen, saved at `path`.
     pub fn screenshot(&self, path: &Path) {
         self.screen.screenshot_all(path);
@@ -369,6 +413,69 @@ pub struct Tray {
     process: Guarded,
     log: PathBuf,
     _dir: TempDir,
+    _home: UserState,
+}
+
+/// A user's own state directory (`$XDG_STATE_HOME`) for the tray, in a
+/// temporary directory that any user may write (the tray may run as
+/// another user), removed when the last clone drops.
+#[derive(Clone)]
+pub struct UserState {
+    dir: std::sync::Arc<TempDir>,
+}
+
+impl Default for UserState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UserState {
+    pub fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("igotchuu-user-state-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod the user state dir");
+        UserState {
+            dir: std::sync::Arc::new(dir),
+        }
+    }
+
+    /// `$XDG_STATE_HOME`.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The tray's reminders file in it.
+    pub fn reminders(&self) -> PathBuf {
+        self.path().join("igotchuu/reminders.json")
+    }
+
+    /// As if every reminder had just been shown.
+    pub fn seed_reminders_shown(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let now = crate::standin::unix_now();
+        let file = self.reminders();
+        let dir = file.parent().expect("a directory");
+        std::fs::create_dir_all(dir).expect("create the tray's state dir");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod the tray's state dir");
+        std::fs::write(
+            &file,
+            format!("{{\"stale\": {now}, \"postponed\": {now}}}"),
+        )
+        .expect("write the reminders");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666))
+            .expect("chmod the reminders");
+    }
+
+    /// The reminders file's contents, if any.
+    pub fn read_reminders(&self) -> Option<String> {
+        std::fs::read_to_string(self.reminders()).ok()
+    }
 }
 
 impl Tray {
@@ -379,13 +486,40 @@ impl Tray {
     }
 
     /// Starts the tray as `user` (through `runuser`), or as this process's
-    /// user when `None`.
+    /// user when `None`. Its own state (`$XDG_STATE_HOME`) is a fresh
+    /// directory in which every daily reminder was just shown: tests of
+    /// other things see no reminders (see [`Tray::start_remembering`]).
     pub fn start_as(
         desktop: &Desktop,
         user: Option<&str>,
         system_bus: &str,
         state_dir: &Path,
         gui: &Path,
+    ) -> Self {
+        let home = UserState::new();
+        home.seed_reminders_shown();
+        Self::start_in(desktop, user, system_bus, state_dir, gui, home)
+    }
+
+    /// Starts the tray with its own state in `home`, which outlives it:
+    /// a tray started again with the same `home` remembers its reminders.
+    pub fn start_remembering(
+        desktop: &Desktop,
+        system_bus: &str,
+        state_dir: &Path,
+        gui: &Path,
+        home: &UserState,
+    ) -> Self {
+        Self::start_in(desktop, None, system_bus, state_dir, gui, home.clone())
+    }
+
+    fn start_in(
+        desktop: &Desktop,
+        user: Option<&str>,
+        system_bus: &str,
+        state_dir: &Path,
+        gui: &Path,
+        home: UserState,
     ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("igotchuu-tray-log-")
@@ -404,6 +538,7 @@ impl Tray {
         };
         cmd.env("DBUS_SYSTEM_BUS_ADDRESS", system_bus)
             .env("IGOTCHUU_STATE_DIR", state_dir)
+            .env("XDG_STATE_HOME", home.path())
             .env("IGOTCHUU_GUI", gui)
             .env("IGOTCHUU_ICON_DIR", repo_root().join("data/icons"))
             .env("RUST_LOG", "info")
@@ -415,6 +550,7 @@ impl Tray {
             process,
             log,
             _dir: dir,
+            _home: home,
         }
     }
 

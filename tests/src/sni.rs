@@ -119,6 +119,30 @@ impl Session {
             .expect("menu Event");
     }
 
+    /// The labels of the menu's items that are visible, in order.
+    pub async fn menu_labels(&self, (dest, path): &(String, String)) -> Vec<String> {
+        let menu = self
+            .get(dest, path, "org.kde.StatusNotifierItem", "Menu")
+            .await
+            .and_then(|m| zbus::zvariant::OwnedObjectPath::try_from(m).ok())
+            .expect("the item has a menu");
+        let reply = self
+            .conn
+            .call_method(
+                Some(dest.as_str()),
+                menu.as_str(),
+                Some("com.canonical.dbusmenu"),
+                "GetLayout",
+                &(0i32, -1i32, Vec::<String>::new()),
+            )
+            .await
+            .expect("GetLayout");
+        let (_, root): (u32, MenuNode) = reply.body().deserialize().unwrap();
+        let mut labels = Vec::new();
+        visible_labels(root, &mut labels);
+        labels
+    }
+
     /// Waits until the item shows what `ok` wants, and returns that view;
     /// panics after `timeout`, with what it last showed.
     pub async fn wait_for(
@@ -188,4 +212,26 @@ pub fn find_menu_item((id, props, children): MenuNode, label: &str) -> Option<i3
         .into_iter()
         .filter_map(|c| MenuNode::try_from(c).ok())
         .find_map(|c| find_menu_item(c, label))
+}
+
+/// The labels of the visible items under `node`, depth first.
+fn visible_labels((_, props, children): MenuNode, out: &mut Vec<String>) {
+    let visible = props
+        .get("visible")
+        .and_then(|v| v.downcast_ref::<bool>().ok())
+        .unwrap_or(true);
+    if !visible {
+        return;
+    }
+    if let Some(label) = props
+        .get("label")
+        .and_then(|l| l.downcast_ref::<&str>().ok())
+    {
+        out.push(label.to_owned());
+    }
+    for c in children {
+        if let Ok(c) = MenuNode::try_from(c) {
+            visible_labels(c, out);
+        }
+    }
 }
