@@ -1,13 +1,43 @@
 //! What a run tells the world. The run produces these events; consumers
-//! (the terminal printer, the D-Bus publisher) subscribe to them, so the
-//! pipeline never needs to know who is listening.
+//! (the terminal printer, the D-Bus publisher, the run history) subscribe
+//! to them, so the pipeline never needs to know who is listening.
+//!
+//! Every operation (backup, forget, prune, check) is bracketed by
+//! [`Event::OperationStarted`] and [`Event::OperationFinished`]. A backup
+//! also sends, in between, the seed's events: [`Event::Started`] first and
+//! [`Event::Finished`] last, with progress and item errors between them.
+//! One process may run several operations one after the other (a backup,
+//! then a forget).
 
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use igotchuu_dbus::{ItemError, Outcome, Phase, Progress, Summary};
+use igotchuu_dbus::{ItemError, Operation, Outcome, Phase, Progress, RunCondition, Summary};
 
-/// The facts fixed at the start of a run.
+/// The facts fixed at the start of an operation.
+#[derive(Debug, Clone)]
+pub struct OperationInfo {
+    pub operation: Operation,
+    pub started_at: SystemTime,
+    pub profile: Option<String>,
+    /// The configured places (what a backup saves, what forget selects).
+    pub places: Vec<PathBuf>,
+    /// Run conditions that were unmet, and overridden because the
+    /// operation was started by hand.
+    pub overridden: Vec<RunCondition>,
+}
+
+/// How an operation ended. Published exactly once per operation, as its
+/// last event.
+#[derive(Debug, Clone)]
+pub struct OperationEnd {
+    pub operation: Operation,
+    pub outcome: Outcome,
+    /// A sentence for people.
+    pub reason: String,
+}
+
+/// The facts fixed at the start of a backup.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
     pub started_at: SystemTime,
@@ -15,7 +45,8 @@ pub struct RunInfo {
     pub places: Vec<PathBuf>,
 }
 
-/// How a run ended. Published exactly once, as the last event.
+/// How a backup ended. Published exactly once, as the backup's last event
+/// before its [`Event::OperationFinished`].
 #[derive(Debug, Clone)]
 pub struct Finish {
     pub outcome: Outcome,
@@ -44,6 +75,9 @@ pub enum Notice {
     SnapshotLeft { path: PathBuf, error: String },
     /// exec_before_snapshot ran.
     PrepareCommandRan { argv: Vec<String> },
+    /// Lines for people about what an operation did (the snapshots forget
+    /// removed, what check found); bounded by whoever makes them.
+    Report(Vec<String>),
 }
 
 /// Nested subvolumes that are not backed up, all directly in one folder.
@@ -58,12 +92,14 @@ pub struct NestedGroup {
 
 #[derive(Debug, Clone)]
 pub enum Event {
+    OperationStarted(OperationInfo),
     Started(RunInfo),
     PhaseChanged(Phase),
     Notice(Notice),
     Progress(Progress),
     ItemError(ItemError),
     Finished(Finish),
+    OperationFinished(OperationEnd),
 }
 
 /// A consumer of events. `handle` is called on the run's task: it must not

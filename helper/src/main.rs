@@ -26,19 +26,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use commands::backup::Mode;
+use commands::operation::Mode;
+use igotchuu_dbus::Operation;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let code = match &cli.command {
-        Command::Backup { .. } => commands::backup::run(&cli, Mode::Now),
-        // Agent A: forget, prune and check (see /tmp/igotchuu-brief/issue12.md).
-        Command::Forget { .. } | Command::Prune { .. } | Command::Check { .. } => {
-            eprintln!("igotchuu: not built yet");
-            exit::FAILED
-        }
-        Command::Serve => commands::backup::run(&cli, Mode::OnStartCall),
+        Command::Backup { when } => now(&cli, Operation::Backup, when.scheduled),
+        Command::Forget { dry_run: true, .. } => commands::forget::dry_run(&cli),
+        Command::Forget { when, .. } => now(&cli, Operation::Forget, when.scheduled),
+        Command::Prune { when } => now(&cli, Operation::Prune, when.scheduled),
+        Command::Check { when } => now(&cli, Operation::Check, when.scheduled),
+        Command::Serve => commands::operation::run(&cli, Mode::OnStartCall),
         Command::Cleanup => commands::cleanup::run(&cli),
         Command::CheckConfig => commands::config::check(&cli),
         Command::Watch { start, timeout } => commands::watch::run(commands::watch::Options {
@@ -54,6 +54,16 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+fn now(cli: &Cli, operation: Operation, scheduled: bool) -> u8 {
+    commands::operation::run(
+        cli,
+        Mode::Now {
+            operation,
+            scheduled,
+        },
+    )
 }
 
 fn init_logging(verbose: u8) {

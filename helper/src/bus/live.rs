@@ -3,12 +3,14 @@
 
 use std::time::UNIX_EPOCH;
 
-use igotchuu_dbus::{Phase, Progress};
+use igotchuu_dbus::{Operation, Phase, Progress};
 
 use crate::events::Event;
 
 #[derive(Debug, Clone, Default)]
 pub struct LiveState {
+    /// The operation under way; `None` between operations.
+    pub operation: Option<Operation>,
     /// `None` when no run is active.
     pub phase: Option<Phase>,
     pub progress: Progress,
@@ -23,6 +25,7 @@ pub struct LiveState {
 /// Which properties an event changed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Changed {
+    pub operation: bool,
     pub phase: bool,
     pub progress: bool,
     pub run_info: bool,
@@ -33,8 +36,37 @@ impl LiveState {
     pub fn apply(&mut self, event: &Event) -> Changed {
         let mut changed = Changed::default();
         match event {
+            Event::OperationStarted(info) => {
+                *self = LiveState {
+                    operation: Some(info.operation),
+                    started_at: info
+                        .started_at
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    profile: info.profile.clone().unwrap_or_default(),
+                    places: info
+                        .places
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect(),
+                    ..LiveState::default()
+                };
+                changed.operation = true;
+                changed.run_info = true;
+                changed.progress = true;
+                changed.error_count = true;
+            }
+            Event::OperationFinished(_) => {
+                self.phase = None;
+                self.operation = None;
+                self.finished = true;
+                changed.phase = true;
+                changed.operation = true;
+            }
             Event::Started(info) => {
                 *self = LiveState {
+                    // A backup; its OperationStarted came first.
+                    operation: Some(self.operation.unwrap_or(Operation::Backup)),
                     started_at: info
                         .started_at
                         .duration_since(UNIX_EPOCH)
@@ -79,7 +111,7 @@ impl LiveState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Finish, RunInfo};
+    use crate::events::{Finish, OperationEnd, OperationInfo, RunInfo};
     use igotchuu_dbus::{ItemError, Outcome};
     use std::time::{Duration, SystemTime};
 
@@ -119,6 +151,24 @@ mod tests {
             item_errors: vec![],
         }));
         assert_eq!((s.phase, s.error_count, s.finished), (None, 3, true));
-        let _ = SystemTime::now();
+        assert_eq!(s.operation, Some(Operation::Backup));
+        s.apply(&Event::OperationFinished(OperationEnd {
+            operation: Operation::Backup,
+            outcome: Outcome::Completed,
+            reason: String::new(),
+        }));
+        assert_eq!(s.operation, None);
+        // The forget after it starts afresh: Stop may stop it.
+        s.apply(&Event::OperationStarted(OperationInfo {
+            operation: Operation::Forget,
+            started_at: SystemTime::now(),
+            profile: None,
+            places: vec![],
+            overridden: vec![],
+        }));
+        assert_eq!(
+            (s.operation, s.finished, s.error_count),
+            (Some(Operation::Forget), false, 0)
+        );
     }
 }

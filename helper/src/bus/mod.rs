@@ -20,4 +20,4 @@ mod timeout;
 pub use gate::Gate;
 pub use live::LiveState;
 pub use object::{Control, StartRequest};
-pub use publisher::{AttachError, NameRole, Publisher};
+pub use publisher::{release_name, AttachError, NameRole, Publisher};

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use igotchuu_dbus::{Phase, Progress, ACTION_START, ACTION_STOP};
+use igotchuu_dbus::{Operation, Phase, Progress, ACTION_START, ACTION_STOP};
 use tokio::sync::{mpsc, oneshot, watch};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
@@ -312,9 +312,30 @@ impl BackupObject {
     #[zbus(signal)]
     pub async fn errors_folded(emitter: &SignalEmitter<'_>, count: u64) -> zbus::Result<()>;
 
+    /// An operation began: "backup", "forget", "prune" or "check".
+    #[zbus(signal)]
+    pub async fn operation_started(
+        emitter: &SignalEmitter<'_>,
+        operation: &str,
+    ) -> zbus::Result<()>;
+
+    /// An operation ended; always the last signal of that operation.
+    #[zbus(signal)]
+    pub async fn operation_finished(
+        emitter: &SignalEmitter<'_>,
+        operation: &str,
+        outcome: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
+
     #[zbus(property)]
     fn phase(&self) -> String {
         Phase::property_value(self.live().phase).to_owned()
+    }
+
+    #[zbus(property)]
+    fn operation(&self) -> String {
+        Operation::property_value(self.live().operation).to_owned()
     }
 
     #[zbus(property, name = "Progress")]

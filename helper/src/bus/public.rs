@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use igotchuu_dbus::{redact, Phase, Progress};
+use igotchuu_dbus::{redact, Operation, Phase, Progress};
 use zbus::interface;
 use zbus::object_server::SignalEmitter;
 
@@ -74,9 +74,31 @@ impl PublicObject {
         reason: &str,
     ) -> zbus::Result<()>;
 
+    /// An operation began: "backup", "forget", "prune" or "check".
+    #[zbus(signal)]
+    pub async fn operation_started(
+        emitter: &SignalEmitter<'_>,
+        operation: &str,
+    ) -> zbus::Result<()>;
+
+    /// An operation ended; always the last signal of that operation.
+    /// `reason` is [`redact::public_reason`] of the operation and outcome.
+    #[zbus(signal)]
+    pub async fn operation_finished(
+        emitter: &SignalEmitter<'_>,
+        operation: &str,
+        outcome: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
+
     #[zbus(property)]
     fn phase(&self) -> String {
         Phase::property_value(self.live().phase).to_owned()
+    }
+
+    #[zbus(property)]
+    fn operation(&self) -> String {
+        Operation::property_value(self.live().operation).to_owned()
     }
 
     #[zbus(property, name = "Progress")]

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use enumflags2::BitFlags;
 use igotchuu_dbus::{
-    redact, ItemError, Outcome, Phase, Progress, BUS_NAME, INTERFACE, OBJECT_PATH,
+    redact, ItemError, Operation, Outcome, Phase, Progress, BUS_NAME, INTERFACE, OBJECT_PATH,
     PUBLIC_OBJECT_PATH,
 };
 use tokio::sync::mpsc;
@@ -76,6 +76,7 @@ pub enum AttachError {
 }
 
 enum Outgoing {
+    OperationStarted(Operation),
     Started,
     /// The phase as it was when it changed: the property may have moved on.
     Phase(Option<Phase>),
@@ -89,6 +90,11 @@ enum Outgoing {
         outcome: Outcome,
         reason: String,
         complete: Option<igotchuu_dbus::Summary>,
+    },
+    OperationFinished {
+        operation: Operation,
+        outcome: Outcome,
+        reason: String,
     },
 }
 
@@ -167,15 +173,7 @@ impl Publisher {
     /// Gives the name up, so that the next call to it activates a new
     /// helper. The reply also means that the bus has what was sent before.
     pub async fn release_name(&self) {
-        let released = async {
-            DBusProxy::new(&self.conn)
-                .await?
-                .release_name(WellKnownName::from_static_str_unchecked(BUS_NAME))
-                .await
-        };
-        if let Err(e) = released.await {
-            tracing::debug!("releasing {BUS_NAME}: {e}");
-        }
+        release_name(&self.conn).await;
     }
 
     /// Starts the bus task; returns the sink that feeds it.
@@ -197,6 +195,19 @@ impl Publisher {
             .run(rx),
         );
         (BusSink::new(tx, queued, self.live, throttle), task)
+    }
+}
+
+/// Gives the helper's name up on `conn`, and waits for the bus to say so.
+pub async fn release_name(conn: &Connection) {
+    let released = async {
+        DBusProxy::new(conn)
+            .await?
+            .release_name(WellKnownName::from_static_str_unchecked(BUS_NAME))
+            .await
+    };
+    if let Err(e) = released.await {
+        tracing::debug!("releasing {BUS_NAME}: {e}");
     }
 }
 
@@ -334,6 +345,18 @@ impl EventSink for BusSink {
                     complete,
                 });
             }
+            Event::OperationStarted(info) => {
+                self.flush();
+                self.send(Outgoing::OperationStarted(info.operation));
+            }
+            Event::OperationFinished(end) => {
+                self.flush();
+                self.send(Outgoing::OperationFinished {
+                    operation: end.operation,
+                    outcome: end.outcome,
+                    reason: end.reason.clone(),
+                });
+            }
             Event::Notice(_) => {}
         }
     }
@@ -390,11 +413,26 @@ async fn announce_phase(
     em: &zbus::object_server::SignalEmitter<'_>,
     phase: Option<Phase>,
 ) -> zbus::Result<()> {
-    let value = zbus::zvariant::Value::from(Phase::property_value(phase));
+    announce(em, "Phase", Phase::property_value(phase)).await
+}
+
+/// PropertiesChanged for Operation with the value it had.
+async fn announce_operation(
+    em: &zbus::object_server::SignalEmitter<'_>,
+    operation: Option<Operation>,
+) -> zbus::Result<()> {
+    announce(em, "Operation", Operation::property_value(operation)).await
+}
+
+async fn announce(
+    em: &zbus::object_server::SignalEmitter<'_>,
+    name: &str,
+    value: &str,
+) -> zbus::Result<()> {
     zbus::fdo::Properties::properties_changed(
         em,
         INTERFACE.try_into()?,
-        HashMap::from([("Phase", value)]),
+        HashMap::from([(name, zbus::zvariant::Value::from(value))]),
         Cow::Borrowed(&[]),
     )
     .await
@@ -474,6 +512,11 @@ impl BusTask {
                 }
             }
         }
+        // Everything is sent: the name goes now, before the run lets go of
+        // the run lock, so that a run waiting for the lock finds it free.
+        if let Some(conn) = &self.conn {
+            release_name(conn).await;
+        }
     }
 
     async fn iface(&mut self) -> zbus::Result<InterfaceRef<BackupObject>> {
@@ -529,6 +572,29 @@ impl BusTask {
         let em = iface.signal_emitter();
         let obj = iface.get().await;
         match out {
+            Outgoing::OperationStarted(operation) => {
+                PublicObject::operation_started(em, operation.as_str()).await?;
+                announce_operation(em, Some(*operation)).await?;
+                if *operation != Operation::Backup {
+                    obj.started_at_changed(em).await?;
+                    obj.profile_changed(em).await?;
+                }
+            }
+            Outgoing::OperationFinished {
+                operation, outcome, ..
+            } => {
+                PublicObject::operation_finished(
+                    em,
+                    operation.as_str(),
+                    outcome.as_str(),
+                    redact::public_reason(*operation, *outcome),
+                )
+                .await?;
+                if *operation != Operation::Backup {
+                    announce_phase(em, None).await?;
+                }
+                announce_operation(em, None).await?;
+            }
             Outgoing::Started => {
                 PublicObject::backup_started(em).await?;
                 obj.started_at_changed(em).await?;
@@ -553,7 +619,7 @@ impl BusTask {
                 PublicObject::backup_finished(
                     em,
                     outcome.as_str(),
-                    redact::public_reason(igotchuu_dbus::Operation::Backup, *outcome),
+                    redact::public_reason(Operation::Backup, *outcome),
                 )
                 .await?;
                 announce_phase(em, None).await?;
@@ -568,6 +634,29 @@ impl BusTask {
         let em = iface.signal_emitter();
         let obj = iface.get().await;
         match out {
+            Outgoing::OperationStarted(operation) => {
+                BackupObject::operation_started(em, operation.as_str()).await?;
+                announce_operation(em, Some(*operation)).await?;
+                // A backup's Started says these, as it always did.
+                if *operation != Operation::Backup {
+                    obj.started_at_changed(em).await?;
+                    obj.profile_changed(em).await?;
+                    obj.places_changed(em).await?;
+                }
+            }
+            Outgoing::OperationFinished {
+                operation,
+                outcome,
+                reason,
+            } => {
+                BackupObject::operation_finished(em, operation.as_str(), outcome.as_str(), reason)
+                    .await?;
+                // A backup's Finished said it.
+                if *operation != Operation::Backup {
+                    announce_phase(em, None).await?;
+                }
+                announce_operation(em, None).await?;
+            }
             Outgoing::Started => {
                 BackupObject::backup_started(em).await?;
                 obj.started_at_changed(em).await?;
@@ -638,6 +727,10 @@ mod tests {
         let mut out = Vec::new();
         while let Ok(o) = rx.try_recv() {
             out.push(match o {
+                Outgoing::OperationStarted(o) => format!("operation {o}"),
+                Outgoing::OperationFinished {
+                    operation, outcome, ..
+                } => format!("operation {operation} {outcome}"),
                 Outgoing::Started => "started".to_owned(),
                 Outgoing::Phase(p) => format!("phase {}", Phase::property_value(p)),
                 Outgoing::Progress(p) => format!("progress {}", p.files_done),

@@ -1,14 +1,20 @@
 //! One module per subcommand, and what they share: loading the
 //! configuration and getting ready to touch snapshots.
 
-pub mod backup;
 pub mod cleanup;
 pub mod config;
+pub mod forget;
+pub mod operation;
 pub mod restic;
 mod serve;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use igotchuu_dbus::Operation;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch as channel;
 
 use crate::cli::Cli;
 use crate::config::Config;
@@ -50,6 +56,8 @@ enum ClaimError {
     Busy(LockError),
     #[error("{0}")]
     Failed(String),
+    #[error(transparent)]
+    Stopped(LockError),
 }
 
 impl ClaimError {
@@ -59,6 +67,7 @@ impl ClaimError {
         match self {
             ClaimError::Busy(_) => exit::BUSY,
             ClaimError::Failed(_) => exit::FAILED,
+            ClaimError::Stopped(_) => exit::STOPPED,
         }
     }
 }
@@ -71,8 +80,36 @@ fn setup(cli: &Cli) -> Result<Setup, u8> {
 }
 
 fn claim(state_dir: &Path) -> Result<Claim, ClaimError> {
-    let lock = RunLock::acquire(state_dir).map_err(|e| match e {
-        LockError::Busy(_) => ClaimError::Busy(e),
+    claimed(state_dir, RunLock::acquire(state_dir))
+}
+
+/// The claim of an operation that waits its turn: up to `wait_timeout`
+/// while another run holds the lock, saying once that it waits and what
+/// for. A stop ends the wait.
+async fn claim_waiting(
+    state_dir: &Path,
+    wait_timeout: Option<Duration>,
+    operation: Operation,
+    stop: channel::Receiver<bool>,
+) -> Result<Claim, ClaimError> {
+    let say = || {
+        let limit = wait_timeout.map_or(0, |d| d.as_secs());
+        let note = format!(
+            "waiting for the igotchuu run in progress to end before this {operation} starts \
+             (at most {}; wait_timeout sets this)…",
+            crate::output::format::duration(limit)
+        );
+        tracing::info!("{note}");
+        eprintln!("igotchuu: {note}");
+    };
+    let lock = RunLock::acquire_waiting(state_dir, wait_timeout, say, stop).await;
+    claimed(state_dir, lock)
+}
+
+fn claimed(state_dir: &Path, lock: Result<RunLock, LockError>) -> Result<Claim, ClaimError> {
+    let lock = lock.map_err(|e| match e {
+        LockError::Busy(_) | LockError::WaitedTooLong { .. } => ClaimError::Busy(e),
+        LockError::Stopped => ClaimError::Stopped(e),
         LockError::Io { .. } => ClaimError::Failed(e.to_string()),
     })?;
     let journal = Journal::open(state_dir).map_err(|e| ClaimError::Failed(e.to_string()))?;
@@ -82,7 +119,7 @@ fn claim(state_dir: &Path) -> Result<Claim, ClaimError> {
     })
 }
 
-/// Everything before a run that starts now: refusals, the lock, the
+/// Everything before a cleanup: refusals, the lock (no waiting), the
 /// namespace. It all happens while the process has one thread, as
 /// `unshare` requires.
 fn prepare(cli: &Cli) -> Result<(Setup, Claim), u8> {
@@ -90,14 +127,6 @@ fn prepare(cli: &Cli) -> Result<(Setup, Claim), u8> {
     let claim = claim(&setup.state_dir).map_err(|e| e.report())?;
     namespace::enter_private().map_err(fail)?;
     Ok((setup, claim))
-}
-
-/// Before a run that waits for Start: the same, except the lock and the
-/// journal, which wait for a Start call that polkit allowed.
-fn prepare_standby(cli: &Cli) -> Result<Setup, u8> {
-    let setup = setup(cli)?;
-    namespace::enter_private().map_err(fail)?;
-    Ok(setup)
 }
 
 fn create_state_dir(dir: &Path) -> std::io::Result<()> {
@@ -116,4 +145,24 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// SIGINT, SIGTERM and SIGHUP ask the run to stop in order: restic gets
+/// SIGINT and is waited for, then the snapshots are deleted. A run that
+/// waits for the lock or the run conditions stops waiting.
+fn stop_on_signals(stop: &channel::Sender<bool>) {
+    for kind in [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ] {
+        let mut stream = signal(kind).expect("signal handler");
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                tracing::info!("stop requested by signal");
+                stop.send_replace(true);
+            }
+        });
+    }
 }

@@ -91,6 +91,7 @@ async fn accept(
             let error = match &e {
                 ClaimError::Busy(_) => BackupError::AlreadyRunning(e.to_string()),
                 ClaimError::Failed(m) => BackupError::Fdo(fdo::Error::Failed(m.clone())),
+                ClaimError::Stopped(_) => BackupError::Fdo(fdo::Error::Failed(e.to_string())),
             };
             e.report();
             (error, Leave::Busy)

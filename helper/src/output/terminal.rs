@@ -4,10 +4,10 @@
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use igotchuu_dbus::{Outcome, Phase, Progress, Summary};
+use igotchuu_dbus::{Operation, Outcome, Phase, Progress, Summary};
 
 use super::format::{bytes, duration, keep_tail};
-use crate::events::{Event, EventSink, Finish, Notice};
+use crate::events::{Event, EventSink, Finish, Notice, OperationEnd, OperationInfo};
 use crate::run::plural;
 
 /// Redraws of the live line; more is flicker, not information.
@@ -122,15 +122,52 @@ impl TerminalPrinter {
                 println!("  … and {more} more");
             }
         }
-        let label = match f.outcome {
-            Outcome::Completed => "Completed",
-            Outcome::CompletedWithWarnings => "Completed with warnings",
-            Outcome::Failed => "FAILED",
-            Outcome::Stopped => "Stopped",
-            Outcome::Postponed => "Postponed",
-        };
-        println!("{label}: {}", f.reason);
-        let _ = io::stdout().flush();
+        print_outcome(f.outcome, &f.reason);
+    }
+
+    /// The end of an operation other than a backup (a backup's is
+    /// [`Self::finished`]).
+    fn operation_finished(&mut self, end: &OperationEnd) {
+        self.clear_line();
+        print_outcome(end.outcome, &end.reason);
+    }
+}
+
+fn print_outcome(outcome: Outcome, reason: &str) {
+    let label = match outcome {
+        Outcome::Completed => "Completed",
+        Outcome::CompletedWithWarnings => "Completed with warnings",
+        Outcome::Failed => "FAILED",
+        Outcome::Stopped => "Stopped",
+        Outcome::Postponed => "Postponed",
+    };
+    println!("{label}: {reason}");
+    let _ = io::stdout().flush();
+}
+
+/// What the terminal says when an operation other than a backup starts.
+fn operation_heading(info: &OperationInfo) -> Option<String> {
+    let profile = info
+        .profile
+        .as_ref()
+        .map_or(String::new(), |p| format!(" (profile {p})"));
+    let places: Vec<_> = info
+        .places
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    match info.operation {
+        // Started says it, as before.
+        Operation::Backup => None,
+        Operation::Forget if places.is_empty() => {
+            Some(format!("Forgetting this machine's old snapshots{profile}"))
+        }
+        Operation::Forget => Some(format!(
+            "Forgetting this machine's old snapshots of {}{profile}",
+            places.join(", ")
+        )),
+        Operation::Prune => Some(format!("Removing unused data from the repository{profile}")),
+        Operation::Check => Some(format!("Checking the repository{profile}")),
     }
 }
 
@@ -220,6 +257,16 @@ fn terminal_width() -> usize {
 impl EventSink for TerminalPrinter {
     fn handle(&mut self, event: &Event) {
         match event {
+            Event::OperationStarted(info) => {
+                if let Some(heading) = operation_heading(info) {
+                    self.say(&heading);
+                }
+            }
+            Event::OperationFinished(end) => {
+                if end.operation != Operation::Backup {
+                    self.operation_finished(end);
+                }
+            }
             Event::Started(info) => {
                 let places: Vec<_> = info
                     .places
@@ -253,6 +300,11 @@ impl EventSink for TerminalPrinter {
             )),
             Event::Notice(Notice::PrepareCommandRan { argv }) => {
                 self.say(&format!("Ran exec_before_snapshot: {}", argv.join(" ")))
+            }
+            Event::Notice(Notice::Report(lines)) => {
+                for line in lines {
+                    self.say(line);
+                }
             }
             // The nested-subvolume notices.
             Event::Notice(notice) => {

@@ -37,15 +37,36 @@ pub fn restic(config: &Config, subcommand: &[&str]) -> Command {
     cmd
 }
 
-/// `restic backup --json` of the configured places. A `password_command`
-/// starts at once, run by the helper without capabilities
-/// (`privileges::password`): call this in the tokio runtime, right before
-/// running restic.
-pub fn backup(config: &Config) -> Command {
-    let mut cmd = restic(config, &["backup", "--json"]);
+/// The tag of every snapshot igotchuu makes without a profile.
+pub const TAG: &str = "igotchuu";
+
+/// The one tag of this configuration's backups: `igotchuu`, or
+/// `igotchuu:<profile>`. Forget selects by it, so that it never touches
+/// another profile's snapshots, or snapshots made by hand.
+pub fn tag(config: &Config) -> String {
+    match &config.profile {
+        Some(profile) => format!("{TAG}:{profile}"),
+        None => TAG.to_owned(),
+    }
+}
+
+/// [`restic`] for a command that opens the repository. A
+/// `password_command` starts at once, run by the helper without
+/// capabilities (`privileges::password`): call this in the tokio runtime,
+/// right before running restic.
+fn with_password(config: &Config, subcommand: &[&str]) -> Command {
+    let mut cmd = restic(config, subcommand);
     if let Some(Password::Command(command)) = &config.password {
         privileges::password::hand_over(&mut cmd, command);
     }
+    cmd
+}
+
+/// `restic backup --json` of the configured places, with this
+/// configuration's [`tag`]. Call it as [`with_password`] says.
+pub fn backup(config: &Config) -> Command {
+    let mut cmd = with_password(config, &["backup", "--json"]);
+    cmd.arg("--tag").arg(tag(config));
     // The folders igotchuu makes for snapshots hold nothing worth keeping
     // (and are empty while a source's snapshot is taken).
     cmd.arg(format!("--exclude={}", snapshots::OWN_FOLDER));
@@ -54,6 +75,56 @@ pub fn backup(config: &Config) -> Command {
     cmd.arg("--");
     cmd.args(&config.places);
     cmd
+}
+
+/// `restic forget --json` with the retention policy, for this host's
+/// snapshots of the configured places with this configuration's [`tag`]
+/// only: other hosts', other places', other profiles' and untagged
+/// snapshots are never selected. Grouped by host, paths and tags, so the
+/// policy counts each set of places on its own, as restic does by default.
+/// Call it as [`with_password`] says.
+pub fn forget(config: &Config, host: &str, dry_run: bool) -> Command {
+    let mut cmd = with_password(config, &["forget", "--json"]);
+    cmd.arg("--host").arg(host);
+    cmd.arg("--tag").arg(tag(config));
+    for place in &config.places {
+        cmd.arg("--path").arg(place);
+    }
+    cmd.args(["--group-by", "host,paths,tags"]);
+    cmd.args(config.retention.restic_args());
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    cmd
+}
+
+/// `restic prune`. Call it as [`with_password`] says.
+pub fn prune(config: &Config) -> Command {
+    with_password(config, &["prune"])
+}
+
+/// `restic check`, reading `check_read_data_subset` of the data if set.
+/// Call it as [`with_password`] says.
+pub fn check(config: &Config) -> Command {
+    let mut cmd = with_password(config, &["check"]);
+    if let Some(subset) = &config.check_read_data_subset {
+        cmd.arg(format!("--read-data-subset={subset}"));
+    }
+    cmd
+}
+
+/// This machine's name as restic records it in its snapshots
+/// (`os.Hostname`, the kernel's hostname).
+pub fn hostname() -> std::io::Result<String> {
+    // HOST_NAME_MAX is 64 on Linux; room for more, and for the NUL.
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8(buf[..len].to_vec())
+        .map_err(|_| std::io::Error::other("the hostname is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -91,6 +162,8 @@ mod tests {
                 "--no-cache",
                 "backup",
                 "--json",
+                "--tag",
+                "igotchuu",
                 "--exclude=.igotchuu-snapshots",
                 "--one-file-system",
                 "--",
@@ -116,5 +189,65 @@ mod tests {
         let env = env_of(&restic(&config(None), &["snapshots"]));
         assert!(!env.iter().any(|(k, _)| k.starts_with("RESTIC_PASSWORD")));
         assert!(env.contains(&("RESTIC_REPOSITORY_FILE".into(), None)));
+    }
+
+    fn args_of(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn each_backup_gets_one_tag_of_its_profile() {
+        let mut c = config(None);
+        assert_eq!(tag(&c), "igotchuu");
+        c.profile = Some("laptop".into());
+        assert_eq!(tag(&c), "igotchuu:laptop");
+        let args = args_of(&backup(&c));
+        assert_eq!(args.iter().filter(|a| *a == "--tag").count(), 1);
+        let at = args.iter().position(|a| a == "--tag").unwrap();
+        assert_eq!(args[at + 1], "igotchuu:laptop");
+    }
+
+    #[test]
+    fn forget_selects_this_host_tag_and_places_only() {
+        let mut c = config(Some(Password::File("/etc/pw".into())));
+        c.places = vec!["/home".into(), "/srv".into()];
+        c.retention.keep_daily = Some(7);
+        c.retention.keep_within = Some("1y".into());
+        assert_eq!(
+            args_of(&forget(&c, "laptop", false)),
+            [
+                "--no-cache",
+                "forget",
+                "--json",
+                "--host",
+                "laptop",
+                "--tag",
+                "igotchuu",
+                "--path",
+                "/home",
+                "--path",
+                "/srv",
+                "--group-by",
+                "host,paths,tags",
+                "--keep-daily=7",
+                "--keep-within=1y",
+            ]
+        );
+        assert_eq!(
+            args_of(&forget(&c, "laptop", true)).last().unwrap(),
+            "--dry-run"
+        );
+        // No --exclude or backup arguments leak into other commands.
+        assert_eq!(args_of(&prune(&c)), ["--no-cache", "prune"]);
+        assert_eq!(args_of(&check(&c)), ["--no-cache", "check"]);
+        c.check_read_data_subset = Some("5%".into());
+        assert_eq!(
+            args_of(&check(&c)),
+            ["--no-cache", "check", "--read-data-subset=5%"]
+        );
+        let env = env_of(&prune(&c));
+        assert!(env.contains(&("RESTIC_PASSWORD_FILE".into(), Some("/etc/pw".into()))));
     }
 }

@@ -79,7 +79,7 @@ pub async fn run(
         .stderr(Stdio::piped());
     priority::restic_child(&mut cmd);
     let mut child = cmd.spawn()?;
-    let guard = ChildGuard(child.id().map(|id| Pid::from_raw(id as i32)));
+    let guard = ChildGuard::new(child.id());
 
     let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
     tokio::spawn(forward(child.stdout.take(), Stream::Stdout, tx.clone()));
@@ -304,23 +304,28 @@ async fn forward(
 /// Interrupts restic and waits for it if the run is unwound (a panic)
 /// while restic still runs, so that snapshots are deleted only after
 /// restic has let go of them.
-struct ChildGuard(Option<Pid>);
+pub(super) struct ChildGuard(Option<Pid>);
 
 impl ChildGuard {
-    fn interrupt(&self) {
+    /// Guards the child with this process id (`None`: it has exited).
+    pub(super) fn new(id: Option<u32>) -> Self {
+        ChildGuard(id.map(|id| Pid::from_raw(id as i32)))
+    }
+
+    pub(super) fn interrupt(&self) {
         if let Some(pid) = self.0 {
             let _ = kill(pid, Signal::SIGINT);
         }
     }
 
     /// SIGKILL, for a restic that does not end on SIGINT.
-    fn kill(&self) {
+    pub(super) fn kill(&self) {
         if let Some(pid) = self.0 {
             let _ = kill(pid, Signal::SIGKILL);
         }
     }
 
-    fn disarm(mut self) {
+    pub(super) fn disarm(mut self) {
         self.0 = None;
     }
 }

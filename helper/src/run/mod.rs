@@ -1,19 +1,22 @@
-//! One backup run, from the first snapshot to the last cleanup, as a
-//! producer of [`Event`]s.
+//! The operations, as producers of [`Event`]s: a backup, from the first
+//! snapshot to the last cleanup (here), and forget, prune and check
+//! ([`maintenance`]). Each is bracketed by `OperationStarted` and
+//! `OperationFinished`.
 
+pub mod maintenance;
 mod outcome;
 mod prepare;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use igotchuu_dbus::{Outcome, Phase};
+use igotchuu_dbus::{Operation, Outcome, Phase, RunCondition};
 use tokio::sync::watch;
 
 pub use outcome::plural;
 
 use crate::config::Config;
-use crate::events::{Event, EventBus, Finish, Notice, RunInfo};
+use crate::events::{Event, EventBus, Finish, Notice, OperationEnd, OperationInfo, RunInfo};
 use crate::restic::failure::ResticFailure;
 use crate::restic::{command, runner};
 use crate::snapshots::{self, SnapshotSet};
@@ -24,16 +27,64 @@ use crate::view::{self, View};
 /// itself is a source.
 const VIEW_FOLDER: &str = "view";
 
-/// Runs one backup and publishes its events; the last one is always
-/// [`Event::Finished`]. Returns the outcome. Snapshots are deleted before
-/// this returns, and also if it is unwound by a panic.
+/// Publishes the start of `operation` with `config`'s settings.
+pub fn begin(
+    events: &mut EventBus,
+    config: &Config,
+    operation: Operation,
+    overridden: &[RunCondition],
+) {
+    events.publish(Event::OperationStarted(OperationInfo {
+        operation,
+        started_at: SystemTime::now(),
+        profile: config.profile.clone(),
+        places: config.places.clone(),
+        overridden: overridden.to_vec(),
+    }));
+}
+
+/// Publishes how `operation` ended; returns its outcome.
+pub fn end(
+    events: &mut EventBus,
+    operation: Operation,
+    outcome: Outcome,
+    reason: String,
+) -> Outcome {
+    events.publish(Event::OperationFinished(OperationEnd {
+        operation,
+        outcome,
+        reason,
+    }));
+    outcome
+}
+
+/// Runs one backup and publishes its events, from
+/// [`Event::OperationStarted`] to [`Event::OperationFinished`], with the
+/// seed's [`Event::Started`] and [`Event::Finished`] right inside them.
+/// Returns the outcome. Snapshots are deleted before this returns, and
+/// also if it is unwound by a panic.
 pub async fn backup(
+    config: &Config,
+    journal: Journal,
+    events: &mut EventBus,
+    stop: watch::Receiver<bool>,
+    state_dir: &Path,
+    overridden: &[RunCondition],
+) -> Outcome {
+    begin(events, config, Operation::Backup, overridden);
+    let (outcome, reason) = back_up(config, journal, events, stop, state_dir).await;
+    end(events, Operation::Backup, outcome, reason)
+}
+
+/// The backup between `Started` and `Finished`; returns the outcome and
+/// the reason given.
+async fn back_up(
     config: &Config,
     mut journal: Journal,
     events: &mut EventBus,
     stop: watch::Receiver<bool>,
     state_dir: &Path,
-) -> Outcome {
+) -> (Outcome, String) {
     events.publish(Event::Started(RunInfo {
         started_at: SystemTime::now(),
         profile: config.profile.clone(),
@@ -74,14 +125,14 @@ pub async fn backup(
             plural(left_count as u64, "snapshot", "snapshots")
         ));
     }
-    let outcome = finish.outcome;
+    let ended = (finish.outcome, finish.reason.clone());
     if let Some(restic) = restic {
         finish.error_count = restic.error_count;
         finish.item_errors = restic.item_errors;
         finish.summary = restic.summary;
     }
     events.publish(Event::Finished(finish));
-    outcome
+    ended
 }
 
 /// Snapshots, the view and restic: everything that the cleanup undoes. The
@@ -181,10 +232,10 @@ fn fin(outcome: Outcome, reason: &str) -> Finish {
 }
 
 /// Ends a run that failed or stopped before any snapshot was made.
-fn finish_early(events: &mut EventBus, outcome: Outcome, reason: String) -> Outcome {
+fn finish_early(events: &mut EventBus, outcome: Outcome, reason: String) -> (Outcome, String) {
     events.publish(Event::PhaseChanged(Phase::CleaningUp));
     events.publish(Event::Finished(fin(outcome, &reason)));
-    outcome
+    (outcome, reason)
 }
 
 fn publish_notices(events: &mut EventBus, notices: Vec<Notice>) {

@@ -21,6 +21,9 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             .mode(mode)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
+        // The mode asked for, whatever the umask (a unit's UMask=0077 would
+        // hide the public files from the desktop).
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;

@@ -4,6 +4,7 @@ pub mod atomic;
 pub mod history;
 pub mod journal;
 pub mod lock;
+pub mod settings;
 
 use std::path::PathBuf;
 

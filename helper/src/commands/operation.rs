@@ -1,0 +1,313 @@
+//! `igotchuu backup`, `forget`, `prune` and `check` (a timer, a terminal),
+//! and `igotchuu serve` (D-Bus activation: wait for a polkit-checked
+//! Start, run that backup, exit).
+//!
+//! The order matters, and is the same for every operation:
+//!
+//! 1. the configuration, the state directory and the private mount
+//!    namespace, while the process has one thread (`unshare`);
+//! 2. `settings.json`, for the desktop;
+//! 3. the run conditions (`conditions::gate`): a scheduled run may wait
+//!    here, holding nothing;
+//! 4. the run lock: a run that finds it taken waits its turn, up to
+//!    `wait_timeout`, still holding no bus name;
+//! 5. the bus name, the sleep inhibitor, and the operation (a backup that
+//!    saved a snapshot is followed by a forget when a policy is set);
+//! 6. the bus name goes, then the inhibitor, then the run lock, so that the
+//!    next run in line finds the name free once it has the lock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use igotchuu_dbus::{Operation, Outcome, RunCondition};
+use tokio::sync::{mpsc, watch};
+
+use super::serve::{self, Waited};
+use super::{Claim, Setup};
+use crate::bus::{self, inhibit, Control, Gate, LiveState, NameRole, Publisher};
+use crate::cli::Cli;
+use crate::conditions;
+use crate::events::EventBus;
+use crate::exit;
+use crate::output;
+use crate::run;
+use crate::state;
+
+/// How long the last signals may take to leave before the helper exits.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long giving up the bus name may take.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What to run, and when.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `operation` now; `scheduled` when a timer started it (the run
+    /// conditions apply).
+    Now {
+        operation: Operation,
+        scheduled: bool,
+    },
+    /// A backup, once a Start call on the bus was allowed.
+    OnStartCall,
+}
+
+pub fn run(cli: &Cli, mode: Mode) -> u8 {
+    let setup = match super::setup(cli) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Mode::Now {
+        operation: Operation::Forget,
+        ..
+    } = mode
+    {
+        if setup.config.retention.is_empty() {
+            return super::forget::no_policy(&setup.config);
+        }
+    }
+    if let Err(e) = crate::namespace::enter_private() {
+        return super::fail(e);
+    }
+    super::runtime().block_on(run_async(setup, mode))
+}
+
+async fn run_async(setup: Setup, mode: Mode) -> u8 {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    super::stop_on_signals(&stop_tx);
+    let (start_tx, mut start_rx) = mpsc::channel(1);
+    let live = Arc::new(Mutex::new(LiveState::default()));
+    let standby = mode == Mode::OnStartCall;
+    let control = Control {
+        stop: stop_tx,
+        start: standby.then_some(start_tx),
+        gate: watch::Sender::new(if standby {
+            Gate::waiting()
+        } else {
+            Gate::accepted()
+        }),
+    };
+
+    let (operation, claim, publisher, overridden) = match mode {
+        Mode::Now {
+            operation,
+            scheduled,
+        } => {
+            write_settings(&setup);
+            let overridden = match pass_gate(&setup, operation, scheduled, stop_rx.clone()).await {
+                Ok(o) => o,
+                Err(code) => return code,
+            };
+            let claim = match super::claim_waiting(
+                &setup.state_dir,
+                setup.config.wait_timeout,
+                operation,
+                stop_rx.clone(),
+            )
+            .await
+            {
+                Ok(c) => c,
+                Err(e) => return e.report(),
+            };
+            let publisher = match Publisher::attach(live, control.clone(), NameRole::Run).await {
+                Ok(p) => Some(p),
+                Err(e @ bus::AttachError::NameTaken) => {
+                    eprintln!("igotchuu: {e}");
+                    return exit::BUSY;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "no system bus ({e}); running without publishing progress on D-Bus"
+                    );
+                    None
+                }
+            };
+            (operation, claim, publisher, overridden)
+        }
+        Mode::OnStartCall => {
+            let publisher = match Publisher::attach(live, control.clone(), NameRole::Standby).await
+            {
+                Ok(p) => p,
+                Err(e @ bus::AttachError::NameTaken) => {
+                    eprintln!("igotchuu: {e}");
+                    return exit::BUSY;
+                }
+                Err(e) => return super::fail(format!("system bus: {e}")),
+            };
+            let claim = match serve::wait_for_start(
+                &publisher,
+                &control,
+                &mut start_rx,
+                &setup.state_dir,
+                stop_rx.clone(),
+            )
+            .await
+            {
+                Waited::Run(claim) => claim,
+                Waited::Exit(code) => return code,
+            };
+            write_settings(&setup);
+            // Started by hand: the conditions only say what is overridden.
+            let overridden =
+                match pass_gate(&setup, Operation::Backup, false, stop_rx.clone()).await {
+                    Ok(o) => o,
+                    Err(code) => {
+                        publisher.release_name().await;
+                        return code;
+                    }
+                };
+            (Operation::Backup, claim, Some(publisher), overridden)
+        }
+    };
+    run_claimed(
+        &setup,
+        claim,
+        publisher,
+        &control,
+        operation,
+        &overridden,
+        stop_rx,
+    )
+    .await
+}
+
+/// The run conditions; `Err` is the exit code of a run that ends here.
+async fn pass_gate(
+    setup: &Setup,
+    operation: Operation,
+    scheduled: bool,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Vec<RunCondition>, u8> {
+    let gate = conditions::gate(&setup.config, operation, scheduled, &setup.state_dir);
+    tokio::select! {
+        decided = gate => match decided {
+            conditions::Gate::Go { overridden } => Ok(overridden),
+            conditions::Gate::Exit(code) => Err(code),
+        },
+        _ = stop.wait_for(|s| *s) => {
+            eprintln!("igotchuu: stopped on request while waiting for the run conditions");
+            Err(exit::STOPPED)
+        }
+    }
+}
+
+/// What the desktop may know of the configuration; a failure costs the
+/// desktop its view of the settings, not the run.
+fn write_settings(setup: &Setup) {
+    if let Err(e) = state::settings::write(&setup.state_dir, &setup.config.public_settings()) {
+        tracing::warn!(
+            "cannot write the settings file in {}: {e}",
+            setup.state_dir.display()
+        );
+    }
+}
+
+/// Runs `operation` under `claim`, publishing on the bus if there is one;
+/// then lets go of the name, the inhibitor and the lock, in that order.
+async fn run_claimed(
+    setup: &Setup,
+    claim: Claim,
+    publisher: Option<Publisher>,
+    control: &Control,
+    operation: Operation,
+    overridden: &[RunCondition],
+    stop: watch::Receiver<bool>,
+) -> u8 {
+    let Claim {
+        _lock: lock,
+        journal,
+    } = claim;
+    let inhibitor = match &publisher {
+        Some(p) => inhibit::sleep_and_shutdown(p.connection()).await,
+        None => None,
+    };
+    let mut events = EventBus::default();
+    events.subscribe(Box::new(output::terminal::TerminalPrinter::new()));
+    events.subscribe(Box::new(output::history::HistorySink::new(
+        setup.state_dir.clone(),
+    )));
+    let conn = publisher.as_ref().map(|p| p.connection().clone());
+    let bus_task = publisher.map(|p| {
+        let (sink, task) = p.start();
+        events.subscribe(Box::new(sink));
+        task
+    });
+
+    let config = &setup.config;
+    let outcome = match operation {
+        Operation::Backup => {
+            let outcome = run::backup(
+                config,
+                journal,
+                &mut events,
+                stop.clone(),
+                &setup.state_dir,
+                overridden,
+            )
+            .await;
+            if forget_follows(outcome, config, &stop) {
+                // Its own record and signals; the exit code stays the backup's.
+                run::maintenance::run(Operation::Forget, config, &mut events, stop, overridden)
+                    .await;
+            }
+            outcome
+        }
+        other => {
+            drop(journal);
+            run::maintenance::run(other, config, &mut events, stop, overridden).await
+        }
+    };
+    control.gate.send_modify(Gate::finish);
+
+    // The sink goes with the event bus; its task sends what is left, gives
+    // up the name, then ends.
+    drop(events);
+    if let Some(task) = bus_task {
+        if tokio::time::timeout(FLUSH_TIMEOUT, task).await.is_err() {
+            tracing::warn!("the last D-Bus signals could not be sent in time");
+        }
+    }
+    if let Some(conn) = conn {
+        // Again, in case the task did not get to it.
+        let _ = tokio::time::timeout(RELEASE_TIMEOUT, bus::release_name(&conn)).await;
+        drop(conn);
+    }
+    drop(inhibitor);
+    drop(lock);
+    exit::for_outcome(outcome)
+}
+
+/// Whether a forget runs after a backup that ended as `outcome`: it saved
+/// a snapshot, a policy is set, and no stop was asked for.
+fn forget_follows(
+    outcome: Outcome,
+    config: &crate::config::Config,
+    stop: &watch::Receiver<bool>,
+) -> bool {
+    outcome.saved_snapshot() && !config.retention.is_empty() && !*stop.borrow()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forget_follows_only_a_saved_snapshot_with_a_policy_and_no_stop() {
+        let text = "places = [\"/srv\"]\nsnapshot = []\nrepo = \"/srv/repo\"\n";
+        let path = std::path::Path::new("/etc/igotchuu.toml");
+        let plain = crate::config::Config::parse(text, path, None).unwrap();
+        let policy =
+            crate::config::Config::parse(&format!("{text}keep_last = 3\n"), path, None).unwrap();
+        let (tx, stop) = watch::channel(false);
+        assert!(!forget_follows(Outcome::Completed, &plain, &stop));
+        assert!(forget_follows(Outcome::Completed, &policy, &stop));
+        assert!(forget_follows(
+            Outcome::CompletedWithWarnings,
+            &policy,
+            &stop
+        ));
+        assert!(!forget_follows(Outcome::Failed, &policy, &stop));
+        assert!(!forget_follows(Outcome::Stopped, &policy, &stop));
+        tx.send_replace(true);
+        assert!(!forget_follows(Outcome::Completed, &policy, &stop));
+    }
+}

@@ -1,0 +1,278 @@
+//! forget, prune and check: one restic command each, bracketed by
+//! `OperationStarted` and `OperationFinished`, with their working phase in
+//! between. No Progress, no item errors, no `Started`/`Finished` (those are
+//! a backup's). How each ended is judged from restic's exit code and what
+//! it printed (`restic::{forget, prune, check}`), never from the exit code
+//! alone.
+
+use igotchuu_dbus::{Operation, Outcome, RunCondition};
+use tokio::sync::watch;
+
+use super::{begin, end, plural};
+use crate::config::Config;
+use crate::events::{Event, EventBus, Notice};
+use crate::restic::check::{self, Verdict};
+use crate::restic::failure::ResticFailure;
+use crate::restic::forget::{self, ForgetReport};
+use crate::restic::plain::{self, PlainRun};
+use crate::restic::{command, prune};
+
+/// How many forgotten snapshots the terminal lists; the rest are counted.
+const LISTED_IN_RUN: usize = 20;
+
+/// Said of a restic that did not end after SIGINT and was killed.
+const KILLED_LOCK: &str = "; restic had to be killed, so the repository may keep a stale lock \
+     (`igotchuu restic -- unlock` removes it)";
+
+/// Runs `operation` (not a backup) and publishes its events. Returns its
+/// outcome.
+pub async fn run(
+    operation: Operation,
+    config: &Config,
+    events: &mut EventBus,
+    stop: watch::Receiver<bool>,
+    overridden: &[RunCondition],
+) -> Outcome {
+    begin(events, config, operation, overridden);
+    events.publish(Event::PhaseChanged(operation.working_phase()));
+    let (outcome, reason) = if *stop.borrow() {
+        (
+            Outcome::Stopped,
+            "Stopped on request before restic started".to_owned(),
+        )
+    } else {
+        match operation {
+            Operation::Forget => forget(config, events, stop).await,
+            Operation::Prune => prune(config, stop).await,
+            Operation::Check => check(config, events, stop).await,
+            Operation::Backup => unreachable!("a backup is run::backup"),
+        }
+    };
+    end(events, operation, outcome, reason)
+}
+
+/// The policy, as the configuration says it: "keep_last = 2, keep_daily = 7".
+pub fn policy_words(config: &Config) -> String {
+    let mut words: Vec<String> = config
+        .retention
+        .counts()
+        .map(|(key, n)| format!("{key} = {n}"))
+        .collect();
+    if let Some(within) = &config.retention.keep_within {
+        words.push(format!("keep_within = \"{within}\""));
+    }
+    words.join(", ")
+}
+
+/// Runs restic, or says why it could not start.
+async fn start(
+    cmd: std::process::Command,
+    stop: watch::Receiver<bool>,
+) -> Result<PlainRun, (Outcome, String)> {
+    plain::run(cmd, stop).await.map_err(|e| {
+        (
+            Outcome::Failed,
+            ResticFailure::from_spawn_error(&e).to_string(),
+        )
+    })
+}
+
+/// How a restic that did not exit 0 ended: stopped, or failed and why.
+fn unsuccessful(run: &PlainRun) -> (Outcome, String) {
+    if run.stop_sent {
+        let killed = if run.killed { KILLED_LOCK } else { "" };
+        return (Outcome::Stopped, format!("Stopped on request{killed}"));
+    }
+    (Outcome::Failed, run.failure().to_string())
+}
+
+/// `restic forget` with the policy; dry or not, what it kept and removed.
+pub async fn forget_report(
+    config: &Config,
+    dry_run: bool,
+    stop: watch::Receiver<bool>,
+) -> Result<ForgetReport, (Outcome, String)> {
+    let host = command::hostname().map_err(|e| {
+        (
+            Outcome::Failed,
+            format!("cannot tell this machine's hostname, which selects its snapshots: {e}"),
+        )
+    })?;
+    let run = start(command::forget(config, &host, dry_run), stop).await?;
+    if run.code() != Some(0) {
+        return Err(unsuccessful(&run));
+    }
+    if run.stdout_truncated {
+        return Err((
+            Outcome::CompletedWithWarnings,
+            "Forget completed, but restic's report was too long to read; \
+             `igotchuu restic -- snapshots` lists what is left"
+                .to_owned(),
+        ));
+    }
+    forget::parse(&run.stdout_text()).map_err(|e| {
+        (
+            Outcome::CompletedWithWarnings,
+            format!("Forget completed, but {e}; `igotchuu restic -- snapshots` lists what is left"),
+        )
+    })
+}
+
+async fn forget(
+    config: &Config,
+    events: &mut EventBus,
+    stop: watch::Receiver<bool>,
+) -> (Outcome, String) {
+    let report = match forget_report(config, false, stop).await {
+        Ok(r) => r,
+        Err(ended) => return ended,
+    };
+    if report.removed_count > 0 {
+        let mut lines = vec!["Forgotten:".to_owned()];
+        lines.extend(listing(
+            &report.removed,
+            report.removed_count,
+            LISTED_IN_RUN,
+        ));
+        events.publish(Event::Notice(Notice::Report(lines)));
+    }
+    (
+        Outcome::Completed,
+        forget_sentence(&report, &policy_words(config)),
+    )
+}
+
+/// "Forgot 2 old snapshots and kept 3 (keep_last = 3)".
+fn forget_sentence(report: &ForgetReport, policy: &str) -> String {
+    let kept = plural(report.kept_count as u64, "snapshot", "snapshots");
+    match report.removed_count {
+        0 => format!("Nothing to forget: all {kept} of this machine's places are kept ({policy})"),
+        n => format!(
+            "Forgot {} and kept {kept} ({policy}); the next prune frees their space",
+            plural(n as u64, "old snapshot", "old snapshots"),
+        ),
+    }
+}
+
+/// Up to `shown` snapshots, one a line, and a count of the rest.
+pub fn listing(lines: &[forget::SnapshotLine], count: usize, shown: usize) -> Vec<String> {
+    let mut out: Vec<String> = lines.iter().take(shown).map(|s| format!("  {s}")).collect();
+    let more = count.saturating_sub(out.len());
+    if more > 0 {
+        out.push(format!("  … and {more} more"));
+    }
+    out
+}
+
+async fn prune(config: &Config, stop: watch::Receiver<bool>) -> (Outcome, String) {
+    let run = match start(command::prune(config), stop).await {
+        Ok(r) => r,
+        Err(ended) => return ended,
+    };
+    if run.code() != Some(0) {
+        return unsuccessful(&run);
+    }
+    (
+        Outcome::Completed,
+        prune::parse(&run.stdout_text()).sentence(),
+    )
+}
+
+async fn check(
+    config: &Config,
+    events: &mut EventBus,
+    stop: watch::Receiver<bool>,
+) -> (Outcome, String) {
+    let run = match start(command::check(config), stop).await {
+        Ok(r) => r,
+        Err(ended) => return ended,
+    };
+    let subset = config
+        .check_read_data_subset
+        .as_ref()
+        .map(|s| format!(", and read {s} of the data"))
+        .unwrap_or_default();
+    let verdict = check::verdict(
+        &run.stdout_text(),
+        &run.stderr_head,
+        run.stderr_tail.lines(),
+        run.stderr_lines,
+    );
+    judge_check(&run, verdict, &subset, events)
+}
+
+fn judge_check(
+    run: &PlainRun,
+    verdict: Verdict,
+    subset: &str,
+    events: &mut EventBus,
+) -> (Outcome, String) {
+    match (run.code(), verdict) {
+        (Some(0), Verdict::Intact) => (
+            Outcome::Completed,
+            format!("The repository is intact: restic check found no errors{subset}"),
+        ),
+        (Some(0), _) => (
+            Outcome::Completed,
+            format!("restic check ended without errors{subset}"),
+        ),
+        _ if run.stop_sent => unsuccessful(run),
+        (_, Verdict::Damaged { found, more }) => {
+            let mut lines = vec!["restic check found:".to_owned()];
+            lines.extend(found.iter().map(|l| format!("  {l}")));
+            events.publish(Event::Notice(Notice::Report(lines)));
+            (Outcome::Failed, check::damage_reason(&found, more))
+        }
+        _ => {
+            let (outcome, why) = unsuccessful(run);
+            (
+                outcome,
+                format!("The repository could not be checked: {why}"),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restic::forget::SnapshotLine;
+
+    fn line(id: &str) -> SnapshotLine {
+        SnapshotLine {
+            time: "2026-12-02T16:45:51.9Z".into(),
+            short_id: id.into(),
+            paths: vec!["/home".into()],
+        }
+    }
+
+    #[test]
+    fn forget_says_how_many_went_and_stayed_and_by_which_policy() {
+        let report = ForgetReport {
+            kept: vec![line("a"), line("b")],
+            removed: vec![line("c"), line("d")],
+            kept_count: 2,
+            removed_count: 2,
+        };
+        assert_eq!(
+            forget_sentence(&report, "keep_last = 2"),
+            "Forgot 2 old snapshots and kept 2 snapshots (keep_last = 2); the next prune frees their space"
+        );
+        let nothing = ForgetReport {
+            kept_count: 1,
+            ..ForgetReport::default()
+        };
+        assert!(forget_sentence(&nothing, "keep_last = 2").starts_with("Nothing to forget"));
+        assert_eq!(
+            listing(&report.removed, 30, 1),
+            ["  c  2026-12-02 16:45:51  /home", "  … and 29 more"]
+        );
+    }
+
+    #[test]
+    fn the_policy_reads_as_the_configuration_says_it() {
+        let text = "places = [\"/srv\"]\nsnapshot = []\nrepo = \"/srv/repo\"\nkeep_last = 3\nkeep_within = \"2y\"\n";
+        let config = Config::parse(text, "/etc/igotchuu.toml".as_ref(), None).unwrap();
+        assert_eq!(policy_words(&config), "keep_last = 3, keep_within = \"2y\"");
+    }
+}
