@@ -177,6 +177,8 @@ mod tests {
                 Event::Progress(p) => format!("progress {}", p.files_done),
                 Event::ItemError(e) => format!("error {}", e.item),
                 Event::Finished(f) => format!("finished {}", f.outcome),
+                Event::OperationStarted(i) => format!("operation {}", i.operation),
+                Event::OperationFinished(f) => format!("operation {} {}", f.operation, f.outcome),
             })
             .collect()
     }
