@@ -31,8 +31,10 @@ pub fn public_reason(operation: Operation, outcome: Outcome) -> &'static str {
 /// `record` as every local user may see it.
 pub fn run_record(record: &RunRecord) -> RunRecord {
     RunRecord {
-        operation: crate::Operation::Backup,
-        conditions: Vec::new(),
+        // Which operation ran, and the run conditions (on battery,
+        // metered), name nobody's files: everyone may see them.
+        operation: record.operation,
+        conditions: record.conditions.clone(),
         reason: public_reason(record.operation, record.outcome).to_owned(),
         places: Vec::new(),
         item_errors: Vec::new(),
@@ -58,8 +60,8 @@ mod tests {
     fn nothing_that_names_a_file_is_left() {
         let secret = "/home/alice/private/diary.txt";
         let record = RunRecord {
-            operation: crate::Operation::Backup,
-            conditions: Vec::new(),
+            operation: crate::Operation::Check,
+            conditions: vec![crate::RunCondition::OnBattery],
             started_at: 1,
             finished_at: 2,
             outcome: Outcome::CompletedWithWarnings,
@@ -84,6 +86,9 @@ mod tests {
         assert_eq!(public.error_count, 1);
         assert_eq!(public.summary, record.summary);
         assert_eq!((public.started_at, public.outcome), (1, record.outcome));
+        // What ran and under which conditions is everyone's to know.
+        assert_eq!(public.operation, crate::Operation::Check);
+        assert_eq!(public.conditions, [crate::RunCondition::OnBattery]);
         let p = progress(&Progress {
             percent_done: 0.5,
             current_files: vec![secret.into()],
