@@ -75,6 +75,20 @@ pub enum ConfigError {
         expected: &'static str,
     },
 
+    #[error(
+        "{}:{line}: `{key}`: the profile name {name:?} cannot be part of a restic tag \
+         (its backups are tagged `igotchuu:NAME`, and forget selects them by it): \
+         restic splits tags at commas and trims spaces; use a name without commas, \
+         control characters, or spaces at either end",
+        .file.display()
+    )]
+    BadProfileName {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        name: String,
+    },
+
     #[error("{}:{line}: `{key}` must be {expected}, not {found}", .file.display())]
     WrongType {
         file: PathBuf,

@@ -410,6 +410,26 @@ fn unknown_key_far_from_all_lists_the_known_ones() {
 }
 
 #[test]
+fn a_profile_name_must_fit_in_a_restic_tag() {
+    for name in ["\"a,b\"", "\" laptop\"", "\"\"", "\"tab\\tbed\""] {
+        let err = refusal(&format!("{MINIMAL}\n[profiles.{name}]\nkeep_last = 1"));
+        assert!(
+            matches!(err, ConfigError::BadProfileName { .. }),
+            "{name}: {err}"
+        );
+        assert_message(&err, 4, &["restic tag", "commas"]);
+    }
+    for name in ["laptop", "\"my laptop\"", "\"nas-2.home\""] {
+        Config::parse(
+            &format!("{MINIMAL}\n[profiles.{name}]\nkeep_last = 1"),
+            Path::new(FILE),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
 fn unknown_key_in_a_profile() {
     let err = refusal(&format!(
         "{MINIMAL}\n[profiles.laptop]\nrepository = \"/r\""
@@ -1094,7 +1114,12 @@ fn only_a_folder_on_this_machine_is_a_local_repository() {
     let with = |repo: &str| parse(&format!("places = [\"/home\"]\nrepo = \"{repo}\"\n"));
     assert!(!with("/srv/restic").repository_is_remote());
     assert!(!with("local:/srv/restic").repository_is_remote());
-    for remote in ["sftp:host:/srv", "rest:https://h/", "s3:s3.amazonaws.com/b", "rclone:x:y"] {
+    for remote in [
+        "sftp:host:/srv",
+        "rest:https://h/",
+        "s3:s3.amazonaws.com/b",
+        "rclone:x:y",
+    ] {
         assert!(with(remote).repository_is_remote(), "{remote}");
     }
     // A repository_file nobody can read counts as the network.

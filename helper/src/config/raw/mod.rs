@@ -187,6 +187,15 @@ fn one_line(message: &str) -> String {
 }
 
 /// One `key = value` of a table.
+/// Whether `igotchuu:<name>` stays one tag, exactly as written, through
+/// restic's `--tag` (which splits at commas and trims spaces).
+fn fits_in_a_tag(name: &str) -> bool {
+    !name.is_empty()
+        && name.trim() == name
+        && !name.contains(',')
+        && !name.chars().any(char::is_control)
+}
+
 struct Entry<'d> {
     name: &'d str,
     /// The full key path, for messages.
@@ -263,6 +272,14 @@ impl Walk<'_> {
                     item_type(profile.item),
                 )
             })?;
+            if !fits_in_a_tag(profile.name) {
+                return Err(ConfigError::BadProfileName {
+                    file: self.file.to_owned(),
+                    line: profile.key_line,
+                    key: profile.key.clone(),
+                    name: profile.name.to_owned(),
+                });
+            }
             let entries = self.entries(settings, &format!("{}.", profile.key), profile.line);
             profiles.push((profile.name.to_owned(), self.settings(entries, TABLE_KEYS)?));
         }

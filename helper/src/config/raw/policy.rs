@@ -141,7 +141,9 @@ mod tests {
 
     #[test]
     fn subsets_are_restics() {
-        for ok in ["1/10", "10/10", "5%", "2.5%", "100%", "500M", "2G", "1024", "3t"] {
+        for ok in [
+            "1/10", "10/10", "5%", "2.5%", "100%", "500M", "2G", "1024", "3t",
+        ] {
             assert!(is_data_subset(ok), "{ok}");
         }
         for bad in [
