@@ -398,6 +398,15 @@ impl X11 {
         self.conn.sync().expect("sync");
     }
 
+    /// Moves the pointer to (`x`, `y`) on the screen, e.g. out of the
+    /// window, so that no tooltip shows in a screenshot.
+    pub fn pointer_to(&self, x: i16, y: i16) {
+        self.conn
+            .warp_pointer(x11rb::NONE, self.root, 0, 0, 0, 0, x, y)
+            .expect("warp_pointer");
+        self.conn.sync().expect("sync");
+    }
+
     fn fake(&self, kind: u8, code: u8) {
         self.conn
             .xtest_fake_input(kind, code, x11rb::CURRENT_TIME, self.root, 0, 0, 0)

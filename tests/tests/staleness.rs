@@ -119,20 +119,14 @@ fn a_stale_backup_warns_once_a_day_and_offers_back_up_now() {
     let system = standin_bus();
     let helper = Standin::start(&system, Initial::default());
     let mut desktop = Desktop::start(true);
-    // Saved ten days ago; a failed try yesterday saved nothing.
+    // Saved ten days ago; a check since saves no backup.
     let state = StateDir::new(vec![
         saved_days_ago(10),
-        record(
-            Operation::Backup,
-            Outcome::Failed,
-            DAY,
-            "The repository is unreachable",
-        ),
+        record(Operation::Check, Outcome::Completed, DAY, ""),
     ]);
     write_settings(&state, 7, Retention::default());
     let home = UserState::new();
-    let tray =
-        Tray::start_remembering(&desktop, system.address(), state.path(), no_gui(), &home);
+    let tray = Tray::start_remembering(&desktop, system.address(), state.path(), no_gui(), &home);
     let session = block_on(Session::connect(desktop.session_address()));
     let item = block_on(session.wait_registered(WAIT));
     let wait_view = |what: &str, ok: &dyn Fn(&ItemView) -> bool| {
@@ -143,11 +137,9 @@ fn a_stale_backup_warns_once_a_day_and_offers_back_up_now() {
     let v = wait_view("the staleness warning", &|v| {
         v.tooltip_title == format!("igotchuu: {STALE_TITLE}")
     });
-    // The failure is the last backup: its icon and line stay.
-    assert_eq!(v.icon, "com.nyantec.IGotChuu-failed", "{v:?}");
-    assert!(
-        v.tooltip
-            .starts_with("Last backup failed yesterday: The repository is unreachable."),
+    assert_eq!(v.icon, WARNING_ICON, "{v:?}");
+    assert_eq!(
+        v.tooltip, "Last backup 10 days ago: 12 new and 3 changed files",
         "{v:?}"
     );
     let menu = block_on(session.menu_labels(&item));
@@ -159,6 +151,7 @@ fn a_stale_backup_warns_once_a_day_and_offers_back_up_now() {
     });
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(desktop.notifications_displayed(), 1, "one reminder");
+    desktop.shoot_tray(&screenshots().join("stale-tray.png"), icon_colour::WARNING);
     let offered = desktop.choose_in_context_menu("Back up now");
     eprintln!("dunst's context menu offered:\n{offered}");
     assert!(offered.contains("Back up now"), "{offered}");
@@ -178,6 +171,12 @@ fn a_stale_backup_warns_once_a_day_and_offers_back_up_now() {
     assert!(kept.contains("\"stale\""), "{kept}");
 
     // The backup it started fails: that is notified as ever.
+    state.append(record(
+        Operation::Backup,
+        Outcome::Failed,
+        0,
+        "The repository is unreachable",
+    ));
     helper.finish(Outcome::Failed, "The repository is unreachable", None);
     wait_until(WAIT, "the failed notification", || {
         desktop.notifications_displayed() == 1
@@ -196,14 +195,16 @@ fn a_stale_backup_warns_once_a_day_and_offers_back_up_now() {
             v.tooltip_title == format!("igotchuu: {STALE_TITLE}")
         }),
     );
-    // Now the failure is fixed: a failed icon would hide the warning's.
-    state.write(vec![
-        saved_days_ago(10),
-        record(Operation::Check, Outcome::Completed, DAY, ""),
-    ]);
-    block_on(session.wait_for(&item, WAIT, "the warning icon", |v| {
-        v.icon == WARNING_ICON && v.tooltip.starts_with("Last backup 10 days ago")
+    // The failure's icon and line, and still the warning.
+    let v = block_on(session.wait_for(&item, WAIT, "the failed icon", |v| {
+        v.icon == "com.nyantec.IGotChuu-failed"
     }));
+    assert!(
+        v.tooltip
+            .starts_with("Last backup failed just now: The repository is unreachable."),
+        "{v:?}"
+    );
+    assert_eq!(v.tooltip_title, format!("igotchuu: {STALE_TITLE}"));
     std::thread::sleep(REMINDER_WINDOW);
     assert_eq!(
         desktop.notifications_displayed(),
@@ -211,7 +212,6 @@ fn a_stale_backup_warns_once_a_day_and_offers_back_up_now() {
         "no second reminder the same day: {}",
         tray.log()
     );
-    desktop.shoot_tray(&screenshots().join("stale-tray.png"), icon_colour::WARNING);
     let seen = desktop.close_and_read_notifications();
     assert_eq!(titles(&seen, STALE_TITLE), 1, "{seen:?}");
     assert!(!tray.log().contains("notified:"), "{}", tray.log());
@@ -299,8 +299,10 @@ fn launch_window(screen: &Screen, bus: &str, state: &StateDir) -> Gui {
 }
 
 fn screenshot(screen: &Screen, name: &str) {
-    std::thread::sleep(Duration::from_millis(500));
     let x11 = screen.x11();
+    // Off the window: a tooltip under the pointer would cover a row.
+    x11.pointer_to(SCREEN.0 as i16 - 1, SCREEN.1 as i16 - 1);
+    std::thread::sleep(Duration::from_millis(800));
     let windows = x11.windows_named(WINDOW_TITLE);
     assert_eq!(windows.len(), 1, "one window: {windows:?}");
     let path = screenshots().join(name);
@@ -375,6 +377,7 @@ fn the_window_shows_staleness_the_last_check_and_the_policy() {
         t.has("Keep the last 3, 7 daily, 4 weekly") && t.contains(damage)
     });
     assert!(!shown.has(STALE_TITLE), "{shown:?}");
+    assert!(shown.has("The last repository check failed"), "{shown:?}");
     assert!(
         shown
             .items

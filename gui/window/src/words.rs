@@ -160,27 +160,21 @@ pub fn one_line(f: &Finished) -> String {
     }
 }
 
-/// A repository check, in one line: "Passed 3 days ago (Today at 02:00)",
-/// "Failed 2 hours ago: the repository is damaged. Run …".
+/// A repository check, in one line: "Passed today at 02:00", "Failed
+/// Sun 1 Nov at 02:00 (1 month ago)" (the page's warning says why).
 pub fn check_line(f: &Finished, now: u64) -> String {
-    let ago = format::ago(f.finished_at, now);
     let when = crate::clock::day_and_time(f.finished_at, now);
-    let reason = f.reason.trim();
-    let with_reason = |word: &str| {
-        if reason.is_empty() {
-            format!("{word} {ago} ({when})")
-        } else {
-            format!("{word} {ago} ({when}): {reason}")
-        }
+    // "Yesterday at 02:00" says how long ago; "Sun 1 Nov at 02:00" not.
+    let when = match when.split_once(' ') {
+        Some((day @ ("Today" | "Yesterday"), rest)) => format!("{} {rest}", day.to_lowercase()),
+        _ => format!("{when} ({})", format::ago(f.finished_at, now)),
     };
     match f.outcome {
-        None => format!("Ended {ago} ({when}), outcome unknown"),
-        Some(Outcome::Completed | Outcome::CompletedWithWarnings) => {
-            format!("Passed {ago} ({when})")
-        }
-        Some(Outcome::Failed) => with_reason("Failed"),
-        Some(Outcome::Stopped) => format!("Stopped {ago} ({when})"),
-        Some(Outcome::Postponed) => with_reason("Postponed"),
+        None => format!("Ended {when}, outcome unknown"),
+        Some(Outcome::Completed | Outcome::CompletedWithWarnings) => format!("Passed {when}"),
+        Some(Outcome::Failed) => format!("Failed {when}"),
+        Some(Outcome::Stopped) => format!("Stopped {when}"),
+        Some(Outcome::Postponed) => format!("Postponed {when}"),
     }
 }
 

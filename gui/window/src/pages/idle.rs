@@ -43,6 +43,7 @@ pub struct IdlePage {
     pub backup_button: gtk::Button,
     warnings: adw::PreferencesGroup,
     stale_row: adw::ActionRow,
+    check_failed_row: adw::ActionRow,
     postponed_row: adw::ActionRow,
     saved_row: adw::ActionRow,
     check_row: adw::ActionRow,
@@ -77,10 +78,17 @@ impl IdlePage {
         warning.add_css_class("warning");
         stale_row.add_prefix(&warning);
         stale_row.add_css_class("property");
+        let check_failed_row = adw::ActionRow::builder()
+            .title("The last repository check failed")
+            .build();
+        let error = gtk::Image::from_icon_name("dialog-error-symbolic");
+        error.add_css_class("error");
+        check_failed_row.add_prefix(&error);
         let postponed_row = adw::ActionRow::builder().title("Postponed").build();
         postponed_row.add_prefix(&gtk::Image::from_icon_name("alarm-symbolic"));
         let warnings = adw::PreferencesGroup::new();
         warnings.add(&stale_row);
+        warnings.add(&check_failed_row);
         warnings.add(&postponed_row);
 
         let saved_row = super::value_row("Last saved backup", "…");
@@ -139,6 +147,7 @@ impl IdlePage {
             backup_button,
             warnings,
             stale_row,
+            check_failed_row,
             postponed_row,
             saved_row,
             check_row,
@@ -203,8 +212,23 @@ impl IdlePage {
             self.postponed_row
                 .set_subtitle(&super::glib_escape(&words::capitalized(detail)));
         }
-        self.warnings
-            .set_visible(view.stale.is_some() || view.postponed.is_some());
+        let check_failed = view
+            .last_check
+            .filter(|f| f.outcome == Some(Outcome::Failed));
+        self.check_failed_row.set_visible(check_failed.is_some());
+        if let Some(f) = check_failed {
+            let reason = f.reason.trim();
+            let detail = if reason.is_empty() {
+                "Run \"igotchuu check\" in a terminal to see restic's report."
+            } else {
+                reason
+            };
+            self.check_failed_row
+                .set_subtitle(&super::glib_escape(detail));
+        }
+        self.warnings.set_visible(
+            view.stale.is_some() || view.postponed.is_some() || check_failed.is_some(),
+        );
     }
 
     fn show_overview(&self, view: &IdleView<'_>) {
