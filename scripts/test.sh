@@ -37,7 +37,7 @@ restic_018=$(bash scripts/restic-versions.sh)
 e2e_018=(backup lifecycle warnings history layouts nested privileges stall
   bus_signals bus_interface bus_polkit bus_activation bus_inhibit bus_resilience
   bus_flood bus_abuse eavesdrop watch
-  retention check bus_operations)
+  retention check bus_operations run_conditions)
 echo "==> the end-to-end tests with $("$restic_018" version)"
 tests=()
 for t in "${e2e_018[@]}"; do tests+=(--test "$t"); done
