@@ -19,11 +19,13 @@ demo_pkgs=(dbus polkitd)
 # repository that stops answering; sshd for sftp repositories, and openssl
 # for the REST server's login and certificate (tests/src/servers.rs);
 # systemd-nspawn, to boot real systemd for the units' tests (tests/src/nspawn.rs);
-# Python's Gio for a D-Bus client that floods the helper (tests/bus_abuse.rs).
+# Python's Gio for a D-Bus client that floods the helper (tests/bus_abuse.rs);
+# python3-dbusmock, whose upower and networkmanager templates stand in for
+# UPower and NetworkManager (tests/src/dbusmock.rs, systemd_conditions.rs).
 test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd
   xvfb dunst haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   fonts-cantarell fonts-dejavu-core adwaita-icon-theme hicolor-icon-theme imagemagick
-  desktop-file-utils appstream man-db python3-gi
+  desktop-file-utils appstream man-db python3-gi python3-dbusmock
   rclone openssh-server openssh-client openssl
   systemd-container)
 
