@@ -69,7 +69,7 @@ pub enum ReadError {
     Call {
         label: &'static str,
         property: &'static str,
-        source: zbus::Error,
+        source: Box<zbus::Error>,
     },
     #[error("{label}'s {property} is not a {expected}")]
     Type {
@@ -143,7 +143,7 @@ impl SystemBus {
             Ok(Err(e)) => Err(ReadError::Call {
                 label: source.label,
                 property: source.property,
-                source: e,
+                source: Box::new(e),
             }),
         }
     }
@@ -273,7 +273,7 @@ impl Changes {
                 match self.streams[i].as_mut().poll_next(cx) {
                     Poll::Ready(Some(())) => return Poll::Ready(()),
                     Poll::Ready(None) => {
-                        self.streams.swap_remove(i);
+                        drop(self.streams.swap_remove(i));
                     }
                     Poll::Pending => i += 1,
                 }
