@@ -24,6 +24,8 @@ fn this_host() -> String {
 }
 
 /// A backup made with restic itself, as another machine or a person would.
+/// Returns its id as restic's summary gives it: 8 hex digits in 0.14, all
+/// 64 from 0.15.
 fn foreign_backup(repo: &Repo, path: &Path, host: Option<&str>, tag: Option<&str>) -> String {
     let mut cmd = repo.command();
     cmd.args(["backup", "--json"]);
@@ -91,6 +93,15 @@ fn forget_touches_only_this_hosts_snapshots_of_these_places_and_this_profile() {
         foreign.insert(foreign_backup(&fx.repo, &fx.path("srv"), None, Some(TAG)));
         foreign.insert(foreign_backup(&fx.repo, &home, None, None));
     }
+    assert_eq!(foreign.len(), 6);
+    // The full ids, whatever restic's summary gave.
+    let foreign: BTreeSet<String> = fx
+        .repo
+        .snapshots()
+        .into_iter()
+        .filter(|s| foreign.iter().any(|f| s.id.starts_with(f.as_str())))
+        .map(|s| s.id)
+        .collect();
     assert_eq!(foreign.len(), 6);
 
     // Three backups without a policy: nothing is forgotten, and there is
