@@ -145,7 +145,8 @@ fn print_outcome(outcome: Outcome, reason: &str) {
     let _ = io::stdout().flush();
 }
 
-/// What the terminal says when an operation other than a backup starts.
+/// What the terminal says when an operation other than a backup starts
+/// (its phase line follows, and says what it does).
 fn operation_heading(info: &OperationInfo) -> Option<String> {
     let profile = info
         .profile
@@ -159,15 +160,11 @@ fn operation_heading(info: &OperationInfo) -> Option<String> {
     match info.operation {
         // Started says it, as before.
         Operation::Backup => None,
-        Operation::Forget if places.is_empty() => {
-            Some(format!("Forgetting this machine's old snapshots{profile}"))
-        }
-        Operation::Forget => Some(format!(
-            "Forgetting this machine's old snapshots of {}{profile}",
+        Operation::Forget if !places.is_empty() => Some(format!(
+            "Applying the retention policy to this machine's snapshots of {}{profile}",
             places.join(", ")
         )),
-        Operation::Prune => Some(format!("Removing unused data from the repository{profile}")),
-        Operation::Check => Some(format!("Checking the repository{profile}")),
+        _ => info.profile.as_ref().map(|p| format!("Profile {p}")),
     }
 }
 

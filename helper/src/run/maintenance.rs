@@ -145,9 +145,13 @@ async fn forget(
 /// "Forgot 2 old snapshots and kept 3 (keep_last = 3)".
 fn forget_sentence(report: &ForgetReport, policy: &str) -> String {
     let kept = plural(report.kept_count as u64, "snapshot", "snapshots");
-    match report.removed_count {
-        0 => format!("Nothing to forget: all {kept} of this machine's places are kept ({policy})"),
-        n => format!(
+    match (report.removed_count, report.kept_count) {
+        (0, 0) => format!(
+            "Nothing to forget: this machine has no snapshots of these places with this \
+             profile's tag yet ({policy})"
+        ),
+        (0, _) => format!("Nothing to forget: the policy keeps all {kept} ({policy})"),
+        (n, _) => format!(
             "Forgot {} and kept {kept} ({policy}); the next prune frees their space",
             plural(n as u64, "old snapshot", "old snapshots"),
         ),
