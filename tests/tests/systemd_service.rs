@@ -64,10 +64,10 @@ record restic-status cat /proc/$(pgrep -x restic)/status
 sandbox="-p ProtectSystem -p RestrictNamespaces -p NoNewPrivileges -p PrivateTmp -p PrivateMounts -p ProtectKernelTunables -p ProtectKernelModules -p ProtectKernelLogs -p ProtectControlGroups -p ProtectHostname -p ProtectProc -p ProcSubset -p LockPersonality -p MemoryDenyWriteExecute -p RestrictRealtime -p RestrictSUIDSGID -p RestrictAddressFamilies -p SystemCallArchitectures -p SystemCallErrorNumber -p User -p CapabilityBoundingSet -p SystemCallFilter -p StateDirectory -p StateDirectoryMode -p KillSignal -p KillMode -p SuccessExitStatus -p Nice -p IOSchedulingClass"
 record unit systemctl show igotchuu.service $sandbox
 record inhibitors-during systemd-inhibit --list --no-pager --no-legend
-record state-during stat -c '%n %a %U:%G' /var/lib/igotchuu /var/lib/igotchuu/lock /var/lib/igotchuu/journal.json
+record state-during stat -c '%n %a %U:%G' /var/lib/igotchuu /var/lib/igotchuu/lock /var/lib/igotchuu/journal.json /var/lib/igotchuu/settings.json
 wait_until 120 "the backup to end" unit_done igotchuu.service
 record inhibitors-after systemd-inhibit --list --no-pager --no-legend
-record state-after stat -c '%n %a %U:%G' /var/lib/igotchuu/history-admin.json /var/lib/igotchuu/history.json /var/lib/igotchuu/lock
+record state-after stat -c '%n %a %U:%G' /var/lib/igotchuu/history-admin.json /var/lib/igotchuu/history.json /var/lib/igotchuu/settings.json /var/lib/igotchuu/lock
 record state-files ls -A /var/lib/igotchuu
 record service systemctl show igotchuu.service -p Result -p ExecMainStatus
 record history cat /var/lib/igotchuu/history.json
@@ -183,6 +183,8 @@ done
         "/var/lib/igotchuu 755 root:root",
         "/var/lib/igotchuu/lock 600 root:root",
         "/var/lib/igotchuu/journal.json 600 root:root",
+        // Written at the start of every run, for the desktop.
+        "/var/lib/igotchuu/settings.json 644 root:root",
     ] {
         assert!(during.lines().any(|l| l == line), "{line}:\n{during}");
     }
@@ -190,11 +192,21 @@ done
     for line in [
         "/var/lib/igotchuu/history-admin.json 640 root:sudo",
         "/var/lib/igotchuu/history.json 644 root:root",
+        // What the desktop may know of the configuration.
+        "/var/lib/igotchuu/settings.json 644 root:root",
     ] {
         assert!(after.lines().any(|l| l == line), "{line}:\n{after}");
     }
     let files: Vec<&str> = results.read("state-files").leak().lines().collect();
-    assert_eq!(files, ["history-admin.json", "history.json", "lock"]);
+    assert_eq!(
+        files,
+        [
+            "history-admin.json",
+            "history.json",
+            "lock",
+            "settings.json"
+        ]
+    );
 
     // The exposure score stays where the README says.
     let score = exposure(&results, "security", "igotchuu.service");
