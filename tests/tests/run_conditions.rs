@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use igotchuu_dbus::history::RunRecord;
 use igotchuu_dbus::{Igotchuu1Proxy, Operation, Outcome, RunCondition, BUS_NAME};
+use igotchuu_e2e::busclient::SignalRecorder;
 use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
 use igotchuu_e2e::dbusmock::{self, metered, DbusMock};
 use igotchuu_e2e::fixture::Fixture;
@@ -119,9 +120,23 @@ fn a_scheduled_backup_on_battery_waits_and_runs_once_plugged_in() {
     let bfx = fixture(false);
     let upower = DbusMock::upower(&bfx.bus, true);
     let base = bfx.fx.baseline();
+    let recorder = SignalRecorder::start(&bfx.bus);
 
     let run = bfx.fx.env.spawn(&["backup", "--scheduled"]);
     let record = wait_postponed(&bfx.fx, &run);
+    // The desktop hears it: the operation began, and ended postponed.
+    let finished = recorder.wait_for("OperationFinished", wait::DEADLINE);
+    let (operation, outcome, reason): (String, String, String) = finished.body();
+    assert_eq!(
+        (operation.as_str(), outcome.as_str()),
+        ("backup", "postponed")
+    );
+    assert_eq!(reason, record.reason);
+    assert_eq!(
+        recorder.members(),
+        ["OperationStarted", "OperationFinished"],
+        "a postponed backup sends nothing else"
+    );
     assert_eq!(record.operation, Operation::Backup);
     assert_eq!(record.conditions, [RunCondition::OnBattery]);
     assert_eq!(
@@ -161,6 +176,20 @@ fn a_scheduled_backup_on_battery_waits_and_runs_once_plugged_in() {
     assert!(runs[1].conditions.is_empty(), "{:?}", runs[1]);
     assert_eq!(bfx.fx.repo.snapshots().len(), 1);
     assert_eq!(bfx.fx.wrapper.invocations().len(), 1);
+    let members = recorder.members();
+    assert_eq!(
+        members.iter().filter(|m| *m == "OperationStarted").count(),
+        2,
+        "{members:?}"
+    );
+    assert!(
+        members.contains(&"BackupStarted".to_string()),
+        "{members:?}"
+    );
+    assert_eq!(
+        members.last().map(String::as_str),
+        Some("OperationFinished")
+    );
     bfx.fx.assert_clean(&base, "a postponed backup");
 }
 

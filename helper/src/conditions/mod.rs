@@ -8,8 +8,10 @@
 //! - [`decision`]: which conditions are unmet, and the words for people;
 //! - [`services`]: UPower and NetworkManager on the system bus, bounded;
 //! - [`waiting`]: the wait, woken by their signals, with a slow backstop;
-//! - [`postponed`]: the postponed run's history record.
+//! - [`postponed`]: the postponed run's history record;
+//! - [`announce`]: its OperationStarted and OperationFinished on the bus.
 
+mod announce;
 mod decision;
 mod postponed;
 mod services;
@@ -109,7 +111,8 @@ async fn hold_back(
     let record = postponed::record(config, operation, &unmet, at);
     tracing::info!("{}", record.reason);
     println!("{}", record.reason);
-    postponed::append(state_dir, record);
+    postponed::append(state_dir, record.clone());
+    announce::postponed(config, &record).await;
     let profile = config.profile.as_deref();
     let waited = waiting::until_clear(
         sensors,
