@@ -5,7 +5,8 @@
 //!
 //! - a scheduled backup on battery is recorded as postponed and waits,
 //!   holding neither the run lock nor the bus name, running nothing; once
-//!   the machine is plugged in, the same process backs up, within seconds;
+//!   the machine is plugged in, the same process backs up, within seconds
+//!   (a scheduled check likewise);
 //! - a metered connection holds back a backup to a REST repository, not
 //!   one to a local repository; `run_on_battery = true` lets it run;
 //! - "Back up now" (Start on the bus) and `igotchuu backup` from a
@@ -492,4 +493,41 @@ fn a_hung_upower_delays_a_scheduled_backup_by_seconds_only() {
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].outcome, Outcome::Completed);
     assert!(runs[0].conditions.is_empty());
+}
+
+#[test]
+fn a_scheduled_check_on_battery_waits_too() {
+    if !have_root("a_scheduled_check_on_battery_waits_too") {
+        return;
+    }
+    let bfx = fixture(false);
+    let upower = DbusMock::upower(&bfx.bus, true);
+    let run = bfx.fx.env.spawn(&["check", "--scheduled"]);
+    let record = wait_postponed(&bfx.fx, &run);
+    assert_eq!(record.operation, Operation::Check);
+    assert_eq!(record.conditions, [RunCondition::OnBattery]);
+    assert_eq!(
+        record.reason,
+        "Postponed: the computer runs on battery; the repository check starts when it is \
+         plugged in."
+    );
+    assert_waits_holding_nothing(&bfx, &run);
+    upower.set_on_battery(false);
+    let done = run.wait(wait::DEADLINE);
+    done.assert_code(exit::COMPLETED);
+    let runs: Vec<(Operation, Outcome)> = bfx
+        .fx
+        .env
+        .history()
+        .runs
+        .iter()
+        .map(|r| (r.operation, r.outcome))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            (Operation::Check, Outcome::Postponed),
+            (Operation::Check, Outcome::Completed)
+        ]
+    );
 }
