@@ -153,8 +153,9 @@ fn the_desktop_follows_a_real_backup_then_a_failed_one() {
     w.fx.wrapper.pause_on_status(true);
     let mut desktop = desktop();
     let (mut tray, session, item) = tray(&desktop, &w, None);
-    let idle = wait_item(&session, &item, "the tray, idle", |v| {
-        v.icon == "com.nyantec.IGotChuu-idle"
+    // A fresh machine: no backup yet, which the tray warns of.
+    let idle = wait_item(&session, &item, "the tray, with no backup yet", |v| {
+        v.icon == "com.nyantec.IGotChuu-warning" && v.tooltip_title == "igotchuu: No backup yet"
     });
     assert_eq!(idle.title, "igotchuu", "{idle:?}");
 
@@ -343,8 +344,8 @@ fn back_up_now_in_the_tray_activates_the_helper_and_it_backs_up() {
     let base = w.fx.baseline();
     let mut desktop = desktop();
     let (tray, session, item) = tray(&desktop, &w, None);
-    wait_item(&session, &item, "the tray, idle", |v| {
-        v.icon == "com.nyantec.IGotChuu-idle"
+    wait_item(&session, &item, "the tray, with no backup yet", |v| {
+        v.icon == "com.nyantec.IGotChuu-warning" && v.tooltip_title == "igotchuu: No backup yet"
     });
     assert!(w.bus.activated().is_empty(), "no helper before Back up now");
 

@@ -196,7 +196,8 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     assert!(idle.has("3 files or folders could not be read"), "{idle:?}");
     assert!(idle.has("12 new, 3 changed, 10234 unmodified"), "{idle:?}");
     for outcome in ["Completed", "Failed", "Stopped", "Completed with warnings"] {
-        assert!(idle.has(outcome), "history row {outcome}: {idle:?}");
+        let title = format!("Backup: {outcome}");
+        assert!(idle.has(&title), "history row {title}: {idle:?}");
     }
     assert!(idle.contains("it is locked by another process"), "{idle:?}");
     assert!(!idle.contains("insensitive Back Up Now"), "{idle:?}");
@@ -209,7 +210,7 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     let failed_row_focused = |t: &Texts| {
         t.items
             .windows(2)
-            .any(|w| w[0] == "focused" && w[1] == "Failed")
+            .any(|w| w[0] == "focused" && w[1] == "Backup: Failed")
     };
     let mut tabs = 0;
     loop {
