@@ -110,19 +110,29 @@ impl SystemBus {
         }
     }
 
-    /// Reads what `policy` needs; what cannot be read is `None` (clear).
+    /// Reads what `policy` needs, both at once; what cannot be read is
+    /// `None` (clear).
     pub async fn readings(&self, policy: Policy) -> Readings {
-        let mut readings = Readings::default();
-        if policy.watches_battery() {
-            readings.on_battery = logged(UPOWER, self.read(UPOWER).await.and_then(as_bool));
-        }
-        if policy.watches_metered() {
-            readings.metered = logged(
+        let battery = async {
+            if !policy.watches_battery() {
+                return None;
+            }
+            logged(UPOWER, self.read(UPOWER).await.and_then(as_bool))
+        };
+        let metered = async {
+            if !policy.watches_metered() {
+                return None;
+            }
+            logged(
                 NETWORK_MANAGER,
                 self.read(NETWORK_MANAGER).await.and_then(as_u32),
-            );
+            )
+        };
+        let (on_battery, metered) = tokio::join!(battery, metered);
+        Readings {
+            on_battery,
+            metered,
         }
-        readings
     }
 
     async fn read(&self, source: Source) -> Result<(Source, OwnedValue), ReadError> {
@@ -280,5 +290,43 @@ impl Changes {
             }
             Poll::Pending
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_services_that_matter_are_asked() {
+        let policy = |run_on_battery, run_on_metered, repository_is_remote| Policy {
+            run_on_battery,
+            run_on_metered,
+            repository_is_remote,
+        };
+        let names = |p| sources(p).iter().map(|s| s.label).collect::<Vec<_>>();
+        assert_eq!(
+            names(policy(false, false, true)),
+            ["UPower", "NetworkManager"]
+        );
+        assert_eq!(names(policy(false, false, false)), ["UPower"]);
+        assert_eq!(names(policy(true, false, true)), ["NetworkManager"]);
+        assert!(names(policy(true, true, true)).is_empty());
+    }
+
+    #[test]
+    fn a_name_without_an_owner_is_an_absent_service() {
+        let fdo = |e| zbus::Error::FDO(Box::new(e));
+        assert!(is_absent(&fdo(zbus::fdo::Error::ServiceUnknown(
+            "x".into()
+        ))));
+        assert!(is_absent(&fdo(zbus::fdo::Error::NameHasNoOwner(
+            "x".into()
+        ))));
+        assert!(!is_absent(&fdo(zbus::fdo::Error::AccessDenied("x".into()))));
+        assert!(!is_absent(&fdo(zbus::fdo::Error::UnknownProperty(
+            "x".into()
+        ))));
+        assert!(!is_absent(&zbus::Error::InvalidReply));
     }
 }
