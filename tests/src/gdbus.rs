@@ -180,6 +180,10 @@ impl Parser<'_> {
                 return Ok(items);
             }
             self.expect(b',')?;
+            // A one-element tuple: `('backup',)`.
+            if self.eat(close) {
+                return Ok(items);
+            }
         }
     }
 
@@ -505,5 +509,10 @@ mod tests {
         .unwrap();
         assert_eq!(l.member, "PropertiesChanged");
         assert!(parse_monitor_line("The name a.b is owned by :1.4").is_none());
+
+        let l = parse_monitor_line("/x: a.b.OperationStarted ('backup',)")
+            .unwrap()
+            .unwrap();
+        assert_eq!(l.args, [GValue::Str("backup".into())]);
     }
 }
