@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use adw::prelude::*;
 use gtk::glib;
-use igotchuu_dbus::{ItemError, Phase};
+use igotchuu_dbus::{ItemError, Operation, Phase};
 use igotchuu_desktop::{format, DesktopState};
 
 use super::summary::{self, ERRORS_SHOWN};
@@ -148,7 +148,15 @@ impl RunningPage {
         };
         self.progress.set_fraction(fraction);
         let percent = format::percent(fraction);
+        // A forget, prune or check has no files of its own to count.
+        let backup = state.running_operation().unwrap_or_default() == Operation::Backup;
+        self.files_row.set_visible(backup);
+        self.bytes_row.set_visible(backup);
         let eta = match (phase, p.eta_seconds()) {
+            (Phase::Forgetting | Phase::Pruning | Phase::Checking, Some(s)) => format::eta(s),
+            (Phase::Forgetting | Phase::Pruning | Phase::Checking, None) => {
+                "This can take a while…".to_owned()
+            }
             (Phase::BackingUp, Some(s)) => format::eta(s),
             (Phase::BackingUp, None) if p.total_files == 0 => "Counting files…".to_owned(),
             (Phase::BackingUp, None) => "Estimating the time left…".to_owned(),
