@@ -6,6 +6,8 @@
 //! sandbox, records the backup as postponed with the reason, and waits in
 //! the running unit without the bus name; once UPower says it is plugged
 //! in (PropertiesChanged), the same unit backs up and ends in success.
+//! On battery again, the next run waits too, and `systemctl stop` ends the
+//! wait as a stop (130, the unit's success), with nothing run.
 //! NetworkManager is absent, which counts as clear.
 
 use igotchuu_dbus::history::History;
@@ -74,6 +76,14 @@ on_battery set-property b false
 wait_until 60 "the backup to end" unit_done igotchuu.service
 record service systemctl show igotchuu.service -p Result -p ExecMainStatus -p ExecMainCode
 record history cat /var/lib/igotchuu/history.json
+# On battery again: the next scheduled run waits, and `systemctl stop`
+# ends the wait (SIGINT) as a stop, not a failure.
+on_battery set-property b true
+systemctl start --no-block igotchuu.service
+wait_until 60 "the second postponed record" sh -c '[ "$(grep -o "\"postponed\"" /var/lib/igotchuu/history.json | wc -l)" = 2 ]'
+systemctl stop igotchuu.service
+record stopped systemctl show igotchuu.service -p Result -p ExecMainStatus -p ExecMainCode -p ActiveState
+record history-stopped cat /var/lib/igotchuu/history.json
 "#,
     );
     let journal = || results.journal_of("igotchuu").join("\n");
@@ -140,6 +150,29 @@ record history cat /var/lib/igotchuu/history.json
         ],
         "{text}\n{}",
         journal()
+    );
+
+    // Stopped while it waited: exit 130 by itself, a success of the unit,
+    // and nothing ran (no record but the postponed one).
+    let stopped = results.properties("stopped");
+    assert_eq!(
+        (
+            stopped["ActiveState"].as_str(),
+            stopped["Result"].as_str(),
+            stopped["ExecMainStatus"].as_str(),
+            stopped["ExecMainCode"].as_str()
+        ),
+        ("inactive", "success", "130", "1"),
+        "{stopped:?}\n{}",
+        journal()
+    );
+    let text = results.read("history-stopped");
+    let last = History::from_json(text.as_bytes()).unwrap();
+    let outcomes: Vec<Outcome> = last.runs.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Postponed, Outcome::Completed, Outcome::Postponed],
+        "{text}"
     );
     assert_eq!(scenario.repo.snapshots().len(), 1);
     assert!(scenario.repo.locks().is_empty());
