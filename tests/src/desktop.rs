@@ -463,11 +463,8 @@ impl UserState {
         std::fs::create_dir_all(dir).expect("create the tray's state dir");
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
             .expect("chmod the tray's state dir");
-        std::fs::write(
-            &file,
-            format!("{{\"stale\": {now}, \"postponed\": {now}}}"),
-        )
-        .expect("write the reminders");
+        std::fs::write(&file, format!("{{\"stale\": {now}, \"postponed\": {now}}}"))
+            .expect("write the reminders");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666))
             .expect("chmod the reminders");
     }

@@ -501,9 +501,7 @@ impl SystemdTimers {
     /// at `address`, as `org.freedesktop.systemd1`.
     pub fn serve(address: &str, timers: &[(&str, u64)]) -> Self {
         let conn = async_io::block_on(async {
-            let conn = zbus::connection::Builder::address(address)?
-                .build()
-                .await?;
+            let conn = zbus::connection::Builder::address(address)?.build().await?;
             let server = conn.object_server();
             server
                 .at(

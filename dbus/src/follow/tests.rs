@@ -631,7 +631,11 @@ fn a_backup_and_its_forget_end_once_each() {
     inputs.push(op_finished("backup", "completed", ""));
     let u = feed(&mut s, inputs);
     let f = finished_of(&u);
-    assert_eq!(f.len(), 1, "the backup's OperationFinished adds nothing: {u:?}");
+    assert_eq!(
+        f.len(),
+        1,
+        "the backup's OperationFinished adds nothing: {u:?}"
+    );
     assert_eq!(f[0].operation, crate::Operation::Backup);
     assert_eq!(f[0].summary, Some(summary()));
     let u = feed(
@@ -647,7 +651,10 @@ fn a_backup_and_its_forget_end_once_each() {
     assert_eq!(f.len(), 1, "{u:?}");
     assert_eq!(f[0].operation, crate::Operation::Forget);
     assert_eq!(f[0].outcome, Some(Outcome::Completed));
-    assert_eq!(f[0].summary, None, "the backup's numbers are not the forget's");
+    assert_eq!(
+        f[0].summary, None,
+        "the backup's numbers are not the forget's"
+    );
     assert_eq!(f[0].error_count, 0);
     // The last backup is still the backup.
     let last = s.last_finished.as_ref().unwrap();
