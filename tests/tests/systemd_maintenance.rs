@@ -5,7 +5,9 @@
 //! elapse; and `igotchuu-check.service` and `igotchuu-prune.service`,
 //! started as their timers would start them, run `igotchuu check` and
 //! `igotchuu prune` against a real repository in the installed sandbox,
-//! end in success and are recorded in the run history.
+//! end in success and are recorded in the run history. With a retention
+//! policy (`keep_last = 1`), each backup in `igotchuu.service` is followed
+//! by its forget, which leaves the newest snapshot only.
 
 use igotchuu_dbus::history::History;
 use igotchuu_dbus::{Operation, Outcome};
@@ -25,6 +27,11 @@ fn the_upkeep_timers_wait_for_their_calendar_and_the_services_check_and_prune() 
     for timer in ["igotchuu-prune.timer", "igotchuu-check.timer"] {
         scenario.enable(timer, "timers.target");
     }
+    // A retention policy: each backup's forget, in igotchuu.service, keeps
+    // the newest snapshot only.
+    let mut spec = scenario.spec();
+    spec.raw_top.push("keep_last = 1".into());
+    scenario.configure(&spec);
 
     let results = scenario.run(
         r#"
@@ -36,9 +43,11 @@ for timer in igotchuu-prune.timer igotchuu-check.timer; do
   record "$timer-next" date -d "$(systemctl show -P NextElapseUSecRealtime "$timer")" +%s
 done
 record list-timers systemctl list-timers --all --no-pager --no-legend
-# A backup first, so that the check has a snapshot to read.
+# Two backups first, each followed by its forget, so that the check has
+# a snapshot to read and the prune a forgotten one to free.
 systemctl start --no-block igotchuu.service
 wait_until 120 "the backup to end" unit_done igotchuu.service
+systemctl start --wait igotchuu.service || true
 # As the timers start them.
 systemctl start --no-block igotchuu-check.service
 wait_until 120 "the check to end" unit_done igotchuu-check.service
@@ -106,7 +115,8 @@ record state-files ls -A /var/lib/igotchuu
         );
     }
 
-    // One record each, in the order they ran, all completed.
+    // One record each, in the order they ran, all completed; each backup
+    // followed by its forget.
     let text = results.read("history");
     let history =
         History::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("history.json: {e}: {text}"));
@@ -119,6 +129,9 @@ record state-files ls -A /var/lib/igotchuu
         runs,
         [
             (Operation::Backup, Outcome::Completed),
+            (Operation::Forget, Outcome::Completed),
+            (Operation::Backup, Outcome::Completed),
+            (Operation::Forget, Outcome::Completed),
             (Operation::Check, Outcome::Completed),
             (Operation::Prune, Outcome::Completed),
         ],
@@ -134,7 +147,9 @@ record state-files ls -A /var/lib/igotchuu
     assert!(scenario.repo.locks().is_empty());
     let files = results.read("state-files");
     assert!(!files.contains("journal.json"), "{files}");
-    assert_eq!(scenario.repo.snapshots().len(), 1);
+    // keep_last = 1: the first backup's snapshot was forgotten.
+    let snapshots = scenario.repo.snapshots();
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
 }
 
 /// Asserts that `timer` is active, persistent, spread over an hour, on
