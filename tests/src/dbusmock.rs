@@ -110,9 +110,15 @@ impl DbusMock {
             process,
             dir,
         };
-        block_on(async {
-            let conn = bus.connect().await;
-            bus.wait_owner(&conn, name, wait::DEADLINE).await;
+        let conn = block_on(bus.connect());
+        wait::until(&format!("dbusmock to own {name}"), wait::DEADLINE, || {
+            assert!(
+                wait::pid_alive(mock.pid()),
+                "dbusmock {template} ended before it owned {name} (is {name} in the bus \
+                 policy? see dbusmock::policy); bus log:\n{}",
+                bus.log()
+            );
+            block_on(bus.owner(&conn, name)).map(|_| ())
         });
         mock
     }
