@@ -39,10 +39,22 @@ enum Event {
     Bus(Box<Update>),
     History(std::io::Result<()>),
     Command(Option<Command>),
-    Action(Option<String>),
+    /// What was chosen on a notification; `reminder`: on a reminder's.
+    Action {
+        reminder: bool,
+        chosen: Option<String>,
+    },
     Control(Request, Result<(), ControlError>),
     RetryIcon,
     Refresh,
+}
+
+/// The actions of the notifications shown: of how a run ended, and of a
+/// reminder, each waited for until chosen or closed.
+#[derive(Default)]
+struct Actions {
+    run: Option<ActionWait>,
+    reminder: Option<ActionWait>,
 }
 
 /// What the tray read from the helper's state directory.
@@ -74,8 +86,11 @@ pub async fn run() {
     // The first refresh ends the settling time; the next come every REFRESH.
     let mut refresh = Timer::after(SETTLE);
     let mut settled = false;
+    // Reminders have notifications of their own, so that a reminder never
+    // replaces how a run ended, nor the other way round.
     let mut notifier = Notifier::default();
-    let mut action: Option<ActionWait> = None;
+    let mut reminder_notifier = Notifier::default();
+    let mut actions = Actions::default();
     let mut call: Option<ControlCall> = None;
 
     loop {
@@ -83,7 +98,7 @@ pub async fn run() {
             &mut watcher,
             &mut history_watch,
             &commands,
-            &mut action,
+            &mut actions,
             &mut call,
             &mut icon,
             &mut refresh,
@@ -98,8 +113,8 @@ pub async fn run() {
                     redraw = true;
                     if texts::worth_notifying(&f) {
                         // The new notification replaces the old, and so does its action.
-                        drop(action.take());
-                        action = notifier.show(&texts::notification(&f)).await;
+                        drop(actions.run.take());
+                        actions.run = notifier.show(&texts::notification(&f)).await;
                     } else {
                         tracing::info!(
                             "{} ended: {}; no notification",
@@ -133,8 +148,12 @@ pub async fn run() {
                 icon.retry().await;
                 redraw = true;
             }
-            Event::Action(chosen) => {
-                action = None;
+            Event::Action { reminder, chosen } => {
+                if reminder {
+                    actions.reminder = None;
+                } else {
+                    actions.run = None;
+                }
                 match chosen.as_deref() {
                     Some(SHOW_DETAILS) => launch::open_window(),
                     Some(BACK_UP_NOW) => start_call(&mut call, Request::Start),
@@ -151,8 +170,8 @@ pub async fn run() {
                         urgent: false,
                         back_up_now: false,
                     };
-                    drop(action.take());
-                    action = notifier.show(&notice).await;
+                    drop(actions.run.take());
+                    actions.run = notifier.show(&notice).await;
                 }
             }
         }
@@ -169,8 +188,8 @@ pub async fn run() {
             );
             if settled {
                 if let Some(notice) = remind(&mut reminders, &state, &outlook, now) {
-                    drop(action.take());
-                    action = notifier.show(&notice).await;
+                    drop(actions.reminder.take());
+                    actions.reminder = reminder_notifier.show(&notice).await;
                 }
             }
             icon.show(state, last, outlook).await;
@@ -193,7 +212,13 @@ fn remind(
     }
     if outlook.stale && reminders.due(Reminder::Stale, now) {
         reminders.shown(Reminder::Stale, now);
-        return Some(texts::stale_notice(outlook, now));
+        let mut notice = texts::stale_notice(outlook, now);
+        // One reminder says both, rather than one replacing the other.
+        if let Some(p) = &outlook.postponed {
+            reminders.shown(Reminder::Postponed, now);
+            notice.body = format!("{}\n{}", notice.body, texts::postponed_line(p));
+        }
+        return Some(notice);
     }
     let postponed = outlook.postponed.as_ref()?;
     if reminders.due(Reminder::Postponed, now) {
@@ -215,7 +240,7 @@ async fn next_event(
     watcher: &mut Watcher,
     history_watch: &mut Option<HistoryWatcher>,
     commands: &async_channel::Receiver<Command>,
-    action: &mut Option<ActionWait>,
+    actions: &mut Actions,
     call: &mut Option<ControlCall>,
     icon: &mut TrayIcon,
     refresh: &mut Timer,
@@ -229,8 +254,20 @@ async fn next_event(
     };
     let command = async { Event::Command(commands.recv().await.ok()) };
     let action = async {
-        match action {
-            Some(wait) => Event::Action(wait.await),
+        match &mut actions.run {
+            Some(wait) => Event::Action {
+                reminder: false,
+                chosen: wait.await,
+            },
+            None => future::pending().await,
+        }
+    };
+    let reminder_action = async {
+        match &mut actions.reminder {
+            Some(wait) => Event::Action {
+                reminder: true,
+                chosen: wait.await,
+            },
             None => future::pending().await,
         }
     };
@@ -255,7 +292,10 @@ async fn next_event(
         future::or(command, bus),
         future::or(
             history,
-            future::or(action, future::or(call, future::or(retry, tick))),
+            future::or(
+                future::or(action, reminder_action),
+                future::or(call, future::or(retry, tick)),
+            ),
         ),
     )
     .await
@@ -303,4 +343,67 @@ async fn read_state(dir: &Path) -> OnDisk {
         Settings::default()
     });
     OnDisk { history, settings }
+}
+
+#[cfg(test)]
+mod tests {
+    use igotchuu_dbus::{Operation, Phase};
+    use igotchuu_desktop::outlook::Postponed;
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn stale_and_postponed() -> Outlook {
+        Outlook {
+            last_saved_at: Some(NOW - 10 * outlook::DAY),
+            stale_after_days: 7,
+            stale: true,
+            postponed: Some(Postponed {
+                operation: Operation::Backup,
+                at: NOW - 60,
+                reason: "Postponed: the computer is on battery".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn one_reminder_a_day_says_all_and_none_while_a_run_is_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Reminders::load(dir.path());
+        let idle = DesktopState {
+            bus_available: true,
+            ..Default::default()
+        };
+        let running = DesktopState {
+            phase: Some(Phase::BackingUp),
+            ..idle.clone()
+        };
+        let o = stale_and_postponed();
+        assert_eq!(remind(&mut r, &running, &o, NOW), None, "a run is on");
+        let n = remind(&mut r, &idle, &o, NOW).expect("a reminder");
+        assert_eq!(n.title, "No backup for 10 days");
+        assert!(n.back_up_now);
+        assert!(
+            n.body
+                .ends_with("\nBackup postponed: the computer is on battery."),
+            "{}",
+            n.body
+        );
+        assert_eq!(remind(&mut r, &idle, &o, NOW + 60), None, "once a day");
+        let n = remind(&mut r, &idle, &o, NOW + outlook::DAY).expect("the next day");
+        assert_eq!(n.title, "No backup for 11 days");
+        // Only postponed: its own reminder.
+        let mut r = Reminders::load(&dir.path().join("other"));
+        let postponed_only = Outlook {
+            stale: false,
+            ..stale_and_postponed()
+        };
+        let n = remind(&mut r, &idle, &postponed_only, NOW).expect("a reminder");
+        assert_eq!(n.title, "Backup postponed");
+        assert_eq!(remind(&mut r, &idle, &postponed_only, NOW + 5), None);
+        let fine = Outlook::default();
+        let mut r = Reminders::load(&dir.path().join("third"));
+        assert_eq!(remind(&mut r, &idle, &fine, NOW), None);
+    }
 }
