@@ -6,14 +6,14 @@
 //!
 //! 1. the configuration, the state directory and the private mount
 //!    namespace, while the process has one thread (`unshare`);
-//! 2. `settings.json`, for the desktop;
-//! 3. the run conditions (`conditions::gate`): a scheduled run may wait
+//! 2. the run conditions (`conditions::gate`): a scheduled run may wait
 //!    here, holding nothing;
-//! 4. the run lock: a run that finds it taken waits its turn, up to
+//! 3. the run lock: a run that finds it taken waits its turn, up to
 //!    `wait_timeout`, still holding no bus name;
-//! 5. the bus name, the sleep inhibitor, and the operation (a backup that
-//!    saved a snapshot is followed by a forget when a policy is set);
-//! 6. the bus name goes, then the inhibitor, then the run lock, so that the
+//! 4. the bus name, `settings.json` for the desktop, the sleep inhibitor,
+//!    and the operation (a backup that saved a snapshot is followed by a
+//!    forget when a policy is set);
+//! 5. the bus name goes, then the inhibitor, then the run lock, so that the
 //!    next run in line finds the name free once it has the lock.
 
 use std::sync::{Arc, Mutex};
@@ -92,9 +92,8 @@ async fn run_async(setup: Setup, mode: Mode) -> u8 {
             operation,
             scheduled,
         } => {
-            write_settings(&setup);
             let overridden = match pass_gate(&setup, operation, scheduled, stop_rx.clone()).await {
-                Ok(o) => o,
+                Ok(o) => Overridden::Known(o),
                 Err(code) => return code,
             };
             let claim = match super::claim_waiting(
@@ -145,29 +144,49 @@ async fn run_async(setup: Setup, mode: Mode) -> u8 {
                 Waited::Run(claim) => claim,
                 Waited::Exit(code) => return code,
             };
-            write_settings(&setup);
-            // Started by hand: the conditions only say what is overridden.
-            let overridden =
-                match pass_gate(&setup, Operation::Backup, false, stop_rx.clone()).await {
-                    Ok(o) => o,
-                    Err(code) => {
-                        publisher.release_name().await;
-                        return code;
-                    }
-                };
-            (Operation::Backup, claim, Some(publisher), overridden)
+            (
+                Operation::Backup,
+                claim,
+                Some(publisher),
+                Overridden::ByHand,
+            )
         }
     };
     run_claimed(
-        &setup,
-        claim,
-        publisher,
-        &control,
-        operation,
-        &overridden,
-        stop_rx,
+        &setup, claim, publisher, &control, operation, overridden, stop_rx,
     )
     .await
+}
+
+/// The run conditions a run overrides.
+enum Overridden {
+    /// The gate has been passed.
+    Known(Vec<RunCondition>),
+    /// A Start call (by hand): the gate only says what it overrides, once
+    /// the run holds its inhibitor. A Stop from now on stops the run, which
+    /// then ends as stopped, with its signals.
+    ByHand,
+}
+
+impl Overridden {
+    async fn learn(self, setup: &Setup) -> Vec<RunCondition> {
+        match self {
+            Overridden::Known(conditions) => conditions,
+            Overridden::ByHand => {
+                match conditions::gate(&setup.config, Operation::Backup, false, &setup.state_dir)
+                    .await
+                {
+                    conditions::Gate::Go { overridden } => overridden,
+                    conditions::Gate::Exit(code) => {
+                        tracing::warn!(
+                            "the run conditions said exit {code} to a run by hand; running it"
+                        );
+                        Vec::new()
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The run conditions; `Err` is the exit code of a run that ends here.
@@ -209,17 +228,19 @@ async fn run_claimed(
     publisher: Option<Publisher>,
     control: &Control,
     operation: Operation,
-    overridden: &[RunCondition],
+    overridden: Overridden,
     stop: watch::Receiver<bool>,
 ) -> u8 {
     let Claim {
         _lock: lock,
         journal,
     } = claim;
+    write_settings(setup);
     let inhibitor = match &publisher {
         Some(p) => inhibit::sleep_and_shutdown(p.connection()).await,
         None => None,
     };
+    let overridden = &overridden.learn(setup).await;
     let mut events = EventBus::default();
     events.subscribe(Box::new(output::terminal::TerminalPrinter::new()));
     events.subscribe(Box::new(output::history::HistorySink::new(
