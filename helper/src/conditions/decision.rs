@@ -129,6 +129,36 @@ pub fn overridden_note(operation: Operation, conditions: &[RunCondition]) -> Str
     )
 }
 
+/// What a postponed run says when the conditions cleared.
+pub fn cleared_note(operation: Operation) -> String {
+    format!(
+        "The run conditions are met now: {} starts.",
+        subject(operation)
+    )
+}
+
+/// What a postponed run says when another run did its work meanwhile.
+pub fn satisfied_note(operation: Operation) -> String {
+    match operation {
+        Operation::Backup => {
+            "Nothing left to do: a backup saved a snapshot while this one waited.".to_owned()
+        }
+        other => format!(
+            "Nothing left to do: {} was done while this one waited.",
+            subject(other)
+        ),
+    }
+}
+
+/// What a postponed run says when it gives up after `hours`.
+pub fn gave_up_note(operation: Operation, conditions: &[RunCondition], hours: u64) -> String {
+    format!(
+        "Still postponed after {hours} hours: {}; {} waits for the next scheduled run.",
+        joined(conditions, cause),
+        subject(operation)
+    )
+}
+
 /// Whether a run of `operation` for `profile` that did what the postponed
 /// one was for began at or after `since` (seconds since the epoch): then
 /// the postponed run has nothing left to do. For a backup, one that saved
@@ -241,6 +271,20 @@ mod tests {
             "{note}"
         );
         assert!(note.contains("started by hand"));
+        assert_eq!(
+            cleared_note(Operation::Prune),
+            "The run conditions are met now: pruning the repository starts."
+        );
+        assert!(satisfied_note(Operation::Backup).contains("a backup saved a snapshot"));
+        assert_eq!(
+            satisfied_note(Operation::Check),
+            "Nothing left to do: the repository check was done while this one waited."
+        );
+        assert_eq!(
+            gave_up_note(Operation::Backup, &[RunCondition::OnBattery], 24),
+            "Still postponed after 24 hours: the computer runs on battery; the backup \
+             waits for the next scheduled run."
+        );
     }
 
     fn record(operation: Operation, outcome: Outcome, started_at: u64) -> RunRecord {

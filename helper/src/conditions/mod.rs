@@ -124,23 +124,18 @@ async fn hold_back(
     .await;
     match waited {
         Waited::Clear => {
-            println!("The run conditions are met now: starting the {operation}.");
+            println!("{}", decision::cleared_note(operation));
             Gate::go()
         }
         Waited::Satisfied => {
-            println!("Nothing left to do: a {operation} ran while this one waited.");
+            println!("{}", decision::satisfied_note(operation));
             Gate::Exit(exit::COMPLETED)
         }
         Waited::GaveUp(unmet) => {
-            println!(
-                "Still postponed after {} hours ({}); the next scheduled run tries again.",
-                Limits::SCHEDULED.give_up.as_secs() / 3600,
-                unmet
-                    .iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let hours = Limits::SCHEDULED.give_up.as_secs() / 3600;
+            let note = decision::gave_up_note(operation, &unmet, hours);
+            tracing::info!("{note}");
+            println!("{note}");
             Gate::Exit(exit::POSTPONED)
         }
         Waited::Interrupted => {
