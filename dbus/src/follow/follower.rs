@@ -190,7 +190,7 @@ impl Follower {
             HelperSignal::OperationStarted { operation } => {
                 // A name from a newer helper: its other signals still tell.
                 if let Ok(op) = operation.parse() {
-                    self.operation_started(op, now);
+                    self.operation_started(op);
                 }
             }
             HelperSignal::OperationFinished {
@@ -206,19 +206,12 @@ impl Follower {
         }
     }
 
-    /// `OperationStarted`. A backup's run opens on `BackupStarted`, which
-    /// follows; any other opens here.
-    fn operation_started(&mut self, op: Operation, now: u64) {
+    /// `OperationStarted`: which operation the next phases belong to. It
+    /// does not mean that one runs: a postponed operation sends only this
+    /// and its `OperationFinished`. A run opens when the phase goes live
+    /// (`BackupStarted` for a backup).
+    fn operation_started(&mut self, op: Operation) {
         self.state.operation = Some(op);
-        if op == Operation::Backup {
-            return;
-        }
-        // Its phase, until the Phase property says more.
-        self.state.phase.get_or_insert(op.working_phase());
-        if self.open_run.is_none_or(|r| r.operation != op) {
-            self.state.started_at = now;
-            self.open(now, true, None, op);
-        }
     }
 
     /// `OperationFinished`: ends any operation but a backup (which ends on

@@ -749,3 +749,38 @@ fn a_helper_that_says_no_operation_runs_backups() {
     assert!(finished_of(&u).is_empty(), "{u:?}");
     assert!(!s.running());
 }
+
+#[test]
+fn a_postponed_check_never_runs() {
+    let mut s = Follower::default();
+    feed(&mut s, [present(T0, None)]);
+    let u = feed(&mut s, [op_started("check")]);
+    assert!(!s.running(), "announced, not running");
+    assert!(finished_of(&u).is_empty());
+    let u = feed(
+        &mut s,
+        [op_finished(
+            "check",
+            "postponed",
+            "Postponed: the computer is on battery",
+        )],
+    );
+    let f = finished_of(&u);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].operation, crate::Operation::Check);
+    assert_eq!(f[0].outcome, Some(Outcome::Postponed));
+    assert!(!s.running());
+    assert!(!s.wants_history());
+    // Then it runs, once the condition cleared.
+    let u = feed(
+        &mut s,
+        [
+            op_started("check"),
+            phase(Phase::Checking),
+            op_finished("check", "completed", "No errors were found."),
+        ],
+    );
+    let f = finished_of(&u);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].outcome, Some(Outcome::Completed));
+}
