@@ -376,3 +376,98 @@ fn back_up_now_in_the_tray_activates_the_helper_and_it_backs_up() {
     w.fx.assert_clean(&base, "a run started from the tray");
     assert!(!tray.log().contains("did not work"), "{}", tray.log());
 }
+
+/// The pack files of the repository at `repo`, largest first.
+fn packs_by_size(repo: &Path) -> Vec<(PathBuf, u64)> {
+    let mut packs = Vec::new();
+    for dir in std::fs::read_dir(repo.join("data")).expect("data/") {
+        for pack in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let pack = pack.unwrap();
+            packs.push((pack.path(), pack.metadata().unwrap().len()));
+        }
+    }
+    packs.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    packs
+}
+
+#[test]
+fn a_real_check_that_finds_damage_is_a_failure_the_tray_and_the_window_say() {
+    let _serial = serial();
+    if !have_root("a_real_check_that_finds_damage_is_a_failure_the_tray_and_the_window_say") {
+        return;
+    }
+    let w = BusFixture::new(BusSetup::default());
+    igotchuu_e2e::fixture::write_file(
+        &w.fx.path("home/big.bin"),
+        &igotchuu_e2e::fixture::noise(2 << 20),
+    );
+    let mut spec = w.fx.spec(&["home"]);
+    spec.raw_top = vec![
+        "check_read_data_subset = \"100%\"".into(),
+        "keep_last = 3".into(),
+        "keep_daily = 7".into(),
+    ];
+    w.fx.env.write_spec(&spec);
+    w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
+
+    // Bytes flipped in the middle of the largest pack: only reading the
+    // data finds it.
+    let (pack, size) = packs_by_size(&w.fx.repo.location())
+        .into_iter()
+        .next()
+        .expect("a pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let middle = (size / 2) as usize;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0xff;
+    }
+    let mut perms = std::fs::metadata(&pack).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&pack, perms).unwrap();
+    std::fs::write(&pack, &bytes).unwrap();
+
+    let mut desktop = desktop();
+    let (tray, session, item) = tray(&desktop, &w, None);
+    wait_item(&session, &item, "the tray after the backup", |v| {
+        v.icon == "com.nyantec.IGotChuu-idle" && v.tooltip_title == "igotchuu"
+    });
+    let mut gui = open_window(&desktop, &w);
+    place_window(&desktop);
+    gui.wait_for("the policy the helper published", |t| {
+        t.has("Backup Completed") && t.has("Keep the last 3, 7 daily")
+    });
+
+    w.fx.env.run(&["check"]).assert_code(exit::FAILED);
+    wait_notification(&desktop, "the failed check's notification");
+    let shown = gui.wait_for("the failed check", |t| {
+        t.has("The last repository check failed") && t.has("Repository check: Failed")
+    });
+    assert!(
+        shown
+            .items
+            .iter()
+            .any(|i| i.starts_with("Failed today at ")),
+        "{shown:?}"
+    );
+    // The backup is still the last backup: the icon stays as it was.
+    shoot_desktop(&mut desktop, "check-failed", icon_colour::IDLE);
+    let (title, body) = take_notification(&desktop, "the failed check");
+    assert_eq!(title, "Repository check failed", "{body}");
+    let lower = body.to_lowercase();
+    assert!(
+        lower.contains("repair") || lower.contains("rebuild-index"),
+        "the notification does not say what to do: {body:?}"
+    );
+    let record = w.fx.env.history().last().cloned().expect("a record");
+    assert_eq!(record.operation, igotchuu_dbus::Operation::Check);
+    assert!(
+        shown.contains(record.reason.trim_end_matches('.')),
+        "{shown:?}"
+    );
+    let log = tray.log();
+    assert!(log.contains("notified: Repository check failed"), "{log}");
+    assert!(
+        !log.contains("notified: Backup"),
+        "no backup was notified: {log}"
+    );
+}
