@@ -65,6 +65,17 @@ impl TrayItem {
     }
 }
 
+/// "Stop backup", or what else runs: Stop ends any operation.
+fn stop_label(op: Option<igotchuu_dbus::Operation>) -> &'static str {
+    use igotchuu_dbus::Operation;
+    match op {
+        None | Some(Operation::Backup) => "Stop backup",
+        Some(Operation::Forget) => "Stop forgetting old snapshots",
+        Some(Operation::Prune) => "Stop removing unused data",
+        Some(Operation::Check) => "Stop the repository check",
+    }
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -139,7 +150,7 @@ impl ksni::Tray for TrayItem {
             }
             .into(),
             StandardItem {
-                label: "Stop backup".into(),
+                label: stop_label(self.state.running_operation()).into(),
                 visible: running,
                 activate: Box::new(|t: &mut Self| t.send(Command::Stop)),
                 ..Default::default()
@@ -288,6 +299,15 @@ mod tests {
         let l = labels(&item(running(), None));
         assert_eq!(l[4], ("Back up now".into(), false, true));
         assert_eq!(l[5], ("Stop backup".into(), true, true));
+
+        let mut checking = running();
+        checking.phase = Some(Phase::Checking);
+        checking.operation = Some(igotchuu_dbus::Operation::Check);
+        let t = item(checking, None);
+        let l = labels(&t);
+        assert_eq!(l[0].0, "Checking the repository…");
+        assert_eq!(l[5], ("Stop the repository check".into(), true, true));
+        assert_eq!(t.tool_tip().description, "Checking the repository…");
     }
 
     #[test]

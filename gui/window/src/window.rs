@@ -328,13 +328,15 @@ impl Window {
     }
 
     fn confirm_stop(self: &Rc<Self>) {
+        let operation = self.model.borrow().state.running_operation();
+        let (heading, body, stop) = crate::words::stop_dialog(operation.unwrap_or_default());
         let dialog = adw::MessageDialog::builder()
             .transient_for(&self.window)
             .modal(true)
-            .heading("Stop the Backup?")
-            .body("No snapshot will be saved. The next backup starts from the last snapshot, as if this one never ran.")
+            .heading(heading)
+            .body(body)
             .build();
-        dialog.add_responses(&[("cancel", "_Cancel"), ("stop", "_Stop Backup")]);
+        dialog.add_responses(&[("cancel", "_Cancel"), ("stop", stop)]);
         dialog.set_response_appearance("stop", adw::ResponseAppearance::Destructive);
         dialog.set_default_response(Some("cancel"));
         dialog.set_close_response("cancel");
@@ -349,7 +351,7 @@ impl Window {
         });
         self.probe.watch_frames(&dialog, false);
         dialog.present();
-        self.probe.event("dialog", "Stop the Backup?");
+        self.probe.event("dialog", heading);
         self.probe.changed();
     }
 

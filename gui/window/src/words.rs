@@ -178,6 +178,43 @@ pub fn check_line(f: &Finished, now: u64) -> String {
     }
 }
 
+/// The Stop dialog's heading, body and button for `op`.
+pub fn stop_dialog(op: igotchuu_dbus::Operation) -> (&'static str, &'static str, &'static str) {
+    use igotchuu_dbus::Operation;
+    match op {
+        Operation::Backup => (
+            "Stop the Backup?",
+            "No snapshot will be saved. The next backup starts from the last snapshot, as \
+             if this one never ran.",
+            "_Stop Backup",
+        ),
+        Operation::Forget => (
+            "Stop Forgetting Old Snapshots?",
+            "The snapshots the policy would remove stay until the next backup forgets them.",
+            "_Stop",
+        ),
+        Operation::Prune => (
+            "Stop Removing Unused Data?",
+            "The repository stays as it is; its unused data is removed the next time.",
+            "_Stop",
+        ),
+        Operation::Check => (
+            "Stop the Repository Check?",
+            "Nothing is changed; the repository is checked the next time.",
+            "_Stop Check",
+        ),
+    }
+}
+
+/// The running page's Stop button for `op`.
+pub fn stop_button(op: igotchuu_dbus::Operation) -> &'static str {
+    match op {
+        igotchuu_dbus::Operation::Backup => "_Stop Backup…",
+        igotchuu_dbus::Operation::Check => "_Stop Check…",
+        _ => "_Stop…",
+    }
+}
+
 /// An operation's name in a list: "Backup", "Forget", "Prune", "Check".
 pub fn operation_word(op: igotchuu_dbus::Operation) -> &'static str {
     match op {

@@ -20,6 +20,7 @@ const CURRENT_FILES_SHOWN: usize = 4;
 
 pub struct RunningPage {
     page: adw::StatusPage,
+    stop_button: gtk::Button,
     progress: gtk::ProgressBar,
     percent: gtk::Label,
     eta: gtk::Label,
@@ -109,6 +110,7 @@ impl RunningPage {
         page.add_css_class("compact");
         RunningPage {
             page,
+            stop_button,
             progress,
             percent,
             eta,
@@ -152,6 +154,10 @@ impl RunningPage {
         let backup = state.running_operation().unwrap_or_default() == Operation::Backup;
         self.files_row.set_visible(backup);
         self.bytes_row.set_visible(backup);
+        let stop = words::stop_button(state.running_operation().unwrap_or_default());
+        if self.stop_button.label().as_deref() != Some(stop) {
+            self.stop_button.set_label(stop);
+        }
         let eta = match (phase, p.eta_seconds()) {
             (Phase::Forgetting | Phase::Pruning | Phase::Checking, Some(s)) => format::eta(s),
             (Phase::Forgetting | Phase::Pruning | Phase::Checking, None) => {
