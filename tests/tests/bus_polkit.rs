@@ -60,7 +60,12 @@ fn assert_stopped(w: &BusFixture, recorder: &SignalRecorder, run: Running, inv: 
     let fin = recorder.wait_for("BackupFinished", wait::DEADLINE);
     let (outcome, reason): (String, String) = fin.body();
     assert_eq!(outcome, "stopped", "{reason}");
-    assert_eq!(recorder.members().last().unwrap(), "BackupFinished");
+    recorder.wait_for("OperationFinished", wait::DEADLINE);
+    let members = recorder.members();
+    assert_eq!(
+        members[members.len() - 2..],
+        ["BackupFinished", "OperationFinished"]
+    );
     assert!(
         w.fx.repo.snapshots().is_empty(),
         "a stopped run saved a snapshot"

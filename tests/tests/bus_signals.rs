@@ -107,12 +107,26 @@ fn a_seed_client_follows_a_whole_run() {
 
     let done = w.fx.env.run(&["backup"]);
     done.assert_code(exit::COMPLETED);
-    let lines = monitor.wait_for("BackupFinished", wait::DEADLINE);
+    let lines = monitor.wait_for("OperationFinished", wait::DEADLINE);
 
-    let ours: Vec<_> = lines
+    let all: Vec<_> = lines
         .iter()
         .filter(|l| l.interface == INTERFACE && l.path == OBJECT_PATH)
         .collect();
+    // The additions OperationStarted and OperationFinished bracket the
+    // seed's signals; between them, the run is as the seed sends it.
+    let all_names: Vec<&str> = all.iter().map(|l| l.member.as_str()).collect();
+    assert_eq!(
+        all_names.first(),
+        Some(&"OperationStarted"),
+        "{all_names:?}"
+    );
+    assert_eq!(
+        all_names.last(),
+        Some(&"OperationFinished"),
+        "{all_names:?}"
+    );
+    let ours = &all[1..all.len() - 1];
     let names: Vec<&str> = ours.iter().map(|l| l.member.as_str()).collect();
     // BackupStarted, Progress…, BackupComplete, BackupFinished; nothing else
     // in a run without unreadable files.

@@ -241,6 +241,10 @@ fn a_second_run_is_refused_while_one_is_going() {
         return;
     }
     let fx = fixture_with_home();
+    // A run that does not wait its turn (wait_timeout = 0) is refused.
+    let mut spec = fx.spec(&["home"]);
+    spec.raw_top = vec!["wait_timeout = 0".into()];
+    fx.env.write_spec(&spec);
     let base = fx.baseline();
     fx.wrapper.hold(true);
 
