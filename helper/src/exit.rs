@@ -3,9 +3,13 @@
 
 use igotchuu_dbus::Outcome;
 
-/// Backup completed: restic saved a snapshot of everything.
+/// Backup completed: restic saved a snapshot of everything. Forget, prune
+/// or check completed (check: no errors were found). `forget --dry-run`
+/// showed what would go.
 pub const COMPLETED: u8 = 0;
-/// Backup failed: no snapshot was saved.
+/// Backup failed: no snapshot was saved. Forget, prune or check failed;
+/// for check, it could not run, or it found damage (the reason says which,
+/// and what to do).
 pub const FAILED: u8 = 1;
 /// Backup completed with warnings: a snapshot was saved, but some files
 /// could not be read and are missing from it. Same as restic's own code.
@@ -22,11 +26,14 @@ pub const UNAVAILABLE: u8 = 69;
 /// summary was not heard, and the history has no record that is provably
 /// that run's (EX_PROTOCOL).
 pub const OUTCOME_UNKNOWN: u8 = 76;
-/// Another run holds the lock (EX_TEMPFAIL).
+/// Another run held the lock, and did not end within `wait_timeout`
+/// (EX_TEMPFAIL); or another helper owns the bus name.
 pub const BUSY: u8 = 75;
-/// The configuration was refused (EX_CONFIG). Nothing was snapshotted.
+/// The configuration was refused (EX_CONFIG); or `forget` was asked for
+/// with no retention policy (keep_*) set. Nothing was done.
 pub const CONFIG: u8 = 78;
-/// Stopped on request (SIGINT, SIGTERM or D-Bus Stop): no snapshot was saved.
+/// Stopped on request (SIGINT, SIGTERM or D-Bus Stop), also while waiting
+/// for the run lock or the run conditions: no snapshot was saved.
 pub const STOPPED: u8 = 130;
 
 /// The exit code for a run's outcome.

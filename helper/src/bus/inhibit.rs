@@ -13,13 +13,14 @@ const INHIBIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// is held for as long as the returned fd is open. Without logind (a
 /// container, a rescue shell), or when logind does not answer within
 /// [`INHIBIT_TIMEOUT`], it logs that and returns `None`.
-pub async fn sleep_and_shutdown(conn: &Connection) -> Option<OwnedFd> {
+pub async fn sleep_and_shutdown(conn: &Connection, why: &str) -> Option<OwnedFd> {
+    let body = ("sleep:shutdown", "igotchuu", why, "block");
     let call = conn.call_method(
         Some("org.freedesktop.login1"),
         "/org/freedesktop/login1",
         Some("org.freedesktop.login1.Manager"),
         "Inhibit",
-        &("sleep:shutdown", "igotchuu", "A backup is running", "block"),
+        &body,
     );
     let Ok(reply) = tokio::time::timeout(INHIBIT_TIMEOUT, call).await else {
         tracing::warn!(

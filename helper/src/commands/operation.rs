@@ -237,7 +237,7 @@ async fn run_claimed(
     } = claim;
     write_settings(setup);
     let inhibitor = match &publisher {
-        Some(p) => inhibit::sleep_and_shutdown(p.connection()).await,
+        Some(p) => inhibit::sleep_and_shutdown(p.connection(), inhibit_reason(operation)).await,
         None => None,
     };
     let overridden = &overridden.learn(setup).await;
@@ -295,6 +295,16 @@ async fn run_claimed(
     drop(inhibitor);
     drop(lock);
     exit::for_outcome(outcome)
+}
+
+/// What logind shows as the reason sleep and shutdown wait.
+fn inhibit_reason(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Backup => "A backup is running",
+        Operation::Forget => "Old backups are being forgotten",
+        Operation::Prune => "The backup repository is being pruned",
+        Operation::Check => "The backup repository is being checked",
+    }
 }
 
 /// Whether a forget runs after a backup that ended as `outcome`: it saved

@@ -88,7 +88,7 @@ pub fn forget(config: &Config, host: &str, dry_run: bool) -> Command {
     cmd.arg("--host").arg(host);
     cmd.arg("--tag").arg(tag(config));
     for place in &config.places {
-        cmd.arg("--path").arg(place);
+        cmd.arg("--path").arg(as_restic_records(place));
     }
     cmd.args(["--group-by", "host,paths,tags"]);
     cmd.args(config.retention.restic_args());
@@ -96,6 +96,24 @@ pub fn forget(config: &Config, host: &str, dry_run: bool) -> Command {
         cmd.arg("--dry-run");
     }
     cmd
+}
+
+/// `place` as restic records it in a snapshot's paths (`filepath.Clean`):
+/// no trailing slash, no `.`, `..` resolved lexically. forget's `--path`
+/// compares with those exactly.
+fn as_restic_records(place: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut clean = std::path::PathBuf::new();
+    for c in place.components() {
+        match c {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    clean
 }
 
 /// `restic prune`. Call it as [`with_password`] says.
@@ -239,6 +257,14 @@ mod tests {
             args_of(&forget(&c, "laptop", true)).last().unwrap(),
             "--dry-run"
         );
+        c.places = vec!["/home/".into(), "/srv/./x/../y".into(), "/".into()];
+        let args = args_of(&forget(&c, "laptop", false));
+        let paths: Vec<_> = args
+            .windows(2)
+            .filter(|w| w[0] == "--path")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert_eq!(paths, ["/home", "/srv/y", "/"]);
         // No --exclude or backup arguments leak into other commands.
         assert_eq!(args_of(&prune(&c)), ["--no-cache", "prune"]);
         assert_eq!(args_of(&check(&c)), ["--no-cache", "check"]);
