@@ -69,6 +69,24 @@ fn wait_postponed(fx: &Fixture, run: &Running) -> RunRecord {
     })
 }
 
+/// Waits until the postponed run has said so on the bus (it holds the
+/// name for that long; a Start meanwhile would reach it, and be refused)
+/// and given the name up.
+fn wait_announced(bfx: &BusFixture, recorder: &SignalRecorder) {
+    recorder.wait_for("OperationFinished", wait::DEADLINE);
+    wait::until(
+        "the postponed run to give the name up",
+        wait::DEADLINE,
+        || {
+            let owner = block_on(async {
+                let conn = bfx.bus.connect().await;
+                bfx.bus.owner(&conn, BUS_NAME).await
+            });
+            owner.is_none().then_some(())
+        },
+    );
+}
+
 /// Whether some process holds a lock on `path` (`/proc/locks`, by inode).
 fn locked(path: &std::path::Path) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -380,8 +398,10 @@ fn a_backup_by_hand_while_one_is_postponed_leaves_it_nothing_to_do() {
     }
     let bfx = fixture(true);
     let upower = DbusMock::upower(&bfx.bus, true);
+    let recorder = SignalRecorder::start(&bfx.bus);
     let waiting = bfx.fx.env.spawn(&["backup", "--scheduled"]);
     wait_postponed(&bfx.fx, &waiting);
+    wait_announced(&bfx, &recorder);
 
     // "Back up now" while it waits: the bus activates a helper (the
     // waiting one holds no name), which backs up on battery.
@@ -540,4 +560,47 @@ fn a_scheduled_check_on_battery_waits_too() {
             (Operation::Check, Outcome::Completed)
         ]
     );
+}
+
+#[test]
+fn a_postponed_backup_leaves_a_helper_waiting_for_start_alone() {
+    if !have_root("a_postponed_backup_leaves_a_helper_waiting_for_start_alone") {
+        return;
+    }
+    let bfx = fixture(true);
+    let _upower = DbusMock::upower(&bfx.bus, true);
+    let recorder = SignalRecorder::start(&bfx.bus);
+    // A helper the bus activated, waiting for a Start call (someone may be
+    // typing their password for "Back up now").
+    let standby = block_on(async {
+        let conn = bfx.bus.connect().await;
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
+        let name = zbus::names::WellKnownName::try_from(BUS_NAME).unwrap();
+        dbus.start_service_by_name(name, 0)
+            .await
+            .expect("the bus activates the helper");
+        bfx.bus.wait_owner(&conn, BUS_NAME, wait::DEADLINE).await
+    });
+
+    let waiting = bfx.fx.env.spawn(&["backup", "--scheduled"]);
+    wait_postponed(&bfx.fx, &waiting);
+    std::thread::sleep(IDLE_WATCH);
+    let owner = block_on(async {
+        let conn = bfx.bus.connect().await;
+        bfx.bus.owner(&conn, BUS_NAME).await
+    });
+    assert_eq!(
+        owner.as_deref(),
+        Some(standby.0.as_str()),
+        "the postponed run took the name from the helper waiting for Start"
+    );
+    assert!(wait::pid_alive(standby.1 as i32));
+    assert!(recorder.members().is_empty(), "{:?}", recorder.members());
+
+    // Its Start still runs the backup.
+    start_on_the_bus(&bfx);
+    wait::until("the backup by hand", wait::DEADLINE, || {
+        (!completed_runs(&bfx.fx).is_empty()).then_some(())
+    });
+    assert!(wait::pid_alive(waiting.pid()));
 }

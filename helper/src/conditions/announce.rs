@@ -8,19 +8,30 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use igotchuu_dbus::history::RunRecord;
-use igotchuu_dbus::Outcome;
+use igotchuu_dbus::{Outcome, BUS_NAME};
 use tokio::sync::watch;
 
 use crate::bus::{self, Control, LiveState, NameRole, Publisher};
 use crate::config::Config;
 use crate::events::{Event, EventSink, OperationEnd, OperationInfo};
 
+use super::services::SystemBus;
+
 /// How long taking the name, or sending the two signals, may take.
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Sends the postponed operation's two signals, if the bus and the name
 /// are there; else says why at debug level (the history has the record).
-pub async fn postponed(config: &Config, record: &RunRecord) {
+/// A name with an owner is left alone: a run is on, or a helper the bus
+/// activated waits for a Start call (perhaps for a person's password),
+/// which taking the name would end.
+pub async fn postponed(bus: &SystemBus, config: &Config, record: &RunRecord) {
+    if bus.has_owner(BUS_NAME).await != Some(false) {
+        tracing::debug!(
+            "the postponed run is not announced: {BUS_NAME} is taken, or the bus did not say"
+        );
+        return;
+    }
     let control = Control {
         stop: watch::channel(false).0,
         // Not waiting for Start: a Start call meanwhile is refused.

@@ -112,7 +112,7 @@ async fn hold_back(
     tracing::info!("{}", record.reason);
     println!("{}", record.reason);
     postponed::append(state_dir, record.clone());
-    announce::postponed(config, &record).await;
+    announce::postponed(&sensors.bus, config, &record).await;
     let profile = config.profile.as_deref();
     let waited = waiting::until_clear(
         sensors,

@@ -135,6 +135,27 @@ impl SystemBus {
         }
     }
 
+    /// Whether `name` has an owner now; `None` if the bus does not say in time.
+    pub async fn has_owner(&self, name: &'static str) -> Option<bool> {
+        let ask = async {
+            DBusProxy::new(&self.connection)
+                .await?
+                .name_has_owner(zbus::names::BusName::WellKnown(
+                    zbus::names::WellKnownName::from_static_str_unchecked(name),
+                ))
+                .await
+                .map_err(zbus::Error::from)
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, ask).await {
+            Ok(Ok(owned)) => Some(owned),
+            Ok(Err(e)) => {
+                tracing::debug!("cannot ask the bus who owns {name}: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     async fn read(&self, source: Source) -> Result<(Source, OwnedValue), ReadError> {
         let call = async {
             let proxy = properties(&self.connection, source).await?;
