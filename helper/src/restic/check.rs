@@ -77,7 +77,14 @@ fn is_finding(line: &str) -> bool {
 
 /// The reason of a check that found damage: what, and what to do.
 pub fn damage_reason(found: &[String], more: usize) -> String {
-    let mut said = found.join("; ");
+    // restic says "error for tree X:" and, on the next line, what it was.
+    let mut said = String::new();
+    for line in found {
+        if !said.is_empty() {
+            said.push_str(if said.ends_with(':') { " " } else { "; " });
+        }
+        said.push_str(line);
+    }
     if said.is_empty() {
         said = "restic did not say where".to_owned();
     }
@@ -162,6 +169,18 @@ mod tests {
         };
         assert_eq!(found.len(), 4);
         assert_eq!(more, 496);
+        let two = damage_reason(
+            &[
+                "error for tree 0e92c403:".into(),
+                "decrypting blob 0e92 failed".into(),
+                "pack 9b96: does not exist".into(),
+            ],
+            0,
+        );
+        assert!(
+            two.starts_with("The repository check found damage: error for tree 0e92c403: decrypting blob 0e92 failed; pack 9b96: does not exist. Do not prune"),
+            "{two}"
+        );
         let reason = damage_reason(&["pack 9b96: does not exist".into()], 3);
         assert!(
             reason.contains("pack 9b96: does not exist (and 3 more"),
