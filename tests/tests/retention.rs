@@ -140,8 +140,7 @@ fn forget_touches_only_this_hosts_snapshots_of_these_places_and_this_profile() {
     );
     let newest = before
         .iter()
-        .filter(|s| mine.contains(&s.id))
-        .last()
+        .rfind(|s| mine.contains(&s.id))
         .expect("newest of ours")
         .short_id
         .clone();
