@@ -95,7 +95,9 @@ pub(super) fn resolve(
             run_on_metered: table.run_on_metered.is_some_and(|b| b.value),
             stale_after_days: table
                 .stale_after_days
-                .map_or(igotchuu_dbus::settings::DEFAULT_STALE_AFTER_DAYS, |d| d.value),
+                .map_or(igotchuu_dbus::settings::DEFAULT_STALE_AFTER_DAYS, |d| {
+                    d.value
+                }),
             wait_timeout: match table.wait_timeout.map(|s| s.value) {
                 None => Some(super::DEFAULT_WAIT_TIMEOUT),
                 Some(0) => None,
