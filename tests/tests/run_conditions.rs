@@ -13,8 +13,9 @@
 //!   terminal run on battery, and say and record that they overrode it;
 //!   one that completes while a postponed backup waits (activated by the
 //!   bus, as the waiting one has no name) leaves it nothing to do;
-//! - without UPower and NetworkManager (or any bus), backups run; a UPower
-//!   that never answers costs a scheduled backup 5 s, not its run;
+//! - without UPower and NetworkManager (or any bus), backups run, also
+//!   when UPower goes away while one waits; a UPower that never answers
+//!   costs a scheduled backup 5 s, not its run;
 //! - SIGTERM during the wait: exit 130, nothing left.
 
 use std::time::{Duration, Instant};
@@ -603,4 +604,25 @@ fn a_postponed_backup_leaves_a_helper_waiting_for_start_alone() {
         (!completed_runs(&bfx.fx).is_empty()).then_some(())
     });
     assert!(wait::pid_alive(waiting.pid()));
+}
+
+#[test]
+fn upower_going_away_while_a_backup_waits_lets_it_run() {
+    if !have_root("upower_going_away_while_a_backup_waits_lets_it_run") {
+        return;
+    }
+    let bfx = fixture(false);
+    let upower = DbusMock::upower(&bfx.bus, true);
+    let run = bfx.fx.env.spawn(&["backup", "--scheduled"]);
+    wait_postponed(&bfx.fx, &run);
+    std::thread::sleep(IDLE_WATCH);
+    assert!(bfx.fx.wrapper.invocations().is_empty());
+    // UPower ends (killed): the bus says its name has no owner, and an
+    // absent UPower holds nothing back.
+    let gone = Instant::now();
+    drop(upower);
+    bfx.fx.wrapper.wait_started(1, WAKE_LIMIT);
+    eprintln!("UPower gone → restic after {:?}", gone.elapsed());
+    run.wait(wait::DEADLINE).assert_code(exit::COMPLETED);
+    assert_eq!(bfx.fx.repo.snapshots().len(), 1);
 }
