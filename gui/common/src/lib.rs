@@ -79,6 +79,10 @@
 //! # }
 //! ```
 
+// Only in Cargo.toml to hold zbus's thread pool at 1.6 (see the workspace
+// Cargo.toml); named here so that `unused_crate_dependencies` knows.
+use blocking as _;
+
 pub mod control;
 pub mod format;
 pub mod history;
