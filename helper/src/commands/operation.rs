@@ -235,11 +235,12 @@ async fn run_claimed(
         _lock: lock,
         journal,
     } = claim;
-    write_settings(setup);
+    // Sleep waits from the moment the run is accepted; the rest after.
     let inhibitor = match &publisher {
         Some(p) => inhibit::sleep_and_shutdown(p.connection(), inhibit_reason(operation)).await,
         None => None,
     };
+    write_settings(setup);
     let overridden = &overridden.learn(setup).await;
     let mut events = EventBus::default();
     events.subscribe(Box::new(output::terminal::TerminalPrinter::new()));
