@@ -798,6 +798,56 @@ mod tests {
         assert_eq!(sink.live.lock().unwrap().error_count, 100_001);
     }
 
+    fn operation(operation: Operation) -> Event {
+        Event::OperationStarted(crate::events::OperationInfo {
+            operation,
+            started_at: std::time::SystemTime::now(),
+            profile: None,
+            places: vec![],
+            overridden: vec![],
+        })
+    }
+
+    fn operation_end(operation: Operation, outcome: Outcome) -> Event {
+        Event::OperationFinished(crate::events::OperationEnd {
+            operation,
+            outcome,
+            reason: "r".into(),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn operations_bracket_a_backup_and_the_forget_after_it() {
+        let (mut sink, mut rx, _) = sink();
+        sink.handle(&operation(Operation::Backup));
+        sink.handle(&Event::Started(crate::events::RunInfo {
+            started_at: std::time::SystemTime::now(),
+            profile: None,
+            places: vec![],
+        }));
+        sink.handle(&progress(1));
+        sink.handle(&finished());
+        sink.handle(&operation_end(Operation::Backup, Outcome::Failed));
+        sink.handle(&operation(Operation::Forget));
+        sink.handle(&Event::PhaseChanged(Phase::Forgetting));
+        sink.handle(&operation_end(Operation::Forget, Outcome::Completed));
+        assert_eq!(
+            drain(&mut rx),
+            [
+                "operation backup",
+                "started",
+                "progress 1",
+                "finished failed",
+                "operation backup failed",
+                "operation forget",
+                "phase forgetting",
+                "operation forget completed",
+            ]
+        );
+        let live = sink.live.lock().unwrap();
+        assert_eq!((live.operation, live.phase), (None, None));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_stalled_bus_gets_no_more_than_it_can_hold() {
         let (mut sink, mut rx, queued) = sink();

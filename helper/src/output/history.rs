@@ -76,3 +76,91 @@ impl EventSink for HistorySink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Finish, OperationEnd};
+    use igotchuu_dbus::{Operation, Outcome, RunCondition, Summary};
+
+    fn started(operation: Operation, overridden: Vec<RunCondition>) -> Event {
+        Event::OperationStarted(OperationInfo {
+            operation,
+            started_at: SystemTime::now(),
+            profile: Some("laptop".into()),
+            places: vec!["/home".into()],
+            overridden,
+        })
+    }
+
+    fn ended(operation: Operation, outcome: Outcome, reason: &str) -> Event {
+        Event::OperationFinished(OperationEnd {
+            operation,
+            outcome,
+            reason: reason.into(),
+        })
+    }
+
+    #[test]
+    fn each_operation_is_one_record_with_what_it_overrode() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = HistorySink::new(dir.path().to_owned());
+        let on_battery = vec![RunCondition::OnBattery];
+        sink.handle(&started(Operation::Backup, on_battery.clone()));
+        sink.handle(&Event::Finished(Finish {
+            outcome: Outcome::Completed,
+            reason: "Backup completed: snapshot 1a2b3c4d".into(),
+            summary: Some(Summary {
+                snapshot_id: "1a2b3c4d".into(),
+                ..Summary::default()
+            }),
+            error_count: 0,
+            item_errors: vec![],
+        }));
+        sink.handle(&ended(
+            Operation::Backup,
+            Outcome::Completed,
+            "Backup completed: snapshot 1a2b3c4d",
+        ));
+        sink.handle(&started(Operation::Forget, on_battery.clone()));
+        sink.handle(&ended(
+            Operation::Forget,
+            Outcome::Completed,
+            "Forgot 2 old snapshots",
+        ));
+        sink.handle(&started(Operation::Check, vec![]));
+        sink.handle(&ended(Operation::Check, Outcome::Failed, "damage"));
+        let h = igotchuu_dbus::history::read_file(
+            &dir.path()
+                .join(igotchuu_dbus::history::ADMIN_HISTORY_FILE_NAME),
+        )
+        .unwrap();
+        let runs: Vec<_> = h
+            .runs
+            .iter()
+            .map(|r| {
+                (
+                    r.operation,
+                    r.outcome,
+                    r.conditions.clone(),
+                    r.summary.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                (
+                    Operation::Backup,
+                    Outcome::Completed,
+                    on_battery.clone(),
+                    true
+                ),
+                (Operation::Forget, Outcome::Completed, on_battery, false),
+                (Operation::Check, Outcome::Failed, vec![], false),
+            ]
+        );
+        assert_eq!(h.runs[1].reason, "Forgot 2 old snapshots");
+        assert_eq!(h.runs[1].profile.as_deref(), Some("laptop"));
+    }
+}
