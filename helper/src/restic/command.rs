@@ -131,6 +131,29 @@ pub fn check(config: &Config) -> Command {
     cmd
 }
 
+/// The host restic records in this configuration's backups: the one
+/// `restic_backup_args` or `restic_args` set with `--host`/`-H`, if any
+/// (the last wins, as with restic), else this machine's [`hostname`].
+pub fn backup_host(config: &Config) -> std::io::Result<String> {
+    let args = config.restic_args.iter().chain(&config.restic_backup_args);
+    let mut host = None;
+    let mut next_is_host = false;
+    for arg in args {
+        if next_is_host {
+            host = Some(arg.clone());
+            next_is_host = false;
+        } else if arg == "--host" || arg == "-H" {
+            next_is_host = true;
+        } else if let Some(h) = arg.strip_prefix("--host=") {
+            host = Some(h.to_owned());
+        }
+    }
+    match host {
+        Some(h) => Ok(h),
+        None => hostname(),
+    }
+}
+
 /// This machine's name as restic records it in its snapshots
 /// (`os.Hostname`, the kernel's hostname).
 pub fn hostname() -> std::io::Result<String> {
@@ -213,6 +236,18 @@ mod tests {
         cmd.get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
+    }
+
+    #[test]
+    fn forget_selects_the_host_the_backups_were_made_with() {
+        let mut c = config(None);
+        c.restic_backup_args = vec![];
+        assert_eq!(backup_host(&c).unwrap(), hostname().unwrap());
+        c.restic_backup_args = vec!["--host".into(), "nas".into()];
+        assert_eq!(backup_host(&c).unwrap(), "nas");
+        c.restic_args = vec!["-H".into(), "first".into()];
+        c.restic_backup_args = vec!["--host=laptop".into()];
+        assert_eq!(backup_host(&c).unwrap(), "laptop");
     }
 
     #[test]

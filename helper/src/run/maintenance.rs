@@ -92,7 +92,7 @@ pub async fn forget_report(
     dry_run: bool,
     stop: watch::Receiver<bool>,
 ) -> Result<ForgetReport, (Outcome, String)> {
-    let host = command::hostname().map_err(|e| {
+    let host = command::backup_host(config).map_err(|e| {
         (
             Outcome::Failed,
             format!("cannot tell this machine's hostname, which selects its snapshots: {e}"),
