@@ -14,6 +14,8 @@ use igotchuu_dbus::proxy::{self, AUTH_CALL_TIMEOUT};
 use igotchuu_dbus::Igotchuu1Proxy;
 use zbus::fdo::Error as Fdo;
 
+use crate::i18n::{fill, gettext};
+
 /// What was asked of the helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
@@ -21,58 +23,69 @@ pub enum Request {
     Stop,
 }
 
-impl Request {
-    /// "start backups", "stop backups".
-    fn what(self) -> &'static str {
-        match self {
-            Request::Start => "start backups",
-            Request::Stop => "stop backups",
-        }
-    }
-}
-
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Request::Start => "Back up now",
-            Request::Stop => "Stop backup",
+        f.write_str(&match self {
+            Request::Start => gettext("Back up now"),
+            Request::Stop => gettext("Stop backup"),
         })
     }
 }
 
 /// Why Start or Stop did not happen, in plain words.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ControlError {
     /// polkit said no.
-    #[error("You are not allowed to {}", .0.what())]
     NotAllowed(Request),
     /// polkit wanted a password, and no authentication agent could ask for it.
-    #[error("You need to authenticate to {}, but no authentication agent is running", .0.what())]
     AuthenticationNeeded(Request),
-    #[error("No backup is running")]
     NotRunning,
-    #[error("A backup is already running")]
     AlreadyRunning,
     /// Nothing can start the helper: it is not installed for D-Bus activation.
-    #[error("The igotchuu backup helper is not installed")]
     NoHelper,
-    #[error("The backup helper did not answer in time")]
     TimedOut,
-    #[error("Cannot reach the system bus: {0}")]
     NoBus(String),
     /// Anything else, with the helper's or the bus's own words.
-    #[error("The backup helper could not {}: {}", .0.verb(), .1)]
     Other(Request, String),
 }
 
-impl Request {
-    fn verb(self) -> &'static str {
-        match self {
-            Request::Start => "start the backup",
-            Request::Stop => "stop the backup",
-        }
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Request::{Start, Stop};
+        let text = match self {
+            ControlError::NotAllowed(Start) => gettext("You are not allowed to start backups"),
+            ControlError::NotAllowed(Stop) => gettext("You are not allowed to stop backups"),
+            ControlError::AuthenticationNeeded(Start) => gettext(
+                "You need to authenticate to start backups, but no authentication agent is running",
+            ),
+            ControlError::AuthenticationNeeded(Stop) => gettext(
+                "You need to authenticate to stop backups, but no authentication agent is running",
+            ),
+            ControlError::NotRunning => gettext("No backup is running"),
+            ControlError::AlreadyRunning => gettext("A backup is already running"),
+            ControlError::NoHelper => gettext("The igotchuu backup helper is not installed"),
+            ControlError::TimedOut => gettext("The backup helper did not answer in time"),
+            ControlError::NoBus(e) => fill(
+                // xgettext: {error} is the bus library's own message.
+                &gettext("Cannot reach the system bus: {error}"),
+                &[("error", e)],
+            ),
+            ControlError::Other(Start, e) => fill(
+                // xgettext: {error} is the helper's or the bus's own message.
+                &gettext("The backup helper could not start the backup: {error}"),
+                &[("error", e)],
+            ),
+            ControlError::Other(Stop, e) => fill(
+                // xgettext: {error} is the helper's or the bus's own message.
+                &gettext("The backup helper could not stop the backup: {error}"),
+                &[("error", e)],
+            ),
+        };
+        f.write_str(&text)
     }
 }
+
+impl std::error::Error for ControlError {}
 
 /// Starts a backup now. This is the one call that may D-Bus-activate the
 /// helper.

@@ -18,6 +18,8 @@ const SIZE_UNITS: [(u64, &str); 6] = [
 /// never breaks across lines; byte counts use a plain space ("512 bytes").
 const UNIT_SPACE: char = '\u{a0}';
 
+use crate::i18n::{fill, gettext, ngettext_n};
+
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
 const DAY: u64 = 24 * HOUR;
@@ -33,7 +35,7 @@ const YEAR: u64 = 365 * DAY;
 /// "1000.0 kB" rather than "1.0 MB".
 pub fn size(bytes: u64) -> String {
     if bytes < SIZE_UNITS[0].0 {
-        return format!("{bytes} {}", plural(bytes, "byte", "bytes"));
+        return ngettext_n("{n} byte", "{n} bytes", bytes);
     }
     let (factor, unit) = SIZE_UNITS
         .iter()
@@ -51,15 +53,15 @@ pub fn size(bytes: u64) -> String {
 pub fn duration(seconds: u64) -> String {
     if seconds == 0 {
         // A small incremental backup: "took 0 seconds" reads like an error.
-        return "less than a second".to_owned();
+        return gettext("less than a second");
     }
     if seconds < MINUTE {
-        return count(seconds, "second", "seconds");
+        return ngettext_n("{n} second", "{n} seconds", seconds);
     }
     if seconds < HOUR {
         // Rounded to the nearest minute: 3 min 40 s reads as "4 minutes".
         let minutes = ((seconds + MINUTE / 2) / MINUTE).min(59);
-        return count(minutes, "minute", "minutes");
+        return ngettext_n("{n} minute", "{n} minutes", minutes);
     }
     hours_and_minutes(seconds)
 }
@@ -68,16 +70,20 @@ pub fn duration(seconds: u64) -> String {
 /// "about 3 min left", "about 2 h 5 min left".
 pub fn eta(seconds_remaining: u64) -> String {
     if seconds_remaining < MINUTE {
-        return "less than a minute left".to_owned();
+        return gettext("less than a minute left");
     }
     // Rounded up: "about 1 min left" with 61 s to go would undersell it.
     let minutes = seconds_remaining.div_ceil(MINUTE);
     let (h, m) = (minutes / 60, minutes % 60);
-    match (h, m) {
-        (0, m) => format!("about {m} min left"),
-        (h, 0) => format!("about {h} h left"),
-        (h, m) => format!("about {h} h {m} min left"),
-    }
+    let template = match (h, m) {
+        // xgettext: {m} is minutes.
+        (0, _) => gettext("about {m} min left"),
+        // xgettext: {h} is hours.
+        (_, 0) => gettext("about {h} h left"),
+        // xgettext: {h} is hours, {m} minutes.
+        _ => gettext("about {h} h {m} min left"),
+    };
+    fill(&template, &[("h", &h.to_string()), ("m", &m.to_string())])
 }
 
 /// When something happened, seen from `now` (both in seconds since the Unix
@@ -87,30 +93,24 @@ pub fn eta(seconds_remaining: u64) -> String {
 /// A time in the future (a clock that moved back) reads as "just now".
 pub fn ago(then: u64, now: u64) -> String {
     let elapsed = now.saturating_sub(then);
+    // Whole phrases, for languages where "ago" comes first ("vor 2 Tagen").
     if elapsed < MINUTE {
-        return "just now".to_owned();
-    }
-    let (n, one, many) = if elapsed < HOUR {
-        (elapsed / MINUTE, "minute", "minutes")
+        gettext("just now")
+    } else if elapsed < HOUR {
+        ngettext_n("{n} minute ago", "{n} minutes ago", elapsed / MINUTE)
     } else if elapsed < DAY {
-        (elapsed / HOUR, "hour", "hours")
+        ngettext_n("{n} hour ago", "{n} hours ago", elapsed / HOUR)
     } else if elapsed < 2 * DAY {
-        return "yesterday".to_owned();
+        gettext("yesterday")
     } else if elapsed < 2 * WEEK {
-        (elapsed / DAY, "day", "days")
+        ngettext_n("{n} day ago", "{n} days ago", elapsed / DAY)
     } else if elapsed < 2 * MONTH {
-        (elapsed / WEEK, "week", "weeks")
+        ngettext_n("{n} week ago", "{n} weeks ago", elapsed / WEEK)
     } else if elapsed < YEAR {
-        (elapsed / MONTH, "month", "months")
+        ngettext_n("{n} month ago", "{n} months ago", elapsed / MONTH)
     } else {
-        (elapsed / YEAR, "year", "years")
-    };
-    format!("{} ago", count(n, one, many))
-}
-
-/// "1 file", "12 files".
-pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", plural(n, one, many))
+        ngettext_n("{n} year ago", "{n} years ago", elapsed / YEAR)
+    }
 }
 
 /// A percentage of a fraction from 0 to 1, floored so that 100 % means done:
@@ -124,22 +124,19 @@ pub fn percent(fraction: f64) -> String {
     format!("{p}\u{a0}%")
 }
 
-fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 {
-        one
-    } else {
-        many
-    }
-}
-
 fn hours_and_minutes(seconds: u64) -> String {
     let minutes = (seconds + MINUTE / 2) / MINUTE;
     let (h, m) = (minutes / 60, minutes % 60);
-    let hours = count(h, "hour", "hours");
+    let hours = ngettext_n("{n} hour", "{n} hours", h);
     if m == 0 {
         hours
     } else {
-        format!("{hours} {}", count(m, "minute", "minutes"))
+        let minutes = ngettext_n("{n} minute", "{n} minutes", m);
+        fill(
+            // xgettext: a duration, e.g. "2 hours 5 minutes".
+            &gettext("{hours} {minutes}"),
+            &[("hours", &hours), ("minutes", &minutes)],
+        )
     }
 }
 
@@ -245,12 +242,5 @@ mod tests {
         assert_eq!(percent(7.0), "100\u{a0}%");
         assert_eq!(percent(-1.0), "0\u{a0}%");
         assert_eq!(percent(f64::NAN), "0\u{a0}%");
-    }
-
-    #[test]
-    fn counts() {
-        assert_eq!(count(0, "file", "files"), "0 files");
-        assert_eq!(count(1, "file", "files"), "1 file");
-        assert_eq!(count(12, "file", "files"), "12 files");
     }
 }

@@ -86,6 +86,7 @@ use blocking as _;
 pub mod control;
 pub mod format;
 pub mod history;
+pub mod i18n;
 pub mod markup;
 pub mod outlook;
 pub mod reminders;

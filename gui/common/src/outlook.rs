@@ -8,6 +8,7 @@ use igotchuu_dbus::history::{History, RunRecord};
 use igotchuu_dbus::settings::Settings;
 use igotchuu_dbus::{Operation, Outcome, Retention};
 
+use crate::i18n::{fill, gettext, ngettext_n};
 use crate::Finished;
 
 pub const DAY: u64 = 24 * 3600;
@@ -98,24 +99,33 @@ pub fn days_since(t: u64, now: u64) -> u64 {
 /// "Keep everything (no retention policy)".
 pub fn retention(r: &Retention) -> String {
     if r.is_empty() {
-        return "Keep everything (no retention policy)".to_owned();
+        return gettext("Keep everything (no retention policy)");
     }
     let mut parts: Vec<String> = r
         .counts()
-        .map(|(key, n)| match key {
-            "keep_last" => format!("the last {n}"),
-            "keep_hourly" => format!("{n} hourly"),
-            "keep_daily" => format!("{n} daily"),
-            "keep_weekly" => format!("{n} weekly"),
-            "keep_monthly" => format!("{n} monthly"),
-            "keep_yearly" => format!("{n} yearly"),
-            other => format!("{n} ({other})"),
+        .map(|(key, n)| {
+            let template = match key {
+                // xgettext: in "Keep the last 3, 7 daily, 4 weekly".
+                "keep_last" => gettext("the last {n}"),
+                "keep_hourly" => gettext("{n} hourly"),
+                "keep_daily" => gettext("{n} daily"),
+                "keep_weekly" => gettext("{n} weekly"),
+                "keep_monthly" => gettext("{n} monthly"),
+                "keep_yearly" => gettext("{n} yearly"),
+                other => format!("{{n}} ({other})"),
+            };
+            fill(&template, &[("n", &n.to_string())])
         })
         .collect();
     if let Some(within) = &r.keep_within {
-        parts.push(format!("all within {}", duration_words(within)));
+        parts.push(fill(
+            // xgettext: {duration} is e.g. "2 years 5 months".
+            &gettext("all within {duration}"),
+            &[("duration", &duration_words(within))],
+        ));
     }
-    format!("Keep {}", parts.join(", "))
+    // xgettext: {policy} is e.g. "the last 3, 7 daily, 4 weekly".
+    fill(&gettext("Keep {policy}"), &[("policy", &parts.join(", "))])
 }
 
 /// restic's "2y5m7d3h" as "2 years 5 months 7 days 3 hours"; anything
@@ -128,17 +138,16 @@ fn duration_words(d: &str) -> String {
             number.push(c);
             continue;
         }
-        let (one, many) = match c {
-            'y' => ("year", "years"),
-            'm' => ("month", "months"),
-            'd' => ("day", "days"),
-            'h' => ("hour", "hours"),
-            _ => return d.to_owned(),
-        };
         let Ok(n) = number.parse::<u64>() else {
             return d.to_owned();
         };
-        out.push(crate::format::count(n, one, many));
+        out.push(match c {
+            'y' => ngettext_n("{n} year", "{n} years", n),
+            'm' => ngettext_n("{n} month", "{n} months", n),
+            'd' => ngettext_n("{n} day", "{n} days", n),
+            'h' => ngettext_n("{n} hour", "{n} hours", n),
+            _ => return d.to_owned(),
+        });
         number.clear();
     }
     if !number.is_empty() || out.is_empty() {

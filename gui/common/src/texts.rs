@@ -8,6 +8,7 @@
 use igotchuu_dbus::{Operation, Outcome, Phase, Summary};
 
 use crate::format;
+use crate::i18n::{fill, gettext, ngettext, ngettext_n};
 use crate::outlook::{days_since, Outlook, Postponed};
 use crate::{DesktopState, Finished};
 
@@ -30,7 +31,7 @@ pub fn state_line(state: &DesktopState, last: Option<&Finished>, now: u64) -> St
     }
     match last {
         Some(f) => last_run_line(f, now),
-        None => "Never backed up".to_owned(),
+        None => gettext("Never backed up"),
     }
 }
 
@@ -52,21 +53,23 @@ pub fn tooltip(
 ) -> Tooltip {
     let mut lines = Vec::new();
     if !state.bus_available {
-        lines.push("Cannot reach the system bus; waiting for it.".to_owned());
+        lines.push(gettext("Cannot reach the system bus; waiting for it."));
     }
     lines.push(state_line(state, last, now));
     let running = state.bus_available && state.running();
     if running && state.error_count > 0 {
-        lines.push(format!(
-            "{} could not be read so far",
-            format::count(state.error_count, "file", "files")
+        lines.push(ngettext_n(
+            "{n} file could not be read so far",
+            "{n} files could not be read so far",
+            state.error_count,
         ));
     }
     if let Some(p) = outlook.postponed.as_ref().filter(|_| !running) {
         lines.push(postponed_line(p));
     }
     let title = match stale_title(state, outlook, now) {
-        Some(t) => format!("igotchuu: {t}"),
+        // xgettext: {warning} is e.g. "No backup for 10 days".
+        Some(t) => fill(&gettext("igotchuu: {warning}"), &[("warning", &t)]),
         None => "igotchuu".to_owned(),
     };
     Tooltip {
@@ -83,33 +86,41 @@ pub fn stale_title(state: &DesktopState, outlook: &Outlook, now: u64) -> Option<
         return None;
     }
     Some(match outlook.last_saved_at {
-        None => "No backup yet".to_owned(),
-        Some(t) => format!(
-            "No backup for {}",
-            format::count(days_since(t, now), "day", "days")
-        ),
+        None => gettext("No backup yet"),
+        Some(t) => no_backup_for(days_since(t, now)),
     })
+}
+
+/// "No backup for 10 days".
+fn no_backup_for(days: u64) -> String {
+    ngettext_n("No backup for {n} day", "No backup for {n} days", days)
 }
 
 /// The daily reminder that backups are stale; it offers "Back up now".
 pub fn stale_notice(outlook: &Outlook, now: u64) -> Notice {
     let (title, body) = match outlook.last_saved_at {
         None => (
-            "No backup yet".to_owned(),
-            "igotchuu has not saved a backup of this computer yet. Back up now, or check \
-             that the backup timer runs."
-                .to_owned(),
+            gettext("No backup yet"),
+            gettext(
+                "igotchuu has not saved a backup of this computer yet. Back up now, or check that the backup timer runs.",
+            ),
         ),
         Some(t) => {
-            let days = format::count(days_since(t, now), "day", "days");
-            (
-                format!("No backup for {days}"),
-                format!(
-                    "The last backup finished {days} ago; igotchuu warns after {}. Back up \
-                     now, or see the history for why scheduled backups did not run.",
-                    format::count(outlook.stale_after_days, "day", "days")
-                ),
-            )
+            let days = days_since(t, now);
+            let finished = ngettext_n(
+                "The last backup finished {n} day ago;",
+                "The last backup finished {n} days ago;",
+                days,
+            );
+            let warns = ngettext_n(
+                "igotchuu warns after {n} day.",
+                "igotchuu warns after {n} days.",
+                outlook.stale_after_days,
+            );
+            let body = gettext(
+                "Back up now, or see the history for why scheduled backups did not run.",
+            );
+            (no_backup_for(days), format!("{finished} {warns} {body}"))
         }
     };
     Notice {
@@ -123,25 +134,39 @@ pub fn stale_notice(outlook: &Outlook, now: u64) -> Notice {
 /// "Backup postponed: the computer is on battery; it runs when it is
 /// plugged in."
 pub fn postponed_line(p: &Postponed) -> String {
-    let what = capitalize(&operation_name(p.operation));
+    let (title, detail) = postponed_parts(p);
+    match detail {
+        Some(d) => fill(
+            // xgettext: "Backup postponed: the computer is on battery."
+            &gettext("{title}: {reason}"),
+            &[("title", &title), ("reason", &lowercase_first(&d))],
+        ),
+        None => fill(
+            // xgettext: {title} is e.g. "Backup postponed".
+            &gettext("{title} until it can run."),
+            &[("title", &title)],
+        ),
+    }
+}
+
+/// A postponed run's title ("Backup postponed") and, when the helper said
+/// why, the reason as a sentence ("The computer is on battery.").
+pub fn postponed_parts(p: &Postponed) -> (String, Option<String>) {
     let reason = p.reason.trim();
     let reason = reason
         .strip_prefix("Postponed:")
         .or_else(|| reason.strip_prefix("postponed:"))
         .unwrap_or(reason)
         .trim();
-    match sentence(reason) {
-        Some(r) => format!("{what} postponed: {}{}", r[..1].to_lowercase(), &r[1..]),
-        None => format!("{what} postponed until it can run."),
-    }
+    let title = outcome_title(p.operation, Some(Outcome::Postponed));
+    (title, sentence(reason).map(|r| capitalize(&r)))
 }
 
 /// The daily note that a scheduled run waits.
 pub fn postponed_notice(p: &Postponed) -> Notice {
-    let line = postponed_line(p);
-    let (title, body) = match line.split_once(": ") {
-        Some((title, body)) => (title.to_owned(), capitalize(body)),
-        None => (line.clone(), String::new()),
+    let (title, body) = match postponed_parts(p) {
+        (title, Some(body)) => (title, body),
+        (_, None) => (postponed_line(p), String::new()),
     };
     Notice {
         title,
@@ -151,22 +176,55 @@ pub fn postponed_notice(p: &Postponed) -> Notice {
     }
 }
 
-/// "Backup", "Removing old snapshots", "Removing unused data",
-/// "Repository check": an operation's name in a title.
-pub fn operation_name(op: Operation) -> String {
-    match op {
-        Operation::Backup => "backup",
-        Operation::Forget => "removing old snapshots",
-        Operation::Prune => "removing unused data",
-        Operation::Check => "repository check",
+/// "Backup completed", "Repository check failed": how a run of `op`
+/// ended, as a title. Each one whole, so that languages can inflect.
+pub fn outcome_title(op: Operation, outcome: Option<Outcome>) -> String {
+    use Outcome::*;
+    match (op, outcome) {
+        (Operation::Backup, None) => gettext("Backup ended, outcome unknown"),
+        (Operation::Backup, Some(Completed)) => gettext("Backup completed"),
+        (Operation::Backup, Some(CompletedWithWarnings)) => {
+            gettext("Backup completed with warnings")
+        }
+        (Operation::Backup, Some(Failed)) => gettext("Backup failed"),
+        (Operation::Backup, Some(Stopped)) => gettext("Backup stopped"),
+        (Operation::Backup, Some(Postponed)) => gettext("Backup postponed"),
+        (Operation::Forget, None) => gettext("Removing old snapshots ended, outcome unknown"),
+        (Operation::Forget, Some(Completed | CompletedWithWarnings)) => {
+            gettext("Removing old snapshots completed")
+        }
+        (Operation::Forget, Some(Failed)) => gettext("Removing old snapshots failed"),
+        (Operation::Forget, Some(Stopped)) => gettext("Removing old snapshots stopped"),
+        (Operation::Forget, Some(Postponed)) => gettext("Removing old snapshots postponed"),
+        (Operation::Prune, None) => gettext("Removing unused data ended, outcome unknown"),
+        (Operation::Prune, Some(Completed | CompletedWithWarnings)) => {
+            gettext("Removing unused data completed")
+        }
+        (Operation::Prune, Some(Failed)) => gettext("Removing unused data failed"),
+        (Operation::Prune, Some(Stopped)) => gettext("Removing unused data stopped"),
+        (Operation::Prune, Some(Postponed)) => gettext("Removing unused data postponed"),
+        (Operation::Check, None) => gettext("Repository check ended, outcome unknown"),
+        (Operation::Check, Some(Completed | CompletedWithWarnings)) => {
+            gettext("Repository check passed")
+        }
+        (Operation::Check, Some(Failed)) => gettext("Repository check failed"),
+        (Operation::Check, Some(Stopped)) => gettext("Repository check stopped"),
+        (Operation::Check, Some(Postponed)) => gettext("Repository check postponed"),
     }
-    .to_owned()
 }
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().chain(c).collect(),
         None => String::new(),
     }
 }
@@ -201,40 +259,38 @@ pub fn notification(f: &Finished) -> Notice {
     if f.operation != Operation::Backup {
         return operation_notification(f);
     }
-    let (title, body, urgent) = match f.outcome {
+    let (body, urgent) = match f.outcome {
         // Not a failure, not a success: say so, and where to look. Not
         // urgent (a failure's red): the tray's warning icon stays.
         None => (
-            "Backup ended, outcome unknown",
             sentence(&f.reason).unwrap_or_else(|| crate::UNKNOWN_END_REASON.to_owned()),
             false,
         ),
-        Some(Outcome::Completed) => ("Backup completed", result_sentences(f), false),
+        Some(Outcome::Completed) => (result_sentences(f), false),
         Some(Outcome::CompletedWithWarnings) => {
-            let skipped = format!(
-                "{} could not be read and {} skipped.",
-                format::count(f.error_count, "file", "files"),
-                if f.error_count == 1 { "was" } else { "were" }
+            let skipped = ngettext_n(
+                "{n} file could not be read and was skipped.",
+                "{n} files could not be read and were skipped.",
+                f.error_count,
             );
-            let body = format!("{skipped} {}", result_sentences(f));
-            ("Backup completed with warnings", body, false)
+            (format!("{skipped} {}", result_sentences(f)), false)
         }
         Some(Outcome::Failed) => {
             let body =
-                sentence(&f.reason).unwrap_or_else(|| "The backup did not complete.".to_owned());
-            ("Backup failed", nothing_saved(&body), true)
+                sentence(&f.reason).unwrap_or_else(|| gettext("The backup did not complete."));
+            (nothing_saved(&body), true)
         }
         Some(Outcome::Stopped) => {
-            let body = sentence(&f.reason).unwrap_or_else(|| "Stopped on request.".to_owned());
-            ("Backup stopped", nothing_saved(&body), false)
+            let body = sentence(&f.reason).unwrap_or_else(|| gettext("Stopped on request."));
+            (nothing_saved(&body), false)
         }
-        Some(Outcome::Postponed) => {
-            let body = sentence(&f.reason).unwrap_or_else(|| "It runs when it can.".to_owned());
-            ("Backup postponed", body, false)
-        }
+        Some(Outcome::Postponed) => (
+            sentence(&f.reason).unwrap_or_else(|| gettext("It runs when it can.")),
+            false,
+        ),
     };
     Notice {
-        title: title.to_owned(),
+        title: outcome_title(Operation::Backup, f.outcome),
         body: body.trim().to_owned(),
         urgent,
         back_up_now: false,
@@ -243,48 +299,35 @@ pub fn notification(f: &Finished) -> Notice {
 
 /// The notification for a finished forget, prune or check.
 fn operation_notification(f: &Finished) -> Notice {
-    let name = capitalize(&operation_name(f.operation));
     let reason = sentence(&f.reason);
-    let (title, body, urgent) = match f.outcome {
+    let (body, urgent) = match f.outcome {
         None => (
-            format!("{name} ended, outcome unknown"),
             reason.unwrap_or_else(|| igotchuu_dbus::follow::unknown_end_reason(f.operation)),
             false,
         ),
         Some(Outcome::Failed) => {
             let fallback = match f.operation {
-                Operation::Check => {
-                    "The repository could not be checked, or it is damaged. Run \
-                     \"igotchuu check\" in a terminal to see restic's report."
-                }
-                _ => "It did not complete. See the helper's log.",
+                Operation::Check => gettext(
+                    "The repository could not be checked, or it is damaged. Run \"igotchuu check\" in a terminal to see restic's report.",
+                ),
+                _ => gettext("It did not complete. See the helper's log."),
             };
-            let title = match f.operation {
-                Operation::Check => "Repository check failed".to_owned(),
-                _ => format!("{name} failed"),
-            };
-            (title, reason.unwrap_or_else(|| fallback.to_owned()), true)
+            (reason.unwrap_or(fallback), true)
         }
         Some(Outcome::Stopped) => (
-            format!("{name} stopped"),
-            reason.unwrap_or_else(|| "Stopped on request.".to_owned()),
+            reason.unwrap_or_else(|| gettext("Stopped on request.")),
             false,
         ),
         Some(Outcome::Postponed) => (
-            format!("{name} postponed"),
-            reason.unwrap_or_else(|| "It runs when it can.".to_owned()),
+            reason.unwrap_or_else(|| gettext("It runs when it can.")),
             false,
         ),
         Some(Outcome::Completed | Outcome::CompletedWithWarnings) => {
-            let title = match f.operation {
-                Operation::Check => "Repository check passed".to_owned(),
-                _ => format!("{name} completed"),
-            };
-            (title, reason.unwrap_or_default(), false)
+            (reason.unwrap_or_default(), false)
         }
     };
     Notice {
-        title,
+        title: outcome_title(f.operation, f.outcome),
         body,
         urgent,
         back_up_now: false,
@@ -294,10 +337,12 @@ fn operation_notification(f: &Finished) -> Notice {
 /// What a forget, prune or check does while it runs.
 fn operation_line(op: Operation, phase: Phase) -> String {
     match (op, phase) {
-        (_, Phase::Stopping) => format!("Stopping the {}…", operation_name(op)),
-        (Operation::Forget, _) => "Forgetting old snapshots…".to_owned(),
-        (Operation::Prune, _) => "Removing unused data…".to_owned(),
-        _ => "Checking the repository…".to_owned(),
+        (Operation::Forget, Phase::Stopping) => gettext("Stopping the removal of old snapshots…"),
+        (Operation::Prune, Phase::Stopping) => gettext("Stopping the removal of unused data…"),
+        (_, Phase::Stopping) => gettext("Stopping the repository check…"),
+        (Operation::Forget, _) => gettext("Forgetting old snapshots…"),
+        (Operation::Prune, _) => gettext("Removing unused data…"),
+        _ => gettext("Checking the repository…"),
     }
 }
 
@@ -305,22 +350,31 @@ fn operation_line(op: Operation, phase: Phase) -> String {
 /// check 3 days ago: no errors", "Last check failed 2 hours ago: …".
 pub fn last_operation_line(f: &Finished, now: u64) -> String {
     let what = match f.operation {
-        Operation::Backup => "backup",
-        Operation::Forget => "removal of old snapshots",
-        Operation::Prune => "removal of unused data",
-        Operation::Check => "check",
+        // xgettext: {what} in "Last {what} 3 days ago: passed".
+        Operation::Backup => gettext("backup"),
+        // xgettext: {what} in "Last {what} 3 days ago: passed".
+        Operation::Forget => gettext("removal of old snapshots"),
+        // xgettext: {what} in "Last {what} 3 days ago: passed".
+        Operation::Prune => gettext("removal of unused data"),
+        // xgettext: {what} in "Last {what} 3 days ago: passed".
+        Operation::Check => gettext("check"),
     };
     let ago = format::ago(f.finished_at, now);
-    let reason = sentence(&f.reason);
-    match (f.outcome, reason) {
-        (None, _) => format!("Last {what} ended {ago}; outcome unknown"),
-        (Some(Outcome::Failed), Some(r)) => format!("Last {what} failed {ago}: {r}"),
-        (Some(Outcome::Failed), None) => format!("Last {what} failed {ago}"),
-        (Some(Outcome::Stopped), _) => format!("Last {what} was stopped {ago}"),
-        (Some(Outcome::Postponed), _) => format!("Last {what} was postponed {ago}"),
-        (Some(_), Some(r)) => format!("Last {what} {ago}: {r}"),
-        (Some(_), None) => format!("Last {what} {ago}: passed"),
-    }
+    let reason = sentence(&f.reason).unwrap_or_default();
+    let template = match (f.outcome, reason.is_empty()) {
+        // xgettext: {ago} is e.g. "3 days ago", {reason} the helper's words.
+        (None, _) => gettext("Last {what} ended {ago}; outcome unknown"),
+        (Some(Outcome::Failed), false) => gettext("Last {what} failed {ago}: {reason}"),
+        (Some(Outcome::Failed), true) => gettext("Last {what} failed {ago}"),
+        (Some(Outcome::Stopped), _) => gettext("Last {what} was stopped {ago}"),
+        (Some(Outcome::Postponed), _) => gettext("Last {what} was postponed {ago}"),
+        (Some(_), false) => gettext("Last {what} {ago}: {reason}"),
+        (Some(_), true) => gettext("Last {what} {ago}: passed"),
+    };
+    fill(
+        &template,
+        &[("what", &what), ("ago", &ago), ("reason", &reason)],
+    )
 }
 
 /// The later of two finished runs: say the one from the history file and
@@ -342,10 +396,15 @@ pub fn places(places: &[String]) -> String {
     match places {
         [] => String::new(),
         [one] => one.clone(),
-        [a, b] => format!("{a} and {b}"),
-        [first, rest @ ..] => format!(
-            "{first} and {}",
-            format::count(rest.len() as u64, "more place", "more places")
+        // xgettext: two places, e.g. "/home and /srv".
+        [a, b] => fill(&gettext("{a} and {b}"), &[("a", a), ("b", b)]),
+        [first, rest @ ..] => fill(
+            &ngettext_n(
+                "{first} and {n} more place",
+                "{first} and {n} more places",
+                rest.len() as u64,
+            ),
+            &[("first", first)],
         ),
     }
 }
@@ -353,104 +412,137 @@ pub fn places(places: &[String]) -> String {
 /// "12 new and 3 changed files", "1 new file", "3 changed files", "no
 /// changed files".
 pub fn files_phrase(s: &Summary) -> String {
-    let noun = |n: u64| if n == 1 { "file" } else { "files" };
     match (s.files_new, s.files_changed) {
-        (0, 0) => "no changed files".to_owned(),
-        (n, 0) => format!("{n} new {}", noun(n)),
-        (0, c) => format!("{c} changed {}", noun(c)),
-        (n, c) => format!("{n} new and {c} changed {}", noun(c)),
+        (0, 0) => gettext("no changed files"),
+        (n, 0) => ngettext_n("{n} new file", "{n} new files", n),
+        (0, c) => ngettext_n("{n} changed file", "{n} changed files", c),
+        (n, c) => fill(
+            // xgettext: the plural follows {changed}: "12 new and 1 changed file".
+            &ngettext(
+                "{new} new and {changed} changed file",
+                "{new} new and {changed} changed files",
+                c,
+            ),
+            &[("new", &n.to_string()), ("changed", &c.to_string())],
+        ),
     }
 }
 
 fn run_line(state: &DesktopState, phase: Phase) -> String {
     let places = places(&state.places);
-    let of = |what: &str| {
+    let of = |without: String, with: String| {
         if places.is_empty() {
-            format!("{what}…")
+            without
         } else {
-            format!("{what} {places}…")
+            fill(&with, &[("places", &places)])
         }
     };
     match phase {
-        Phase::Preparing => of("Preparing to back up"),
-        Phase::Snapshotting => of("Taking snapshots of"),
+        Phase::Preparing => of(
+            gettext("Preparing to back up…"),
+            // xgettext: {places} is e.g. "/home and /srv".
+            gettext("Preparing to back up {places}…"),
+        ),
+        Phase::Snapshotting => of(
+            gettext("Taking snapshots…"),
+            // xgettext: {places} is e.g. "/home and /srv".
+            gettext("Taking snapshots of {places}…"),
+        ),
         Phase::BackingUp => {
             let p = &state.progress;
             let started = p.percent_done > 0.0 || p.bytes_done > 0 || p.files_done > 0;
             if !started {
-                return of("Backing up");
+                return of(
+                    gettext("Backing up…"),
+                    // xgettext: {places} is e.g. "/home and /srv".
+                    gettext("Backing up {places}…"),
+                );
             }
-            let mut line = if places.is_empty() {
-                "Backing up".to_owned()
-            } else {
-                format!("Backing up {places}")
-            };
-            line.push_str(" — ");
-            line.push_str(&format::percent(p.percent_done));
+            let mut progress = format::percent(p.percent_done);
             if let Some(eta) = p.eta_seconds() {
-                line.push_str(", ");
-                line.push_str(&format::eta(eta));
+                progress = fill(
+                    // xgettext: "42 %, about 3 min left".
+                    &gettext("{percent}, {time_left}"),
+                    &[("percent", &progress), ("time_left", &format::eta(eta))],
+                );
             }
-            line
+            let line = of(
+                gettext("Backing up — {progress}"),
+                // xgettext: {places} is e.g. "/home and /srv", {progress} "42 %, about 3 min left".
+                gettext("Backing up {places} — {progress}"),
+            );
+            fill(&line, &[("progress", &progress)])
         }
-        Phase::Forgetting => "Forgetting old snapshots…".to_owned(),
-        Phase::Pruning => "Removing unused data from the repository…".to_owned(),
-        Phase::Checking => "Checking the repository…".to_owned(),
-        Phase::Stopping => "Stopping the backup…".to_owned(),
-        Phase::CleaningUp => "Cleaning up after the backup…".to_owned(),
+        Phase::Forgetting => gettext("Forgetting old snapshots…"),
+        Phase::Pruning => gettext("Removing unused data from the repository…"),
+        Phase::Checking => gettext("Checking the repository…"),
+        Phase::Stopping => gettext("Stopping the backup…"),
+        Phase::CleaningUp => gettext("Cleaning up after the backup…"),
     }
 }
 
 fn last_run_line(f: &Finished, now: u64) -> String {
     let ago = format::ago(f.finished_at, now);
-    match f.outcome {
-        None => format!("Last backup ended {ago}; outcome unknown"),
+    let skipped = || ngettext_n("{n} file skipped", "{n} files skipped", f.error_count);
+    let (template, what) = match f.outcome {
+        // xgettext: {ago} is e.g. "2 hours ago".
+        None => (
+            gettext("Last backup ended {ago}; outcome unknown"),
+            String::new(),
+        ),
         Some(Outcome::Completed) => match &f.summary {
-            Some(s) => format!("Last backup {ago}: {}", files_phrase(s)),
-            None => format!("Last backup {ago}"),
+            // xgettext: {ago} is e.g. "2 hours ago", {what} "12 new files".
+            Some(s) => (gettext("Last backup {ago}: {what}"), files_phrase(s)),
+            None => (gettext("Last backup {ago}"), String::new()),
         },
-        Some(Outcome::CompletedWithWarnings) => {
-            let skipped = format!("{} skipped", format::count(f.error_count, "file", "files"));
-            match &f.summary {
-                Some(s) => format!("Last backup {ago}: {}, {skipped}", files_phrase(s)),
-                None => format!("Last backup {ago}: {skipped}"),
-            }
-        }
+        Some(Outcome::CompletedWithWarnings) => match &f.summary {
+            Some(s) => (
+                gettext("Last backup {ago}: {what}"),
+                format!("{}, {}", files_phrase(s), skipped()),
+            ),
+            None => (gettext("Last backup {ago}: {what}"), skipped()),
+        },
         Some(Outcome::Failed) => match sentence(&f.reason) {
-            Some(reason) => format!("Last backup failed {ago}: {reason}"),
-            None => format!("Last backup failed {ago}"),
+            // xgettext: {ago} is e.g. "2 hours ago", {what} the helper's reason.
+            Some(reason) => (gettext("Last backup failed {ago}: {what}"), reason),
+            None => (gettext("Last backup failed {ago}"), String::new()),
         },
-        Some(Outcome::Stopped) => format!("Last backup was stopped {ago}"),
-        Some(Outcome::Postponed) => format!("Last backup was postponed {ago}"),
-    }
+        Some(Outcome::Stopped) => (gettext("Last backup was stopped {ago}"), String::new()),
+        Some(Outcome::Postponed) => (gettext("Last backup was postponed {ago}"), String::new()),
+    };
+    fill(&template, &[("ago", &ago), ("what", &what)])
 }
 
 /// "12 new files, 1.2 MB added. Took 3 minutes."
 fn result_sentences(f: &Finished) -> String {
     let Some(s) = &f.summary else {
-        return "A snapshot was saved.".to_owned();
+        return gettext("A snapshot was saved.");
     };
     let mut files = files_phrase(s);
     if let Some(first) = files.get(..1) {
         files = first.to_uppercase() + &files[1..];
     }
-    let took = if s.total_duration.is_finite() && s.total_duration >= 0.0 {
-        format!(
-            " Took {}.",
-            format::duration(s.total_duration.round() as u64)
-        )
-    } else {
-        String::new()
-    };
-    format!("{files}, {}.{took}", added_phrase(f))
+    let mut out = fill(
+        // xgettext: "12 new files, 1.2 MB added."
+        &gettext("{files}, {added}."),
+        &[("files", &files), ("added", &added_phrase(f))],
+    );
+    if s.total_duration.is_finite() && s.total_duration >= 0.0 {
+        let took = format::duration(s.total_duration.round() as u64);
+        out.push(' ');
+        // xgettext: {duration} is e.g. "3 minutes".
+        out.push_str(&fill(&gettext("Took {duration}."), &[("duration", &took)]));
+    }
+    out
 }
 
 /// "1.2 MB added", or, when the helper did not say (the original helper's
 /// summary has no `data_added`), "added size unknown".
 pub fn added_phrase(f: &Finished) -> String {
     match f.data_added() {
-        Some(bytes) => format!("{} added", format::size(bytes)),
-        None => "added size unknown".to_owned(),
+        // xgettext: {size} is e.g. "1.2 MB".
+        Some(bytes) => fill(&gettext("{size} added"), &[("size", &format::size(bytes))]),
+        None => gettext("added size unknown"),
     }
 }
 
@@ -461,7 +553,7 @@ fn nothing_saved(body: &str) -> String {
     if body.to_lowercase().contains(NOTHING_SAVED) {
         body.to_owned()
     } else {
-        format!("{body} No snapshot was saved.")
+        format!("{body} {}", gettext("No snapshot was saved."))
     }
 }
 

@@ -18,6 +18,7 @@ use igotchuu_dbus::history::History;
 use igotchuu_dbus::settings::{self, Settings};
 use igotchuu_desktop::control::{self, ControlError, Request};
 use igotchuu_desktop::history::{self, HistoryWatcher};
+use igotchuu_desktop::i18n::{fill, gettext};
 use igotchuu_desktop::outlook::{self, Outlook};
 use igotchuu_desktop::reminders::{self, Reminder, Reminders};
 use igotchuu_desktop::texts::{self, Notice};
@@ -118,7 +119,7 @@ pub async fn run() {
                     } else {
                         tracing::info!(
                             "{} ended: {}; no notification",
-                            texts::operation_name(f.operation),
+                            f.operation,
                             f.outcome.map_or("outcome unknown", |o| o.as_str())
                         );
                     }
@@ -165,7 +166,11 @@ pub async fn run() {
                 if let Err(e) = result {
                     tracing::warn!("{request}: {e}");
                     let notice = Notice {
-                        title: format!("{request} did not work"),
+                        title: fill(
+                            // xgettext: {action} is "Back up now" or "Stop backup".
+                            &gettext("{action} did not work"),
+                            &[("action", &request.to_string())],
+                        ),
                         body: e.to_string(),
                         urgent: false,
                         back_up_now: false,

@@ -7,6 +7,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use igotchuu_dbus::Outcome;
+use igotchuu_desktop::i18n::gettext;
 use igotchuu_desktop::outlook::Outlook;
 use igotchuu_desktop::{texts, DesktopState, Finished};
 use ksni::menu::{MenuItem, StandardItem};
@@ -66,13 +67,13 @@ impl TrayItem {
 }
 
 /// "Stop backup", or what else runs: Stop ends any operation.
-fn stop_label(op: Option<igotchuu_dbus::Operation>) -> &'static str {
+fn stop_label(op: Option<igotchuu_dbus::Operation>) -> String {
     use igotchuu_dbus::Operation;
     match op {
-        None | Some(Operation::Backup) => "Stop backup",
-        Some(Operation::Forget) => "Stop forgetting old snapshots",
-        Some(Operation::Prune) => "Stop removing unused data",
-        Some(Operation::Check) => "Stop the repository check",
+        None | Some(Operation::Backup) => gettext("Stop backup"),
+        Some(Operation::Forget) => gettext("Stop forgetting old snapshots"),
+        Some(Operation::Prune) => gettext("Stop removing unused data"),
+        Some(Operation::Check) => gettext("Stop the repository check"),
     }
 }
 
@@ -137,20 +138,20 @@ impl ksni::Tray for TrayItem {
             note(postponed),
             MenuItem::Separator,
             StandardItem {
-                label: "Open igotchuu".into(),
+                label: gettext("Open igotchuu"),
                 activate: Box::new(|t: &mut Self| t.send(Command::OpenWindow)),
                 ..Default::default()
             }
             .into(),
             StandardItem {
-                label: "Back up now".into(),
+                label: gettext("Back up now"),
                 enabled: !running,
                 activate: Box::new(|t: &mut Self| t.send(Command::Start)),
                 ..Default::default()
             }
             .into(),
             StandardItem {
-                label: stop_label(self.state.running_operation()).into(),
+                label: stop_label(self.state.running_operation()),
                 visible: running,
                 activate: Box::new(|t: &mut Self| t.send(Command::Stop)),
                 ..Default::default()
@@ -158,7 +159,7 @@ impl ksni::Tray for TrayItem {
             .into(),
             MenuItem::Separator,
             StandardItem {
-                label: "Quit".into(),
+                label: gettext("Quit"),
                 activate: Box::new(|t: &mut Self| t.send(Command::Quit)),
                 ..Default::default()
             }

@@ -24,5 +24,6 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    igotchuu_desktop::i18n::init();
     async_io::block_on(app::run());
 }

@@ -8,6 +8,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
 use futures_lite::FutureExt;
+use igotchuu_desktop::i18n::gettext;
 use igotchuu_desktop::markup;
 use igotchuu_desktop::texts::Notice;
 use notify_rust::{Hint, Notification, NotificationHandle, NotificationResponse, Timeout, Urgency};
@@ -44,11 +45,11 @@ impl Notifier {
             .icon(APP_ICON)
             .hint(Hint::DesktopEntry(DESKTOP_ENTRY.into()))
             // "default" is a click on the notification itself.
-            .action("default", "Show details")
-            .action(SHOW_DETAILS, "Show details")
+            .action("default", &gettext("Show details"))
+            .action(SHOW_DETAILS, &gettext("Show details"))
             .timeout(Timeout::Default);
         if notice.back_up_now {
-            n.action(BACK_UP_NOW, "Back up now");
+            n.action(BACK_UP_NOW, &gettext("Back up now"));
         }
         if notice.urgent {
             n.urgency(Urgency::Critical);

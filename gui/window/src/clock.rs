@@ -1,9 +1,18 @@
 //! Points in time for people: "Today at 14:05", "Tomorrow at 00:30",
-//! "Mon 5 Feb at 12:00". Pure, given a time zone, so that tests can pin it.
+//! "Mon 5 Feb at 12:00", or "Today at 2:05 PM" where the desktop (or else
+//! the locale) uses a 12-hour clock. Pure, given a time zone and a clock,
+//! so that tests can pin them.
 
+use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gtk::glib;
+use gtk::prelude::*;
+use gtk::{gio, glib};
+use igotchuu_desktop::i18n::{fill, gettext};
+
+/// GNOME's setting for the clock: `clock-format`, "24h" or "12h".
+const INTERFACE_SCHEMA: &str = "org.gnome.desktop.interface";
+const CLOCK_FORMAT_KEY: &str = "clock-format";
 
 const SECONDS_PER_DAY: i64 = 24 * 60 * 60;
 /// Beyond this many days away, the date says which day, not "in 3 days".
@@ -16,30 +25,137 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// `t` (seconds since the Unix epoch) as a day and a time of day, seen from
-/// `now`, in the local time zone.
-pub fn day_and_time(t: u64, now: u64) -> String {
-    day_and_time_in(t, now, &glib::TimeZone::local())
+/// How times of day are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// "14:05"
+    H24,
+    /// "2:05 PM"
+    H12,
 }
 
-/// [`day_and_time`] in a given time zone.
-pub fn day_and_time_in(t: u64, now: u64, tz: &glib::TimeZone) -> String {
-    let (Some(at), Some(today)) = (local(t, tz), local(now, tz)) else {
+impl Clock {
+    /// The desktop's choice (GNOME's `clock-format`), read each time so
+    /// that a change shows at the next refresh; where GNOME's schema is not
+    /// installed, the locale's.
+    pub fn desktop() -> Clock {
+        thread_local! {
+            static SETTINGS: RefCell<Option<Option<gio::Settings>>> = const { RefCell::new(None) };
+        }
+        let from_settings = SETTINGS.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let settings = cell.get_or_insert_with(interface_settings);
+            settings
+                .as_ref()
+                .map(|s| s.string(CLOCK_FORMAT_KEY) == "12h")
+        });
+        match from_settings {
+            Some(true) => Clock::H12,
+            Some(false) => Clock::H24,
+            None => Clock::of_locale(),
+        }
+    }
+
+    /// The locale's: whether its time of day says "13" at 1 PM.
+    fn of_locale() -> Clock {
+        let one_pm = glib::DateTime::from_utc(2024, 2, 5, 13, 0, 0.0)
+            .ok()
+            .and_then(|t| t.format("%X").ok());
+        match one_pm {
+            Some(s) if !s.contains("13") => Clock::H12,
+            _ => Clock::H24,
+        }
+    }
+
+    fn pattern(self) -> &'static str {
+        match self {
+            Clock::H24 => "%H:%M",
+            // GNOME's own: no leading zero, then AM or PM in the locale's words.
+            Clock::H12 => "%l:%M %p",
+        }
+    }
+}
+
+/// GNOME's interface settings, if their schema is installed: asking
+/// `gio::Settings` for a schema that is not there aborts the program.
+fn interface_settings() -> Option<gio::Settings> {
+    let source = gio::SettingsSchemaSource::default()?;
+    let schema = source.lookup(INTERFACE_SCHEMA, true)?;
+    schema
+        .has_key(CLOCK_FORMAT_KEY)
+        .then(|| gio::Settings::new(INTERFACE_SCHEMA))
+}
+
+/// `t` (seconds since the Unix epoch) as a day and a time of day, seen from
+/// `now`, in the local time zone, on the desktop's clock.
+pub fn day_and_time(t: u64, now: u64) -> String {
+    day_and_time_in(t, now, &glib::TimeZone::local(), Clock::desktop())
+}
+
+/// [`day_and_time`] inside a sentence: "today at 14:05", "yesterday at
+/// 23:00", else as [`day_and_time`] writes it, and whether the day was
+/// named so (which says how long ago already).
+pub fn day_and_time_in_sentence(t: u64, now: u64) -> (String, bool) {
+    in_sentence_in(t, now, &glib::TimeZone::local(), Clock::desktop())
+}
+
+/// [`day_and_time`] in a given time zone, on a given clock.
+pub fn day_and_time_in(t: u64, now: u64, tz: &glib::TimeZone, clock: Clock) -> String {
+    let Some((days, at, time, same_year)) = parts(t, now, tz, clock) else {
         return String::new();
     };
-    let time = at
-        .format("%H:%M")
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let days = calendar_days_between(&today, &at);
-    let day = match days {
-        0 => "Today".to_owned(),
-        1 => "Tomorrow".to_owned(),
-        -1 => "Yesterday".to_owned(),
-        d if d.abs() > NAMED_DAYS && at.year() == today.year() => fmt(&at, "%a %-d %b"),
-        _ => fmt(&at, "%-d %b %Y"),
+    let template = match days {
+        // xgettext: {time} is e.g. "14:05" or "2:05 PM".
+        0 => gettext("Today at {time}"),
+        1 => gettext("Tomorrow at {time}"),
+        -1 => gettext("Yesterday at {time}"),
+        _ => return dated(&at, &time, same_year),
     };
-    format!("{day} at {time}")
+    fill(&template, &[("time", &time)])
+}
+
+fn in_sentence_in(t: u64, now: u64, tz: &glib::TimeZone, clock: Clock) -> (String, bool) {
+    let Some((days, _, time, _)) = parts(t, now, tz, clock) else {
+        return (String::new(), false);
+    };
+    let template = match days {
+        // xgettext: inside a sentence, as in "Passed today at 14:05".
+        0 => gettext("today at {time}"),
+        -1 => gettext("yesterday at {time}"),
+        _ => return (day_and_time_in(t, now, tz, clock), false),
+    };
+    (fill(&template, &[("time", &time)]), true)
+}
+
+/// "Thu 8 Feb at 10:00", "1 Jan 2023 at 10:00".
+fn dated(at: &glib::DateTime, time: &str, same_year: bool) -> String {
+    let date = if same_year {
+        // xgettext: a date in this year, as a strftime pattern: "Mon 5 Feb".
+        fmt(at, &gettext("%a %-d %b"))
+    } else {
+        // xgettext: a date in another year, as a strftime pattern: "5 Feb 2023".
+        fmt(at, &gettext("%-d %b %Y"))
+    };
+    fill(
+        // xgettext: {date} is e.g. "Mon 5 Feb", {time} "14:05" or "2:05 PM".
+        &gettext("{date} at {time}"),
+        &[("date", &date), ("time", time)],
+    )
+}
+
+/// How many days `t` is from `now`, `t` in the time zone, its time of day,
+/// and whether it is in the same year beyond [`NAMED_DAYS`].
+fn parts(
+    t: u64,
+    now: u64,
+    tz: &glib::TimeZone,
+    clock: Clock,
+) -> Option<(i64, glib::DateTime, String, bool)> {
+    let (at, today) = (local(t, tz)?, local(now, tz)?);
+    let time = fmt(&at, clock.pattern()).trim().to_owned();
+    let days = calendar_days_between(&today, &at);
+    let same_year = days.abs() > NAMED_DAYS && at.year() == today.year();
+    Some((days, at, time, same_year))
 }
 
 fn fmt(t: &glib::DateTime, pattern: &str) -> String {
@@ -82,7 +198,7 @@ mod tests {
     const DAY: u64 = 24 * HOUR;
 
     fn utc(t: u64, now: u64) -> String {
-        day_and_time_in(t, now, &glib::TimeZone::utc())
+        day_and_time_in(t, now, &glib::TimeZone::utc(), Clock::H24)
     }
 
     #[test]
@@ -106,6 +222,31 @@ mod tests {
         let berlin = glib::TimeZone::from_offset(3600);
         // 23:30 UTC on Monday is 00:30 on Tuesday in UTC+1.
         let t = MONDAY_10 + 13 * HOUR + 30 * 60;
-        assert_eq!(day_and_time_in(t, MONDAY_10, &berlin), "Tomorrow at 00:30");
+        assert_eq!(
+            day_and_time_in(t, MONDAY_10, &berlin, Clock::H24),
+            "Tomorrow at 00:30"
+        );
+    }
+
+    #[test]
+    fn follows_a_twelve_hour_clock() {
+        let tz = glib::TimeZone::utc();
+        let t = MONDAY_10 + 4 * HOUR + 5 * 60;
+        assert_eq!(
+            day_and_time_in(t, MONDAY_10, &tz, Clock::H12),
+            "Today at 2:05 PM"
+        );
+        assert_eq!(
+            day_and_time_in(MONDAY_10 + 14 * HOUR, MONDAY_10, &tz, Clock::H12),
+            "Tomorrow at 12:00 AM"
+        );
+        assert_eq!(
+            in_sentence_in(MONDAY_10 - 11 * HOUR, MONDAY_10, &tz, Clock::H24),
+            ("yesterday at 23:00".to_owned(), true)
+        );
+        assert_eq!(
+            in_sentence_in(MONDAY_10 + 3 * DAY, MONDAY_10, &tz, Clock::H24),
+            ("Thu 8 Feb at 10:00".to_owned(), false)
+        );
     }
 }

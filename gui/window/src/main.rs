@@ -19,7 +19,7 @@ mod words;
 
 use std::time::Instant;
 
-use gtk::glib;
+use gtk::{gio, glib};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> glib::ExitCode {
@@ -30,5 +30,9 @@ fn main() -> glib::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    igotchuu_desktop::i18n::init();
+    // The composite templates (data/ui), compiled by build.rs.
+    gio::resources_register_include!("igotchuu-gui.gresource")
+        .expect("the window's resources are built in");
     app::run(launched)
 }

@@ -4,6 +4,7 @@
 //! running (containers, other inits), there is no schedule to show, and
 //! that is not an error.
 
+use igotchuu_desktop::i18n::gettext;
 use zbus::zvariant::OwnedObjectPath;
 
 use crate::clock;
@@ -12,12 +13,8 @@ pub const TIMER_UNIT: &str = "igotchuu.timer";
 pub const PRUNE_TIMER_UNIT: &str = "igotchuu-prune.timer";
 pub const CHECK_TIMER_UNIT: &str = "igotchuu-check.timer";
 
-/// Each timer, with the title of its row in the window.
-pub const TIMERS: [(&str, &str); 3] = [
-    (TIMER_UNIT, "Next backup"),
-    (PRUNE_TIMER_UNIT, "Next removal of unused data"),
-    (CHECK_TIMER_UNIT, "Next repository check"),
-];
+/// Each timer, in the order of their rows in the window (`idle_page.ui`).
+pub const TIMERS: [&str; 3] = [TIMER_UNIT, PRUNE_TIMER_UNIT, CHECK_TIMER_UNIT];
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
@@ -45,8 +42,8 @@ impl Schedule {
         match self {
             Schedule::Unknown => "…".to_owned(),
             Schedule::Next(t) => clock::day_and_time(*t, now),
-            Schedule::Inactive => "Not scheduled: the timer is off".to_owned(),
-            Schedule::None => "No schedule".to_owned(),
+            Schedule::Inactive => gettext("Not scheduled: the timer is off"),
+            Schedule::None => gettext("No schedule"),
         }
     }
 }
@@ -61,7 +58,7 @@ pub async fn next_runs() -> [Schedule; 3] {
         }
     };
     let mut out = [Schedule::None, Schedule::None, Schedule::None];
-    for (slot, (unit, _)) in out.iter_mut().zip(TIMERS) {
+    for (slot, unit) in out.iter_mut().zip(TIMERS) {
         *slot = next_run_of(&conn, unit).await;
     }
     out

@@ -1,19 +1,23 @@
 //! The window: a header bar with the title and the primary menu, and two
-//! pages, one while a backup runs and one for the rest. State flows one
-//! way: the watcher, the history file and systemd report to the window,
-//! which keeps what they said in its [`Model`] and renders it.
+//! pages, one while a backup runs and one for the rest. Its widgets are the
+//! composite template `data/ui/window.ui` ([`MainWindow`]); [`Window`]
+//! drives them. State flows one way: the watcher, the history file and
+//! systemd report to the window, which keeps what they said in its
+//! [`Model`] and renders it.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use adw::prelude::*;
+use adw::subclass::prelude::*;
 use gtk::{gio, glib};
 use igotchuu_dbus::history::History;
 use igotchuu_dbus::settings::Settings;
 use igotchuu_dbus::{ItemError, Operation};
 use igotchuu_desktop::control::{self, ControlError, Request};
 use igotchuu_desktop::history::{self, HistoryWatcher};
+use igotchuu_desktop::i18n::{fill, gettext};
 use igotchuu_desktop::outlook;
 use igotchuu_desktop::watch::Watcher;
 use igotchuu_desktop::{format, texts, DesktopState, Finished, Update};
@@ -58,8 +62,58 @@ struct Model {
     pending: Option<Request>,
 }
 
+mod imp {
+    use super::*;
+
+    #[derive(Default, gtk::CompositeTemplate)]
+    #[template(resource = "/com/nyantec/IGotChuu/ui/window.ui")]
+    pub struct MainWindow {
+        #[template_child]
+        pub title: TemplateChild<adw::WindowTitle>,
+        #[template_child]
+        pub toasts: TemplateChild<adw::ToastOverlay>,
+        #[template_child]
+        pub stack: TemplateChild<adw::ViewStack>,
+        #[template_child]
+        pub idle: TemplateChild<IdlePage>,
+        #[template_child]
+        pub running: TemplateChild<RunningPage>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for MainWindow {
+        const NAME: &'static str = "IgcMainWindow";
+        type Type = super::MainWindow;
+        type ParentType = adw::ApplicationWindow;
+
+        fn class_init(klass: &mut Self::Class) {
+            IdlePage::ensure_type();
+            RunningPage::ensure_type();
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for MainWindow {}
+    impl WidgetImpl for MainWindow {}
+    impl WindowImpl for MainWindow {}
+    impl ApplicationWindowImpl for MainWindow {}
+    impl AdwApplicationWindowImpl for MainWindow {}
+}
+
+glib::wrapper! {
+    /// The window's widgets, from `data/ui/window.ui`.
+    pub struct MainWindow(ObjectSubclass<imp::MainWindow>)
+        @extends adw::ApplicationWindow, gtk::ApplicationWindow, gtk::Window, gtk::Widget,
+        @implements gio::ActionGroup, gio::ActionMap, gtk::Buildable,
+            gtk::ConstraintTarget, gtk::Native, gtk::Root, gtk::ShortcutManager;
+}
+
 pub struct Window {
-    window: adw::ApplicationWindow,
+    window: MainWindow,
     title: adw::WindowTitle,
     toasts: adw::ToastOverlay,
     stack: adw::ViewStack,
@@ -74,40 +128,19 @@ pub struct Window {
 impl Window {
     pub fn new(app: &adw::Application, probe: Rc<Probe>) -> Rc<Self> {
         let (width, height) = Probe::window_size().unwrap_or(DEFAULT_SIZE);
-        let window = adw::ApplicationWindow::builder()
-            .application(app)
-            .title("igotchuu")
-            .icon_name(crate::app::APP_ID)
-            .default_width(width)
-            .default_height(height)
-            .width_request(MIN_SIZE.0)
-            .height_request(MIN_SIZE.1)
+        let window: MainWindow = glib::Object::builder()
+            .property("application", app)
+            .property("default-width", width)
+            .property("default-height", height)
+            .property("width-request", MIN_SIZE.0)
+            .property("height-request", MIN_SIZE.1)
             .build();
-
-        let title = adw::WindowTitle::new("igotchuu", "");
-        let menu_button = gtk::MenuButton::builder()
-            .icon_name("open-menu-symbolic")
-            .menu_model(&primary_menu())
-            .tooltip_text("Main Menu")
-            .primary(true)
-            .build();
-        crate::a11y::set_label(&menu_button, "Main Menu");
-        let header = adw::HeaderBar::builder().title_widget(&title).build();
-        header.pack_end(&menu_button);
-
-        let idle = IdlePage::new();
-        let running = RunningPage::new();
-        let stack = adw::ViewStack::new();
-        stack.add_named(&adw::Bin::new(), Some(PAGE_WAITING));
-        stack.add_named(idle.widget(), Some(PAGE_IDLE));
-        stack.add_named(running.widget(), Some(PAGE_RUNNING));
-        let toasts = adw::ToastOverlay::new();
-        toasts.set_child(Some(&stack));
-        toasts.set_vexpand(true);
-        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
-        content.append(&header);
-        content.append(&toasts);
-        window.set_content(Some(&content));
+        let widgets = window.imp();
+        let title = widgets.title.get();
+        let toasts = widgets.toasts.get();
+        let stack = widgets.stack.get();
+        let idle = widgets.idle.get();
+        let running = widgets.running.get();
 
         let backup_now = gio::SimpleAction::new("backup-now", None);
         let stop = gio::SimpleAction::new("stop", None);
@@ -225,7 +258,7 @@ impl Window {
         {
             let m = self.model.borrow();
             self.idle
-                .history
+                .history()
                 .show(m.history.as_ref().map_err(String::as_str), unix_now());
         }
         self.render();
@@ -243,7 +276,7 @@ impl Window {
     }
 
     fn tick(&self) {
-        self.idle.history.tick(unix_now());
+        self.idle.history().tick(unix_now());
         self.render();
     }
 
@@ -265,10 +298,12 @@ impl Window {
             self.stack.set_visible_child_name(PAGE_RUNNING);
             let p = &m.state.progress;
             let subtitle = match m.state.phase {
-                Some(igotchuu_dbus::Phase::BackingUp) if p.percent_done > 0.0 => {
-                    format!("Backing up — {}", format::percent(p.percent_done))
-                }
-                Some(phase) => crate::words::phase_title(phase).to_owned(),
+                Some(igotchuu_dbus::Phase::BackingUp) if p.percent_done > 0.0 => fill(
+                    // xgettext: the window's subtitle: "Backing up — 42 %".
+                    &gettext("Backing up — {percent}"),
+                    &[("percent", &format::percent(p.percent_done))],
+                ),
+                Some(phase) => crate::words::phase_title(phase),
                 None => String::new(),
             };
             self.title.set_subtitle(&subtitle);
@@ -284,11 +319,7 @@ impl Window {
                 .last_of(Operation::Check)
                 .filter(|r| r.outcome != igotchuu_dbus::Outcome::Postponed)
                 .map(Finished::from_record);
-            let schedules = schedule::TIMERS
-                .iter()
-                .zip(&m.schedules)
-                .map(|((_, title), s)| (*title, s.describe(now)))
-                .collect();
+            let schedules = m.schedules.iter().map(|s| s.describe(now)).collect();
             self.idle.show(&IdleView {
                 last,
                 last_errors: &errors,
@@ -296,7 +327,14 @@ impl Window {
                 schedules,
                 stale: texts::stale_title(&m.state, &outlook, now),
                 stale_detail: texts::stale_notice(&outlook, now).body,
-                postponed: outlook.postponed.as_ref().map(texts::postponed_line),
+                postponed: outlook
+                    .postponed
+                    .as_ref()
+                    .map(|p| match texts::postponed_parts(p) {
+                        (title, Some(why)) => (title, Some(why)),
+                        // Nothing to say beyond the title: the line says it all.
+                        (_, None) => (texts::postponed_line(p), None),
+                    }),
                 last_saved_at: outlook.last_saved_at,
                 last_check: last_check.as_ref(),
                 retention: outlook::retention(&m.settings.retention),
@@ -304,7 +342,7 @@ impl Window {
             });
             if self.stack.visible_child_name().as_deref() != Some(PAGE_IDLE) {
                 self.stack.set_visible_child_name(PAGE_IDLE);
-                self.idle.backup_button.grab_focus();
+                self.idle.backup_button().grab_focus();
             }
             self.title.set_subtitle("");
         }
@@ -333,10 +371,10 @@ impl Window {
         let dialog = adw::MessageDialog::builder()
             .transient_for(&self.window)
             .modal(true)
-            .heading(heading)
-            .body(body)
+            .heading(&heading)
+            .body(&body)
             .build();
-        dialog.add_responses(&[("cancel", "_Cancel"), ("stop", stop)]);
+        dialog.add_responses(&[("cancel", &gettext("_Cancel")), ("stop", &stop)]);
         dialog.set_response_appearance("stop", adw::ResponseAppearance::Destructive);
         dialog.set_default_response(Some("cancel"));
         dialog.set_close_response("cancel");
@@ -351,7 +389,7 @@ impl Window {
         });
         self.probe.watch_frames(&dialog, false);
         dialog.present();
-        self.probe.event("dialog", heading);
+        self.probe.event("dialog", &heading);
         self.probe.changed();
     }
 
@@ -410,11 +448,18 @@ impl Window {
             .application_icon(crate::app::APP_ID)
             .developer_name("nyantec")
             .version(env!("CARGO_PKG_VERSION"))
-            .comments("Backs up your files with btrfs snapshots and restic")
+            .comments(gettext(
+                "Backs up your files with btrfs snapshots and restic",
+            ))
             .website(env!("CARGO_PKG_REPOSITORY"))
             .issue_url(concat!(env!("CARGO_PKG_REPOSITORY"), "/issues"))
             .license_type(gtk::License::MitX11)
             .build();
+        // xgettext: your names, one a line, as "Name <email>" or "Name https://…".
+        let credits = gettext("translator-credits");
+        if credits != "translator-credits" {
+            about.set_translator_credits(&credits);
+        }
         about.present();
     }
 }
@@ -433,17 +478,6 @@ fn item_errors_of(f: &Finished, m: &Model) -> Vec<ItemError> {
         return m.state.item_errors.iter().cloned().collect();
     }
     Vec::new()
-}
-
-fn primary_menu() -> gio::Menu {
-    let menu = gio::Menu::new();
-    let actions = gio::Menu::new();
-    actions.append(Some("_Back Up Now"), Some("app.backup-now"));
-    menu.append_section(None, &actions);
-    let app = gio::Menu::new();
-    app.append(Some("_About igotchuu"), Some("app.about"));
-    menu.append_section(None, &app);
-    menu
 }
 
 async fn follow_helper(window: Weak<Window>) {

@@ -3,43 +3,44 @@
 
 use gtk::{gdk, glib};
 use igotchuu_dbus::{Outcome, Phase};
+use igotchuu_desktop::i18n::{fill, gettext, ngettext_n};
 use igotchuu_desktop::{format, Finished};
 
 /// The running page's title.
-pub fn phase_title(phase: Phase) -> &'static str {
+pub fn phase_title(phase: Phase) -> String {
     match phase {
-        Phase::Preparing => "Preparing…",
-        Phase::Snapshotting => "Taking Snapshots…",
-        Phase::BackingUp => "Backing Up…",
-        Phase::Forgetting => "Forgetting Old Snapshots…",
-        Phase::Pruning => "Removing Unused Data…",
-        Phase::Checking => "Checking the Repository…",
-        Phase::Stopping => "Stopping…",
-        Phase::CleaningUp => "Cleaning Up…",
+        Phase::Preparing => gettext("Preparing…"),
+        Phase::Snapshotting => gettext("Taking Snapshots…"),
+        Phase::BackingUp => gettext("Backing Up…"),
+        Phase::Forgetting => gettext("Forgetting Old Snapshots…"),
+        Phase::Pruning => gettext("Removing Unused Data…"),
+        Phase::Checking => gettext("Checking the Repository…"),
+        Phase::Stopping => gettext("Stopping…"),
+        Phase::CleaningUp => gettext("Cleaning Up…"),
     }
 }
 
 /// A finished run's title; `None`: nobody can say how it ended.
-pub fn outcome_title(outcome: Option<Outcome>) -> &'static str {
+pub fn outcome_title(outcome: Option<Outcome>) -> String {
     match outcome {
-        None => "Backup Outcome Unknown",
-        Some(Outcome::Completed) => "Backup Completed",
-        Some(Outcome::CompletedWithWarnings) => "Backup Completed with Warnings",
-        Some(Outcome::Failed) => "Backup Failed",
-        Some(Outcome::Stopped) => "Backup Stopped",
-        Some(Outcome::Postponed) => "Backup Postponed",
+        None => gettext("Backup Outcome Unknown"),
+        Some(Outcome::Completed) => gettext("Backup Completed"),
+        Some(Outcome::CompletedWithWarnings) => gettext("Backup Completed with Warnings"),
+        Some(Outcome::Failed) => gettext("Backup Failed"),
+        Some(Outcome::Stopped) => gettext("Backup Stopped"),
+        Some(Outcome::Postponed) => gettext("Backup Postponed"),
     }
 }
 
 /// A finished run's outcome in a list: one or two words.
-pub fn outcome_word(outcome: Option<Outcome>) -> &'static str {
+pub fn outcome_word(outcome: Option<Outcome>) -> String {
     match outcome {
-        None => "Outcome unknown",
-        Some(Outcome::Completed) => "Completed",
-        Some(Outcome::CompletedWithWarnings) => "Completed with warnings",
-        Some(Outcome::Failed) => "Failed",
-        Some(Outcome::Stopped) => "Stopped",
-        Some(Outcome::Postponed) => "Postponed",
+        None => gettext("Outcome unknown"),
+        Some(Outcome::Completed) => gettext("Completed"),
+        Some(Outcome::CompletedWithWarnings) => gettext("Completed with warnings"),
+        Some(Outcome::Failed) => gettext("Failed"),
+        Some(Outcome::Stopped) => gettext("Stopped"),
+        Some(Outcome::Postponed) => gettext("Postponed"),
     }
 }
 
@@ -108,7 +109,7 @@ impl Icon {
 /// "3 files could not be read", or the reason it failed.
 pub fn one_line(f: &Finished) -> String {
     let Some(outcome) = f.outcome else {
-        return "The backup helper did not say how it ended".to_owned();
+        return gettext("The backup helper did not say how it ended");
     };
     if f.operation != igotchuu_dbus::Operation::Backup {
         // No files or snapshots of its own: its reason says what it did.
@@ -117,117 +118,135 @@ pub fn one_line(f: &Finished) -> String {
             (_, false) => reason.to_owned(),
             (Outcome::Completed | Outcome::CompletedWithWarnings, true) => {
                 if f.operation == igotchuu_dbus::Operation::Check {
-                    "No errors were found".to_owned()
+                    gettext("No errors were found")
                 } else {
-                    "Done".to_owned()
+                    gettext("Done")
                 }
             }
-            (Outcome::Stopped, true) => "Stopped on request".to_owned(),
-            (Outcome::Postponed, true) => "Waits for its conditions".to_owned(),
-            (Outcome::Failed, true) => "It did not complete".to_owned(),
+            (Outcome::Stopped, true) => gettext("Stopped on request"),
+            (Outcome::Postponed, true) => gettext("Waits for its conditions"),
+            (Outcome::Failed, true) => gettext("It did not complete"),
         };
     }
     match (outcome, &f.summary) {
         (Outcome::Completed | Outcome::CompletedWithWarnings, Some(s)) => {
             let added = match f.data_added() {
-                Some(bytes) => format!("{} added", glib::format_size(bytes)),
-                None => "added size unknown".to_owned(),
+                Some(bytes) => fill(
+                    &gettext("{size} added"),
+                    &[("size", &glib::format_size(bytes))],
+                ),
+                None => gettext("added size unknown"),
             };
             let mut line = format!(
                 "{}, {added}",
                 capitalized(&igotchuu_desktop::texts::files_phrase(s)),
             );
             if f.error_count > 0 {
-                line.push_str(&format!(
-                    ", {} skipped",
-                    format::count(f.error_count, "file", "files")
-                ));
+                line.push_str(", ");
+                line.push_str(&skipped(f.error_count));
             }
             line
         }
-        (Outcome::CompletedWithWarnings, None) => {
-            format!("{} skipped", format::count(f.error_count, "file", "files"))
-        }
-        (Outcome::Completed, None) => "A snapshot was saved".to_owned(),
+        (Outcome::CompletedWithWarnings, None) => skipped(f.error_count),
+        (Outcome::Completed, None) => gettext("A snapshot was saved"),
         (Outcome::Failed | Outcome::Stopped | Outcome::Postponed, _) => {
             let reason = f.reason.trim().trim_end_matches('.');
             match (outcome, reason.is_empty()) {
-                (Outcome::Stopped, true) => "Stopped on request".to_owned(),
-                (_, true) => "No snapshot was saved".to_owned(),
+                (Outcome::Stopped, true) => gettext("Stopped on request"),
+                (_, true) => gettext("No snapshot was saved"),
                 _ => reason.to_owned(),
             }
         }
     }
 }
 
+/// "3 files skipped".
+fn skipped(n: u64) -> String {
+    ngettext_n("{n} file skipped", "{n} files skipped", n)
+}
+
 /// A repository check, in one line: "Passed today at 02:00", "Failed
 /// Sun 1 Nov at 02:00 (1 month ago)" (the page's warning says why).
 pub fn check_line(f: &Finished, now: u64) -> String {
-    let when = crate::clock::day_and_time(f.finished_at, now);
-    // "Yesterday at 02:00" says how long ago; "Sun 1 Nov at 02:00" not.
-    let when = match when.split_once(' ') {
-        Some((day @ ("Today" | "Yesterday"), rest)) => format!("{} {rest}", day.to_lowercase()),
-        _ => format!("{when} ({})", format::ago(f.finished_at, now)),
+    let (when, named) = crate::clock::day_and_time_in_sentence(f.finished_at, now);
+    // "yesterday at 02:00" says how long ago; "Sun 1 Nov at 02:00" not.
+    let when = if named {
+        when
+    } else {
+        fill(
+            // xgettext: "Sun 1 Nov at 02:00 (1 month ago)".
+            &gettext("{when} ({ago})"),
+            &[("when", &when), ("ago", &format::ago(f.finished_at, now))],
+        )
     };
-    match f.outcome {
-        None => format!("Ended {when}, outcome unknown"),
-        Some(Outcome::Completed | Outcome::CompletedWithWarnings) => format!("Passed {when}"),
-        Some(Outcome::Failed) => format!("Failed {when}"),
-        Some(Outcome::Stopped) => format!("Stopped {when}"),
-        Some(Outcome::Postponed) => format!("Postponed {when}"),
-    }
+    let template = match f.outcome {
+        // xgettext: {when} is e.g. "today at 02:00" or "Sun 1 Nov at 02:00 (1 month ago)".
+        None => gettext("Ended {when}, outcome unknown"),
+        Some(Outcome::Completed | Outcome::CompletedWithWarnings) => gettext("Passed {when}"),
+        Some(Outcome::Failed) => gettext("Failed {when}"),
+        Some(Outcome::Stopped) => gettext("Stopped {when}"),
+        Some(Outcome::Postponed) => gettext("Postponed {when}"),
+    };
+    fill(&template, &[("when", &when)])
 }
 
 /// The Stop dialog's heading, body and button for `op`.
-pub fn stop_dialog(op: igotchuu_dbus::Operation) -> (&'static str, &'static str, &'static str) {
+pub fn stop_dialog(op: igotchuu_dbus::Operation) -> (String, String, String) {
     use igotchuu_dbus::Operation;
     match op {
         Operation::Backup => (
-            "Stop the Backup?",
-            "No snapshot will be saved. The next backup starts from the last snapshot, as \
-             if this one never ran.",
-            "_Stop Backup",
+            gettext("Stop the Backup?"),
+            gettext(
+                "No snapshot will be saved. The next backup starts from the last snapshot, as if this one never ran.",
+            ),
+            gettext("_Stop Backup"),
         ),
         Operation::Forget => (
-            "Stop Forgetting Old Snapshots?",
-            "The snapshots the policy would remove stay until the next backup forgets them.",
-            "_Stop",
+            gettext("Stop Forgetting Old Snapshots?"),
+            gettext(
+                "The snapshots the policy would remove stay until the next backup forgets them.",
+            ),
+            gettext("_Stop"),
         ),
         Operation::Prune => (
-            "Stop Removing Unused Data?",
-            "The repository stays as it is; its unused data is removed the next time.",
-            "_Stop",
+            gettext("Stop Removing Unused Data?"),
+            gettext("The repository stays as it is; its unused data is removed the next time."),
+            gettext("_Stop"),
         ),
         Operation::Check => (
-            "Stop the Repository Check?",
-            "Nothing is changed; the repository is checked the next time.",
-            "_Stop Check",
+            gettext("Stop the Repository Check?"),
+            gettext("Nothing is changed; the repository is checked the next time."),
+            gettext("_Stop Check"),
         ),
     }
 }
 
 /// The running page's Stop button for `op`.
-pub fn stop_button(op: igotchuu_dbus::Operation) -> &'static str {
+pub fn stop_button(op: igotchuu_dbus::Operation) -> String {
     match op {
-        igotchuu_dbus::Operation::Backup => "_Stop Backup…",
-        igotchuu_dbus::Operation::Check => "_Stop Check…",
-        _ => "_Stop…",
+        igotchuu_dbus::Operation::Backup => gettext("_Stop Backup…"),
+        igotchuu_dbus::Operation::Check => gettext("_Stop Check…"),
+        _ => gettext("_Stop…"),
     }
 }
 
 /// An operation's name in a list: "Backup", "Forget", "Prune", "Check".
-pub fn operation_word(op: igotchuu_dbus::Operation) -> &'static str {
+pub fn operation_word(op: igotchuu_dbus::Operation) -> String {
     match op {
-        igotchuu_dbus::Operation::Backup => "Backup",
-        igotchuu_dbus::Operation::Forget => "Forget old snapshots",
-        igotchuu_dbus::Operation::Prune => "Remove unused data",
-        igotchuu_dbus::Operation::Check => "Repository check",
+        igotchuu_dbus::Operation::Backup => gettext("Backup"),
+        igotchuu_dbus::Operation::Forget => gettext("Forget old snapshots"),
+        igotchuu_dbus::Operation::Prune => gettext("Remove unused data"),
+        igotchuu_dbus::Operation::Check => gettext("Repository check"),
     }
 }
 
 /// "Finished 2 hours ago", "Finished just now".
 pub fn finished_ago(f: &Finished, now: u64) -> String {
-    format!("Finished {}", format::ago(f.finished_at, now))
+    fill(
+        // xgettext: {ago} is e.g. "2 hours ago" or "just now".
+        &gettext("Finished {ago}"),
+        &[("ago", &format::ago(f.finished_at, now))],
+    )
 }
 
 pub fn capitalized(s: &str) -> String {
