@@ -19,6 +19,10 @@ mod words;
 
 use std::time::Instant;
 
+// For tests/german.rs only; named so that unit tests do not warn of them.
+#[cfg(test)]
+use {igotchuu_e2e as _, tempfile as _};
+
 use gtk::{gio, glib};
 use tracing_subscriber::EnvFilter;
 

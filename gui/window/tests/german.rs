@@ -1,0 +1,341 @@
+//! The translation path, end to end: `po/de.po` is complete and sound, and
+//! the window, with the catalogue compiled from it, speaks German.
+//!
+//! The screenshot goes to `target/screenshots/window-de.png`. The window
+//! test needs root (only root may own the helper's name under the
+//! repository's bus policy), Xvfb, dbus-daemon, ImageMagick and gettext's
+//! msgfmt; the catalogue tests need msgfmt and xgettext.
+
+// Integration tests see all of the crate's dependencies and use few.
+#![allow(unused_crate_dependencies)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use igotchuu_dbus::Outcome;
+use igotchuu_e2e::standin::{sample_record, standin_bus, Initial, Standin, StateDir};
+use igotchuu_e2e::window::{gui_binary, repo_root, Screen, PATIENCE, WINDOW_TITLE};
+
+const SCREEN: (u32, u32) = (1000, 1100);
+/// Tall enough for the safety, schedule and history groups.
+const TALL: (u32, u32) = (640, 1060);
+const PROBE_TEXTS: &str = "igotchuu-gui: texts ";
+
+fn po_dir() -> PathBuf {
+    repo_root().join("po")
+}
+
+/// The languages in `po/LINGUAS`.
+fn languages() -> Vec<String> {
+    std::fs::read_to_string(po_dir().join("LINGUAS"))
+        .expect("po/LINGUAS")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One message of a catalogue: its msgid (and plural), and translations.
+#[derive(Debug)]
+struct Message {
+    id: String,
+    plural: Option<String>,
+    strs: Vec<String>,
+    fuzzy: bool,
+}
+
+/// A `.po` or `.pot` file's messages, header excluded (enough of the
+/// format for what xgettext and msgmerge write).
+fn messages(path: &Path) -> Vec<Message> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let mut m = Message {
+            id: String::new(),
+            plural: None,
+            strs: Vec::new(),
+            fuzzy: false,
+        };
+        // Which string the next continuation line belongs to.
+        let mut current: Option<&mut String> = None;
+        for line in block.lines() {
+            let line = line.trim();
+            if line.starts_with("#,") && line.contains("fuzzy") {
+                m.fuzzy = true;
+            }
+            let (target, rest): (&mut String, &str) =
+                if let Some(r) = line.strip_prefix("msgid_plural ") {
+                    (m.plural.insert(String::new()), r)
+                } else if let Some(r) = line.strip_prefix("msgid ") {
+                    (&mut m.id, r)
+                } else if let Some(r) = line.strip_prefix("msgstr") {
+                    let r = r.split_once(' ').map_or("", |(_, r)| r);
+                    m.strs.push(String::new());
+                    (m.strs.last_mut().unwrap(), r)
+                } else if line.starts_with('"') {
+                    if let Some(t) = current.take() {
+                        t.push_str(&unquote(line));
+                        current = Some(t);
+                    }
+                    continue;
+                } else {
+                    continue;
+                };
+            target.push_str(&unquote(rest));
+            current = Some(target);
+        }
+        if !m.id.is_empty() {
+            out.push(m);
+        }
+    }
+    out
+}
+
+fn unquote(s: &str) -> String {
+    let inner = s.trim().trim_start_matches('"').trim_end_matches('"');
+    inner
+        .replace("\\\"", "\"")
+        .replace("\\n", "\n")
+        .replace("\\\\", "\\")
+}
+
+/// The `{name}` placeholders of a message.
+fn placeholders(s: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(close) = rest.find('}') {
+            let name = &rest[..close];
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                out.insert(name.to_owned());
+            }
+            rest = &rest[close + 1..];
+        }
+    }
+    out
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Every translation keeps its message's placeholders: `fill()` replaces
+/// them by name, and one lost or misspelt shows "{count}" to people.
+#[test]
+fn translations_keep_every_placeholder() {
+    for lang in languages() {
+        let po = po_dir().join(format!("{lang}.po"));
+        for m in messages(&po) {
+            let mut wanted = placeholders(&m.id);
+            if let Some(p) = &m.plural {
+                wanted.extend(placeholders(p));
+            }
+            for s in m.strs.iter().filter(|s| !s.is_empty()) {
+                let got = placeholders(s);
+                // A singular may say "one" instead of "{n}".
+                let missing: Vec<_> = wanted.difference(&got).filter(|n| *n != "n").collect();
+                let extra: Vec<_> = got.difference(&wanted).collect();
+                assert!(
+                    missing.is_empty() && extra.is_empty(),
+                    "{lang}.po: {:?} → {s:?}: missing {missing:?}, unknown {extra:?}",
+                    m.id
+                );
+            }
+        }
+    }
+}
+
+/// The catalogues hold every message the sources have, translated: what
+/// xgettext finds in `po/POTFILES.in` (as `po/meson.build` runs it).
+#[test]
+fn catalogues_are_complete() {
+    if !have("xgettext") || !have("msgfmt") {
+        eprintln!(
+            "*** SKIPPED catalogues_are_complete: no xgettext or msgfmt (Debian: gettext) ***"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pot = dir.path().join("igotchuu.pot");
+    let files: Vec<String> = std::fs::read_to_string(po_dir().join("POTFILES.in"))
+        .expect("po/POTFILES.in")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    let out = Command::new("xgettext")
+        .args([
+            "--from-code=UTF-8",
+            "--add-comments=xgettext:",
+            "--keyword=gettext",
+            "--keyword=ngettext:1,2",
+            "--keyword=ngettext_n:1,2",
+            "--keyword=pgettext:1c,2",
+            "-o",
+        ])
+        .arg(&pot)
+        .args(&files)
+        .current_dir(repo_root())
+        .output()
+        .expect("run xgettext");
+    assert!(out.status.success(), "xgettext: {out:?}");
+    let sources = messages(&pot);
+    assert!(
+        sources.len() > 100,
+        "xgettext found {} messages",
+        sources.len()
+    );
+    for lang in languages() {
+        let po = po_dir().join(format!("{lang}.po"));
+        let status = Command::new("msgfmt")
+            .args(["--check", "-o", "/dev/null"])
+            .arg(&po)
+            .status()
+            .expect("run msgfmt");
+        assert!(status.success(), "msgfmt --check {}", po.display());
+        let translated = messages(&po);
+        for m in &sources {
+            let t = translated
+                .iter()
+                .find(|t| t.id == m.id && t.plural == m.plural)
+                .unwrap_or_else(|| panic!("{lang}.po lacks {:?}", m.id));
+            assert!(
+                !t.fuzzy && !t.strs.is_empty() && t.strs.iter().all(|s| !s.is_empty()),
+                "{lang}.po: {:?} is not translated",
+                m.id
+            );
+        }
+    }
+}
+
+/// Compiles `po/<lang>.po` into `<dir>/<lang>/LC_MESSAGES/igotchuu.mo`.
+fn compile(lang: &str, dir: &Path) {
+    let target = dir.join(lang).join("LC_MESSAGES");
+    std::fs::create_dir_all(&target).expect("locale dir");
+    let status = Command::new("msgfmt")
+        .args(["--check", "-o"])
+        .arg(target.join("igotchuu.mo"))
+        .arg(po_dir().join(format!("{lang}.po")))
+        .status()
+        .expect("run msgfmt");
+    assert!(status.success(), "msgfmt {lang}.po");
+}
+
+/// German dates ("Mo, 5. Feb") need the de_DE locale; the machine may not
+/// have it generated, so it is built into `dir` (glibc's LOCPATH), when
+/// its sources are there. Without it, messages are German all the same.
+fn german_locale(dir: &Path) -> Option<PathBuf> {
+    let locales = dir.join("locales");
+    std::fs::create_dir_all(&locales).ok()?;
+    let ok = Command::new("localedef")
+        .args(["-i", "de_DE", "-f", "UTF-8"])
+        .arg(locales.join("de_DE.UTF-8"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(locales)
+}
+
+#[test]
+fn the_window_speaks_german() {
+    if !igotchuu_e2e::have_root("the_window_speaks_german") {
+        return;
+    }
+    igotchuu_e2e::window::require_tool("msgfmt", "gettext");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let localedir = dir.path().join("locale");
+    compile("de", &localedir);
+
+    let bus = standin_bus();
+    let _standin = Standin::start(&bus, Initial::default());
+    let state = StateDir::new(vec![
+        sample_record(3 * 86_400, Outcome::Failed, "Fatal: wrong password", 0),
+        sample_record(2 * 3600, Outcome::CompletedWithWarnings, "", 3),
+    ]);
+    let screen = Screen::start(SCREEN.0, SCREEN.1);
+    let mut cmd = screen.command(gui_binary());
+    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+        .env("IGOTCHUU_STATE_DIR", state.path())
+        .env("IGOTCHUU_LOCALEDIR", &localedir)
+        .env("IGOTCHUU_GUI_PROBE", "1")
+        .env("IGOTCHUU_WINDOW_SIZE", format!("{}x{}", TALL.0, TALL.1))
+        .env("LANGUAGE", "de")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    match german_locale(dir.path()) {
+        Some(locpath) => cmd.env("LOCPATH", locpath).env("LC_ALL", "de_DE.UTF-8"),
+        // gettext honours LANGUAGE in any locale but "C".
+        None => cmd.env("LC_ALL", "C.UTF-8"),
+    };
+    let mut gui = igotchuu_e2e::window::Guarded::spawn("igotchuu-gui", &mut cmd);
+    let out = gui.stdout().expect("the window's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let wanted = [
+        "Sicherung mit Warnungen abgeschlossen",
+        "Jetzt sichern",
+        "Sicherheit",
+        "Zeitplan",
+        "Verlauf",
+        "Kein Zeitplan",
+    ];
+    let deadline = Instant::now() + PATIENCE;
+    let texts = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the window showed its German idle page in time");
+        let Some(texts) = line.strip_prefix(PROBE_TEXTS) else {
+            continue;
+        };
+        let items: Vec<String> = texts.split('\t').skip(1).map(str::to_owned).collect();
+        if wanted.iter().all(|w| items.iter().any(|i| i == w)) {
+            break items;
+        }
+    };
+    for english in [
+        "Back Up Now",
+        "Safety",
+        "Schedule",
+        "History",
+        "No schedule",
+    ] {
+        assert!(
+            !texts.iter().any(|t| t == english),
+            "{english:?} is not translated: {texts:?}"
+        );
+    }
+    assert!(
+        texts.iter().any(|t| t.contains("vor 2 Stunden")),
+        "relative times are German: {texts:?}"
+    );
+
+    std::thread::sleep(Duration::from_millis(300));
+    let x11 = screen.x11();
+    let window = x11
+        .windows_named(WINDOW_TITLE)
+        .into_iter()
+        .next()
+        .expect("the window");
+    let shot = repo_root().join("target/screenshots/window-de.png");
+    screen.screenshot(window.area(), &shot);
+    eprintln!("screenshot: {}", shot.display());
+}
