@@ -17,6 +17,8 @@
 //! - [`outlook`] says whether backups are stale (no backup for longer
 //!   than the helper's `stale_after_days`) or a scheduled run is postponed;
 //!   [`reminders`] keeps the tray's notifications of it to one a day.
+//! - [`i18n`]: every text above goes through gettext; the programs call
+//!   [`i18n::init`] first.
 //! - [`markup`] makes a notification's body show the helper's words as
 //!   written, on servers that read markup.
 //!

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::Outcome;
@@ -247,8 +248,65 @@ fn german_locale(dir: &Path) -> Option<PathBuf> {
     ok.then_some(locales)
 }
 
+/// One window at a time, as in the e2e tests.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The window on `screen`, following a stand-in helper on `bus`, with
+/// `env` on top of the screen's; its probe's `texts` lines, as they come.
+fn launch(
+    screen: &Screen,
+    bus: &igotchuu_e2e::sysbus::SystemBus,
+    state: &StateDir,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (igotchuu_e2e::window::Guarded, Receiver<Vec<String>>) {
+    let mut cmd = screen.command(gui_binary());
+    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+        .env("IGOTCHUU_STATE_DIR", state.path())
+        .env("IGOTCHUU_GUI_PROBE", "1")
+        .env("IGOTCHUU_WINDOW_SIZE", format!("{}x{}", TALL.0, TALL.1))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut gui = igotchuu_e2e::window::Guarded::spawn("igotchuu-gui", &mut cmd);
+    let out = gui.stdout().expect("the window's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let Some(texts) = line.strip_prefix(PROBE_TEXTS) else {
+                continue;
+            };
+            let items = texts.split('\t').skip(1).map(str::to_owned).collect();
+            if tx.send(items).is_err() {
+                break;
+            }
+        }
+    });
+    (gui, rx)
+}
+
+/// The first screenful of texts that `pred` accepts.
+fn wait_for(
+    rx: &Receiver<Vec<String>>,
+    what: &str,
+    pred: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(items) if pred(&items) => return items,
+            Ok(items) => last = items,
+            Err(_) => panic!("the window did not show {what}; it showed {last:?}"),
+        }
+    }
+}
+
 #[test]
 fn the_window_speaks_german() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !igotchuu_e2e::have_root("the_window_speaks_german") {
         return;
     }
@@ -264,30 +322,20 @@ fn the_window_speaks_german() {
         sample_record(2 * 3600, Outcome::CompletedWithWarnings, "", 3),
     ]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
-    let mut cmd = screen.command(gui_binary());
-    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
-        .env("IGOTCHUU_STATE_DIR", state.path())
-        .env("IGOTCHUU_LOCALEDIR", &localedir)
-        .env("IGOTCHUU_GUI_PROBE", "1")
-        .env("IGOTCHUU_WINDOW_SIZE", format!("{}x{}", TALL.0, TALL.1))
-        .env("LANGUAGE", "de")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    match german_locale(dir.path()) {
-        Some(locpath) => cmd.env("LOCPATH", locpath).env("LC_ALL", "de_DE.UTF-8"),
-        // gettext honours LANGUAGE in any locale but "C".
-        None => cmd.env("LC_ALL", "C.UTF-8"),
-    };
-    let mut gui = igotchuu_e2e::window::Guarded::spawn("igotchuu-gui", &mut cmd);
-    let out = gui.stdout().expect("the window's stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+    let locpath = german_locale(dir.path());
+    let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![
+        ("IGOTCHUU_LOCALEDIR", localedir.as_os_str()),
+        ("LANGUAGE", "de".as_ref()),
+    ];
+    match &locpath {
+        Some(locpath) => {
+            env.push(("LOCPATH", locpath.as_os_str()));
+            env.push(("LC_ALL", "de_DE.UTF-8".as_ref()));
         }
-    });
+        // gettext honours LANGUAGE in any locale but "C".
+        None => env.push(("LC_ALL", "C.UTF-8".as_ref())),
+    }
+    let (_gui, rx) = launch(&screen, &bus, &state, &env);
 
     let wanted = [
         "Sicherung mit Warnungen abgeschlossen",
@@ -297,20 +345,9 @@ fn the_window_speaks_german() {
         "Verlauf",
         "Kein Zeitplan",
     ];
-    let deadline = Instant::now() + PATIENCE;
-    let texts = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("the window showed its German idle page in time");
-        let Some(texts) = line.strip_prefix(PROBE_TEXTS) else {
-            continue;
-        };
-        let items: Vec<String> = texts.split('\t').skip(1).map(str::to_owned).collect();
-        if wanted.iter().all(|w| items.iter().any(|i| i == w)) {
-            break items;
-        }
-    };
+    let texts = wait_for(&rx, "its German idle page", |items| {
+        wanted.iter().all(|w| items.iter().any(|i| i == w))
+    });
     for english in [
         "Back Up Now",
         "Safety",
@@ -338,4 +375,42 @@ fn the_window_speaks_german() {
     let shot = repo_root().join("target/screenshots/window-de.png");
     screen.screenshot(window.area(), &shot);
     eprintln!("screenshot: {}", shot.display());
+}
+
+/// GNOME's clock-format says how times read: "Today at 2:05 PM" on a
+/// 12-hour desktop.
+#[test]
+fn times_follow_the_desktops_clock_format() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !igotchuu_e2e::have_root("times_follow_the_desktops_clock_format") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config");
+    let keyfile = config.join("glib-2.0/settings/keyfile");
+    std::fs::create_dir_all(keyfile.parent().unwrap()).expect("settings dir");
+    std::fs::write(
+        &keyfile,
+        "[org/gnome/desktop/interface]\nclock-format='12h'\n",
+    )
+    .expect("write the settings");
+
+    let bus = standin_bus();
+    let _standin = Standin::start(&bus, Initial::default());
+    let state = StateDir::new(vec![sample_record(600, Outcome::Completed, "", 0)]);
+    let screen = Screen::start(SCREEN.0, SCREEN.1);
+    let env: [(&str, &std::ffi::OsStr); 2] = [
+        ("GSETTINGS_BACKEND", "keyfile".as_ref()),
+        ("XDG_CONFIG_HOME", config.as_os_str()),
+    ];
+    let (_gui, rx) = launch(&screen, &bus, &state, &env);
+    let twelve_hour = |t: &String| {
+        t.split(", ").next().is_some_and(|when| {
+            when.starts_with("Today at ") && (when.ends_with(" AM") || when.ends_with(" PM"))
+        })
+    };
+    let texts = wait_for(&rx, "a start time on a 12-hour clock", |items| {
+        items.iter().any(twelve_hour)
+    });
+    eprintln!("{:?}", texts.iter().find(|t| twelve_hour(t)));
 }
