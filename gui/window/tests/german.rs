@@ -16,8 +16,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use igotchuu_dbus::Outcome;
-use igotchuu_e2e::standin::{sample_record, standin_bus, Initial, Standin, StateDir};
+use igotchuu_dbus::{Outcome, Phase};
+use igotchuu_e2e::standin::{
+    sample_progress, sample_record, standin_bus, Initial, Standin, StateDir,
+};
 use igotchuu_e2e::window::{gui_binary, repo_root, Screen, PATIENCE, WINDOW_TITLE};
 
 const SCREEN: (u32, u32) = (1000, 1100);
@@ -316,7 +318,7 @@ fn the_window_speaks_german() {
     compile("de", &localedir);
 
     let bus = standin_bus();
-    let _standin = Standin::start(&bus, Initial::default());
+    let standin = Standin::start(&bus, Initial::default());
     let state = StateDir::new(vec![
         sample_record(3 * 86_400, Outcome::Failed, "Fatal: wrong password", 0),
         sample_record(2 * 3600, Outcome::CompletedWithWarnings, "", 3),
@@ -365,6 +367,29 @@ fn the_window_speaks_german() {
         "relative times are German: {texts:?}"
     );
 
+    screenshot(&screen, "window-de.png");
+
+    standin.begin(&["/home", "/srv"]);
+    standin.set_phase(Phase::BackingUp);
+    standin.progress(&sample_progress(0.42));
+    let running = wait_for(&rx, "the running backup in German", |items| {
+        items.iter().any(|i| i == "Sicherung läuft …")
+            && items
+                .iter()
+                .any(|i| i == "Sicherung _stoppen …" || i == "Sicherung stoppen …")
+            && items.iter().any(|i| i == "Wird gerade gelesen")
+    });
+    assert!(
+        running
+            .iter()
+            .any(|i| i.ends_with("Dateien") && i.contains(" von ")),
+        "files done of the total, in German: {running:?}"
+    );
+    screenshot(&screen, "window-de-backing-up.png");
+}
+
+/// Saves the window, once what the probe reported has been drawn.
+fn screenshot(screen: &Screen, name: &str) {
     std::thread::sleep(Duration::from_millis(300));
     let x11 = screen.x11();
     let window = x11
@@ -372,7 +397,7 @@ fn the_window_speaks_german() {
         .into_iter()
         .next()
         .expect("the window");
-    let shot = repo_root().join("target/screenshots/window-de.png");
+    let shot = repo_root().join("target/screenshots").join(name);
     screen.screenshot(window.area(), &shot);
     eprintln!("screenshot: {}", shot.display());
 }
