@@ -173,7 +173,10 @@ mod tests {
         let mut failed = record(1000);
         failed.outcome = Outcome::Failed;
         h.push(failed);
-        assert_eq!(h.last_saved_backup().unwrap().started_at, HISTORY_LIMIT as u64 * 2);
+        assert_eq!(
+            h.last_saved_backup().unwrap().started_at,
+            HISTORY_LIMIT as u64 * 2
+        );
     }
 
     #[test]

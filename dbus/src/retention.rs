@@ -79,7 +79,10 @@ mod tests {
             ["--keep-daily=7", "--keep-weekly=4", "--keep-within=2d"]
         );
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"keep_daily":7,"keep_weekly":4,"keep_within":"2d"}"#);
+        assert_eq!(
+            json,
+            r#"{"keep_daily":7,"keep_weekly":4,"keep_within":"2d"}"#
+        );
         assert_eq!(serde_json::from_str::<Retention>(&json).unwrap(), r);
     }
 }
