@@ -263,7 +263,7 @@ pub fn notification(f: &Finished) -> Notice {
         // Not a failure, not a success: say so, and where to look. Not
         // urgent (a failure's red): the tray's warning icon stays.
         None => (
-            sentence(&f.reason).unwrap_or_else(|| crate::UNKNOWN_END_REASON.to_owned()),
+            sentence(&reason(f)).unwrap_or_else(|| unknown_end(Operation::Backup)),
             false,
         ),
         Some(Outcome::Completed) => (result_sentences(f), false),
@@ -299,12 +299,9 @@ pub fn notification(f: &Finished) -> Notice {
 
 /// The notification for a finished forget, prune or check.
 fn operation_notification(f: &Finished) -> Notice {
-    let reason = sentence(&f.reason);
+    let reason = sentence(&reason(f));
     let (body, urgent) = match f.outcome {
-        None => (
-            reason.unwrap_or_else(|| igotchuu_dbus::follow::unknown_end_reason(f.operation)),
-            false,
-        ),
+        None => (reason.unwrap_or_else(|| unknown_end(f.operation)), false),
         Some(Outcome::Failed) => {
             let fallback = match f.operation {
                 Operation::Check => gettext(
@@ -331,6 +328,27 @@ fn operation_notification(f: &Finished) -> Notice {
         body,
         urgent,
         back_up_now: false,
+    }
+}
+
+/// Why `f` ended as it did, for people: the helper's words, or, when
+/// nobody knows how it ended, the follower's, in the reader's language.
+pub fn reason(f: &Finished) -> String {
+    let unknown = igotchuu_dbus::follow::unknown_end_reason(f.operation);
+    if f.outcome.is_none() && f.reason.trim() == unknown {
+        unknown_end(f.operation)
+    } else {
+        f.reason.clone()
+    }
+}
+
+/// [`igotchuu_dbus::follow::unknown_end_reason`], translated.
+fn unknown_end(op: Operation) -> String {
+    match op {
+        Operation::Backup => gettext("The backup helper did not say how the backup ended, and its history has no record of this run. See the helper's log."),
+        Operation::Forget => gettext("The backup helper did not say how the removal of old snapshots ended, and its history has no record of it. See the helper's log."),
+        Operation::Prune => gettext("The backup helper did not say how the removal of unused data ended, and its history has no record of it. See the helper's log."),
+        Operation::Check => gettext("The backup helper did not say how the repository check ended, and its history has no record of it. See the helper's log."),
     }
 }
 
@@ -779,6 +797,25 @@ mod tests {
             notification(&original).body,
             "12 new and 3 changed files, added size unknown. Took 3 minutes."
         );
+    }
+
+    #[test]
+    fn unknown_ends_are_said_in_the_same_words_as_the_follower() {
+        for op in [
+            Operation::Backup,
+            Operation::Forget,
+            Operation::Prune,
+            Operation::Check,
+        ] {
+            let f = ended(op, None, &igotchuu_dbus::follow::unknown_end_reason(op));
+            assert_eq!(reason(&f), igotchuu_dbus::follow::unknown_end_reason(op));
+            assert_eq!(
+                unknown_end(op),
+                igotchuu_dbus::follow::unknown_end_reason(op)
+            );
+        }
+        let told = ended(Operation::Backup, None, "restic was killed");
+        assert_eq!(reason(&told), "restic was killed");
     }
 
     #[test]

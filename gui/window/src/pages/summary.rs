@@ -18,7 +18,8 @@ const SHORT_ID: usize = 8;
 /// The rows that describe `f`, seen from `now`.
 pub fn detail_rows(f: &Finished, now: u64) -> Vec<ValueRow> {
     let mut rows = Vec::new();
-    let reason = f.reason.trim();
+    let reason = texts::reason(f);
+    let reason = reason.trim();
     if !reason.is_empty() && f.outcome != Some(Outcome::Completed) {
         let title = match f.outcome {
             Some(Outcome::Failed) => gettext("Why it failed"),
