@@ -78,6 +78,8 @@ pub enum Notice {
     /// Lines for people about what an operation did (the snapshots forget
     /// removed, what check found); bounded by whoever makes them.
     Report(Vec<String>),
+    /// A line restic printed about what it does (prune, check).
+    ResticSaid(String),
 }
 
 /// Nested subvolumes that are not backed up, all directly in one folder.

@@ -298,6 +298,7 @@ impl EventSink for TerminalPrinter {
             Event::Notice(Notice::PrepareCommandRan { argv }) => {
                 self.say(&format!("Ran exec_before_snapshot: {}", argv.join(" ")))
             }
+            Event::Notice(Notice::ResticSaid(line)) => self.say(&format!("  {line}")),
             Event::Notice(Notice::Report(lines)) => {
                 for line in lines {
                     self.say(line);

@@ -32,6 +32,10 @@ const STOP_GRACE: Duration = Duration::from_secs(120);
 /// How long to keep reading after restic exited, for a grandchild (ssh,
 /// rclone) that still holds the pipes.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+/// Lines of stdout passed on as they come, and the longest (forget's JSON
+/// is one long line, and is not passed on).
+const SAID_DEPTH: usize = 64;
+const MAX_SAID_BYTES: usize = 4096;
 /// Far enough to never come, near enough not to overflow an `Instant`.
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -99,6 +103,7 @@ impl PlainRun {
 pub async fn run(
     cmd: std::process::Command,
     mut stop: watch::Receiver<bool>,
+    on_line: &mut dyn FnMut(&str),
 ) -> io::Result<PlainRun> {
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.stdin(Stdio::null())
@@ -108,7 +113,8 @@ pub async fn run(
     let mut child = cmd.spawn()?;
     let guard = ChildGuard::new(child.id());
 
-    let stdout = tokio::spawn(read_bounded(child.stdout.take(), MAX_STDOUT_BYTES));
+    let (said_tx, mut said) = mpsc::channel(SAID_DEPTH);
+    let stdout = tokio::spawn(read_bounded(child.stdout.take(), MAX_STDOUT_BYTES, said_tx));
     let (tx, mut rx) = mpsc::channel(64);
     tokio::spawn(forward_lines(child.stderr.take(), tx));
 
@@ -129,6 +135,7 @@ pub async fn run(
     tokio::pin!(deadline);
     loop {
         tokio::select! {
+            Some(line) = said.recv() => on_line(&line),
             line = rx.recv(), if stderr_open => match line {
                 Some(text) => run.take_stderr(text),
                 None => stderr_open = false,
@@ -164,7 +171,11 @@ pub async fn run(
     guard.disarm();
     run.status = status.expect("loop ends only after restic exited");
     // A grandchild that keeps stdout open must not hold the run.
-    match tokio::time::timeout(DRAIN_AFTER_EXIT, stdout).await {
+    let stdout = tokio::time::timeout(DRAIN_AFTER_EXIT, stdout).await;
+    while let Ok(line) = said.try_recv() {
+        on_line(&line);
+    }
+    match stdout {
         Ok(Ok((bytes, truncated))) => {
             run.stdout = bytes;
             run.stdout_truncated = truncated;
@@ -178,13 +189,20 @@ pub async fn run(
 }
 
 /// Reads `pipe` to its end, keeping at most `limit` bytes; says whether
-/// there was more.
-async fn read_bounded(pipe: Option<impl AsyncRead + Unpin>, limit: usize) -> (Vec<u8>, bool) {
+/// there was more. Each short line is also sent to `said` as it comes
+/// (what prune and check are doing); none is waited for: a full channel
+/// drops them.
+async fn read_bounded(
+    pipe: Option<impl AsyncRead + Unpin>,
+    limit: usize,
+    said: mpsc::Sender<String>,
+) -> (Vec<u8>, bool) {
     let Some(mut pipe) = pipe else {
         return (Vec::new(), false);
     };
     let mut kept = Vec::new();
     let mut truncated = false;
+    let mut line_start = 0;
     let mut chunk = vec![0u8; 64 << 10];
     loop {
         match pipe.read(&mut chunk).await {
@@ -194,7 +212,16 @@ async fn read_bounded(pipe: Option<impl AsyncRead + Unpin>, limit: usize) -> (Ve
                 if n > room {
                     truncated = true;
                 }
+                let scan_from = kept.len();
                 kept.extend_from_slice(&chunk[..n.min(room)]);
+                for at in (scan_from..kept.len()).filter(|&i| kept[i] == b'\n') {
+                    let line = &kept[line_start..at];
+                    if line.len() <= MAX_SAID_BYTES {
+                        let text = String::from_utf8_lossy(line);
+                        let _ = said.try_send(text.trim_end_matches('\r').to_owned());
+                    }
+                    line_start = at + 1;
+                }
             }
         }
     }
@@ -225,7 +252,11 @@ mod tests {
         let (_tx, stop) = watch::channel(false);
         let script = "echo '[1,2]'; i=0; while [ $i -lt 200 ]; do echo \"line $i\" >&2; i=$((i+1)); done; \
                       echo '{\"message_type\":\"exit_error\",\"code\":12,\"message\":\"Fatal: wrong password or no key found\"}' >&2; exit 12";
-        let run = run(sh(script), stop).await.unwrap();
+        let mut said = Vec::new();
+        let run = run(sh(script), stop, &mut |l| said.push(l.to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(said, ["[1,2]"]);
         assert_eq!(run.code(), Some(12));
         assert_eq!(run.stdout, b"[1,2]\n");
         assert_eq!(run.stderr_lines, 200);
@@ -240,25 +271,39 @@ mod tests {
     async fn a_stop_interrupts_and_waits() {
         let (tx, stop) = watch::channel(false);
         let script = "trap 'echo cleaning up >&2; exit 130' INT; echo ready >&2; while :; do sleep 0.05; done";
-        let running = tokio::spawn(run(sh(script), stop));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        tx.send_replace(true);
-        let run = tokio::time::timeout(Duration::from_secs(10), running)
-            .await
-            .expect("restic ends on SIGINT")
-            .unwrap()
-            .unwrap();
+        let mut ignore = |_: &str| {};
+        let stopping = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            tx.send_replace(true);
+        };
+        let running =
+            tokio::time::timeout(Duration::from_secs(10), run(sh(script), stop, &mut ignore));
+        let (run, ()) = tokio::join!(running, stopping);
+        let run = run.expect("restic ends on SIGINT").unwrap();
         assert!(run.stop_sent && !run.killed);
         assert_eq!(run.code(), Some(130));
     }
 
     #[tokio::test]
     async fn stdout_is_bounded() {
-        let (bytes, truncated) = read_bounded(Some(&[b'x'; 1000][..]), 100).await;
+        let (tx, _rx) = mpsc::channel(SAID_DEPTH);
+        let (bytes, truncated) = read_bounded(Some(&[b'x'; 1000][..]), 100, tx.clone()).await;
         assert_eq!(bytes.len(), 100);
         assert!(truncated);
-        let (bytes, truncated) = read_bounded(Some(&b"abc"[..]), 100).await;
+        let (bytes, truncated) = read_bounded(Some(&b"abc"[..]), 100, tx).await;
         assert_eq!(bytes, b"abc");
         assert!(!truncated);
+        // Lines as they come; a long one is kept but not passed on.
+        let (tx, mut rx) = mpsc::channel(SAID_DEPTH);
+        let mut input = b"loading indexes...\r\n".to_vec();
+        input.extend(vec![b'['; MAX_SAID_BYTES + 1]);
+        input.extend(b"\ndone\n");
+        let (bytes, _) = read_bounded(Some(&input[..]), 1 << 20, tx).await;
+        assert_eq!(bytes.len(), input.len());
+        let mut said = Vec::new();
+        while let Ok(l) = rx.try_recv() {
+            said.push(l);
+        }
+        assert_eq!(said, ["loading indexes...", "done"]);
     }
 }

@@ -17,6 +17,8 @@ use crate::restic::forget::{self, ForgetReport};
 use crate::restic::plain::{self, PlainRun};
 use crate::restic::{command, prune};
 
+/// How many of restic's lines a prune or check passes on.
+const SAID_PASSED: usize = 200;
 /// How many forgotten snapshots the terminal lists; the rest are counted.
 const LISTED_IN_RUN: usize = 20;
 
@@ -43,7 +45,7 @@ pub async fn run(
     } else {
         match operation {
             Operation::Forget => forget(config, events, stop).await,
-            Operation::Prune => prune(config, stop).await,
+            Operation::Prune => prune(config, events, stop).await,
             Operation::Check => check(config, events, stop).await,
             Operation::Backup => unreachable!("a backup is run::backup"),
         }
@@ -64,12 +66,14 @@ pub fn policy_words(config: &Config) -> String {
     words.join(", ")
 }
 
-/// Runs restic, or says why it could not start.
+/// Runs restic, or says why it could not start. `on_line` hears its
+/// stdout's lines as they come.
 async fn start(
     cmd: std::process::Command,
     stop: watch::Receiver<bool>,
+    on_line: &mut dyn FnMut(&str),
 ) -> Result<PlainRun, (Outcome, String)> {
-    plain::run(cmd, stop).await.map_err(|e| {
+    plain::run(cmd, stop, on_line).await.map_err(|e| {
         (
             Outcome::Failed,
             ResticFailure::from_spawn_error(&e).to_string(),
@@ -98,7 +102,7 @@ pub async fn forget_report(
             format!("cannot tell this machine's hostname, which selects its snapshots: {e}"),
         )
     })?;
-    let run = start(command::forget(config, &host, dry_run), stop).await?;
+    let run = start(command::forget(config, &host, dry_run), stop, &mut |_| {}).await?;
     if run.code() != Some(0) {
         return Err(unsuccessful(&run));
     }
@@ -168,8 +172,26 @@ pub fn listing(lines: &[forget::SnapshotLine], count: usize, shown: usize) -> Ve
     out
 }
 
-async fn prune(config: &Config, stop: watch::Receiver<bool>) -> (Outcome, String) {
-    let run = match start(command::prune(config), stop).await {
+/// Passes what restic says it is doing on to the terminal and the log
+/// (prune and check can take hours, and say little).
+fn passing_on(events: &mut EventBus) -> impl FnMut(&str) + '_ {
+    let mut passed = 0;
+    move |line: &str| {
+        let line = line.trim_end();
+        if line.is_empty() || passed >= SAID_PASSED {
+            return;
+        }
+        passed += 1;
+        events.publish(Event::Notice(Notice::ResticSaid(line.to_owned())));
+    }
+}
+
+async fn prune(
+    config: &Config,
+    events: &mut EventBus,
+    stop: watch::Receiver<bool>,
+) -> (Outcome, String) {
+    let run = match start(command::prune(config), stop, &mut passing_on(events)).await {
         Ok(r) => r,
         Err(ended) => return ended,
     };
@@ -187,7 +209,7 @@ async fn check(
     events: &mut EventBus,
     stop: watch::Receiver<bool>,
 ) -> (Outcome, String) {
-    let run = match start(command::check(config), stop).await {
+    let run = match start(command::check(config), stop, &mut passing_on(events)).await {
         Ok(r) => r,
         Err(ended) => return ended,
     };
