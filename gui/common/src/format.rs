@@ -45,7 +45,30 @@ pub fn size(bytes: u64) -> String {
         .unwrap_or(SIZE_UNITS[0]);
     // Rust and glibc both round the exact binary value half to even, so
     // "{:.1}" and printf's "%.1f" agree digit for digit.
-    format!("{:.1}{UNIT_SPACE}{unit}", bytes as f64 / factor as f64)
+    let number = format!("{:.1}", bytes as f64 / factor as f64);
+    // printf writes the locale's decimal point: "1,2 MB" in German.
+    let number = number.replace('.', &decimal_point());
+    format!("{number}{UNIT_SPACE}{unit}")
+}
+
+/// The decimal point of the locale that `setlocale` chose (LC_NUMERIC):
+/// "." until [`crate::i18n::init`], and in unit tests.
+fn decimal_point() -> String {
+    // SAFETY: nl_langinfo returns a string owned by the C library that
+    // stays valid until the next setlocale, which only main calls, once,
+    // before any thread starts (i18n::init); it is copied at once.
+    let radix = unsafe {
+        let p = libc::nl_langinfo(libc::RADIXCHAR);
+        if p.is_null() {
+            return ".".to_owned();
+        }
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    if radix.is_empty() {
+        ".".to_owned()
+    } else {
+        radix
+    }
 }
 
 /// How long something took: "less than a second", "45 seconds",

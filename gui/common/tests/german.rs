@@ -56,14 +56,31 @@ fn notifications_and_times_read_german() {
     std::env::set_var(i18n::LOCALEDIR_ENV, dir.path());
     std::env::set_var("LANGUAGE", "de");
     std::env::set_var("LC_ALL", "C.UTF-8");
+    // With the de_DE locale, for its decimal comma, built into the temp
+    // folder (glibc's LOCPATH) when its sources are there; without it,
+    // messages are German all the same.
+    let locales = dir.path().join("locales");
+    std::fs::create_dir_all(&locales).unwrap();
+    let german = Command::new("localedef")
+        .args(["-i", "de_DE", "-f", "UTF-8"])
+        .arg(locales.join("de_DE.UTF-8"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if german {
+        std::env::set_var("LOCPATH", &locales);
+        std::env::set_var("LC_ALL", "de_DE.UTF-8");
+    }
     i18n::init();
+    let mb = if german { "1,2\u{a0}MB" } else { "1.2\u{a0}MB" };
 
     let n = texts::notification(&finished(Outcome::CompletedWithWarnings, 1));
     assert_eq!(n.title, "Sicherung mit Warnungen abgeschlossen");
     assert_eq!(
         n.body,
-        "1 Datei konnte nicht gelesen werden und wurde übersprungen. \
-         12 neue und 1 geänderte Datei, 1.2\u{a0}MB hinzugefügt. Dauer: 3 Minuten."
+        format!(
+            "1 Datei konnte nicht gelesen werden und wurde übersprungen. \
+             12 neue und 1 geänderte Datei, {mb} hinzugefügt. Dauer: 3 Minuten."
+        )
     );
     assert_eq!(format::ago(NOW - 3 * 86_400, NOW), "vor 3 Tagen");
     assert_eq!(format::duration(3600 + 60), "1 Stunde 1 Minute");
