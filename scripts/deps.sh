@@ -8,8 +8,9 @@
 set -euo pipefail
 
 run_pkgs=(restic btrfs-progs util-linux mount)
-# The window links GTK 4.8 and libadwaita 1.2; meson drives the build.
-build_pkgs=(build-essential pkg-config libgtk-4-dev libadwaita-1-dev meson ninja-build)
+# The window links GTK 4.8 and libadwaita 1.2; meson drives the build;
+# gettext's msgfmt builds the translations (po/).
+build_pkgs=(build-essential pkg-config libgtk-4-dev libadwaita-1-dev meson ninja-build gettext)
 # The demo's private system bus (dbus-daemon, dbus-send) and polkitd on it.
 demo_pkgs=(dbus polkitd)
 # Private system buses and polkitd; the desktop stack the tray and window
@@ -21,13 +22,15 @@ demo_pkgs=(dbus polkitd)
 # systemd-nspawn, to boot real systemd for the units' tests (tests/src/nspawn.rs);
 # Python's Gio for a D-Bus client that floods the helper (tests/bus_abuse.rs);
 # python3-dbusmock, whose upower and networkmanager templates stand in for
-# UPower and NetworkManager (tests/src/dbusmock.rs, systemd_conditions.rs).
+# UPower and NetworkManager (tests/src/dbusmock.rs, systemd_conditions.rs);
+# glibc's locale sources, from which the German UI test builds de_DE
+# (gui/window/tests/german.rs).
 test_pkgs=(dbus libxml2-utils systemd polkitd libglib2.0-bin passwd
   xvfb dunst haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   fonts-cantarell fonts-dejavu-core adwaita-icon-theme hicolor-icon-theme imagemagick
   desktop-file-utils appstream man-db python3-gi python3-dbusmock
   rclone openssh-server openssh-client openssl
-  systemd-container)
+  systemd-container locales)
 
 case "${1:-run}" in
   run) pkgs=("${run_pkgs[@]}") ;;

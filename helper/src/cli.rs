@@ -18,10 +18,11 @@ Exit codes:
        and the condition did not clear in time; nothing ran
   2    wrong command-line usage
   69   watch: no system bus, Start refused, or no backup began in time
-  75   another igotchuu run was in progress, and did not end within
-       wait_timeout
+  75   another igotchuu run was in progress and did not end within
+       wait_timeout, or another helper owns the bus name
   76   watch: the backup ended, but the helper did not say how
-  78   the configuration was refused; nothing was done
+  78   the configuration was refused, or forget has no retention policy
+       (keep_*); nothing was done
   130  stopped on request (Ctrl-C, SIGTERM, or Stop from the desktop)
 
 Examples:
@@ -70,7 +71,9 @@ pub enum Command {
     },
     /// Forget this machine's snapshots of the configured places that the
     /// retention policy (keep_*) does not keep. Other hosts', other
-    /// profiles' and untagged snapshots are never touched.
+    /// profiles' and untagged snapshots are never touched. Without a
+    /// policy it says which keys make one and exits 78, also with
+    /// --dry-run. --dry-run takes no run lock and records nothing.
     Forget {
         /// Only show which snapshots would be forgotten and which kept.
         #[arg(long)]

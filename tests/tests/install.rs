@@ -161,6 +161,15 @@ fn desktop_files() -> Vec<Expected> {
             Some(&format!("data/icons/hicolor/{icon}")),
         ));
     }
+    // A catalogue for each language in po/LINGUAS, built by msgfmt.
+    let linguas = std::fs::read_to_string(source_root().join("po/LINGUAS")).unwrap();
+    for lang in linguas.split_whitespace() {
+        v.push(file(
+            format!("/usr/share/locale/{lang}/LC_MESSAGES/igotchuu.mo"),
+            0o644,
+            None,
+        ));
+    }
     v
 }
 
