@@ -66,6 +66,27 @@ pub struct RunRecord {
     pub conditions: Vec<RunCondition>,
 }
 
+impl RunRecord {
+    /// A record of `operation` that ended as `outcome`, with nothing else
+    /// in it: no reason, places, summary, errors or conditions.
+    pub fn new(operation: Operation, outcome: Outcome, started_at: u64, finished_at: u64) -> Self {
+        RunRecord {
+            operation,
+            started_at,
+            finished_at,
+            outcome,
+            reason: String::new(),
+            profile: None,
+            places: Vec::new(),
+            summary: None,
+            error_count: 0,
+            item_errors: Vec::new(),
+            nested_subvolumes: Vec::new(),
+            conditions: Vec::new(),
+        }
+    }
+}
+
 /// The whole file. Runs are oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct History {

@@ -60,11 +60,7 @@ mod tests {
     fn nothing_that_names_a_file_is_left() {
         let secret = "/home/alice/private/diary.txt";
         let record = RunRecord {
-            operation: crate::Operation::Check,
             conditions: vec![crate::RunCondition::OnBattery],
-            started_at: 1,
-            finished_at: 2,
-            outcome: Outcome::CompletedWithWarnings,
             reason: format!("{secret} could not be read"),
             profile: Some("laptop".into()),
             places: vec![secret.into()],
@@ -79,6 +75,12 @@ mod tests {
                 item: secret.into(),
             }],
             nested_subvolumes: vec![secret.into()],
+            ..RunRecord::new(
+                crate::Operation::Check,
+                Outcome::CompletedWithWarnings,
+                1,
+                2,
+            )
         };
         let public = run_record(&record);
         let json = serde_json::to_string(&public).unwrap();

@@ -373,18 +373,13 @@ mod tests {
         // No properties, Progress only, a 13-argument BackupComplete, no
         // BackupFinished; the history holds an older, unrelated failure.
         let older = RunRecord {
-            operation: igotchuu_dbus::Operation::Backup,
-            conditions: Vec::new(),
-            started_at: NOW - 320,
-            finished_at: NOW - 300,
-            outcome: Outcome::Failed,
             reason: "wrong password".into(),
-            profile: None,
-            places: vec![],
-            summary: None,
-            error_count: 0,
-            item_errors: vec![],
-            nested_subvolumes: vec![],
+            ..RunRecord::new(
+                igotchuu_dbus::Operation::Backup,
+                Outcome::Failed,
+                NOW - 320,
+                NOW - 300,
+            )
         };
         let mut history = History::default();
         history.push(older);

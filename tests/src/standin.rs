@@ -665,20 +665,19 @@ pub fn sample_record(ago: u64, outcome: Outcome, reason: &str, errors: u64) -> R
         })
         .collect();
     RunRecord {
-        operation: igotchuu_dbus::Operation::Backup,
-        conditions: Vec::new(),
-        started_at: finished_at - 190,
-        finished_at,
-        outcome,
         reason: reason.into(),
-        profile: None,
         places: vec!["/home".into(), "/srv".into()],
         summary: outcome
             .saved_snapshot()
             .then(|| sample_summary(&format!("{:08x}c0ffee", finished_at % 0xffff_ffff))),
         error_count: errors,
         item_errors,
-        nested_subvolumes: vec![],
+        ..RunRecord::new(
+            igotchuu_dbus::Operation::Backup,
+            outcome,
+            finished_at - 190,
+            finished_at,
+        )
     }
 }
 

@@ -75,18 +75,14 @@ fn summary() -> Summary {
 
 fn completed_record(started_at: u64, finished_at: u64) -> RunRecord {
     RunRecord {
-        operation: igotchuu_dbus::Operation::Backup,
-        conditions: Vec::new(),
-        started_at,
-        finished_at,
-        outcome: Outcome::Completed,
-        reason: String::new(),
-        profile: None,
         places: vec!["/home".into()],
         summary: Some(summary()),
-        error_count: 0,
-        item_errors: vec![],
-        nested_subvolumes: vec![],
+        ..RunRecord::new(
+            igotchuu_dbus::Operation::Backup,
+            Outcome::Completed,
+            started_at,
+            finished_at,
+        )
     }
 }
 

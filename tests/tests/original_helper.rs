@@ -43,18 +43,14 @@ fn screenshots() -> PathBuf {
 fn older_failed_run() -> RunRecord {
     let finished_at = unix_now() - 300;
     RunRecord {
-        operation: igotchuu_dbus::Operation::Backup,
-        conditions: Vec::new(),
-        started_at: finished_at - 20,
-        finished_at,
-        outcome: Outcome::Failed,
         reason: OLD_REASON.into(),
-        profile: None,
         places: vec!["/home".into()],
-        summary: None,
-        error_count: 0,
-        item_errors: vec![],
-        nested_subvolumes: vec![],
+        ..RunRecord::new(
+            igotchuu_dbus::Operation::Backup,
+            Outcome::Failed,
+            finished_at - 20,
+            finished_at,
+        )
     }
 }
 

@@ -54,22 +54,14 @@ fn screenshots() -> PathBuf {
 fn record(op: Operation, outcome: Outcome, finished_ago: u64, reason: &str) -> RunRecord {
     let finished_at = now() - finished_ago;
     RunRecord {
-        operation: op,
-        started_at: finished_at - 200,
-        finished_at,
-        outcome,
         reason: reason.into(),
-        profile: None,
         places: if op == Operation::Backup {
             vec!["/home".into()]
         } else {
             vec![]
         },
         summary: outcome.saved_snapshot().then(|| sample_summary("5f3e2d1c")),
-        error_count: 0,
-        item_errors: vec![],
-        nested_subvolumes: vec![],
-        conditions: vec![],
+        ..RunRecord::new(op, outcome, finished_at - 200, finished_at)
     }
 }
 

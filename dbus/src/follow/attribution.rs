@@ -88,18 +88,9 @@ mod tests {
 
     fn record(started_at: u64, finished_at: u64, outcome: Outcome) -> RunRecord {
         RunRecord {
-            operation: crate::Operation::Backup,
-            conditions: Vec::new(),
-            started_at,
-            finished_at,
-            outcome,
             reason: format!("{outcome} at {started_at}"),
-            profile: None,
             places: vec!["/home".into()],
-            summary: None,
-            error_count: 0,
-            item_errors: vec![],
-            nested_subvolumes: vec![],
+            ..RunRecord::new(crate::Operation::Backup, outcome, started_at, finished_at)
         }
     }
 

@@ -118,18 +118,11 @@ fn present_with(started_at: u64, p: Option<Phase>, history: Option<History>) -> 
 
 fn record(started_at: u64, outcome: Outcome) -> RunRecord {
     RunRecord {
-        operation: crate::Operation::Backup,
-        conditions: Vec::new(),
-        started_at,
-        finished_at: NOW + 60,
-        outcome,
         reason: "recorded reason".into(),
-        profile: None,
         places: vec!["/home".into()],
         summary: Some(summary()),
         error_count: 4,
-        item_errors: vec![],
-        nested_subvolumes: vec![],
+        ..RunRecord::new(crate::Operation::Backup, outcome, started_at, NOW + 60)
     }
 }
 

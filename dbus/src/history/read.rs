@@ -98,18 +98,8 @@ mod tests {
         let mut h = History::default();
         for &s in starts {
             h.push(RunRecord {
-                operation: crate::Operation::Backup,
-                conditions: Vec::new(),
-                started_at: s,
-                finished_at: s + 5,
-                outcome: Outcome::Completed,
-                reason: String::new(),
-                profile: None,
                 places: vec!["/home".into()],
-                summary: None,
-                error_count: 0,
-                item_errors: vec![],
-                nested_subvolumes: vec![],
+                ..RunRecord::new(crate::Operation::Backup, Outcome::Completed, s, s + 5)
             });
         }
         h

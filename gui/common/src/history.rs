@@ -210,18 +210,13 @@ mod tests {
 
     fn record(started_at: u64) -> RunRecord {
         RunRecord {
-            operation: igotchuu_dbus::Operation::Backup,
-            conditions: Vec::new(),
-            started_at,
-            finished_at: started_at + 5,
-            outcome: Outcome::Completed,
-            reason: String::new(),
-            profile: None,
             places: vec!["/home".into()],
-            summary: None,
-            error_count: 0,
-            item_errors: vec![],
-            nested_subvolumes: vec![],
+            ..RunRecord::new(
+                igotchuu_dbus::Operation::Backup,
+                Outcome::Completed,
+                started_at,
+                started_at + 5,
+            )
         }
     }
 

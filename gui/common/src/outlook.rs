@@ -166,18 +166,8 @@ mod tests {
 
     fn record(op: Operation, outcome: Outcome, finished_ago: u64) -> RunRecord {
         RunRecord {
-            operation: op,
-            started_at: NOW - finished_ago - 60,
-            finished_at: NOW - finished_ago,
-            outcome,
             reason: format!("{outcome}"),
-            profile: None,
-            places: vec![],
-            summary: None,
-            error_count: 0,
-            item_errors: vec![],
-            nested_subvolumes: vec![],
-            conditions: vec![],
+            ..RunRecord::new(op, outcome, NOW - finished_ago - 60, NOW - finished_ago)
         }
     }
 

@@ -288,20 +288,7 @@ mod tests {
     }
 
     fn record(operation: Operation, outcome: Outcome, started_at: u64) -> RunRecord {
-        RunRecord {
-            operation,
-            started_at,
-            finished_at: started_at + 1,
-            outcome,
-            reason: String::new(),
-            profile: None,
-            places: vec![],
-            summary: None,
-            error_count: 0,
-            item_errors: vec![],
-            nested_subvolumes: vec![],
-            conditions: vec![],
-        }
+        RunRecord::new(operation, outcome, started_at, started_at + 1)
     }
 
     #[test]

@@ -26,10 +26,6 @@ pub fn record(
     at: u64,
 ) -> RunRecord {
     RunRecord {
-        operation,
-        started_at: at,
-        finished_at: at,
-        outcome: Outcome::Postponed,
         reason: decision::postponed_reason(operation, conditions),
         profile: config.profile.clone(),
         places: config
@@ -37,11 +33,8 @@ pub fn record(
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
-        summary: None,
-        error_count: 0,
-        item_errors: Vec::new(),
-        nested_subvolumes: Vec::new(),
         conditions: conditions.to_vec(),
+        ..RunRecord::new(operation, Outcome::Postponed, at, at)
     }
 }
 

@@ -79,18 +79,8 @@ mod tests {
 
     fn record(n: u64) -> RunRecord {
         RunRecord {
-            operation: igotchuu_dbus::Operation::Backup,
-            conditions: Vec::new(),
-            started_at: n,
-            finished_at: n,
-            outcome: Outcome::Failed,
             reason: "r".into(),
-            profile: None,
-            places: vec![],
-            summary: None,
-            error_count: 0,
-            item_errors: vec![],
-            nested_subvolumes: vec![],
+            ..RunRecord::new(igotchuu_dbus::Operation::Backup, Outcome::Failed, n, n)
         }
     }
 
