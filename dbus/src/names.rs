@@ -25,6 +25,8 @@ pub const INTERFACE: &str = "com.nyantec.igotchuu1";
 pub const ACTION_STOP: &str = "com.nyantec.igotchuu.stop";
 /// polkit action checked before an on-demand backup is started.
 pub const ACTION_START: &str = "com.nyantec.igotchuu.start";
+/// polkit action checked before the repository is mounted for browsing.
+pub const ACTION_BROWSE: &str = "com.nyantec.igotchuu.browse";
 /// Where the helper keeps its lock, journal and run history, unless
 /// systemd's `StateDirectory=` hands it another one through `$STATE_DIRECTORY`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/igotchuu";
@@ -50,7 +52,7 @@ mod tests {
         );
         // The version is in the interface name: additions keep it, breaks bump it.
         assert!(INTERFACE.ends_with('1'));
-        for action in [ACTION_START, ACTION_STOP] {
+        for action in [ACTION_START, ACTION_STOP, ACTION_BROWSE] {
             assert!(action.starts_with("com.nyantec.igotchuu."), "{action}");
         }
         assert_ne!(ACTION_START, ACTION_STOP);

@@ -60,7 +60,7 @@ pub fn plain_child(cmd: &mut tokio::process::Command) {
 
 /// Sets the parent-death signal, and closes the race where the parent
 /// died before it was set.
-fn die_with_parent(parent: Pid, signal: Signal) -> io::Result<()> {
+pub(crate) fn die_with_parent(parent: Pid, signal: Signal) -> io::Result<()> {
     nix::sys::prctl::set_pdeathsig(signal)?;
     if getppid() != parent {
         return Err(io::Error::other("igotchuu exited while starting a child"));

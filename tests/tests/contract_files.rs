@@ -15,7 +15,8 @@ use std::process::{Command, Output};
 
 use igotchuu_dbus::errors::{self, Error as BusError};
 use igotchuu_dbus::{
-    proxy, ACTION_START, ACTION_STOP, BUS_NAME, INTERFACE, OBJECT_PATH, PUBLIC_OBJECT_PATH,
+    proxy, ACTION_BROWSE, ACTION_START, ACTION_STOP, BUS_NAME, INTERFACE, OBJECT_PATH,
+    PUBLIC_OBJECT_PATH,
 };
 use igotchuu_e2e::iface::{
     self, element_children, member, members, parse_xml, read_repo_file, Member,
@@ -120,6 +121,18 @@ fn additions_are_the_decided_ones_and_each_is_documented() {
             annotations: vec![],
         },
         Member {
+            kind: "method".into(),
+            name: "Browse".into(),
+            args: vec![("path".into(), "s".into(), "out".into())],
+            annotations: vec![],
+        },
+        Member {
+            kind: "method".into(),
+            name: "CloseBrowse".into(),
+            args: vec![],
+            annotations: vec![],
+        },
+        Member {
             kind: "signal".into(),
             name: "BackupFinished".into(),
             args: args(&[("outcome", "s"), ("reason", "s")]),
@@ -207,6 +220,7 @@ fn interface_documents_the_names_the_crate_uses() {
         errors::NOT_RUNNING,
         ACTION_START,
         ACTION_STOP,
+        ACTION_BROWSE,
         BUS_NAME,
         "org.freedesktop.DBus.Error.AccessDenied",
         "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
@@ -302,7 +316,9 @@ fn polkit_policy_is_valid_and_has_both_actions() {
         assert_eq!(child_text("allow_inactive"), "no", "{id}");
         assert_eq!(child_text("allow_active"), "auth_admin_keep", "{id}");
     }
-    let expected: BTreeSet<String> = [ACTION_START, ACTION_STOP].map(String::from).into();
+    let expected: BTreeSet<String> = [ACTION_START, ACTION_STOP, ACTION_BROWSE]
+        .map(String::from)
+        .into();
     assert_eq!(ids, expected);
 }
 

@@ -96,6 +96,9 @@ pub struct Gate {
     limits: Limits,
     /// The helper is leaving: pending checks give up, new calls are refused.
     closing: Option<Leave>,
+    /// The repository is mounted for browsing (`bus::browse`): an
+    /// activated helper stays for as long as it is.
+    browsing: bool,
 }
 
 impl Gate {
@@ -106,6 +109,7 @@ impl Gate {
             pending: 0,
             limits: Limits::default(),
             closing: None,
+            browsing: false,
         }
     }
 
@@ -195,6 +199,11 @@ impl Gate {
         self.run = RunState::Finished;
     }
 
+    /// A browse session began or ended.
+    pub fn set_browsing(&mut self, browsing: bool) {
+        self.browsing = browsing;
+    }
+
     /// The helper leaves; the first reason sticks.
     pub fn close(&mut self, why: Leave) {
         self.closing.get_or_insert(why);
@@ -217,6 +226,11 @@ impl Gate {
     /// For the main task of an activated helper, `elapsed` after it started.
     pub fn verdict(&self, elapsed: Duration) -> Verdict {
         let until_cap = HARD_CAP.saturating_sub(elapsed);
+        // The browse session has its own ends (Close, the caller's
+        // disconnection, its idle time); a signal or a lost name ends both.
+        if self.browsing && self.closing.is_none() && self.run != RunState::Claimed {
+            return Verdict::Stay(IDLE_EXIT);
+        }
         if elapsed >= HARD_CAP {
             return Verdict::Leave(self.closing.unwrap_or(Leave::HardCap));
         }
@@ -308,6 +322,18 @@ mod tests {
         assert_eq!(g.verdict(Duration::ZERO), Verdict::Stay(IDLE_EXIT));
         assert_eq!(g.verdict(10 * S), Verdict::Stay(IDLE_EXIT - 10 * S));
         assert_eq!(g.verdict(IDLE_EXIT), Verdict::Leave(Leave::Idle));
+    }
+
+    #[test]
+    fn a_browse_session_keeps_it_until_it_ends_or_a_signal_comes() {
+        let mut g = Gate::waiting();
+        g.set_browsing(true);
+        assert_eq!(g.verdict(10 * HARD_CAP), Verdict::Stay(IDLE_EXIT));
+        g.set_browsing(false);
+        assert_eq!(g.verdict(10 * HARD_CAP), Verdict::Leave(Leave::HardCap));
+        g.set_browsing(true);
+        g.close(Leave::Signal);
+        assert_eq!(g.verdict(S), Verdict::Leave(Leave::Signal));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod audit;
 mod authorize;
+pub mod browse;
 mod caller;
 pub mod gate;
 pub mod inhibit;

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use igotchuu_dbus::{Operation, Phase, Progress, ACTION_START, ACTION_STOP};
+use igotchuu_dbus::{Operation, Phase, Progress, ACTION_BROWSE, ACTION_START, ACTION_STOP};
 use tokio::sync::{mpsc, oneshot, watch};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
@@ -15,6 +15,7 @@ use zbus::{interface, Connection};
 
 use super::audit::{self, Polkit};
 use super::authorize::authorize;
+use super::browse::Browser;
 use super::caller::Caller;
 use super::gate::{closed_error, Gate, Leave, Refused};
 use super::limits::Key;
@@ -30,6 +31,9 @@ pub struct Control {
     pub start: Option<mpsc::Sender<StartRequest>>,
     /// Shared with the main task: see [`Gate`].
     pub gate: watch::Sender<Gate>,
+    /// The repository mounted for browsing; absent in a helper that only
+    /// announces a postponed operation.
+    pub browse: Option<Arc<Browser>>,
 }
 
 /// A Start call that passed polkit and claimed the run, for the main task
@@ -231,8 +235,73 @@ impl BackupObject {
     }
 }
 
+impl BackupObject {
+    async fn browse_for(
+        &self,
+        caller: &Caller,
+        header: &Header<'_>,
+        conn: &Connection,
+    ) -> (Polkit, Result<String, BackupError>) {
+        let Some(who) = caller.key() else {
+            let (polkit, e) = unidentified(caller);
+            return (polkit, e.map(|()| String::new()));
+        };
+        let check = match StopCheck::begin(&self.control.gate, who) {
+            Ok(c) => c,
+            Err(r) => {
+                let (polkit, e) = refused(r);
+                return (polkit, e.map(|()| String::new()));
+            }
+        };
+        let (polkit, authorized) =
+            authorize(conn, header, caller, ACTION_BROWSE, "browse the backups").await;
+        drop(check);
+        if let Err(e) = authorized {
+            return (polkit, Err(e));
+        }
+        let Some(browser) = &self.control.browse else {
+            return (
+                polkit,
+                Err(BackupError::Fdo(zbus::fdo::Error::Failed(
+                    "this igotchuu helper is exiting; call Browse again".into(),
+                ))),
+            );
+        };
+        (polkit, browser.open(conn, &caller.name).await)
+    }
+}
+
 #[interface(name = "com.nyantec.igotchuu1")]
 impl BackupObject {
+    /// Mounts the repository read-only for browsing; returns where.
+    #[zbus(out_args("path"))]
+    async fn browse(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BackupError> {
+        let caller = Caller::identify(conn, &header).await;
+        let (polkit, reply) = self.browse_for(&caller, &header, conn).await;
+        match reply {
+            Ok(path) => {
+                audit::record("Browse", &caller, polkit, &Ok(()));
+                Ok(path)
+            }
+            Err(e) => {
+                let reply = Err(e);
+                audit::record("Browse", &caller, polkit, &reply);
+                reply.map(|()| String::new())
+            }
+        }
+    }
+
+    /// The caller stops browsing; the mount goes once nobody browses.
+    async fn close_browse(&self, #[zbus(header)] header: Header<'_>) {
+        if let (Some(sender), Some(browser)) = (header.sender(), &self.control.browse) {
+            browser.close_for(sender.as_str(), "CloseBrowse").await;
+        }
+    }
+
     /// Stops the running backup: restic is interrupted and waited for, the
     /// snapshots are deleted, and the run ends with `stopped`.
     async fn stop(

@@ -24,7 +24,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::serve::{self, Waited};
 use super::{Claim, Setup};
-use crate::bus::{self, inhibit, Control, Gate, LiveState, NameRole, Publisher};
+use crate::bus::browse::Browser;
+use crate::bus::{self, inhibit, Control, Gate, LiveState, NameRole, Publisher, StartRequest};
 use crate::cli::Cli;
 use crate::conditions;
 use crate::events::EventBus;
@@ -74,19 +75,36 @@ pub fn run(cli: &Cli, mode: Mode) -> u8 {
 async fn run_async(setup: Setup, mode: Mode) -> u8 {
     let (stop_tx, stop_rx) = watch::channel(false);
     super::stop_on_signals(&stop_tx);
-    let (start_tx, mut start_rx) = mpsc::channel(1);
+    let (start_tx, start_rx) = mpsc::channel(1);
     let live = Arc::new(Mutex::new(LiveState::default()));
     let standby = mode == Mode::OnStartCall;
+    let gate = watch::Sender::new(if standby {
+        Gate::waiting()
+    } else {
+        Gate::accepted()
+    });
+    let browser = Browser::new(setup.config.clone(), gate.clone());
+    // What a helper that is gone left mounted; before this one can mount.
+    browser.remove_stale();
     let control = Control {
         stop: stop_tx,
         start: standby.then_some(start_tx),
-        gate: watch::Sender::new(if standby {
-            Gate::waiting()
-        } else {
-            Gate::accepted()
-        }),
+        gate,
+        browse: Some(browser.clone()),
     };
+    let code = run_with(setup, mode, control, live, start_rx, stop_rx).await;
+    browser.close("the igotchuu helper exits").await;
+    code
+}
 
+async fn run_with(
+    setup: Setup,
+    mode: Mode,
+    control: Control,
+    live: Arc<Mutex<LiveState>>,
+    mut start_rx: mpsc::Receiver<StartRequest>,
+    stop_rx: watch::Receiver<bool>,
+) -> u8 {
     let (operation, claim, publisher, overridden) = match mode {
         Mode::Now {
             operation,
@@ -267,6 +285,7 @@ async fn run_claimed(
             )
             .await;
             if forget_follows(outcome, config, &stop) {
+                close_browse(control, Operation::Forget).await;
                 // Its own record and signals; the exit code stays the backup's.
                 run::maintenance::run(Operation::Forget, config, &mut events, stop, overridden)
                     .await;
@@ -275,6 +294,7 @@ async fn run_claimed(
         }
         other => {
             drop(journal);
+            close_browse(control, other).await;
             run::maintenance::run(other, config, &mut events, stop, overridden).await
         }
     };
@@ -296,6 +316,17 @@ async fn run_claimed(
     drop(inhibitor);
     drop(lock);
     exit::for_outcome(outcome)
+}
+
+/// forget and prune take restic's exclusive lock, which a mounted
+/// repository's lock keeps them from (restic 0.14 does not retry), and
+/// check's repository must not change under it: the browse session ends.
+async fn close_browse(control: &Control, operation: Operation) {
+    if let Some(browser) = &control.browse {
+        browser
+            .close(&format!("{operation} needs the repository to itself"))
+            .await;
+    }
 }
 
 /// What logind shows as the reason sleep and shutdown wait.

@@ -37,6 +37,8 @@ pub async fn postponed(bus: &SystemBus, config: &Config, record: &RunRecord) {
         // Not waiting for Start: a Start call meanwhile is refused.
         start: None,
         gate: watch::Sender::new(bus::Gate::accepted()),
+        // Gone in a moment: nothing to browse with.
+        browse: None,
     };
     let live = Arc::new(Mutex::new(LiveState::default()));
     let attach = Publisher::attach(live, control, NameRole::Run);

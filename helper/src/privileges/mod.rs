@@ -9,6 +9,9 @@
 //!   without it (`internal/fs/setflags_linux.go`, 0.14 to 0.18); on the
 //!   read-only snapshots restic reads, atimes do not change anyway. Its
 //!   children (ssh for `sftp:`, rclone) run as restic does.
+//! - `restic mount`, for Browse, gets `CAP_SYS_ADMIN` too: it runs
+//!   `fusermount` to mount, and with no_new_privs the setuid bit does
+//!   nothing (`bus::browse`).
 //! - `password_command` runs with no capabilities ([`password`]).
 //! - exec_before_snapshot keeps all of the helper's: it is there to mount.
 

@@ -62,6 +62,16 @@ fn with_password(config: &Config, subcommand: &[&str]) -> Command {
     cmd
 }
 
+/// `restic mount --allow-other TARGET`: the repository, read-only, for
+/// every user, with the kernel's permission checks (restic's default; it
+/// never gets `--no-default-permissions`). Call it as [`with_password`]
+/// says.
+pub fn mount(config: &Config, target: &std::path::Path) -> Command {
+    let mut cmd = with_password(config, &["mount", "--allow-other"]);
+    cmd.arg(target);
+    cmd
+}
+
 /// `restic backup --json` of the configured places, with this
 /// configuration's [`tag`]. Call it as [`with_password`] says.
 pub fn backup(config: &Config) -> Command {
