@@ -148,7 +148,12 @@ impl Browser {
         let host = self.host.as_ref().map_err(|e| failed(e.clone()))?;
         let restic = mount(&self.config, host, &path).await?;
         let (renewed, idle) = watch::channel(Instant::now());
-        let watcher = tokio::spawn(watch_session(Arc::downgrade(self), conn.clone(), idle));
+        let watcher = tokio::spawn(watch_session(
+            Arc::downgrade(self),
+            conn.clone(),
+            caller.to_owned(),
+            idle,
+        ));
         *session = Some(Session {
             restic,
             path: path.clone(),
@@ -211,12 +216,28 @@ impl Browser {
 async fn watch_session(
     browser: std::sync::Weak<Browser>,
     conn: Connection,
+    first: String,
     mut renewed: watch::Receiver<Instant>,
 ) {
-    let mut changes = match fdo::DBusProxy::new(&conn).await {
-        Ok(proxy) => proxy.receive_name_owner_changed().await.ok(),
-        Err(_) => None,
-    };
+    let mut changes = None;
+    if let Ok(proxy) = fdo::DBusProxy::new(&conn).await {
+        changes = proxy.receive_name_owner_changed().await.ok();
+        // The first caller may have left while restic mounted, before
+        // NameOwnerChanged was listened to.
+        let there = match zbus::names::BusName::try_from(first.as_str()) {
+            Ok(name) => proxy.name_has_owner(name).await.unwrap_or(true),
+            Err(_) => true,
+        };
+        if !there {
+            if let Some(browser) = browser.upgrade() {
+                tokio::spawn(async move {
+                    browser
+                        .close_for_here(&first, "the caller left the bus")
+                        .await;
+                });
+            }
+        }
+    }
     loop {
         let deadline = *renewed.borrow_and_update() + IDLE;
         let gone = async {
