@@ -7,7 +7,9 @@
 #                           restic 0.18 in target/restic-0.18 (scripts/restic-versions.sh)
 set -euo pipefail
 
-run_pkgs=(restic btrfs-progs util-linux mount)
+# fuse3: fusermount3, which `restic mount` needs (igotchuu mount, and
+# Browse from the desktop).
+run_pkgs=(restic btrfs-progs util-linux mount fuse3)
 # The window links GTK 4.8 and libadwaita 1.2; meson drives the build;
 # gettext's msgfmt builds the translations (po/).
 build_pkgs=(build-essential pkg-config libgtk-4-dev libadwaita-1-dev meson ninja-build gettext)
