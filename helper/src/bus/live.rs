@@ -1,7 +1,8 @@
 //! What a client that connects mid-backup needs to know at once: the
 //! state behind the bus properties, kept current from the run's events.
 
-use std::time::UNIX_EPOCH;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use igotchuu_dbus::{Operation, Phase, Progress};
 
@@ -33,24 +34,30 @@ pub struct Changed {
 }
 
 impl LiveState {
+    /// The state at the start of `operation`: no phase, progress or errors yet.
+    fn begun(
+        operation: Operation,
+        started_at: SystemTime,
+        profile: &Option<String>,
+        places: &[PathBuf],
+    ) -> Self {
+        LiveState {
+            operation: Some(operation),
+            started_at: started_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            profile: profile.clone().unwrap_or_default(),
+            places: places.iter().map(|p| p.display().to_string()).collect(),
+            ..LiveState::default()
+        }
+    }
+
     pub fn apply(&mut self, event: &Event) -> Changed {
         let mut changed = Changed::default();
         match event {
             Event::OperationStarted(info) => {
-                *self = LiveState {
-                    operation: Some(info.operation),
-                    started_at: info
-                        .started_at
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                    profile: info.profile.clone().unwrap_or_default(),
-                    places: info
-                        .places
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect(),
-                    ..LiveState::default()
-                };
+                *self =
+                    LiveState::begun(info.operation, info.started_at, &info.profile, &info.places);
                 changed.operation = true;
                 changed.run_info = true;
                 changed.progress = true;
@@ -64,21 +71,9 @@ impl LiveState {
                 changed.operation = true;
             }
             Event::Started(info) => {
-                *self = LiveState {
-                    // A backup; its OperationStarted came first.
-                    operation: Some(self.operation.unwrap_or(Operation::Backup)),
-                    started_at: info
-                        .started_at
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                    profile: info.profile.clone().unwrap_or_default(),
-                    places: info
-                        .places
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect(),
-                    ..LiveState::default()
-                };
+                // A backup; its OperationStarted came first.
+                let operation = self.operation.unwrap_or(Operation::Backup);
+                *self = LiveState::begun(operation, info.started_at, &info.profile, &info.places);
                 changed.run_info = true;
                 changed.progress = true;
                 changed.error_count = true;
