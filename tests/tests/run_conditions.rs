@@ -147,6 +147,17 @@ fn completed_runs(fx: &Fixture) -> Vec<RunRecord> {
         .collect()
 }
 
+/// The outcomes in the history, oldest first.
+fn outcomes(bfx: &BusFixture) -> Vec<Outcome> {
+    bfx.fx
+        .env
+        .history()
+        .runs
+        .iter()
+        .map(|r| r.outcome)
+        .collect()
+}
+
 #[test]
 fn a_scheduled_backup_on_battery_waits_and_runs_once_plugged_in() {
     if !have_root("a_scheduled_backup_on_battery_waits_and_runs_once_plugged_in") {
@@ -295,14 +306,7 @@ fn a_metered_connection_holds_back_a_backup_to_a_network_repository() {
     eprintln!("not metered → restic after {:?}", unmetered.elapsed());
     run.wait(wait::DEADLINE).assert_code(exit::COMPLETED);
     assert_eq!(snapshots(), 1);
-    let outcomes: Vec<Outcome> = bfx
-        .fx
-        .env
-        .history()
-        .runs
-        .iter()
-        .map(|r| r.outcome)
-        .collect();
+    let outcomes = outcomes(&bfx);
     assert_eq!(outcomes, [Outcome::Postponed, Outcome::Completed]);
 }
 
@@ -421,14 +425,7 @@ fn a_backup_by_hand_while_one_is_postponed_leaves_it_nothing_to_do() {
     );
     assert_eq!(bfx.fx.wrapper.invocations().len(), 1, "one restic backup");
     assert_eq!(bfx.fx.repo.snapshots().len(), 1);
-    let outcomes: Vec<Outcome> = bfx
-        .fx
-        .env
-        .history()
-        .runs
-        .iter()
-        .map(|r| r.outcome)
-        .collect();
+    let outcomes = outcomes(&bfx);
     assert_eq!(outcomes, [Outcome::Postponed, Outcome::Completed]);
 }
 
@@ -488,14 +485,7 @@ fn sigterm_while_postponed_ends_the_wait_cleanly() {
     assert!(!wait::pid_alive(pid));
     assert!(bfx.fx.wrapper.invocations().is_empty());
     assert!(bfx.fx.repo.snapshots().is_empty());
-    let outcomes: Vec<Outcome> = bfx
-        .fx
-        .env
-        .history()
-        .runs
-        .iter()
-        .map(|r| r.outcome)
-        .collect();
+    let outcomes = outcomes(&bfx);
     assert_eq!(outcomes, [Outcome::Postponed]);
     assert!(!bfx.fx.env.state_dir().join("journal.json").exists());
     assert!(!locked(&bfx.fx.env.state_dir().join("lock")));
