@@ -256,6 +256,13 @@ pub struct Results {
 }
 
 impl Results {
+    /// The run history the scenario saved as `name`; panics if it is not one.
+    pub fn history(&self, name: &str) -> igotchuu_dbus::history::History {
+        let text = self.read(name);
+        igotchuu_dbus::history::History::from_json(text.as_bytes())
+            .unwrap_or_else(|e| panic!("{name}: {e}: {text}"))
+    }
+
     /// The file `name` the scenario wrote; panics if it did not.
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_else(|e| {

@@ -101,17 +101,19 @@ record history-stopped cat /var/lib/igotchuu/history.json
     );
     assert_eq!(results.read("name-while-waiting").trim(), "free");
     assert_eq!(results.read("restic-while-waiting").trim(), "none");
-    let text = results.read("history-while-waiting");
-    let before =
-        History::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("history.json: {e}: {text}"));
-    assert_eq!(before.runs.len(), 1, "{text}");
+    let before = results.history("history-while-waiting");
+    assert_eq!(before.runs.len(), 1, "{before:?}");
     let postponed = &before.runs[0];
     assert_eq!(
         (postponed.operation, postponed.outcome),
         (Operation::Backup, Outcome::Postponed),
-        "{text}"
+        "{before:?}"
     );
-    assert_eq!(postponed.conditions, [RunCondition::OnBattery], "{text}");
+    assert_eq!(
+        postponed.conditions,
+        [RunCondition::OnBattery],
+        "{before:?}"
+    );
     // The full history says why; everyone's copy only that it waits.
     assert!(
         postponed.reason.contains("battery"),
@@ -134,9 +136,7 @@ record history-stopped cat /var/lib/igotchuu/history.json
         "{service:?}\n{}",
         journal()
     );
-    let text = results.read("history");
-    let after =
-        History::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("history.json: {e}: {text}"));
+    let after = results.history("history");
     let runs: Vec<(Operation, Outcome)> = after
         .runs
         .iter()
@@ -148,7 +148,7 @@ record history-stopped cat /var/lib/igotchuu/history.json
             (Operation::Backup, Outcome::Postponed),
             (Operation::Backup, Outcome::Completed),
         ],
-        "{text}\n{}",
+        "{after:?}\n{}",
         journal()
     );
 
@@ -166,13 +166,12 @@ record history-stopped cat /var/lib/igotchuu/history.json
         "{stopped:?}\n{}",
         journal()
     );
-    let text = results.read("history-stopped");
-    let last = History::from_json(text.as_bytes()).unwrap();
+    let last = results.history("history-stopped");
     let outcomes: Vec<Outcome> = last.runs.iter().map(|r| r.outcome).collect();
     assert_eq!(
         outcomes,
         [Outcome::Postponed, Outcome::Completed, Outcome::Postponed],
-        "{text}"
+        "{last:?}"
     );
     assert_eq!(scenario.repo.snapshots().len(), 1);
     assert!(scenario.repo.locks().is_empty());

@@ -9,7 +9,6 @@
 //! policy (`keep_last = 1`), each backup in `igotchuu.service` is followed
 //! by its forget, which leaves the newest snapshot only.
 
-use igotchuu_dbus::history::History;
 use igotchuu_dbus::{Operation, Outcome};
 use igotchuu_e2e::have_root;
 use igotchuu_e2e::scenario::{Results, Scenario};
@@ -117,9 +116,7 @@ record state-files ls -A /var/lib/igotchuu
 
     // One record each, in the order they ran, all completed; each backup
     // followed by its forget.
-    let text = results.read("history");
-    let history =
-        History::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("history.json: {e}: {text}"));
+    let history = results.history("history");
     let runs: Vec<(Operation, Outcome)> = history
         .runs
         .iter()
@@ -135,7 +132,7 @@ record state-files ls -A /var/lib/igotchuu
             (Operation::Check, Outcome::Completed),
             (Operation::Prune, Outcome::Completed),
         ],
-        "{text}"
+        "{history:?}"
     );
     let check = history.last_of(Operation::Check).unwrap();
     assert!(check.finished_at >= check.started_at);

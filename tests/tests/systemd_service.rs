@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use igotchuu_dbus::history::History;
 use igotchuu_dbus::Outcome;
 use igotchuu_e2e::have_root;
 use igotchuu_e2e::scenario::{Results, Scenario, SOURCE};
@@ -37,11 +36,6 @@ fn mount_options(mountinfo: &str, point: &str) -> String {
         .find(|f| f.get(4) == Some(&point))
         .map(|f| f[5].to_owned())
         .unwrap_or_else(|| panic!("nothing is mounted at {point}:\n{mountinfo}"))
-}
-
-fn history(results: &Results) -> History {
-    let text = results.read("history");
-    History::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("history.json: {e}: {text}"))
 }
 
 #[test]
@@ -91,7 +85,7 @@ done
         results.journal_of("igotchuu").join("\n")
     );
     assert_eq!(
-        history(&results).last().unwrap().outcome,
+        results.history("history").last().unwrap().outcome,
         Outcome::Completed
     );
 
@@ -302,7 +296,7 @@ record restic sh -c 'pgrep -x restic || echo none'
         (signal["KillSignal"].as_str(), signal["KillMode"].as_str()),
         ("2", "mixed")
     );
-    let run = history(&results).runs.pop().expect("a run");
+    let run = results.history("history").runs.pop().expect("a run");
     assert_eq!(run.outcome, Outcome::Stopped, "{}", run.reason);
     assert_eq!(results.read("restic").trim(), "none");
 
