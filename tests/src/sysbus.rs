@@ -346,6 +346,21 @@ impl SystemBus {
         }
     }
 
+    /// Waits until `name` has no owner. A killed owner's connection is
+    /// closed at once, but the bus may not have read that yet: a call sent
+    /// before it has goes to the dead owner and fails with NoReply.
+    pub async fn wait_unowned(&self, conn: &zbus::Connection, name: &str, timeout: Duration) {
+        let start = std::time::Instant::now();
+        while let Some(owner) = self.owner(conn, name).await {
+            assert!(
+                start.elapsed() < timeout,
+                "{owner} still owns {name} after {timeout:?}; bus log:\n{}",
+                self.log()
+            );
+            async_io::Timer::after(wait::POLL).await;
+        }
+    }
+
     /// The live processes this bus activated. dbus-daemon sets
     /// `DBUS_STARTER_ADDRESS` for them; they are not its children (its
     /// activation helper forks them off).

@@ -297,6 +297,8 @@ fn a_mount_left_by_killed_processes_is_removed_by_the_next_helper() {
     }
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     assert!(wait::pid_gone_within(pid, UNMOUNT));
+    // Else the next Browse may reach the dead helper (NoReply).
+    block_on(w.bus.wait_unowned(&conn, BUS_NAME, wait::DEADLINE));
     drop(conn);
     assert!(mounted(&path), "the killed restic's mount should be stale");
 
