@@ -18,10 +18,12 @@ pub mod redact;
 mod retention;
 pub mod settings;
 pub mod signal;
+mod snapshot;
 mod state;
 
 pub use names::*;
 pub use payload::{BackupCompleteBody, ItemError, OriginalBackupCompleteBody, Progress, Summary};
 pub use proxy::Igotchuu1Proxy;
 pub use retention::Retention;
+pub use snapshot::{SnapshotInfo, MAX_SNAPSHOTS};
 pub use state::{Operation, Outcome, Phase, RunCondition, UnknownName};

@@ -16,8 +16,9 @@
 //!   well-known name ([`Igotchuu1Proxy::new`]) would read properties
 //!   *with* auto-start, and so start the helper.
 //! - **Stop**: sent with `NO_AUTO_START` (by the generated method itself).
-//! - **Start** ("Back up now") is the one call that may start the helper.
-//! - **Start and Stop** carry `ALLOW_INTERACTIVE_AUTHORIZATION` (also set by
+//! - **Start** ("Back up now"), **Browse**, **Snapshots**, **Restore** and
+//!   **RestoreInPlace** may start the helper; CloseBrowse never does.
+//! - **Those and Stop** carry `ALLOW_INTERACTIVE_AUTHORIZATION` (also set by
 //!   the generated methods), so polkit may ask for a password. Make them on
 //!   a connection with a long method timeout (see [`AUTH_CALL_TIMEOUT`]):
 //!   a person may be typing it.
@@ -49,6 +50,39 @@ pub trait Igotchuu1 {
     /// Fails with [`AlreadyRunning`](crate::errors::Error::AlreadyRunning) when one runs.
     #[zbus(allow_interactive_auth)]
     fn start(&self) -> Result<(), crate::errors::Error>;
+
+    /// Mounts the repository read-only for browsing (polkit action
+    /// `com.nyantec.igotchuu.browse`); returns the folder. May start the
+    /// helper.
+    #[zbus(allow_interactive_auth)]
+    fn browse(&self) -> Result<String, crate::errors::Error>;
+
+    /// This caller stops browsing. Never starts the helper.
+    #[zbus(no_autostart)]
+    fn close_browse(&self) -> Result<(), crate::errors::Error>;
+
+    /// The repository's snapshots, newest first (polkit action
+    /// `com.nyantec.igotchuu.browse`). May start the helper.
+    #[zbus(allow_interactive_auth)]
+    fn snapshots(&self) -> Result<Vec<crate::SnapshotInfo>, crate::errors::Error>;
+
+    /// Restores `path` of `snapshot` into the folder `target`, as the
+    /// caller (polkit action `com.nyantec.igotchuu.restore`); returns where
+    /// the copy goes. Returns once the restore has begun: it is the
+    /// operation `restore`. May start the helper.
+    #[zbus(allow_interactive_auth)]
+    fn restore(
+        &self,
+        snapshot: &str,
+        path: &str,
+        target: &str,
+    ) -> Result<String, crate::errors::Error>;
+
+    /// Restores `path` of `snapshot` over the original files, as root
+    /// (polkit action `com.nyantec.igotchuu.restore-in-place`,
+    /// administrators only). Confirm with the person first.
+    #[zbus(allow_interactive_auth)]
+    fn restore_in_place(&self, snapshot: &str, path: &str) -> Result<(), crate::errors::Error>;
 
     /// A run began.
     #[zbus(signal)]

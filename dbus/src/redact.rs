@@ -21,6 +21,10 @@ pub fn public_reason(operation: Operation, outcome: Outcome) -> &'static str {
         (Forget, Completed | CompletedWithWarnings) => "Old snapshots were forgotten",
         (Prune, Completed | CompletedWithWarnings) => "Unused data was removed",
         (Check, Completed | CompletedWithWarnings) => "The repository is intact",
+        (Restore, Completed) => "Files were restored",
+        (Restore, CompletedWithWarnings) => {
+            "Files were restored, but some could not be; the person who restored them can see which"
+        }
         (Check, Failed) => "The repository check failed; an administrator can see why",
         (_, Failed) => "Failed; an administrator can see why",
         (_, Stopped) => "Stopped on request",

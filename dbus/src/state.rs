@@ -23,6 +23,10 @@ pub enum Operation {
     /// `restic check`: reads the repository's structure, and a subset of
     /// its data if configured.
     Check,
+    /// Files of a snapshot brought back: into a folder the caller chose,
+    /// copied as the caller (Restore), or over the originals by an
+    /// administrator (RestoreInPlace).
+    Restore,
 }
 
 /// What a run is doing right now.
@@ -38,6 +42,8 @@ pub enum Phase {
     Pruning,
     /// restic check runs (Operation::Check).
     Checking,
+    /// Files are restored (Operation::Restore).
+    Restoring,
     Stopping,
     CleaningUp,
 }
@@ -104,6 +110,7 @@ wire_names!(Operation {
     Forget => "forget",
     Prune => "prune",
     Check => "check",
+    Restore => "restore",
 });
 
 wire_names!(RunCondition {
@@ -118,6 +125,7 @@ wire_names!(Phase {
     Forgetting => "forgetting",
     Pruning => "pruning",
     Checking => "checking",
+    Restoring => "restoring",
     Stopping => "stopping",
     CleaningUp => "cleaning-up",
 });
@@ -135,7 +143,13 @@ impl Operation {
     pub const NONE: &'static str = "";
 
     /// Every operation, in the order a desktop lists them.
-    pub const ALL: [Operation; 4] = [Self::Backup, Self::Forget, Self::Prune, Self::Check];
+    pub const ALL: [Operation; 5] = [
+        Self::Backup,
+        Self::Forget,
+        Self::Prune,
+        Self::Check,
+        Self::Restore,
+    ];
 
     /// The `Operation` property's value: an operation, or [`Operation::NONE`].
     pub fn property_value(operation: Option<Operation>) -> &'static str {
@@ -157,6 +171,7 @@ impl Operation {
             Self::Forget => Phase::Forgetting,
             Self::Prune => Phase::Pruning,
             Self::Check => Phase::Checking,
+            Self::Restore => Phase::Restoring,
         }
     }
 }
@@ -212,6 +227,7 @@ mod tests {
             Phase::Forgetting,
             Phase::Pruning,
             Phase::Checking,
+            Phase::Restoring,
             Phase::Stopping,
             Phase::CleaningUp,
         ] {
@@ -228,6 +244,6 @@ mod tests {
         }
         assert_eq!(Operation::from_property("").unwrap(), None);
         assert_eq!(Operation::default(), Operation::Backup);
-        assert!(Operation::from_property("restore").is_err());
+        assert!(Operation::from_property("mirror").is_err());
     }
 }

@@ -36,6 +36,7 @@ pub fn operation_noun(operation: Operation) -> &'static str {
         Operation::Forget => "removal of old snapshots",
         Operation::Prune => "removal of unused data",
         Operation::Check => "repository check",
+        Operation::Restore => "restore",
     }
 }
 

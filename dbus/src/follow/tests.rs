@@ -737,7 +737,7 @@ fn a_helper_that_says_no_operation_runs_backups() {
     // Unknown operation names are skipped, not guessed.
     let u = feed(
         &mut s,
-        [op_started("restore"), op_finished("restore", "failed", "x")],
+        [op_started("mirror"), op_finished("mirror", "failed", "x")],
     );
     assert!(finished_of(&u).is_empty(), "{u:?}");
     assert!(!s.running());

@@ -210,6 +210,14 @@ pub fn outcome_title(op: Operation, outcome: Option<Outcome>) -> String {
         (Operation::Check, Some(Failed)) => gettext("Repository check failed"),
         (Operation::Check, Some(Stopped)) => gettext("Repository check stopped"),
         (Operation::Check, Some(Postponed)) => gettext("Repository check postponed"),
+        (Operation::Restore, None) => gettext("Restore ended, outcome unknown"),
+        (Operation::Restore, Some(Completed)) => gettext("Files restored"),
+        (Operation::Restore, Some(CompletedWithWarnings)) => {
+            gettext("Files restored, but some were left out")
+        }
+        (Operation::Restore, Some(Failed)) => gettext("Restore failed"),
+        (Operation::Restore, Some(Stopped)) => gettext("Restore stopped"),
+        (Operation::Restore, Some(Postponed)) => gettext("Restore postponed"),
     }
 }
 
@@ -349,6 +357,7 @@ fn unknown_end(op: Operation) -> String {
         Operation::Forget => gettext("The backup helper did not say how the removal of old snapshots ended, and its history has no record of it. See the helper's log."),
         Operation::Prune => gettext("The backup helper did not say how the removal of unused data ended, and its history has no record of it. See the helper's log."),
         Operation::Check => gettext("The backup helper did not say how the repository check ended, and its history has no record of it. See the helper's log."),
+        Operation::Restore => gettext("The backup helper did not say how the restore ended, and its history has no record of it. See the helper's log."),
     }
 }
 
@@ -357,6 +366,8 @@ fn operation_line(op: Operation, phase: Phase) -> String {
     match (op, phase) {
         (Operation::Forget, Phase::Stopping) => gettext("Stopping the removal of old snapshots…"),
         (Operation::Prune, Phase::Stopping) => gettext("Stopping the removal of unused data…"),
+        (Operation::Restore, Phase::Stopping) => gettext("Stopping the restore…"),
+        (Operation::Restore, _) => gettext("Restoring files…"),
         (_, Phase::Stopping) => gettext("Stopping the repository check…"),
         (Operation::Forget, _) => gettext("Forgetting old snapshots…"),
         (Operation::Prune, _) => gettext("Removing unused data…"),
@@ -376,6 +387,8 @@ pub fn last_operation_line(f: &Finished, now: u64) -> String {
         Operation::Prune => gettext("removal of unused data"),
         // xgettext: {what} in "Last {what} 3 days ago: passed".
         Operation::Check => gettext("check"),
+        // xgettext: {what} in "Last {what} 3 days ago: passed".
+        Operation::Restore => gettext("restore"),
     };
     let ago = format::ago(f.finished_at, now);
     let reason = sentence(&f.reason).unwrap_or_default();
@@ -494,6 +507,7 @@ fn run_line(state: &DesktopState, phase: Phase) -> String {
         Phase::Forgetting => gettext("Forgetting old snapshots…"),
         Phase::Pruning => gettext("Removing unused data from the repository…"),
         Phase::Checking => gettext("Checking the repository…"),
+        Phase::Restoring => gettext("Restoring files…"),
         Phase::Stopping => gettext("Stopping the backup…"),
         Phase::CleaningUp => gettext("Cleaning up after the backup…"),
     }

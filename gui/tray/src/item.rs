@@ -74,6 +74,7 @@ fn stop_label(op: Option<igotchuu_dbus::Operation>) -> String {
         Some(Operation::Forget) => gettext("Stop forgetting old snapshots"),
         Some(Operation::Prune) => gettext("Stop removing unused data"),
         Some(Operation::Check) => gettext("Stop the repository check"),
+        Some(Operation::Restore) => gettext("Stop the restore"),
     }
 }
 

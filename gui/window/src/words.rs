@@ -15,6 +15,7 @@ pub fn phase_title(phase: Phase) -> String {
         Phase::Forgetting => gettext("Forgetting Old Snapshots…"),
         Phase::Pruning => gettext("Removing Unused Data…"),
         Phase::Checking => gettext("Checking the Repository…"),
+        Phase::Restoring => gettext("Restoring Files…"),
         Phase::Stopping => gettext("Stopping…"),
         Phase::CleaningUp => gettext("Cleaning Up…"),
     }
@@ -218,6 +219,11 @@ pub fn stop_dialog(op: igotchuu_dbus::Operation) -> (String, String, String) {
             gettext("Nothing is changed; the repository is checked the next time."),
             gettext("_Stop Check"),
         ),
+        Operation::Restore => (
+            gettext("Stop the Restore?"),
+            gettext("The files restored so far stay where they are; the rest are not restored."),
+            gettext("_Stop Restore"),
+        ),
     }
 }
 
@@ -237,6 +243,7 @@ pub fn operation_word(op: igotchuu_dbus::Operation) -> String {
         igotchuu_dbus::Operation::Forget => gettext("Forget old snapshots"),
         igotchuu_dbus::Operation::Prune => gettext("Remove unused data"),
         igotchuu_dbus::Operation::Check => gettext("Repository check"),
+        igotchuu_dbus::Operation::Restore => gettext("Restore"),
     }
 }
 

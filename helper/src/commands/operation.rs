@@ -336,6 +336,7 @@ fn inhibit_reason(operation: Operation) -> &'static str {
         Operation::Forget => "Old backups are being forgotten",
         Operation::Prune => "The backup repository is being pruned",
         Operation::Check => "The backup repository is being checked",
+        Operation::Restore => "Files are being restored from a backup",
     }
 }
 

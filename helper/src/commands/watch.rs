@@ -198,6 +198,7 @@ fn postponed_line(s: &HelperSignal) -> Option<String> {
         Operation::Forget => "Forgetting old snapshots",
         Operation::Prune => "Removing unused data",
         Operation::Check => "Repository check",
+        Operation::Restore => "Restore",
     };
     let reason = reason.trim();
     let reason = reason.strip_prefix("Postponed:").unwrap_or(reason).trim();

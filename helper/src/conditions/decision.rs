@@ -77,6 +77,7 @@ fn subject(operation: Operation) -> &'static str {
         Operation::Forget => "removing old snapshots",
         Operation::Prune => "pruning the repository",
         Operation::Check => "the repository check",
+        Operation::Restore => "the restore",
     }
 }
 

@@ -230,6 +230,7 @@ fn phase_text(phase: Phase) -> &'static str {
         Phase::Forgetting => "Forgetting old snapshots…",
         Phase::Pruning => "Removing unused data (prune)…",
         Phase::Checking => "Checking the repository…",
+        Phase::Restoring => "Restoring files…",
         Phase::Stopping => "Stopping: waiting for restic to finish cleanly…",
         Phase::CleaningUp => "Removing snapshots…",
     }

@@ -47,7 +47,9 @@ pub async fn run(
             Operation::Forget => forget(config, events, stop).await,
             Operation::Prune => prune(config, events, stop).await,
             Operation::Check => check(config, events, stop).await,
-            Operation::Backup => unreachable!("a backup is run::backup"),
+            Operation::Backup | Operation::Restore => {
+                unreachable!("a backup is run::backup, a restore run::restore")
+            }
         }
     };
     end(events, operation, outcome, reason)
