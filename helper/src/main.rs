@@ -9,6 +9,7 @@ mod config;
 mod events;
 mod exit;
 mod follow;
+mod i18n;
 mod namespace;
 mod nested;
 mod output;
@@ -32,6 +33,10 @@ use igotchuu_dbus::Operation;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // `serve` speaks to the bus and the journal only, in English.
+    if !matches!(cli.command, Command::Serve) {
+        i18n::init();
+    }
     let code = match &cli.command {
         Command::Backup { when } => now(&cli, Operation::Backup, when.scheduled),
         Command::Forget { dry_run: true, .. } => commands::forget::dry_run(&cli),

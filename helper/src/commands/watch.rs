@@ -28,8 +28,8 @@ use zbus::names::OwnedUniqueName;
 use crate::events::{Event, EventSink};
 use crate::exit;
 use crate::follow::{Ended, RunFollower};
-use crate::output::format::bytes;
-use crate::output::terminal::TerminalPrinter;
+use crate::i18n::{fill, gettext, ngettext_n};
+use crate::output::terminal::{print_summary, TerminalPrinter};
 
 /// With `--start` and no `--timeout`: how long the run may take to begin
 /// after the helper accepted Start.
@@ -49,16 +49,46 @@ pub struct Options {
 }
 
 /// Why watching could not even begin, or ended without an outcome.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 enum WatchError {
-    #[error("cannot reach the system bus: {0}")]
-    Bus(#[from] zbus::Error),
-    #[error("lost the system bus while following the backup")]
+    Bus(zbus::Error),
     Lost,
-    #[error("cannot start a backup: {0}")]
     Start(CallError),
-    #[error("no backup began within {} s", .0.as_secs())]
     Timeout(Duration),
+}
+
+impl From<zbus::Error> for WatchError {
+    fn from(e: zbus::Error) -> Self {
+        WatchError::Bus(e)
+    }
+}
+
+impl std::fmt::Display for WatchError {
+    /// In the person's language; the bus's own errors stay as zbus and
+    /// polkit word them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            WatchError::Bus(e) => fill(
+                // xgettext: {error} is the D-Bus library's reason, in English.
+                &gettext("cannot reach the system bus: {error}"),
+                &[("error", &e.to_string())],
+            ),
+            WatchError::Lost => gettext("lost the system bus while following the backup"),
+            WatchError::Start(e) => fill(
+                // xgettext: {error} is the helper's or polkit's reason, in English.
+                &gettext("cannot start a backup: {error}"),
+                &[("error", &e.to_string())],
+            ),
+            WatchError::Timeout(t) => ngettext_n(
+                // xgettext: watch --timeout: no backup began within {n} seconds.
+                "no backup began within {n} s",
+                "no backup began within {n} s",
+                t.as_secs(),
+                &t.as_secs().to_string(),
+            ),
+        };
+        f.write_str(&text)
+    }
 }
 
 pub fn run(options: Options) -> u8 {
@@ -106,7 +136,7 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
     if options.start {
         start(&conn, follower.run_open()).await?;
     } else if !follower.run_open() {
-        println!("Waiting for a backup to start…");
+        println!("{}", gettext("Waiting for a backup to start…"));
     }
     let deadline = timeout.map(|t| Instant::now() + t);
 
@@ -169,7 +199,9 @@ async fn watch(options: Options) -> Result<u8, WatchError> {
             Some(Ended::Outcome(outcome)) => return Ok(exit::for_outcome(*outcome)),
             Some(Ended::Unknown(why)) => {
                 clear_live_line();
-                println!("Ended, outcome unknown: {why}");
+                // xgettext: {why} says why watch could not learn how the run ended (in English).
+                let line = fill(&gettext("Ended, outcome unknown: {why}"), &[("why", why)]);
+                println!("{line}");
                 let _ = std::io::stdout().flush();
                 return Ok(exit::OUTCOME_UNKNOWN);
             }
@@ -194,18 +226,26 @@ fn postponed_line(s: &HelperSignal) -> Option<String> {
         return None;
     }
     let what = match operation.parse::<Operation>().ok()? {
-        Operation::Backup => "Backup",
-        Operation::Forget => "Forgetting old snapshots",
-        Operation::Prune => "Removing unused data",
-        Operation::Check => "Repository check",
-        Operation::Restore => "Restore",
+        Operation::Backup => gettext("Backup"),
+        Operation::Forget => gettext("Forgetting old snapshots"),
+        Operation::Prune => gettext("Removing unused data"),
+        Operation::Check => gettext("Repository check"),
+        Operation::Restore => gettext("Restore"),
     };
     let reason = reason.trim();
     let reason = reason.strip_prefix("Postponed:").unwrap_or(reason).trim();
     Some(if reason.is_empty() {
-        format!("{what} postponed; waiting for it")
+        fill(
+            // xgettext: {operation} is "Backup", "Repository check", …; watch waits until it runs.
+            &gettext("{operation} postponed; waiting for it"),
+            &[("operation", &what)],
+        )
     } else {
-        format!("{what} postponed: {reason}")
+        fill(
+            // xgettext: {operation} is "Backup", "Repository check", …; {reason} is the helper's, in English.
+            &gettext("{operation} postponed: {reason}"),
+            &[("operation", &what), ("reason", reason)],
+        )
     })
 }
 
@@ -213,38 +253,7 @@ fn postponed_line(s: &HelperSignal) -> Option<String> {
 /// helper, which does not say how much data was added: "unknown", not 0 B.
 fn print_summary_without_size(s: &Summary) {
     clear_live_line();
-    println!("Summary:");
-    let row = |name: &str, value: String| println!("  {name:<24}{value}");
-    let counts =
-        |new, changed, unmodified| format!("{new} new, {changed} changed, {unmodified} unmodified");
-    row(
-        "Files",
-        counts(s.files_new, s.files_changed, s.files_unmodified),
-    );
-    row(
-        "Folders",
-        counts(s.dirs_new, s.dirs_changed, s.dirs_unmodified),
-    );
-    row(
-        "Blobs added",
-        format!("{} data, {} tree", s.data_blobs, s.tree_blobs),
-    );
-    row("Data added", "unknown (the helper did not say)".to_owned());
-    row(
-        "Processed",
-        format!(
-            "{} files, {}",
-            s.total_files_processed,
-            bytes(s.total_bytes_processed)
-        ),
-    );
-    row("Duration", format!("{:.1}s", s.total_duration));
-    let id = if s.snapshot_id.is_empty() {
-        "none"
-    } else {
-        &s.snapshot_id
-    };
-    row("Snapshot", id.to_owned());
+    print_summary(s, false);
 }
 
 /// Clears the printer's live progress line on a terminal, before a line
@@ -289,7 +298,7 @@ async fn start(conn: &zbus::Connection, following: bool) -> Result<(), WatchErro
         Ok(()) => Ok(()),
         Err(CallError::AlreadyRunning(_)) => {
             if !following {
-                println!("A backup is already running; following it.");
+                println!("{}", gettext("A backup is already running; following it."));
             }
             Ok(())
         }

@@ -1,10 +1,12 @@
-//! The nested-subvolume notices in words: a warning for the terminal, and a
-//! short line for the history (which the desktop shows as "Not backed up").
+//! The nested-subvolume notices in words: a warning for the terminal, in
+//! the person's language, and a short line for the history (which the
+//! desktop shows as "Not backed up"), in English like the rest of it.
 
 use std::path::Path;
 
 use super::format::{keep_tail, thousands};
 use crate::events::{NestedGroup, Notice};
+use crate::i18n::{fill, gettext, ngettext, ngettext_n};
 
 /// A history line longer than this is cut (at its start), so that a record
 /// stays small whatever the paths.
@@ -12,32 +14,59 @@ const MAX_HISTORY_LINE: usize = 300;
 
 /// The terminal's warning, for the nested-subvolume notices.
 pub fn warning(notice: &Notice) -> Option<String> {
+    // The words in backquotes are configuration keys.
     Some(match notice {
-        Notice::NestedNotBackedUp(group) if group.count == 1 => format!(
-            "{} is a nested subvolume of its own and is not backed up (a snapshot holds an empty \
-             folder in its place); list it in `snapshot` and `places` to back it up, or in \
-             `ignore_nested` to stop this warning",
-            only_member(group).display()
+        Notice::NestedNotBackedUp(group) if group.count == 1 => fill(
+            // xgettext: {path} is a btrfs subvolume inside a backed-up one; `snapshot`, `places` and `ignore_nested` are configuration keys.
+            &gettext("{path} is a nested subvolume of its own and is not backed up (a snapshot holds an empty folder in its place); list it in `snapshot` and `places` to back it up, or in `ignore_nested` to stop this warning"),
+            &[("path", &only_member(group).display().to_string())],
         ),
-        Notice::NestedNotBackedUp(group) => format!(
-            "{} nested subvolumes below {} are not backed up ({}); list them in `snapshot` and \
-             `places` to back them up, or add {} to `ignore_nested` to stop this warning",
-            thousands(group.count),
-            group.folder.display(),
-            sample_names(group),
-            group.folder.display()
+        Notice::NestedNotBackedUp(group) => fill(
+            &ngettext(
+                // xgettext: {n} subvolumes (always more than one) in {folder}; {names} lists some of them. `snapshot`, `places` and `ignore_nested` are configuration keys.
+                "{n} nested subvolumes below {folder} are not backed up ({names}); list them in `snapshot` and `places` to back them up, or add {folder} to `ignore_nested` to stop this warning",
+                "{n} nested subvolumes below {folder} are not backed up ({names}); list them in `snapshot` and `places` to back them up, or add {folder} to `ignore_nested` to stop this warning",
+                group.count as u64,
+            ),
+            &[
+                ("n", &thousands(group.count)),
+                ("folder", &group.folder.display().to_string()),
+                ("names", &sample_names(group)),
+            ],
         ),
         Notice::MoreNestedNotBackedUp {
             folders,
             subvolumes,
-        } => format!(
-            "not backed up either: {} (`btrfs subvolume list` shows them); list them in \
-             `snapshot` and `places`, or in `ignore_nested`",
-            more(*subvolumes, *folders)
+        } => fill(
+            // xgettext: After the warnings for the first folders: {subvolumes} is "12 more nested subvolumes", {folders} "5 other folders".
+            &gettext("not backed up either: {subvolumes} in {folders} (`btrfs subvolume list` shows them); list them in `snapshot` and `places`, or in `ignore_nested`"),
+            &[
+                (
+                    "subvolumes",
+                    &ngettext_n(
+                        // xgettext: Subvolumes not named in the warnings before, as in "12 more nested subvolumes in 5 other folders".
+                        "{n} more nested subvolume",
+                        "{n} more nested subvolumes",
+                        *subvolumes as u64,
+                        &thousands(*subvolumes),
+                    ),
+                ),
+                (
+                    "folders",
+                    &ngettext_n(
+                        // xgettext: Follows "in", as in "12 more nested subvolumes in 5 other folders".
+                        "{n} other folder",
+                        "{n} other folders",
+                        *folders as u64,
+                        &thousands(*folders),
+                    ),
+                ),
+            ],
         ),
-        Notice::NestedSurveyFailed { source, error } => format!(
-            "cannot look for nested subvolumes in {} ({error}); any there are not backed up",
-            source.display()
+        Notice::NestedSurveyFailed { source, error } => fill(
+            // xgettext: {source} is a backed-up subvolume; {error} is the system's reason.
+            &gettext("cannot look for nested subvolumes in {source} ({error}); any there are not backed up"),
+            &[("source", &source.display().to_string()), ("error", error)],
         ),
         _ => return None,
     })
@@ -69,7 +98,7 @@ pub fn history_line(notice: &Notice) -> Option<String> {
     Some(keep_tail(&line, MAX_HISTORY_LINE))
 }
 
-/// "12 more nested subvolumes in 5 other folders"
+/// "12 more nested subvolumes in 5 other folders", for the history.
 fn more(subvolumes: usize, folders: usize) -> String {
     format!(
         "{} more nested {} in {} other {}",

@@ -8,7 +8,7 @@ use igotchuu_dbus::{Operation, Outcome, Phase, Progress, Summary};
 
 use super::format::{bytes, duration, keep_tail};
 use crate::events::{Event, EventSink, Finish, Notice, OperationEnd, OperationInfo};
-use crate::run::plural;
+use crate::i18n::{fill, gettext, ngettext, ngettext_n};
 
 /// Redraws of the live line; more is flicker, not information.
 const TTY_INTERVAL: Duration = Duration::from_millis(100);
@@ -57,7 +57,9 @@ impl TerminalPrinter {
     fn warn(&mut self, text: &str) {
         self.clear_line();
         let _ = io::stdout().flush();
-        eprintln!("warning: {text}");
+        // xgettext: A warning on the terminal; {message} says what is wrong.
+        let line = fill(&gettext("warning: {message}"), &[("message", text)]);
+        eprintln!("{line}");
     }
 
     fn progress(&mut self, p: &Progress) {
@@ -75,16 +77,26 @@ impl TerminalPrinter {
         self.last_progress = Some(now);
         self.unlogged = None;
         let eta = p.eta_seconds().map_or_else(
-            || "ETA unknown".to_owned(),
-            |s| format!("ETA {}", duration(s)),
+            // xgettext: The live progress line's estimated time left, unknown.
+            || gettext("ETA unknown"),
+            // xgettext: The live progress line's estimated time left, e.g. "ETA 1m15s".
+            |s| fill(&gettext("ETA {time}"), &[("time", &duration(s))]),
         );
-        let head = format!(
-            "{:5.1}%  {eta}  {}/{} files  {}/{}",
-            p.percent_done * 100.0,
-            p.files_done,
-            p.total_files,
-            bytes(p.bytes_done),
-            bytes(p.total_bytes),
+        let head = fill(
+            &ngettext(
+                // xgettext: The live progress line: "  2.5%  ETA 1m15s  10/400 files  1.5 MiB/3.0 GiB". {eta} is "ETA …"; {done} and {total} count files, {bytes_done} and {bytes_total} are sizes. Keep the double spaces.
+                "{percent}%  {eta}  {done}/{total} file  {bytes_done}/{bytes_total}",
+                "{percent}%  {eta}  {done}/{total} files  {bytes_done}/{bytes_total}",
+                p.total_files,
+            ),
+            &[
+                ("percent", &format!("{:5.1}", p.percent_done * 100.0)),
+                ("eta", &eta),
+                ("done", &p.files_done.to_string()),
+                ("total", &p.total_files.to_string()),
+                ("bytes_done", &bytes(p.bytes_done)),
+                ("bytes_total", &bytes(p.total_bytes)),
+            ],
         );
         if self.tty {
             let width = terminal_width();
@@ -94,7 +106,8 @@ impl TerminalPrinter {
             let _ = io::stdout().flush();
             self.line_drawn = true;
         } else {
-            println!("progress: {head}");
+            // xgettext: A progress line in the journal, when not on a terminal; {line} is the progress line.
+            println!("{}", fill(&gettext("progress: {line}"), &[("line", &head)]));
         }
     }
 
@@ -110,16 +123,18 @@ impl TerminalPrinter {
         self.log_unlogged();
         self.clear_line();
         if let Some(s) = &f.summary {
-            print_summary(s);
+            print_summary(s, true);
         }
         if f.outcome == Outcome::CompletedWithWarnings && !f.item_errors.is_empty() {
-            println!("Skipped, because they could not be read:");
+            println!("{}", gettext("Skipped, because they could not be read:"));
             for e in &f.item_errors {
                 println!("  {}: {}", e.item, e.error);
             }
             let more = f.error_count.saturating_sub(f.item_errors.len() as u64);
             if more > 0 {
-                println!("  … and {more} more");
+                // xgettext: After a list of unreadable files: how many more there were.
+                let text = ngettext_n("… and {n} more", "… and {n} more", more, &more.to_string());
+                println!("  {text}");
             }
         }
         print_outcome(f.outcome, &f.reason);
@@ -135,36 +150,58 @@ impl TerminalPrinter {
 
 fn print_outcome(outcome: Outcome, reason: &str) {
     let label = match outcome {
-        Outcome::Completed => "Completed",
-        Outcome::CompletedWithWarnings => "Completed with warnings",
-        Outcome::Failed => "FAILED",
-        Outcome::Stopped => "Stopped",
-        Outcome::Postponed => "Postponed",
+        Outcome::Completed => gettext("Completed"),
+        Outcome::CompletedWithWarnings => gettext("Completed with warnings"),
+        // xgettext: A failed operation's outcome on the terminal, in capitals to stand out.
+        Outcome::Failed => gettext("FAILED"),
+        Outcome::Stopped => gettext("Stopped"),
+        Outcome::Postponed => gettext("Postponed"),
     };
-    println!("{label}: {reason}");
+    let line = fill(
+        // xgettext: The last line of a run: {outcome} is "Completed", "FAILED", …; {reason} stays English (it is also the history's).
+        &gettext("{outcome}: {reason}"),
+        &[("outcome", &label), ("reason", reason)],
+    );
+    println!("{line}");
     let _ = io::stdout().flush();
 }
 
 /// What the terminal says when an operation other than a backup starts
 /// (its phase line follows, and says what it does).
 fn operation_heading(info: &OperationInfo) -> Option<String> {
-    let profile = info
-        .profile
-        .as_ref()
-        .map_or(String::new(), |p| format!(" (profile {p})"));
-    let places: Vec<_> = info
-        .places
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let places = places(&info.places);
     match info.operation {
         // Started says it, as before.
         Operation::Backup => None,
-        Operation::Forget if !places.is_empty() => Some(format!(
-            "Applying the retention policy to this machine's snapshots of {}{profile}",
-            places.join(", ")
+        Operation::Forget if !places.is_empty() => Some(with_profile(
+            fill(
+                &gettext("Applying the retention policy to this machine's snapshots of {places}"),
+                &[("places", &places)],
+            ),
+            info.profile.as_deref(),
         )),
-        _ => info.profile.as_ref().map(|p| format!("Profile {p}")),
+        _ => info
+            .profile
+            .as_ref()
+            .map(|p| fill(&gettext("Profile {profile}"), &[("profile", p)])),
+    }
+}
+
+/// The places, as a list: "/home, /srv".
+fn places(places: &[std::path::PathBuf]) -> String {
+    let names: Vec<_> = places.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
+}
+
+/// `heading`, and the profile after it when there is one.
+fn with_profile(heading: String, profile: Option<&str>) -> String {
+    match profile {
+        Some(p) => fill(
+            // xgettext: What an operation does, {heading}, then the configuration profile it uses.
+            &gettext("{heading} (profile {profile})"),
+            &[("heading", &heading), ("profile", p)],
+        ),
+        None => heading,
     }
 }
 
@@ -174,65 +211,110 @@ impl Default for TerminalPrinter {
     }
 }
 
-fn print_summary(s: &Summary) {
-    println!("Summary:");
-    let row = |name: &str, value: String| println!("  {name:<24}{value}");
+/// restic's summary of a backup. `size_known` is false for the original
+/// helper's, which does not say how much data was added.
+pub fn print_summary(s: &Summary, size_known: bool) {
+    println!("{}", gettext("Summary:"));
+    // Labels are padded to one column, whatever their language.
+    let row = |name: String, value: String| println!("  {name:<24}{value}");
+    let counts = |new: u64, changed: u64, unmodified: u64| {
+        fill(
+            // xgettext: A summary row's value: how many files or folders restic found new, changed and unmodified.
+            &gettext("{new} new, {changed} changed, {unmodified} unmodified"),
+            &[
+                ("new", &new.to_string()),
+                ("changed", &changed.to_string()),
+                ("unmodified", &unmodified.to_string()),
+            ],
+        )
+    };
     row(
-        "Files",
-        format!(
-            "{} new, {} changed, {} unmodified",
-            s.files_new, s.files_changed, s.files_unmodified
+        gettext("Files"),
+        counts(s.files_new, s.files_changed, s.files_unmodified),
+    );
+    row(
+        gettext("Folders"),
+        counts(s.dirs_new, s.dirs_changed, s.dirs_unmodified),
+    );
+    row(
+        // xgettext: restic's data blobs (file contents) and tree blobs (folder listings) added to the repository.
+        gettext("Blobs added"),
+        fill(
+            &gettext("{data} data, {tree} tree"),
+            &[
+                ("data", &s.data_blobs.to_string()),
+                ("tree", &s.tree_blobs.to_string()),
+            ],
+        ),
+    );
+    let added = match s.data_added_packed {
+        _ if !size_known => gettext("unknown (the helper did not say)"),
+        Some(p) => fill(
+            // xgettext: The data a backup added, {added}, and what it took in the repository after compression, {stored}.
+            &gettext("{added} ({stored} stored)"),
+            &[("added", &bytes(s.data_added)), ("stored", &bytes(p))],
+        ),
+        None => bytes(s.data_added),
+    };
+    row(gettext("Data added"), added);
+    row(
+        // xgettext: How many files restic read, and how much data.
+        gettext("Processed"),
+        fill(
+            &ngettext(
+                // xgettext: How many files restic read, and their size.
+                "{n} file, {size}",
+                "{n} files, {size}",
+                s.total_files_processed,
+            ),
+            &[
+                ("n", &s.total_files_processed.to_string()),
+                ("size", &bytes(s.total_bytes_processed)),
+            ],
         ),
     );
     row(
-        "Folders",
-        format!(
-            "{} new, {} changed, {} unmodified",
-            s.dirs_new, s.dirs_changed, s.dirs_unmodified
+        gettext("Duration"),
+        fill(
+            // xgettext: Seconds, with one decimal: "12.5s".
+            &gettext("{seconds}s"),
+            &[("seconds", &format!("{:.1}", s.total_duration))],
         ),
     );
-    row(
-        "Blobs added",
-        format!("{} data, {} tree", s.data_blobs, s.tree_blobs),
-    );
-    let packed = s
-        .data_added_packed
-        .map_or(String::new(), |p| format!(" ({} stored)", bytes(p)));
-    row("Data added", format!("{}{packed}", bytes(s.data_added)));
-    row(
-        "Processed",
-        format!(
-            "{} files, {}",
-            s.total_files_processed,
-            bytes(s.total_bytes_processed)
-        ),
-    );
-    row("Duration", format!("{:.1}s", s.total_duration));
     if let (Some(start), Some(end)) = (&s.backup_start, &s.backup_end) {
-        row("Ran", format!("{start} to {end}"));
+        row(
+            // xgettext: When the backup ran: from {start} to {end} (restic's times).
+            gettext("Ran"),
+            fill(
+                &gettext("{start} to {end}"),
+                &[("start", start), ("end", end)],
+            ),
+        );
     }
     let id = if s.snapshot_id.is_empty() {
-        "none"
+        // xgettext: The snapshot row of a summary, when restic saved none.
+        gettext("none")
     } else {
-        &s.snapshot_id
+        s.snapshot_id.clone()
     };
-    row("Snapshot", id.to_owned());
+    row(gettext("Snapshot"), id);
     if s.dry_run {
-        row("Dry run", "yes: nothing was saved".to_owned());
+        row(gettext("Dry run"), gettext("yes: nothing was saved"));
     }
 }
 
-fn phase_text(phase: Phase) -> &'static str {
+fn phase_text(phase: Phase) -> String {
     match phase {
-        Phase::Preparing => "Preparing…",
-        Phase::Snapshotting => "Taking snapshots…",
-        Phase::BackingUp => "Backing up…",
-        Phase::Forgetting => "Forgetting old snapshots…",
-        Phase::Pruning => "Removing unused data (prune)…",
-        Phase::Checking => "Checking the repository…",
-        Phase::Restoring => "Restoring files…",
-        Phase::Stopping => "Stopping: waiting for restic to finish cleanly…",
-        Phase::CleaningUp => "Removing snapshots…",
+        Phase::Preparing => gettext("Preparing…"),
+        Phase::Snapshotting => gettext("Taking snapshots…"),
+        Phase::BackingUp => gettext("Backing up…"),
+        Phase::Forgetting => gettext("Forgetting old snapshots…"),
+        Phase::Pruning => gettext("Removing unused data (prune)…"),
+        Phase::Checking => gettext("Checking the repository…"),
+        Phase::Restoring => gettext("Restoring files…"),
+        Phase::Stopping => gettext("Stopping: waiting for restic to finish cleanly…"),
+        // xgettext: The btrfs snapshots taken for the backup are deleted.
+        Phase::CleaningUp => gettext("Removing snapshots…"),
     }
 }
 
@@ -266,39 +348,35 @@ impl EventSink for TerminalPrinter {
                 }
             }
             Event::Started(info) => {
-                let places: Vec<_> = info
-                    .places
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect();
-                let profile = info
-                    .profile
-                    .as_ref()
-                    .map_or(String::new(), |p| format!(" (profile {p})"));
+                let places = places(&info.places);
                 // `watch` as a user who is not an administrator is not told
                 // the places.
                 let what = if places.is_empty() {
-                    "Backing up".to_owned()
+                    gettext("Backing up")
                 } else {
-                    format!("Backing up {}", places.join(", "))
+                    fill(&gettext("Backing up {places}"), &[("places", &places)])
                 };
-                self.say(&format!("{what}{profile}"));
+                self.say(&with_profile(what, info.profile.as_deref()));
             }
             Event::PhaseChanged(phase) => {
                 self.log_unlogged();
-                self.say(phase_text(*phase))
+                self.say(&phase_text(*phase))
             }
-            Event::Notice(Notice::StaleSnapshotRemoved { path }) => self.say(&format!(
-                "Removed snapshot {} left by an earlier run that was killed",
-                path.display()
+            Event::Notice(Notice::StaleSnapshotRemoved { path }) => self.say(&fill(
+                // xgettext: {path} is a btrfs snapshot that a killed run left behind.
+                &gettext("Removed snapshot {path} left by an earlier run that was killed"),
+                &[("path", &path.display().to_string())],
             )),
-            Event::Notice(Notice::SnapshotLeft { path, error }) => self.warn(&format!(
-                "snapshot {} could not be deleted ({error}); the next run will retry",
-                path.display()
+            Event::Notice(Notice::SnapshotLeft { path, error }) => self.warn(&fill(
+                // xgettext: {path} is a btrfs snapshot; {error} is the system's reason.
+                &gettext("snapshot {path} could not be deleted ({error}); the next run will retry"),
+                &[("path", &path.display().to_string()), ("error", error)],
             )),
-            Event::Notice(Notice::PrepareCommandRan { argv }) => {
-                self.say(&format!("Ran exec_before_snapshot: {}", argv.join(" ")))
-            }
+            Event::Notice(Notice::PrepareCommandRan { argv }) => self.say(&fill(
+                // xgettext: exec_before_snapshot is a configuration key; {command} is the command it ran.
+                &gettext("Ran exec_before_snapshot: {command}"),
+                &[("command", &argv.join(" "))],
+            )),
             Event::Notice(Notice::ResticSaid(line)) => self.say(&format!("  {line}")),
             Event::Notice(Notice::Report(lines)) => {
                 for line in lines {
@@ -315,20 +393,29 @@ impl EventSink for TerminalPrinter {
             Event::ItemError(e) => {
                 self.item_errors += 1;
                 if self.item_errors <= ITEM_ERRORS_SHOWN {
-                    self.warn(&format!(
-                        "cannot read {} ({}): {}",
-                        e.item, e.during, e.error
+                    self.warn(&fill(
+                        // xgettext: {item} is a file; {during} is restic's step ("archival", "scan"…); {error} is restic's reason, in English.
+                        &gettext("cannot read {item} ({during}): {error}"),
+                        &[
+                            ("item", &e.item),
+                            ("during", &e.during),
+                            ("error", &e.error),
+                        ],
                     ));
                 } else if self.item_errors == ITEM_ERRORS_SHOWN + 1 {
-                    self.warn("more files cannot be read; they are counted in the summary");
+                    self.warn(&gettext(
+                        "more files cannot be read; they are counted in the summary",
+                    ));
                 }
             }
             Event::Finished(f) => {
                 if f.error_count > 0 && f.outcome == Outcome::Failed {
-                    self.warn(&plural(
+                    self.warn(&ngettext_n(
+                        // xgettext: Files or folders restic could not read, in a failed backup.
+                        "{n} item was unreadable",
+                        "{n} items were unreadable",
                         f.error_count,
-                        "item was unreadable",
-                        "items were unreadable",
+                        &f.error_count.to_string(),
                     ));
                 }
                 self.finished(f)
