@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use igotchuu_dbus::errors::Error as BusError;
 use igotchuu_dbus::history::{History, RunRecord};
 use igotchuu_dbus::{
-    ItemError, OriginalBackupCompleteBody, Outcome, Phase, Progress, Summary, BUS_NAME, INTERFACE,
-    OBJECT_PATH,
+    ItemError, Operation, OriginalBackupCompleteBody, Outcome, Phase, Progress, SnapshotInfo,
+    Summary, BUS_NAME, INTERFACE, OBJECT_PATH,
 };
 use tempfile::TempDir;
 use zbus::object_server::SignalEmitter;
@@ -102,12 +102,40 @@ struct Control {
     stop_calls: u32,
     /// How long Start and Stop take to answer: as a person typing a password.
     delay: Duration,
+    /// What Snapshots answers, or `Deny`.
+    snapshots: Vec<SnapshotInfo>,
+    snapshots_reply: Reply,
+    /// What Browse answers.
+    browse_dir: String,
+    /// Each call of Snapshots, Browse, CloseBrowse, Restore and
+    /// RestoreInPlace, as `Member arg arg…`, in order, with the caller's
+    /// unique bus name last.
+    calls: Vec<Call>,
+}
+
+/// One call of the backups page's methods, as the stand-in got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub member: String,
+    pub args: Vec<String>,
+    /// The caller's unique bus name.
+    pub sender: String,
+}
+
+fn sender_of(header: &zbus::message::Header<'_>) -> String {
+    header.sender().map(|s| s.to_string()).unwrap_or_default()
+}
+
+fn denied() -> BusError {
+    BusError::Fdo(zbus::fdo::Error::AccessDenied("Not authorized.".into()))
 }
 
 /// The helper's object: the contract's properties and methods. Signals
 /// are emitted by name, as the helper emits them.
 struct HelperObject {
     phase: Option<Phase>,
+    /// The operation under way; a backup when a phase is set and none is.
+    operation: Option<Operation>,
     progress: Progress,
     started_at: u64,
     profile: String,
@@ -164,6 +192,91 @@ impl HelperObject {
         Ok(())
     }
 
+    async fn snapshots(
+        &self,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+    ) -> Result<Vec<SnapshotInfo>, BusError> {
+        let (reply, list, delay) = {
+            let mut c = self.control.lock().unwrap();
+            c.calls.push(Call {
+                member: "Snapshots".into(),
+                args: vec![],
+                sender: sender_of(&header),
+            });
+            (c.snapshots_reply, c.snapshots.clone(), c.delay)
+        };
+        async_io::Timer::after(delay).await;
+        match reply {
+            Reply::Deny => Err(denied()),
+            Reply::Accept => Ok(list),
+        }
+    }
+
+    fn browse(&self, #[zbus(header)] header: zbus::message::Header<'_>) -> String {
+        let mut c = self.control.lock().unwrap();
+        c.calls.push(Call {
+            member: "Browse".into(),
+            args: vec![],
+            sender: sender_of(&header),
+        });
+        c.browse_dir.clone()
+    }
+
+    fn close_browse(&self, #[zbus(header)] header: zbus::message::Header<'_>) {
+        self.control.lock().unwrap().calls.push(Call {
+            member: "CloseBrowse".into(),
+            args: vec![],
+            sender: sender_of(&header),
+        });
+    }
+
+    /// Records the call and begins a restore, as the helper does.
+    async fn restore(
+        &mut self,
+        snapshot: String,
+        path: String,
+        target: String,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<String, BusError> {
+        let name = path
+            .rsplit('/')
+            .find(|c| !c.is_empty())
+            .unwrap_or("restored");
+        let restored_to = format!("{}/{name}", target.trim_end_matches('/'));
+        self.control.lock().unwrap().calls.push(Call {
+            member: "Restore".into(),
+            args: vec![snapshot, path.clone(), target],
+            sender: sender_of(&header),
+        });
+        self.begin_operation(&emitter, Operation::Restore, vec![path])
+            .await?;
+        Ok(restored_to)
+    }
+
+    async fn restore_in_place(
+        &mut self,
+        snapshot: String,
+        path: String,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), BusError> {
+        self.control.lock().unwrap().calls.push(Call {
+            member: "RestoreInPlace".into(),
+            args: vec![snapshot, path.clone()],
+            sender: sender_of(&header),
+        });
+        self.begin_operation(&emitter, Operation::Restore, vec![path])
+            .await?;
+        Ok(())
+    }
+
+    #[zbus(property)]
+    fn operation(&self) -> String {
+        let op = self.phase.map(|_| self.operation.unwrap_or_default());
+        Operation::property_value(op).to_owned()
+    }
+
     #[zbus(property)]
     fn phase(&self) -> String {
         Phase::property_value(self.phase).to_owned()
@@ -196,7 +309,32 @@ impl HelperObject {
 }
 
 impl HelperObject {
+    /// An operation other than a backup begins: OperationStarted, then
+    /// the properties, its phase last.
+    async fn begin_operation(
+        &mut self,
+        e: &SignalEmitter<'_>,
+        operation: Operation,
+        places: Vec<String>,
+    ) -> zbus::Result<()> {
+        self.operation = Some(operation);
+        self.progress = Progress::default();
+        self.started_at = unix_now();
+        self.places = places;
+        self.error_count = 0;
+        e.emit(INTERFACE, "OperationStarted", &(operation.as_str(),))
+            .await?;
+        self.started_at_changed(e).await?;
+        self.places_changed(e).await?;
+        self.progress_changed(e).await?;
+        self.error_count_changed(e).await?;
+        self.phase = Some(operation.working_phase());
+        self.operation_changed(e).await?;
+        self.phase_changed(e).await
+    }
+
     async fn begin(&mut self, e: &SignalEmitter<'_>, places: Vec<String>) -> zbus::Result<()> {
+        self.operation = Some(Operation::Backup);
         self.phase = Some(Phase::Preparing);
         self.progress = Progress::default();
         self.started_at = unix_now();
@@ -238,9 +376,14 @@ impl Standin {
             start_calls: 0,
             stop_calls: 0,
             delay: Duration::ZERO,
+            snapshots: Vec::new(),
+            snapshots_reply: Reply::Accept,
+            browse_dir: String::new(),
+            calls: Vec::new(),
         }));
         let object = HelperObject {
             phase: initial.phase,
+            operation: None,
             progress: initial.progress,
             started_at: initial.started_at,
             profile: String::new(),
@@ -271,6 +414,47 @@ impl Standin {
     pub fn calls(&self) -> (u32, u32) {
         let c = self.control.lock().unwrap();
         (c.start_calls, c.stop_calls)
+    }
+
+    /// What Snapshots answers (or AccessDenied, as polkit refusing).
+    pub fn serve_snapshots(&self, snapshots: Vec<SnapshotInfo>, reply: Reply) {
+        let mut c = self.control.lock().unwrap();
+        c.snapshots = snapshots;
+        c.snapshots_reply = reply;
+    }
+
+    /// The folder Browse answers with.
+    pub fn serve_browse(&self, dir: &Path) {
+        self.control.lock().unwrap().browse_dir = dir.display().to_string();
+    }
+
+    /// The calls of Snapshots, Browse, CloseBrowse, Restore and
+    /// RestoreInPlace so far, in order.
+    pub fn backup_calls(&self) -> Vec<Call> {
+        self.control.lock().unwrap().calls.clone()
+    }
+
+    /// The end of an operation other than a backup: OperationFinished, and
+    /// the properties back to idle.
+    pub fn finish_operation(&self, outcome: Outcome, reason: &str) {
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            let e = object.signal_emitter();
+            let op = o.operation.take().unwrap_or_default();
+            e.emit(
+                INTERFACE,
+                "OperationFinished",
+                &(op.as_str(), outcome.as_str(), reason),
+            )
+            .await?;
+            o.phase = None;
+            o.started_at = 0;
+            o.operation_changed(e).await?;
+            o.phase_changed(e).await?;
+            o.started_at_changed(e).await
+        })
+        .expect("emit the end of the operation");
     }
 
     fn object(&self) -> zbus::object_server::InterfaceRef<HelperObject> {
@@ -679,6 +863,41 @@ pub fn sample_record(ago: u64, outcome: Outcome, reason: &str, errors: u64) -> R
             finished_at,
         )
     }
+}
+
+/// Snapshots as the helper lists them, newest first: the last one made
+/// by a scheduled run here, one by a run of this machine's history that
+/// failed after saving, and one of another machine without a size.
+pub fn sample_snapshots(now: u64) -> Vec<SnapshotInfo> {
+    let snap = |n: u8, ago: u64, host: &str, paths: &[&str]| SnapshotInfo {
+        id: format!("{:02x}", n).repeat(32),
+        time: now - ago,
+        hostname: host.into(),
+        username: "root".into(),
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+        tags: vec!["igotchuu".into()],
+        ..Default::default()
+    };
+    vec![
+        SnapshotInfo {
+            size_known: true,
+            data_added: 12_345_678,
+            run_started_at: now - 3_600 - 190,
+            run_outcome: "completed".into(),
+            ..snap(0xa1, 3_600, "laptop", &["/home", "/srv"])
+        },
+        SnapshotInfo {
+            size_known: true,
+            data_added: 1_500,
+            run_started_at: now - 3 * 86_400 - 60,
+            run_outcome: "completed-with-warnings".into(),
+            ..snap(0xb2, 3 * 86_400, "laptop", &["/home"])
+        },
+        SnapshotInfo {
+            tags: vec![],
+            ..snap(0xc3, 40 * 86_400, "workstation", &["/home/alice/Documents"])
+        },
+    ]
 }
 
 /// A progress report: `done` of the way through 5 678 files and 3.4 GB.

@@ -37,6 +37,84 @@ impl Screen {
     pub fn x11(&self) -> X11 {
         X11::connect(self.display())
     }
+
+    /// Activates the application action `action` (with a string
+    /// parameter, if any) of the app `app_id` on this session's bus, as
+    /// `gapplication action` does: GtkApplication exports its actions
+    /// as `org.gtk.Actions` at the path of its id.
+    pub fn activate_action(&self, app_id: &str, action: &str, param: Option<&str>) {
+        use zbus::zvariant::Value;
+        let path = format!("/{}", app_id.replace('.', "/"));
+        let params: Vec<Value<'_>> = param.map(Value::from).into_iter().collect();
+        let platform: std::collections::HashMap<&str, Value<'_>> = Default::default();
+        async_io::block_on(async {
+            let conn = zbus::connection::Builder::address(self.session_address())?
+                .build()
+                .await?;
+            conn.call_method(
+                Some(app_id),
+                path.as_str(),
+                Some("org.gtk.Actions"),
+                "Activate",
+                &(action, params, platform),
+            )
+            .await
+        })
+        .unwrap_or_else(|e| panic!("activate {app_id}'s action {action}: {e}"));
+    }
+}
+
+/// A stand-in `xdg-open` first in `PATH`: it records each argument it is
+/// given, one a line, and opens nothing.
+pub struct FakeOpener {
+    dir: TempDir,
+}
+
+impl FakeOpener {
+    pub fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("igotchuu-xdg-open-")
+            .tempdir()
+            .expect("temp dir");
+        let script = dir.path().join("xdg-open");
+        let record = dir.path().join("opened");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\n",
+                record.display()
+            ),
+        )
+        .expect("write xdg-open");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        FakeOpener { dir }
+    }
+
+    /// `PATH` with this `xdg-open` first.
+    pub fn path_var(&self) -> std::ffi::OsString {
+        let mut path = self.dir.path().as_os_str().to_owned();
+        if let Some(rest) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(rest);
+        }
+        path
+    }
+
+    /// What was opened so far, in order.
+    pub fn opened(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("opened"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Default for FakeOpener {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 // ------------------------------------------------------------- the window
@@ -114,6 +192,15 @@ pub struct GuiOptions<'a> {
 
 impl Gui {
     pub fn launch(screen: &Screen, o: &GuiOptions<'_>) -> Self {
+        Self::launch_with(screen, o, &[])
+    }
+
+    /// [`launch`](Self::launch) with `env` on top of the screen's.
+    pub fn launch_with(
+        screen: &Screen,
+        o: &GuiOptions<'_>,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("igotchuu-gui-log-")
             .tempdir()
@@ -134,6 +221,9 @@ impl Gui {
             .stderr(file);
         if let Some((w, h)) = o.size {
             cmd.env("IGOTCHUU_WINDOW_SIZE", format!("{w}x{h}"));
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let mut process = Guarded::spawn("igotchuu-gui", &mut cmd);
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -278,6 +368,7 @@ pub mod keys {
     pub const RETURN: u32 = 0xff0d;
     pub const TAB: u32 = 0xff09;
     pub const ESCAPE: u32 = 0xff1b;
+    pub const CONTROL: u32 = 0xffe3;
 
     /// A lowercase letter.
     pub fn letter(c: char) -> u32 {

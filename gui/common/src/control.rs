@@ -1,6 +1,7 @@
-//! "Back up now" and "Stop backup": the two calls that change anything.
+//! "Back up now" and "Stop backup", and the calls of the backups page:
+//! the snapshots, browsing them in the file manager, and restoring.
 //!
-//! Both may make polkit ask for a password, so they carry
+//! Each may make polkit ask for a password, so they carry
 //! ALLOW_INTERACTIVE_AUTHORIZATION and wait up to
 //! [`AUTH_CALL_TIMEOUT`](igotchuu_dbus::proxy::AUTH_CALL_TIMEOUT) for the
 //! reply: a person may be typing. Each call opens its own connection with
@@ -21,6 +22,14 @@ use crate::i18n::{fill, gettext};
 pub enum Request {
     Start,
     Stop,
+    /// The list of snapshots (Snapshots).
+    Snapshots,
+    /// Mounting them for the file manager (Browse).
+    Browse,
+    /// A copy into a folder the person chose (Restore).
+    Restore,
+    /// Over the original files (RestoreInPlace).
+    RestoreInPlace,
 }
 
 impl fmt::Display for Request {
@@ -28,6 +37,10 @@ impl fmt::Display for Request {
         f.write_str(&match self {
             Request::Start => gettext("Back up now"),
             Request::Stop => gettext("Stop backup"),
+            Request::Snapshots => gettext("List the backups"),
+            Request::Browse => gettext("Browse the backups"),
+            Request::Restore => gettext("Restore files"),
+            Request::RestoreInPlace => gettext("Restore over the original files"),
         })
     }
 }
@@ -51,15 +64,28 @@ pub enum ControlError {
 
 impl fmt::Display for ControlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use Request::{Start, Stop};
+        use Request::{Browse, Restore, RestoreInPlace, Snapshots, Start, Stop};
         let text = match self {
             ControlError::NotAllowed(Start) => gettext("You are not allowed to start backups"),
             ControlError::NotAllowed(Stop) => gettext("You are not allowed to stop backups"),
+            ControlError::NotAllowed(Snapshots | Browse) => {
+                gettext("You are not allowed to see the backups")
+            }
+            ControlError::NotAllowed(Restore) => gettext("You are not allowed to restore files"),
+            ControlError::NotAllowed(RestoreInPlace) => {
+                gettext("Only administrators may restore over the original files")
+            }
             ControlError::AuthenticationNeeded(Start) => gettext(
                 "You need to authenticate to start backups, but no authentication agent is running",
             ),
             ControlError::AuthenticationNeeded(Stop) => gettext(
                 "You need to authenticate to stop backups, but no authentication agent is running",
+            ),
+            ControlError::AuthenticationNeeded(Snapshots | Browse) => gettext(
+                "You need to authenticate to see the backups, but no authentication agent is running",
+            ),
+            ControlError::AuthenticationNeeded(Restore | RestoreInPlace) => gettext(
+                "You need to authenticate to restore files, but no authentication agent is running",
             ),
             ControlError::NotRunning => gettext("No backup is running"),
             ControlError::AlreadyRunning => gettext("A backup is already running"),
@@ -78,6 +104,21 @@ impl fmt::Display for ControlError {
             ControlError::Other(Stop, e) => fill(
                 // xgettext: {error} is the helper's or the bus's own message.
                 &gettext("The backup helper could not stop the backup: {error}"),
+                &[("error", e)],
+            ),
+            ControlError::Other(Snapshots, e) => fill(
+                // xgettext: {error} is the helper's or the bus's own message.
+                &gettext("The backup helper could not list the backups: {error}"),
+                &[("error", e)],
+            ),
+            ControlError::Other(Browse, e) => fill(
+                // xgettext: {error} is the helper's or the bus's own message.
+                &gettext("The backup helper could not open the backups: {error}"),
+                &[("error", e)],
+            ),
+            ControlError::Other(Restore | RestoreInPlace, e) => fill(
+                // xgettext: {error} is the helper's or the bus's own message.
+                &gettext("The backup helper could not restore the files: {error}"),
                 &[("error", e)],
             ),
         };
@@ -120,6 +161,90 @@ pub async fn stop_on(conn: &zbus::Connection) -> Result<(), ControlError> {
     proxy.stop().await.map_err(|e| from_bus(Request::Stop, e))
 }
 
+/// A connection of its own for browsing: the helper keeps the snapshots
+/// mounted for as long as this caller browses, which it tells by the bus
+/// name, so Browse and CloseBrowse go over the same connection.
+#[derive(Debug, Clone)]
+pub struct Browsing {
+    conn: zbus::Connection,
+}
+
+impl Browsing {
+    /// Asks the helper to mount the snapshots; returns the folder.
+    pub async fn open() -> Result<(Browsing, String), ControlError> {
+        let conn = connect().await?;
+        let path = activating(&conn, Request::Browse)
+            .await?
+            .browse()
+            .await
+            .map_err(|e| from_bus(Request::Browse, e))?;
+        Ok((Browsing { conn }, path))
+    }
+
+    /// Asks again on the same connection (the mount may have gone idle).
+    pub async fn reopen(&self) -> Result<String, ControlError> {
+        activating(&self.conn, Request::Browse)
+            .await?
+            .browse()
+            .await
+            .map_err(|e| from_bus(Request::Browse, e))
+    }
+
+    /// This window stops browsing. Never starts the helper; a helper that
+    /// is gone has unmounted already.
+    pub async fn close(&self) -> Result<(), ControlError> {
+        let proxy = activating(&self.conn, Request::Browse).await?;
+        match proxy.close_browse().await {
+            Err(BusError::Fdo(Fdo::ServiceUnknown(_) | Fdo::NameHasNoOwner(_))) => Ok(()),
+            other => other.map_err(|e| from_bus(Request::Browse, e)),
+        }
+    }
+}
+
+/// The repository's snapshots, newest first. May start the helper.
+pub async fn snapshots() -> Result<Vec<igotchuu_dbus::SnapshotInfo>, ControlError> {
+    let conn = connect().await?;
+    activating(&conn, Request::Snapshots)
+        .await?
+        .snapshots()
+        .await
+        .map_err(|e| from_bus(Request::Snapshots, e))
+}
+
+/// Restores `path` of `snapshot` into the folder `target`, as the caller;
+/// returns where the copy goes. The restore then runs as an operation.
+pub async fn restore(snapshot: &str, path: &str, target: &str) -> Result<String, ControlError> {
+    let conn = connect().await?;
+    activating(&conn, Request::Restore)
+        .await?
+        .restore(snapshot, path, target)
+        .await
+        .map_err(|e| from_bus(Request::Restore, e))
+}
+
+/// Restores `path` of `snapshot` over the original files (administrators).
+pub async fn restore_in_place(snapshot: &str, path: &str) -> Result<(), ControlError> {
+    let conn = connect().await?;
+    activating(&conn, Request::RestoreInPlace)
+        .await?
+        .restore_in_place(snapshot, path)
+        .await
+        .map_err(|e| from_bus(Request::RestoreInPlace, e))
+}
+
+/// A proxy that reads no properties, so that only its calls (which may)
+/// start the helper.
+async fn activating(
+    conn: &zbus::Connection,
+    request: Request,
+) -> Result<Igotchuu1Proxy<'static>, ControlError> {
+    Igotchuu1Proxy::builder(conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| from_zbus(request, e))
+}
+
 async fn connect() -> Result<zbus::Connection, ControlError> {
     zbus::connection::Builder::system()
         .map_err(|e| ControlError::NoBus(e.to_string()))?
@@ -143,8 +268,8 @@ fn from_bus(request: Request, e: BusError) -> ControlError {
         }
         // Start: no activation file. Stop: the helper left meanwhile.
         BusError::Fdo(Fdo::ServiceUnknown(_) | Fdo::NameHasNoOwner(_)) => match request {
-            Request::Start => ControlError::NoHelper,
             Request::Stop => ControlError::NotRunning,
+            _ => ControlError::NoHelper,
         },
         BusError::Fdo(Fdo::NoReply(_) | Fdo::Timeout(_) | Fdo::TimedOut(_)) => {
             ControlError::TimedOut
@@ -209,6 +334,33 @@ mod tests {
         assert_eq!(
             from_bus(Request::Start, odd).to_string(),
             "The backup helper could not start the backup: restic is not installed"
+        );
+    }
+
+    #[test]
+    fn the_backups_pages_refusals_say_what_was_refused() {
+        let denied = || BusError::Fdo(Fdo::AccessDenied("Not authorized.".into()));
+        assert_eq!(
+            from_bus(Request::Snapshots, denied()).to_string(),
+            "You are not allowed to see the backups"
+        );
+        assert_eq!(
+            from_bus(Request::Browse, denied()).to_string(),
+            "You are not allowed to see the backups"
+        );
+        assert_eq!(
+            from_bus(Request::Restore, denied()).to_string(),
+            "You are not allowed to restore files"
+        );
+        let bad = BusError::Fdo(Fdo::InvalidArgs("no such path in the snapshot".into()));
+        assert_eq!(
+            from_bus(Request::Restore, bad).to_string(),
+            "The backup helper could not restore the files: no such path in the snapshot"
+        );
+        let unknown = BusError::Fdo(Fdo::ServiceUnknown(String::new()));
+        assert_eq!(
+            from_bus(Request::Snapshots, unknown),
+            ControlError::NoHelper
         );
     }
 

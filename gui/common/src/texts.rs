@@ -247,6 +247,8 @@ pub fn worth_notifying(f: &Finished) -> bool {
         (_, Some(Outcome::Postponed)) => false,
         (Operation::Backup, _) => true,
         (Operation::Check, None) => true,
+        // Someone asked for it and waits for the files.
+        (Operation::Restore, _) => true,
         (_, outcome) => outcome == Some(Outcome::Failed),
     }
 }
@@ -325,6 +327,14 @@ fn operation_notification(f: &Finished) -> Notice {
         ),
         Some(Outcome::Postponed) => (
             reason.unwrap_or_else(|| gettext("It runs when it can.")),
+            false,
+        ),
+        Some(Outcome::CompletedWithWarnings) if f.operation == Operation::Restore => (
+            ngettext_n(
+                "{n} file could not be restored. Files you may not read are left out.",
+                "{n} files could not be restored. Files you may not read are left out.",
+                f.error_count,
+            ),
             false,
         ),
         Some(Outcome::Completed | Outcome::CompletedWithWarnings) => {

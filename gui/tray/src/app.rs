@@ -317,6 +317,8 @@ fn start_call(call: &mut Option<ControlCall>, request: Request) {
         let result = match request {
             Request::Start => control::start().await,
             Request::Stop => control::stop().await,
+            // The tray asks for nothing else; the window does.
+            other => Err(ControlError::Other(other, String::new())),
         };
         (request, result)
     }));

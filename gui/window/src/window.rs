@@ -1,11 +1,13 @@
-//! The window: a header bar with the title and the primary menu, and two
-//! pages, one while a backup runs and one for the rest. Its widgets are the
+//! The window: a header bar with the view switcher and the primary menu,
+//! and two views: the status (one page while a backup runs and one for the
+//! rest) and the backups (the snapshots, to browse and restore). Its widgets are the
 //! composite template `data/ui/window.ui` ([`MainWindow`]); [`Window`]
 //! drives them. State flows one way: the watcher, the history file and
 //! systemd report to the window, which keeps what they said in its
 //! [`Model`] and renders it.
 
 use std::cell::RefCell;
+use std::path::PathBuf;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -14,8 +16,8 @@ use adw::subclass::prelude::*;
 use gtk::{gio, glib};
 use igotchuu_dbus::history::History;
 use igotchuu_dbus::settings::Settings;
-use igotchuu_dbus::{ItemError, Operation};
-use igotchuu_desktop::control::{self, ControlError, Request};
+use igotchuu_dbus::{ItemError, Operation, SnapshotInfo};
+use igotchuu_desktop::control::{self, Browsing, ControlError, Request};
 use igotchuu_desktop::history::{self, HistoryWatcher};
 use igotchuu_desktop::i18n::{fill, gettext};
 use igotchuu_desktop::outlook;
@@ -25,8 +27,11 @@ use igotchuu_desktop::{format, texts, DesktopState, Finished, Update};
 use crate::clock::unix_now;
 use crate::pages::idle::{IdlePage, IdleView};
 use crate::pages::running::RunningPage;
+use crate::pages::snapshots::SnapshotsPage;
 use crate::probe::Probe;
 use crate::schedule::{self, Schedule};
+
+mod backups;
 
 pub const DEFAULT_SIZE: (i32, i32) = (640, 760);
 /// Narrow enough for a phone or a tiled half of a small screen.
@@ -44,6 +49,12 @@ const ERROR_TOAST_SECONDS: u32 = 10;
 const PAGE_WAITING: &str = "waiting";
 const PAGE_IDLE: &str = "idle";
 const PAGE_RUNNING: &str = "running";
+/// The views of the window (the switcher's).
+const VIEW_STATUS: &str = "status";
+const VIEW_BACKUPS: &str = "backups";
+/// How long a closing window waits for CloseBrowse before it goes anyway
+/// (the helper also ends the mount when the window leaves the bus).
+const CLOSE_BROWSE_WAIT: Duration = Duration::from_secs(3);
 
 /// What the window knows; everything it shows comes from here.
 struct Model {
@@ -60,6 +71,14 @@ struct Model {
     schedules: [Schedule; 3],
     /// The Start or Stop call under way, if any.
     pending: Option<Request>,
+    /// The snapshots, as last listed.
+    snapshots: Vec<SnapshotInfo>,
+    /// A Snapshots or Browse call is under way.
+    backups_call: bool,
+    /// This window's browsing connection, while it browses.
+    browsing: Option<Browsing>,
+    /// The folder the last restore copied into, to open when it is done.
+    restored_into: Option<PathBuf>,
 }
 
 mod imp {
@@ -69,7 +88,11 @@ mod imp {
     #[template(resource = "/com/nyantec/IGotChuu/ui/window.ui")]
     pub struct MainWindow {
         #[template_child]
-        pub title: TemplateChild<adw::WindowTitle>,
+        pub title: TemplateChild<adw::ViewSwitcherTitle>,
+        #[template_child]
+        pub views: TemplateChild<adw::ViewStack>,
+        #[template_child]
+        pub snapshots: TemplateChild<SnapshotsPage>,
         #[template_child]
         pub toasts: TemplateChild<adw::ToastOverlay>,
         #[template_child]
@@ -89,6 +112,7 @@ mod imp {
         fn class_init(klass: &mut Self::Class) {
             IdlePage::ensure_type();
             RunningPage::ensure_type();
+            SnapshotsPage::ensure_type();
             klass.bind_template();
         }
 
@@ -114,13 +138,21 @@ glib::wrapper! {
 
 pub struct Window {
     window: MainWindow,
-    title: adw::WindowTitle,
+    title: adw::ViewSwitcherTitle,
+    views: adw::ViewStack,
+    snapshots: SnapshotsPage,
     toasts: adw::ToastOverlay,
     stack: adw::ViewStack,
     idle: IdlePage,
     running: RunningPage,
     backup_now: gio::SimpleAction,
     stop: gio::SimpleAction,
+    /// The backups view's actions (app actions, so that tests and the
+    /// desktop may call them over the session bus too).
+    refresh_backups: gio::SimpleAction,
+    browse: gio::SimpleAction,
+    close_browse: gio::SimpleAction,
+    restore: gio::SimpleAction,
     model: RefCell<Model>,
     probe: Rc<Probe>,
 }
@@ -141,11 +173,32 @@ impl Window {
         let stack = widgets.stack.get();
         let idle = widgets.idle.get();
         let running = widgets.running.get();
+        let views = widgets.views.get();
+        let snapshots = widgets.snapshots.get();
 
         let backup_now = gio::SimpleAction::new("backup-now", None);
         let stop = gio::SimpleAction::new("stop", None);
-        app.add_action(&backup_now);
-        app.add_action(&stop);
+        let refresh_backups = gio::SimpleAction::new("refresh-backups", None);
+        let browse = gio::SimpleAction::new("browse", None);
+        let close_browse = gio::SimpleAction::new("close-browse", None);
+        let restore = gio::SimpleAction::new("restore", Some(glib::VariantTy::STRING));
+        let show_view = gio::SimpleAction::new("show-view", Some(glib::VariantTy::STRING));
+        let open_restored = gio::SimpleAction::new("open-restored", None);
+        for a in [
+            &backup_now,
+            &stop,
+            &refresh_backups,
+            &browse,
+            &close_browse,
+            &restore,
+            &show_view,
+            &open_restored,
+        ] {
+            app.add_action(a);
+        }
+        app.set_accels_for_action("app.show-view('status')", &["<Alt>1"]);
+        app.set_accels_for_action("app.show-view('backups')", &["<Alt>2"]);
+        app.set_accels_for_action("app.refresh-backups", &["<Control>r"]);
 
         let win = Rc::new(Window {
             window,
@@ -156,6 +209,12 @@ impl Window {
             running,
             backup_now,
             stop,
+            refresh_backups,
+            browse,
+            close_browse,
+            restore,
+            views,
+            snapshots,
             model: RefCell::new(Model {
                 state: DesktopState::default(),
                 heard: false,
@@ -164,9 +223,75 @@ impl Window {
                 settings: Settings::default(),
                 schedules: [Schedule::Unknown, Schedule::Unknown, Schedule::Unknown],
                 pending: None,
+                snapshots: Vec::new(),
+                backups_call: false,
+                browsing: None,
+                restored_into: None,
             }),
             probe,
         });
+        let weak = Rc::downgrade(&win);
+        win.refresh_backups.connect_activate(move |_, _| {
+            if let Some(w) = weak.upgrade() {
+                w.load_snapshots();
+            }
+        });
+        let weak = Rc::downgrade(&win);
+        win.browse.connect_activate(move |_, _| {
+            if let Some(w) = weak.upgrade() {
+                w.browse_files();
+            }
+        });
+        let weak = Rc::downgrade(&win);
+        win.close_browse.connect_activate(move |_, _| {
+            if let Some(w) = weak.upgrade() {
+                w.stop_browsing(false);
+            }
+        });
+        let weak = Rc::downgrade(&win);
+        win.restore.connect_activate(move |_, id| {
+            let (Some(w), Some(id)) = (weak.upgrade(), id.and_then(|v| v.str())) else {
+                return;
+            };
+            w.ask_restore(id);
+        });
+        let weak = Rc::downgrade(&win);
+        show_view.connect_activate(move |_, name| {
+            if let (Some(w), Some(name)) = (weak.upgrade(), name.and_then(|v| v.str())) {
+                if name == VIEW_STATUS || name == VIEW_BACKUPS {
+                    w.views.set_visible_child_name(name);
+                }
+            }
+        });
+        let weak = Rc::downgrade(&win);
+        open_restored.connect_activate(move |_, _| {
+            if let Some(w) = weak.upgrade() {
+                w.open_restored();
+            }
+        });
+        let weak = Rc::downgrade(&win);
+        win.views.connect_visible_child_name_notify(move |views| {
+            let Some(w) = weak.upgrade() else {
+                return;
+            };
+            // The list is asked for when first wanted: polkit may ask for
+            // a password, which nobody should meet on opening the window.
+            if views.visible_child_name().as_deref() == Some(VIEW_BACKUPS)
+                && w.snapshots.first_view()
+            {
+                w.load_snapshots();
+            }
+            w.probe.changed();
+        });
+        let weak = Rc::downgrade(&win);
+        win.window
+            .connect_close_request(move |_| match weak.upgrade() {
+                Some(w) if w.model.borrow().browsing.is_some() => {
+                    w.stop_browsing(true);
+                    glib::Propagation::Stop
+                }
+                _ => glib::Propagation::Proceed,
+            });
         let weak = Rc::downgrade(&win);
         win.backup_now.connect_activate(move |_, _| {
             if let Some(w) = weak.upgrade() {
@@ -216,6 +341,11 @@ impl Window {
             // added here so that the list is not rebuilt for each error.
             Update::ItemError(e) => self.running.add_error(&e),
             Update::State | Update::Finished(_) => {
+                if let Update::Finished(f) = &update {
+                    if f.operation == Operation::Restore {
+                        self.restore_finished(f);
+                    }
+                }
                 tracing::debug!(
                     "update: bus {}, helper {}, phase {:?}",
                     state.bus_available,
@@ -288,6 +418,13 @@ impl Window {
         // First, so that the button that gets the focus below can take it.
         let idle_ok = !running && m.pending.is_none() && m.state.bus_available;
         self.backup_now.set_enabled(idle_ok);
+        self.restore.set_enabled(idle_ok);
+        self.refresh_backups
+            .set_enabled(!m.backups_call && m.state.bus_available);
+        self.browse
+            .set_enabled(!m.backups_call && m.state.bus_available);
+        self.close_browse.set_enabled(m.browsing.is_some());
+        self.snapshots.set_browsing(m.browsing.is_some());
         let can_stop =
             running && m.pending.is_none() && m.state.phase != Some(igotchuu_dbus::Phase::Stopping);
         self.stop.set_enabled(can_stop);
@@ -387,9 +524,14 @@ impl Window {
                 w.probe.changed();
             }
         });
-        self.probe.watch_frames(&dialog, false);
+        self.present_dialog(&dialog, &heading, &body);
+    }
+
+    /// Shows a dialog and tells the probe what it says.
+    fn present_dialog(&self, dialog: &adw::MessageDialog, heading: &str, body: &str) {
+        self.probe.watch_frames(dialog, false);
         dialog.present();
-        self.probe.event("dialog", &heading);
+        self.probe.event("dialog", &format!("{heading} — {body}"));
         self.probe.changed();
     }
 

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use igotchuu_dbus::{Outcome, Phase};
 use igotchuu_e2e::standin::{
-    sample_progress, sample_record, standin_bus, Initial, Standin, StateDir,
+    sample_progress, sample_record, sample_snapshots, standin_bus, unix_now, Initial, Reply,
+    Standin, StateDir,
 };
 use igotchuu_e2e::window::{gui_binary, repo_root, Screen, PATIENCE, WINDOW_TITLE};
 
@@ -368,6 +369,30 @@ fn the_window_speaks_german() {
     );
 
     screenshot(&screen, "window-de.png");
+
+    // The backups view, in German.
+    standin.serve_snapshots(sample_snapshots(unix_now()), Reply::Accept);
+    screen.activate_action("com.nyantec.IGotChuu", "show-view", Some("backups"));
+    let backups = wait_for(&rx, "the German backups view", |items| {
+        items
+            .iter()
+            .any(|i| i == "3 Sicherungen, die neueste zuerst")
+            && items
+                .iter()
+                .any(|i| i.ends_with("Größe unbekannt · nicht auf diesem Rechner erstellt"))
+    });
+    for english in ["Browse Files", "Restore…", "Backups", "Status", "added"] {
+        assert!(
+            !backups.iter().any(|t| t.contains(english)),
+            "{english:?} is not translated: {backups:?}"
+        );
+    }
+    assert!(
+        backups.iter().any(|t| t == "Dateien durchsuchen"),
+        "{backups:?}"
+    );
+    screenshot(&screen, "window-de-backups.png");
+    screen.activate_action("com.nyantec.IGotChuu", "show-view", Some("status"));
 
     standin.begin(&["/home", "/srv"]);
     standin.set_phase(Phase::BackingUp);

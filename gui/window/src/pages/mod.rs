@@ -1,10 +1,11 @@
 //! The window's pages: one for a backup that is running, one for the rest
-//! (the last run's outcome and summary, the schedule, the history); and the
-//! rows they share. Each is a widget with a composite template
+//! (the last run's outcome and summary, the schedule, the history), the
+//! backups (snapshots) to browse and restore; and the rows they share. Each is a widget with a composite template
 //! (`data/ui/*.ui`).
 
 pub mod idle;
 pub mod running;
+pub mod snapshots;
 pub mod summary;
 
 use adw::prelude::*;

@@ -20,6 +20,9 @@ use crate::words::{self, Icon};
 /// How many of restic's current files are listed.
 const CURRENT_FILES_SHOWN: usize = 4;
 
+/// The page's icon while files are restored (Adwaita's).
+const RESTORE_ICON: &str = "folder-download-symbolic";
+
 mod imp {
     use super::*;
 
@@ -116,10 +119,18 @@ impl RunningPage {
         };
         imp.progress.set_fraction(fraction);
         let percent = format::percent(fraction);
-        // A forget, prune or check has no files of its own to count.
-        let backup = state.running_operation().unwrap_or_default() == Operation::Backup;
-        imp.files_row.set_visible(backup);
-        imp.bytes_row.set_visible(backup);
+        // A forget, prune or check has no files of its own to count; a
+        // backup and a restore count theirs.
+        let operation = state.running_operation().unwrap_or_default();
+        let counts = matches!(operation, Operation::Backup | Operation::Restore);
+        // Files coming back, not going up.
+        let icon = match operation {
+            Operation::Restore => RESTORE_ICON,
+            _ => Icon::Running.name(),
+        };
+        imp.page.set_icon_name(Some(icon));
+        imp.files_row.set_visible(counts);
+        imp.bytes_row.set_visible(counts);
         let stop = words::stop_button(state.running_operation().unwrap_or_default());
         if imp.stop_button.label().as_deref() != Some(stop.as_str()) {
             imp.stop_button.set_label(&stop);
@@ -129,7 +140,8 @@ impl RunningPage {
             (Phase::Forgetting | Phase::Pruning | Phase::Checking, None) => {
                 gettext("This can take a while…")
             }
-            (Phase::BackingUp, Some(s)) => format::eta(s),
+            (Phase::BackingUp | Phase::Restoring, Some(s)) => format::eta(s),
+            (Phase::Restoring, None) => gettext("This can take a while…"),
             (Phase::BackingUp, None) if p.total_files == 0 => gettext("Counting files…"),
             (Phase::BackingUp, None) => gettext("Estimating the time left…"),
             (Phase::Stopping, _) => gettext("Stopping…"),
