@@ -425,6 +425,13 @@ impl Window {
             .set_enabled(!m.backups_call && m.state.bus_available);
         self.close_browse.set_enabled(m.browsing.is_some());
         self.snapshots.set_browsing(m.browsing.is_some());
+        // A dot on "Status" while something runs and the backups are shown.
+        if let Some(status) = self.views.child_by_name(VIEW_STATUS) {
+            let elsewhere = self.views.visible_child_name().as_deref() != Some(VIEW_STATUS);
+            self.views
+                .page(&status)
+                .set_needs_attention(running && elsewhere);
+        }
         let can_stop =
             running && m.pending.is_none() && m.state.phase != Some(igotchuu_dbus::Phase::Stopping);
         self.stop.set_enabled(can_stop);
