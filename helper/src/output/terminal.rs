@@ -84,8 +84,8 @@ impl TerminalPrinter {
         );
         let head = fill(
             &ngettext(
-                // xgettext: The live progress line: "  2.5%  ETA 1m15s  10/400 files  1.5 MiB/3.0 GiB". {eta} is "ETA …"; {done} and {total} count files, {bytes_done} and {bytes_total} are sizes. Keep the double spaces.
-                "{percent}%  {eta}  {done}/{total} file  {bytes_done}/{bytes_total}",
+                // xgettext: The live progress line: "  2.5%  ETA 1m15s  10/400 files  1.5 MiB/3.0 GiB". {eta} is "ETA …"; {done} of {total} files (the plural follows {total}; English says "files" even for 1), {bytes_done} of {bytes_total}. Keep the double spaces.
+                "{percent}%  {eta}  {done}/{total} files  {bytes_done}/{bytes_total}",
                 "{percent}%  {eta}  {done}/{total} files  {bytes_done}/{bytes_total}",
                 p.total_files,
             ),
