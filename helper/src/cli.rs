@@ -32,7 +32,9 @@ Examples:
   igotchuu forget --dry-run             show which snapshots the policy would forget
   igotchuu check                        check that the repository can be read back
   igotchuu watch --start                back up now through the system bus, and watch
-  igotchuu restic -- snapshots          list the repository's snapshots
+  igotchuu snapshots                    list the repository's snapshots
+  igotchuu restore 1a2b3c4d /home/ana/notes --target /tmp
+                                        restore a folder of a snapshot into /tmp
   igotchuu mount /mnt/restore           browse backups with `restic mount`";
 
 /// Consistent restic backups of btrfs subvolumes.
@@ -105,6 +107,32 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// List the repository's snapshots, every host's, newest first: id,
+    /// time, host, profile, the size it added and its places.
+    Snapshots,
+    /// Restore PATH (a file or folder, as it was backed up) of SNAPSHOT (an
+    /// id or a prefix of 8 or more hex digits): into the folder --target
+    /// DIR, as DIR/NAME or "DIR/NAME (restored N)" if that exists, or with
+    /// --in-place over the original files (their contents, owners and
+    /// modes; files made since stay). Runs as a run like a backup, and is
+    /// recorded in the history.
+    #[command(group(clap::ArgGroup::new("where").required(true).args(["target", "in_place"])))]
+    Restore {
+        /// The snapshot: `igotchuu snapshots` lists them.
+        snapshot: String,
+        /// The absolute path, as it was backed up.
+        path: PathBuf,
+        /// An existing folder to restore into.
+        #[arg(long, value_name = "DIR")]
+        target: Option<PathBuf>,
+        /// Restore over the original files.
+        #[arg(long)]
+        in_place: bool,
+    },
+    /// Copy SOURCE to DEST; what a restore into a folder runs as the
+    /// person who asked for it.
+    #[command(hide = true)]
+    RestoreCopy { source: PathBuf, dest: PathBuf },
     /// Check the configuration and print it with the profile applied and
     /// secrets hidden.
     CheckConfig,
@@ -200,6 +228,40 @@ mod tests {
         let cli = Cli::parse_from(["igotchuu", "watch", "--start", "--timeout", "5"]);
         let Command::Watch { start, timeout } = cli.command else {
             panic!("not watch")
+    #[test]
+    fn restore_takes_a_target_or_in_place() {
+        let cli = Cli::parse_from([
+            "igotchuu", "restore", "1a2b3c4d", "/home/a", "--target", "/tmp",
+        ]);
+        let Command::Restore {
+            target, in_place, ..
+        } = cli.command
+        else {
+            panic!("not restore")
+        };
+        assert_eq!((target, in_place), (Some(PathBuf::from("/tmp")), false));
+        let cli = Cli::parse_from(["igotchuu", "restore", "--in-place", "1a2b3c4d", "/home/a"]);
+        assert!(matches!(
+            cli.command,
+            Command::Restore {
+                in_place: true,
+                target: None,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["igotchuu", "restore", "1a2b3c4d", "/home/a"]).is_err());
+        assert!(Cli::try_parse_from([
+            "igotchuu",
+            "restore",
+            "1a2b3c4d",
+            "/a",
+            "--in-place",
+            "--target",
+            "/t"
+        ])
+        .is_err());
+    }
+
         };
         assert!(start);
         assert_eq!(timeout, Some(5));

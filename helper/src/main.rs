@@ -16,6 +16,7 @@ mod output;
 mod priority;
 mod privileges;
 mod restic;
+mod restore;
 mod run;
 mod snapshots;
 mod state;
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     // `serve` speaks to the bus and the journal only, in English.
-    if !matches!(cli.command, Command::Serve) {
+    if !matches!(cli.command, Command::Serve | Command::RestoreCopy { .. }) {
         i18n::init();
     }
     let code = match &cli.command {
@@ -46,6 +47,21 @@ fn main() -> ExitCode {
         Command::Serve => commands::operation::run(&cli, Mode::OnStartCall),
         Command::Cleanup => commands::cleanup::run(&cli),
         Command::CheckConfig => commands::config::check(&cli),
+        Command::Snapshots => commands::restore::snapshots(&cli),
+        Command::Restore {
+            snapshot,
+            path,
+            target,
+            ..
+        } => commands::operation::run(
+            &cli,
+            Mode::Restore(commands::restore::Request {
+                snapshot: snapshot.clone(),
+                path: path.clone(),
+                target: target.clone(),
+            }),
+        ),
+        Command::RestoreCopy { source, dest } => commands::restore::copy(source, dest),
         Command::Watch { start, timeout } => commands::watch::run(commands::watch::Options {
             start: *start,
             timeout: timeout.map(std::time::Duration::from_secs),

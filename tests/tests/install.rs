@@ -63,9 +63,10 @@ fn file(path: impl Into<String>, mode: u32, source: Option<&str>) -> Expected {
     }
 }
 
-/// What a server gets (`-Dgui=disabled`): the helper and its system files.
+/// What a server gets (`-Dgui=disabled`): the helper, its system files
+/// and the translations.
 fn helper_files(unitdir: &str) -> Vec<Expected> {
-    vec![
+    let mut v = vec![
         file("/usr/bin/igotchuu", 0o755, None),
         file(
             "/usr/share/dbus-1/system.d/com.nyantec.IGotChuu.conf",
@@ -116,7 +117,9 @@ fn helper_files(unitdir: &str) -> Vec<Expected> {
             0o644,
             Some("data/igotchuu-check.timer"),
         ),
-    ]
+    ];
+    v.extend(catalogues());
+    v
 }
 
 /// The icons, below data/icons/hicolor/ and /usr/share/icons/hicolor/.
@@ -161,16 +164,23 @@ fn desktop_files() -> Vec<Expected> {
             Some(&format!("data/icons/hicolor/{icon}")),
         ));
     }
-    // A catalogue for each language in po/LINGUAS, built by msgfmt.
-    let linguas = std::fs::read_to_string(source_root().join("po/LINGUAS")).unwrap();
-    for lang in linguas.split_whitespace() {
-        v.push(file(
-            format!("/usr/share/locale/{lang}/LC_MESSAGES/igotchuu.mo"),
-            0o644,
-            None,
-        ));
-    }
     v
+}
+
+/// A catalogue for each language in po/LINGUAS, built by msgfmt: the
+/// helper's terminal output is translated too, so servers get them.
+fn catalogues() -> Vec<Expected> {
+    let linguas = std::fs::read_to_string(source_root().join("po/LINGUAS")).unwrap();
+    linguas
+        .split_whitespace()
+        .map(|lang| {
+            file(
+                format!("/usr/share/locale/{lang}/LC_MESSAGES/igotchuu.mo"),
+                0o644,
+                None,
+            )
+        })
+        .collect()
 }
 
 /// Asserts that `staged` holds exactly `expected`, with those modes, and

@@ -16,9 +16,10 @@ mod object;
 mod public;
 mod publisher;
 mod throttle;
+pub mod restore;
 mod timeout;
 
 pub use gate::Gate;
 pub use live::LiveState;
-pub use object::{Control, StartRequest};
+pub use object::{Control, Job, StartRequest};
 pub use publisher::{release_name, AttachError, NameRole, Publisher};
