@@ -27,6 +27,10 @@ pub const ACTION_STOP: &str = "com.nyantec.igotchuu.stop";
 pub const ACTION_START: &str = "com.nyantec.igotchuu.start";
 /// polkit action checked before the repository is mounted for browsing.
 pub const ACTION_BROWSE: &str = "com.nyantec.igotchuu.browse";
+/// polkit action checked before files are restored into a folder, as the caller.
+pub const ACTION_RESTORE: &str = "com.nyantec.igotchuu.restore";
+/// polkit action checked before files are restored over the originals, as root.
+pub const ACTION_RESTORE_IN_PLACE: &str = "com.nyantec.igotchuu.restore-in-place";
 /// Where the helper keeps its lock, journal and run history, unless
 /// systemd's `StateDirectory=` hands it another one through `$STATE_DIRECTORY`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/igotchuu";
@@ -52,7 +56,13 @@ mod tests {
         );
         // The version is in the interface name: additions keep it, breaks bump it.
         assert!(INTERFACE.ends_with('1'));
-        for action in [ACTION_START, ACTION_STOP, ACTION_BROWSE] {
+        for action in [
+            ACTION_START,
+            ACTION_STOP,
+            ACTION_BROWSE,
+            ACTION_RESTORE,
+            ACTION_RESTORE_IN_PLACE,
+        ] {
             assert!(action.starts_with("com.nyantec.igotchuu."), "{action}");
         }
         assert_ne!(ACTION_START, ACTION_STOP);

@@ -224,11 +224,6 @@ mod tests {
     }
 
     #[test]
-    fn watch_takes_start_and_a_timeout() {
-        let cli = Cli::parse_from(["igotchuu", "watch", "--start", "--timeout", "5"]);
-        let Command::Watch { start, timeout } = cli.command else {
-            panic!("not watch")
-    #[test]
     fn restore_takes_a_target_or_in_place() {
         let cli = Cli::parse_from([
             "igotchuu", "restore", "1a2b3c4d", "/home/a", "--target", "/tmp",
@@ -262,6 +257,11 @@ mod tests {
         .is_err());
     }
 
+    #[test]
+    fn watch_takes_start_and_a_timeout() {
+        let cli = Cli::parse_from(["igotchuu", "watch", "--start", "--timeout", "5"]);
+        let Command::Watch { start, timeout } = cli.command else {
+            panic!("not watch")
         };
         assert!(start);
         assert_eq!(timeout, Some(5));

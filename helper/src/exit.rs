@@ -14,6 +14,9 @@ pub const FAILED: u8 = 1;
 /// Backup completed with warnings: a snapshot was saved, but some files
 /// could not be read and are missing from it. Same as restic's own code.
 pub const COMPLETED_WITH_WARNINGS: u8 = 3;
+/// Wrong command-line usage, as clap exits; also a restore's argument that
+/// names no snapshot, or a path outside it.
+pub const USAGE: u8 = 2;
 /// A scheduled run was postponed: a run condition (on battery, a metered
 /// connection) did not clear in time, and nothing ran. Not a failure; the
 /// next scheduled run tries again.

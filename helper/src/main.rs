@@ -46,7 +46,6 @@ fn main() -> ExitCode {
         Command::Check { when } => now(&cli, Operation::Check, when.scheduled),
         Command::Serve => commands::operation::run(&cli, Mode::OnStartCall),
         Command::Cleanup => commands::cleanup::run(&cli),
-        Command::CheckConfig => commands::config::check(&cli),
         Command::Snapshots => commands::restore::snapshots(&cli),
         Command::Restore {
             snapshot,
@@ -62,6 +61,7 @@ fn main() -> ExitCode {
             }),
         ),
         Command::RestoreCopy { source, dest } => commands::restore::copy(source, dest),
+        Command::CheckConfig => commands::config::check(&cli),
         Command::Watch { start, timeout } => commands::watch::run(commands::watch::Options {
             start: *start,
             timeout: timeout.map(std::time::Duration::from_secs),

@@ -22,8 +22,14 @@ const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
 /// capabilities, so every step before it that needs one (the view's
 /// chroot, `CAP_SYS_CHROOT`) must already have run.
 pub fn restic_child(cmd: &mut tokio::process::Command) {
+    restic_child_with(cmd, privileges::caps::CapSet::of(&[]));
+}
+
+/// [`restic_child`], with `extra` capabilities besides restic's own.
+pub fn restic_child_with(cmd: &mut tokio::process::Command, extra: privileges::caps::CapSet) {
     let parent = Pid::this();
-    let caps = privileges::restic_caps(privileges::repository_of(cmd.as_std()).as_ref());
+    let own = privileges::restic_caps(privileges::repository_of(cmd.as_std()).as_ref());
+    let caps = privileges::caps::CapSet(own.0 | extra.0);
     tracing::debug!("restic runs with {caps}");
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls.

@@ -191,24 +191,31 @@ impl Browser {
     async fn end(&self, mut s: Session, why: &str) {
         s.watcher.abort();
         tracing::info!("unmounting {}: {why}", s.path.display());
-        if let Some(pid) = s.restic.id() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGINT);
-        }
-        if tokio::time::timeout(UNMOUNT_TIMEOUT, s.restic.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("restic mount did not exit after SIGINT; killing it");
-            let _ = s.restic.kill().await;
-        }
-        if let Ok(host) = &self.host {
-            if is_mounted(host, &s.path) {
-                detach(host, &s.path);
-            }
-        }
-        let _ = std::fs::remove_dir(&s.path);
+        unmount(&mut s.restic, self.host.as_ref().ok(), &s.path).await;
         self.gate.send_modify(|g| g.set_browsing(false));
     }
+}
+
+/// Ends a `restic mount` made by [`mount`]: SIGINT, then SIGKILL if it
+/// does not exit, then the mount detached if it is still there, and its
+/// folder removed.
+pub(crate) async fn unmount(restic: &mut tokio::process::Child, host: Option<&File>, path: &Path) {
+    if let Some(pid) = restic.id() {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGINT);
+    }
+    if tokio::time::timeout(UNMOUNT_TIMEOUT, restic.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("restic mount did not exit after SIGINT; killing it");
+        let _ = restic.kill().await;
+    }
+    if let Some(host) = host {
+        if is_mounted(host, path) {
+            detach(host, path);
+        }
+    }
+    let _ = std::fs::remove_dir(path);
 }
 
 /// Ends the session when its callers have all gone from the bus, or after
@@ -280,7 +287,7 @@ fn make_dir(path: &Path) -> io::Result<()> {
 
 /// Runs `restic mount` at `path` in the host's mount namespace and waits
 /// until the mount is there.
-async fn mount(
+pub(crate) async fn mount(
     config: &Config,
     host: &File,
     path: &Path,

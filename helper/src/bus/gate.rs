@@ -99,6 +99,9 @@ pub struct Gate {
     /// The repository is mounted for browsing (`bus::browse`): an
     /// activated helper stays for as long as it is.
     browsing: bool,
+    /// Calls under way that keep an activated helper (Snapshots), up to
+    /// [`HARD_CAP`].
+    busy: u32,
 }
 
 impl Gate {
@@ -110,6 +113,7 @@ impl Gate {
             limits: Limits::default(),
             closing: None,
             browsing: false,
+            busy: 0,
         }
     }
 
@@ -199,6 +203,15 @@ impl Gate {
         self.run = RunState::Finished;
     }
 
+    /// A call that keeps an activated helper began (`true`) or ended.
+    pub fn set_busy(&mut self, busy: bool) {
+        if busy {
+            self.busy += 1;
+        } else {
+            self.busy = self.busy.saturating_sub(1);
+        }
+    }
+
     /// A browse session began or ended.
     pub fn set_browsing(&mut self, browsing: bool) {
         self.browsing = browsing;
@@ -241,7 +254,7 @@ impl Gate {
         if let Some(why) = self.closing {
             return Verdict::Leave(why);
         }
-        if self.pending > 0 {
+        if self.pending > 0 || self.busy > 0 {
             return Verdict::Stay(until_cap);
         }
         match IDLE_EXIT.checked_sub(elapsed) {
@@ -334,6 +347,19 @@ mod tests {
         g.set_browsing(true);
         g.close(Leave::Signal);
         assert_eq!(g.verdict(S), Verdict::Leave(Leave::Signal));
+    }
+
+    #[test]
+    fn a_busy_call_keeps_it_but_only_until_the_hard_cap() {
+        let mut g = Gate::waiting();
+        g.set_busy(true);
+        assert_eq!(
+            g.verdict(IDLE_EXIT + S),
+            Verdict::Stay(HARD_CAP - IDLE_EXIT - S)
+        );
+        assert_eq!(g.verdict(HARD_CAP), Verdict::Leave(Leave::HardCap));
+        g.set_busy(false);
+        assert_eq!(g.verdict(IDLE_EXIT + S), Verdict::Leave(Leave::Idle));
     }
 
     #[test]

@@ -15,8 +15,8 @@ mod live;
 mod object;
 mod public;
 mod publisher;
-mod throttle;
 pub mod restore;
+mod throttle;
 mod timeout;
 
 pub use gate::Gate;

@@ -7,7 +7,9 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use igotchuu_dbus::{Operation, Phase, Progress, ACTION_BROWSE, ACTION_START, ACTION_STOP};
+use igotchuu_dbus::{
+    Operation, Phase, Progress, SnapshotInfo, ACTION_BROWSE, ACTION_START, ACTION_STOP,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
@@ -20,6 +22,8 @@ use super::caller::Caller;
 use super::gate::{closed_error, Gate, Leave, Refused};
 use super::limits::Key;
 use super::live::LiveState;
+use super::restore::{RestoreCall, Restorer};
+use crate::restore::RestoreJob;
 use igotchuu_dbus::errors::Error as BackupError;
 
 /// How bus callers steer the helper.
@@ -34,6 +38,17 @@ pub struct Control {
     /// The repository mounted for browsing; absent in a helper that only
     /// announces a postponed operation.
     pub browse: Option<Arc<Browser>>,
+    /// Snapshots and restores; absent as `browse` is.
+    pub restore: Option<Arc<Restorer>>,
+}
+
+/// What a claimed run is.
+#[derive(Debug)]
+pub enum Job {
+    /// Start: a backup.
+    Backup,
+    /// Restore or RestoreInPlace, its arguments checked.
+    Restore(Box<RestoreJob>),
 }
 
 /// A Start call that passed polkit and claimed the run, for the main task
@@ -42,6 +57,7 @@ pub struct StartRequest {
     /// The caller (uid, pid, unique bus name), for the log.
     pub caller: String,
     pub reply: oneshot::Sender<Result<(), BackupError>>,
+    pub job: Job,
 }
 
 pub struct BackupObject {
@@ -67,14 +83,14 @@ impl BackupObject {
 /// A Start call's polkit check, counted in the gate while it is out, so
 /// that an activated helper does not leave while a person types a password,
 /// and capped per caller (see `limits`).
-struct StartCheck<'a> {
+pub(super) struct StartCheck<'a> {
     gate: &'a watch::Sender<Gate>,
     who: Key,
     counted: bool,
 }
 
 impl<'a> StartCheck<'a> {
-    fn begin(gate: &'a watch::Sender<Gate>, who: Key) -> Result<Self, Refused> {
+    pub(super) fn begin(gate: &'a watch::Sender<Gate>, who: Key) -> Result<Self, Refused> {
         let mut begun = Ok(());
         gate.send_modify(|g| begun = g.begin_check(&who));
         begun.map(|()| StartCheck {
@@ -86,7 +102,7 @@ impl<'a> StartCheck<'a> {
 
     /// Runs the check; gives up when the helper leaves. Ok means the run is
     /// claimed for this call.
-    async fn run(
+    pub(super) async fn run(
         mut self,
         check: impl Future<Output = (Polkit, Result<(), BackupError>)>,
     ) -> (Polkit, Result<(), BackupError>) {
@@ -115,13 +131,13 @@ impl Drop for StartCheck<'_> {
 }
 
 /// A Stop call's polkit check, capped like Start's.
-struct StopCheck<'a> {
+pub(super) struct StopCheck<'a> {
     gate: &'a watch::Sender<Gate>,
     who: Key,
 }
 
 impl<'a> StopCheck<'a> {
-    fn begin(gate: &'a watch::Sender<Gate>, who: Key) -> Result<Self, Refused> {
+    pub(super) fn begin(gate: &'a watch::Sender<Gate>, who: Key) -> Result<Self, Refused> {
         let mut begun = Ok(());
         gate.send_modify(|g| begun = g.begin_stop_check(&who));
         begun.map(|()| StopCheck { gate, who })
@@ -134,7 +150,7 @@ impl Drop for StopCheck<'_> {
     }
 }
 
-fn exiting() -> BackupError {
+pub(super) fn exiting() -> BackupError {
     BackupError::Fdo(zbus::fdo::Error::Failed(
         "the igotchuu helper exited before it could start the backup; call Start again".into(),
     ))
@@ -142,7 +158,7 @@ fn exiting() -> BackupError {
 
 /// A caller the caps cannot count: the bus could not say its uid, most
 /// likely because it has gone already.
-fn unidentified(caller: &Caller) -> (Polkit, Result<(), BackupError>) {
+pub(super) fn unidentified(caller: &Caller) -> (Polkit, Result<(), BackupError>) {
     (
         Polkit::NotAsked,
         Err(BackupError::Fdo(zbus::fdo::Error::AccessDenied(format!(
@@ -153,7 +169,7 @@ fn unidentified(caller: &Caller) -> (Polkit, Result<(), BackupError>) {
 }
 
 /// For the audit log: a refusal before polkit.
-fn refused(r: Refused) -> (Polkit, Result<(), BackupError>) {
+pub(super) fn refused(r: Refused) -> (Polkit, Result<(), BackupError>) {
     let polkit = match r {
         Refused::OverLimit(_) => Polkit::OverLimit,
         Refused::Now(_) => Polkit::NotAsked,
@@ -226,6 +242,7 @@ impl BackupObject {
         let request = StartRequest {
             caller: caller.to_string(),
             reply,
+            job: Job::Backup,
         };
         // Only the call that claimed the run gets here, so there is room.
         if start.try_send(request).is_err() {
@@ -271,6 +288,27 @@ impl BackupObject {
     }
 }
 
+/// Writes the audit line of a call that returns a value (the log says
+/// how it ended, never the value), and gives the reply back.
+fn audited<T>(
+    method: &str,
+    caller: &Caller,
+    polkit: Polkit,
+    reply: Result<T, BackupError>,
+) -> Result<T, BackupError> {
+    match reply {
+        Ok(v) => {
+            audit::record(method, caller, polkit, &Ok(()));
+            Ok(v)
+        }
+        Err(e) => {
+            let reply = Err(e);
+            audit::record(method, caller, polkit, &reply);
+            reply.map(|()| unreachable!("an error"))
+        }
+    }
+}
+
 #[interface(name = "com.nyantec.igotchuu1")]
 impl BackupObject {
     /// Mounts the repository read-only for browsing; returns where.
@@ -293,6 +331,58 @@ impl BackupObject {
                 reply.map(|()| String::new())
             }
         }
+    }
+
+    /// The repository's snapshots, newest first.
+    #[zbus(out_args("snapshots"))]
+    async fn snapshots(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<Vec<SnapshotInfo>, BackupError> {
+        let caller = Caller::identify(conn, &header).await;
+        let (polkit, reply) = self.snapshots_for(&caller, &header, conn).await;
+        audited("Snapshots", &caller, polkit, reply)
+    }
+
+    /// Restores `path` of `snapshot` into the folder `target`, as the caller.
+    #[zbus(out_args("restored_to"))]
+    async fn restore(
+        &self,
+        snapshot: String,
+        path: String,
+        target: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BackupError> {
+        let caller = Caller::identify(conn, &header).await;
+        let call = RestoreCall {
+            snapshot: &snapshot,
+            path: &path,
+            target: Some(&target),
+        };
+        let (polkit, reply) = self.restore_for(&caller, &header, conn, call).await;
+        audited("Restore", &caller, polkit, reply)
+    }
+
+    /// Restores `path` of `snapshot` over the original files, as root.
+    async fn restore_in_place(
+        &self,
+        snapshot: String,
+        path: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), BackupError> {
+        let caller = Caller::identify(conn, &header).await;
+        let call = RestoreCall {
+            snapshot: &snapshot,
+            path: &path,
+            target: None,
+        };
+        let (polkit, reply) = self.restore_for(&caller, &header, conn, call).await;
+        let reply = reply.map(|_| ());
+        audit::record("RestoreInPlace", &caller, polkit, &reply);
+        reply
     }
 
     /// The caller stops browsing; the mount goes once nobody browses.

@@ -81,6 +81,8 @@ enum Outgoing {
     /// The phase as it was when it changed: the property may have moved on.
     Phase(Option<Phase>),
     Progress(Progress),
+    /// The Progress property changed, without a Progress signal (a restore).
+    ProgressProperty,
     /// A report is held back: the bus task sends it at this time if no
     /// newer one has gone out by then.
     WakeAt(Instant),
@@ -245,6 +247,8 @@ pub struct BusSink {
     tokens: f64,
     tokens_at: Instant,
     folded: u64,
+    /// When the Progress property of a restore was last announced.
+    property_at: Option<Instant>,
 }
 
 impl BusSink {
@@ -262,6 +266,7 @@ impl BusSink {
             tokens: ERROR_BURST,
             tokens_at: Instant::now(),
             folded: 0,
+            property_at: None,
         }
     }
 
@@ -323,12 +328,23 @@ impl BusSink {
 
 impl EventSink for BusSink {
     fn handle(&mut self, event: &Event) {
-        let _: Changed = self
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .apply(event);
+        let restoring = {
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let _: Changed = live.apply(event);
+            live.operation == Some(Operation::Restore)
+        };
         match event {
+            // The seed's Progress signal is a backup's: a restore's shows
+            // in the property alone, at most every PROGRESS_INTERVAL.
+            Event::Progress(_) if restoring => {
+                let due = self
+                    .property_at
+                    .is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL);
+                if due && !self.congested() {
+                    self.property_at = Some(Instant::now());
+                    self.send(Outgoing::ProgressProperty);
+                }
+            }
             Event::Progress(p) => self.progress(p),
             Event::ItemError(e) => self.item_error(e),
             Event::Started(_) => self.send(Outgoing::Started),
@@ -351,6 +367,9 @@ impl EventSink for BusSink {
             }
             Event::OperationFinished(end) => {
                 self.flush();
+                if end.operation == Operation::Restore && self.property_at.take().is_some() {
+                    self.send(Outgoing::ProgressProperty);
+                }
                 self.send(Outgoing::OperationFinished {
                     operation: end.operation,
                     outcome: end.outcome,
@@ -609,6 +628,7 @@ impl BusTask {
                 obj.progress_changed(em).await?;
                 obj.error_count_changed(em).await?;
             }
+            Outgoing::ProgressProperty => obj.progress_changed(em).await?,
             Outgoing::WakeAt(_) | Outgoing::Error(_) | Outgoing::Folded(_) => {}
             Outgoing::Finished {
                 outcome, complete, ..
@@ -668,6 +688,10 @@ impl BusTask {
             Outgoing::Phase(phase) => announce_phase(em, *phase).await?,
             Outgoing::Progress(p) => {
                 send_progress(em, p).await?;
+                obj.progress_changed(em).await?;
+                self.announce_errors(&obj, em).await?;
+            }
+            Outgoing::ProgressProperty => {
                 obj.progress_changed(em).await?;
                 self.announce_errors(&obj, em).await?;
             }
@@ -734,6 +758,7 @@ mod tests {
                 Outgoing::Started => "started".to_owned(),
                 Outgoing::Phase(p) => format!("phase {}", Phase::property_value(p)),
                 Outgoing::Progress(p) => format!("progress {}", p.files_done),
+                Outgoing::ProgressProperty => "progress property".to_owned(),
                 Outgoing::WakeAt(_) => "wake".to_owned(),
                 Outgoing::Error(e) => format!("error {}", e.item),
                 Outgoing::Folded(n) => format!("folded {n}"),
@@ -846,6 +871,30 @@ mod tests {
         );
         let live = sink.live.lock().unwrap();
         assert_eq!((live.operation, live.phase), (None, None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restore_shows_its_progress_in_the_property_alone() {
+        let (mut sink, mut rx, _) = sink();
+        sink.handle(&operation(Operation::Restore));
+        sink.handle(&Event::PhaseChanged(Phase::Restoring));
+        sink.handle(&progress(1));
+        sink.handle(&progress(2));
+        tokio::time::advance(PROGRESS_INTERVAL).await;
+        sink.handle(&progress(3));
+        sink.handle(&operation_end(Operation::Restore, Outcome::Completed));
+        assert_eq!(
+            drain(&mut rx),
+            [
+                "operation restore",
+                "phase restoring",
+                "progress property",
+                "progress property",
+                "progress property",
+                "operation restore completed",
+            ]
+        );
+        assert_eq!(sink.live.lock().unwrap().progress.files_done, 3);
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod forget;
 pub mod operation;
 pub mod restic;
+pub mod restore;
 mod serve;
 pub mod watch;
 

@@ -25,12 +25,14 @@ use tokio::sync::{mpsc, watch};
 use super::serve::{self, Waited};
 use super::{Claim, Setup};
 use crate::bus::browse::Browser;
-use crate::bus::{self, inhibit, Control, Gate, LiveState, NameRole, Publisher, StartRequest};
+use crate::bus::restore::Restorer;
+use crate::bus::{self, inhibit, Control, Gate, Job, LiveState, NameRole, Publisher, StartRequest};
 use crate::cli::Cli;
 use crate::conditions;
 use crate::events::EventBus;
 use crate::exit;
 use crate::output;
+use crate::restore::RestoreJob;
 use crate::run;
 use crate::state;
 
@@ -40,7 +42,6 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What to run, and when.
-#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `operation` now; `scheduled` when a timer started it (the run
     /// conditions apply).
@@ -48,6 +49,9 @@ pub enum Mode {
         operation: Operation,
         scheduled: bool,
     },
+    /// `igotchuu restore`: this restore now, once its arguments are checked
+    /// against the repository.
+    Restore(super::restore::Request),
     /// A backup, once a Start call on the bus was allowed.
     OnStartCall,
 }
@@ -77,7 +81,7 @@ async fn run_async(setup: Setup, mode: Mode) -> u8 {
     super::stop_on_signals(&stop_tx);
     let (start_tx, start_rx) = mpsc::channel(1);
     let live = Arc::new(Mutex::new(LiveState::default()));
-    let standby = mode == Mode::OnStartCall;
+    let standby = matches!(mode, Mode::OnStartCall);
     let gate = watch::Sender::new(if standby {
         Gate::waiting()
     } else {
@@ -91,6 +95,7 @@ async fn run_async(setup: Setup, mode: Mode) -> u8 {
         start: standby.then_some(start_tx),
         gate,
         browse: Some(browser.clone()),
+        restore: Some(Restorer::new(setup.config.clone(), setup.state_dir.clone())),
     };
     let code = run_with(setup, mode, control, live, start_rx, stop_rx).await;
     browser.close("the igotchuu helper exits").await;
@@ -105,14 +110,27 @@ async fn run_with(
     mut start_rx: mpsc::Receiver<StartRequest>,
     stop_rx: watch::Receiver<bool>,
 ) -> u8 {
-    let (operation, claim, publisher, overridden) = match mode {
-        Mode::Now {
-            operation,
-            scheduled,
-        } => {
-            let overridden = match pass_gate(&setup, operation, scheduled, stop_rx.clone()).await {
-                Ok(o) => Overridden::Known(o),
-                Err(code) => return code,
+    let (job, claim, publisher, overridden) = match mode {
+        Mode::Now { .. } | Mode::Restore(_) => {
+            let (operation, scheduled, job) = match mode {
+                Mode::Now {
+                    operation,
+                    scheduled,
+                } => (operation, scheduled, Job::Backup),
+                Mode::Restore(request) => match super::restore::job(&setup, &request).await {
+                    Ok(job) => (Operation::Restore, false, Job::Restore(Box::new(job))),
+                    Err(code) => return code,
+                },
+                Mode::OnStartCall => unreachable!("matched above"),
+            };
+            let overridden = if operation == Operation::Restore {
+                // A restore is always by hand, and what it waits for is the person.
+                Overridden::Known(Vec::new())
+            } else {
+                match pass_gate(&setup, operation, scheduled, stop_rx.clone()).await {
+                    Ok(o) => Overridden::Known(o),
+                    Err(code) => return code,
+                }
             };
             let claim = match super::claim_waiting(
                 &setup.state_dir,
@@ -138,7 +156,11 @@ async fn run_with(
                     None
                 }
             };
-            (operation, claim, publisher, overridden)
+            let job = match job {
+                Job::Backup => Work::Maintenance(operation),
+                Job::Restore(job) => Work::Restore(job),
+            };
+            (job, claim, publisher, overridden)
         }
         Mode::OnStartCall => {
             let publisher = match Publisher::attach(live, control.clone(), NameRole::Standby).await
@@ -150,7 +172,7 @@ async fn run_with(
                 }
                 Err(e) => return super::fail(format!("system bus: {e}")),
             };
-            let claim = match serve::wait_for_start(
+            let (claim, job) = match serve::wait_for_start(
                 &publisher,
                 &control,
                 &mut start_rx,
@@ -159,21 +181,33 @@ async fn run_with(
             )
             .await
             {
-                Waited::Run(claim) => claim,
+                Waited::Run(claim, job) => (claim, job),
                 Waited::Exit(code) => return code,
             };
-            (
-                Operation::Backup,
-                claim,
-                Some(publisher),
-                Overridden::ByHand,
-            )
+            let (job, overridden) = match job {
+                Job::Backup => (Work::Maintenance(Operation::Backup), Overridden::ByHand),
+                Job::Restore(job) => (Work::Restore(job), Overridden::Known(Vec::new())),
+            };
+            (job, claim, Some(publisher), overridden)
         }
     };
-    run_claimed(
-        &setup, claim, publisher, &control, operation, overridden, stop_rx,
-    )
-    .await
+    run_claimed(&setup, claim, publisher, &control, job, overridden, stop_rx).await
+}
+
+/// What a claimed run does.
+enum Work {
+    /// A backup, forget, prune or check.
+    Maintenance(Operation),
+    Restore(Box<RestoreJob>),
+}
+
+impl Work {
+    fn operation(&self) -> Operation {
+        match self {
+            Work::Maintenance(o) => *o,
+            Work::Restore(_) => Operation::Restore,
+        }
+    }
 }
 
 /// The run conditions a run overrides.
@@ -245,10 +279,11 @@ async fn run_claimed(
     claim: Claim,
     publisher: Option<Publisher>,
     control: &Control,
-    operation: Operation,
+    work: Work,
     overridden: Overridden,
     stop: watch::Receiver<bool>,
 ) -> u8 {
+    let operation = work.operation();
     let Claim {
         _lock: lock,
         journal,
@@ -273,8 +308,12 @@ async fn run_claimed(
     });
 
     let config = &setup.config;
-    let outcome = match operation {
-        Operation::Backup => {
+    let outcome = match work {
+        Work::Restore(job) => {
+            drop(journal);
+            run::restore::run(&job, config, &mut events, stop).await
+        }
+        Work::Maintenance(Operation::Backup) => {
             let outcome = run::backup(
                 config,
                 journal,
@@ -292,7 +331,7 @@ async fn run_claimed(
             }
             outcome
         }
-        other => {
+        Work::Maintenance(other) => {
             drop(journal);
             close_browse(control, other).await;
             run::maintenance::run(other, config, &mut events, stop, overridden).await

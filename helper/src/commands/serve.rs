@@ -14,7 +14,7 @@ use zbus::fdo;
 
 use super::{Claim, ClaimError};
 use crate::bus::gate::{closed_error, Leave, Verdict};
-use crate::bus::{Control, Gate, Publisher, StartRequest};
+use crate::bus::{Control, Gate, Job, Publisher, StartRequest};
 use crate::exit;
 
 /// How long pending Start calls get to be answered when the helper leaves.
@@ -22,8 +22,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the wait ended.
 pub enum Waited {
-    /// A Start call was accepted: the run is claimed.
-    Run(Claim),
+    /// A Start (or Restore) call was accepted: the run is claimed for its job.
+    Run(Claim, Job),
     /// Exit with this code, having run nothing.
     Exit(u8),
 }
@@ -104,7 +104,7 @@ async fn accept(
             publisher.hold_name().await;
             tracing::info!("Start from {} accepted", request.caller);
             let _ = request.reply.send(Ok(()));
-            Waited::Run(claim)
+            Waited::Run(claim, request.job)
         }
         Err((error, why)) => {
             tracing::info!("Start from {} refused: {error}", request.caller);

@@ -39,6 +39,7 @@ pub async fn postponed(bus: &SystemBus, config: &Config, record: &RunRecord) {
         gate: watch::Sender::new(bus::Gate::accepted()),
         // Gone in a moment: nothing to browse with.
         browse: None,
+        restore: None,
     };
     let live = Arc::new(Mutex::new(LiveState::default()));
     let attach = Publisher::attach(live, control, NameRole::Run);

@@ -19,12 +19,15 @@ use std::io;
 pub struct Cap(u8);
 
 impl Cap {
+    pub const CHOWN: Cap = Cap(0);
     pub const DAC_OVERRIDE: Cap = Cap(1);
     pub const DAC_READ_SEARCH: Cap = Cap(2);
     pub const FOWNER: Cap = Cap(3);
+    pub const FSETID: Cap = Cap(4);
     pub const SETPCAP: Cap = Cap(8);
     pub const SYS_CHROOT: Cap = Cap(18);
     pub const SYS_ADMIN: Cap = Cap(21);
+    pub const MKNOD: Cap = Cap(27);
 
     fn name(self) -> Option<&'static str> {
         Some(match self {
@@ -41,7 +44,7 @@ impl Cap {
 
 /// A set of capabilities, as the kernel's 64-bit masks (`CapEff:` …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CapSet(u64);
+pub struct CapSet(pub u64);
 
 impl CapSet {
     pub const EMPTY: CapSet = CapSet(0);

@@ -28,6 +28,17 @@ use crate::config::Repository;
 /// What restic gets whatever the repository.
 const RESTIC: CapSet = CapSet::of(&[Cap::DAC_READ_SEARCH]);
 
+/// What `restic restore --target /` (RestoreInPlace) gets besides
+/// [`restic_caps`]: it writes over any file and gives it back its owner,
+/// mode (setuid bits too) and times, as root would.
+pub const RESTORE_IN_PLACE: CapSet = CapSet::of(&[
+    Cap::DAC_OVERRIDE,
+    Cap::CHOWN,
+    Cap::FOWNER,
+    Cap::FSETID,
+    Cap::MKNOD,
+]);
+
 /// The variables that name restic's repository (see `restic::command`).
 const REPOSITORY_VAR: &str = "RESTIC_REPOSITORY";
 const REPOSITORY_FILE_VAR: &str = "RESTIC_REPOSITORY_FILE";

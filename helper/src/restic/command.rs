@@ -141,6 +141,24 @@ pub fn check(config: &Config) -> Command {
     cmd
 }
 
+/// `restic snapshots --json --no-lock`: every host's snapshots, read
+/// without taking restic's lock. Call it as [`with_password`] says.
+pub fn snapshots(config: &Config) -> Command {
+    with_password(config, &["snapshots", "--json", "--no-lock"])
+}
+
+/// `restic restore --json ID --target / --include PATH`: `path` of the
+/// snapshot `id` over the original files. `--json` is global since 0.14;
+/// restic 0.16 and later print their progress with it. Call it as
+/// [`with_password`] says.
+pub fn restore_in_place(config: &Config, id: &str, path: &std::path::Path) -> Command {
+    let mut cmd = with_password(config, &["restore", "--json", "--target", "/", "--include"]);
+    cmd.arg(path);
+    // `--` so that the id can never be taken for an option (it is hex anyway).
+    cmd.arg("--").arg(id);
+    cmd
+}
+
 /// The host restic records in this configuration's backups: the one
 /// `restic_backup_args` or `restic_args` set with `--host`/`-H`, if any
 /// (the last wins, as with restic), else this machine's [`hostname`].

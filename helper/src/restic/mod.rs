@@ -9,3 +9,4 @@ pub mod message;
 pub mod plain;
 pub mod prune;
 pub mod runner;
+pub mod snapshots;

@@ -20,6 +20,7 @@ use super::lines::BoundedLines;
 use super::message::{parse_line, ExitError, Message, Parsed};
 use super::runner::ChildGuard;
 use crate::priority;
+use crate::privileges::caps::CapSet;
 
 /// The most of stdout that is kept: forget's JSON lists every snapshot of
 /// the group it looked at, a few hundred bytes each.
@@ -102,6 +103,16 @@ impl PlainRun {
 /// repository lock), and SIGKILL only after [`STOP_GRACE`].
 pub async fn run(
     cmd: std::process::Command,
+    stop: watch::Receiver<bool>,
+    on_line: &mut dyn FnMut(&str),
+) -> io::Result<PlainRun> {
+    run_with_caps(cmd, CapSet::of(&[]), stop, on_line).await
+}
+
+/// [`run`], restic getting `extra` capabilities besides its own.
+pub async fn run_with_caps(
+    cmd: std::process::Command,
+    extra: CapSet,
     mut stop: watch::Receiver<bool>,
     on_line: &mut dyn FnMut(&str),
 ) -> io::Result<PlainRun> {
@@ -109,7 +120,7 @@ pub async fn run(
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    priority::restic_child(&mut cmd);
+    priority::restic_child_with(&mut cmd, extra);
     let mut child = cmd.spawn()?;
     let guard = ChildGuard::new(child.id());
 

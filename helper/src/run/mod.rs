@@ -6,6 +6,7 @@
 pub mod maintenance;
 mod outcome;
 mod prepare;
+pub mod restore;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

@@ -1,0 +1,286 @@
+//! Checking a restore's arguments. Every message names the argument, so
+//! that a client can say which one is wrong.
+
+use std::path::{Component, Path, PathBuf};
+
+use igotchuu_dbus::SnapshotInfo;
+
+use super::{Credentials, Kind, RestoreJob};
+use crate::restic::message::clean_text;
+use crate::restic::snapshots::{self, ResolveError};
+
+/// The longest path argument taken.
+const MAX_PATH: usize = 4096;
+/// How many "NAME (restored N)" are tried before giving up.
+const MAX_RESTORED_NAMES: u32 = 1000;
+
+/// A wrong argument: its name, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{argument}: {why}")]
+pub struct BadArgument {
+    pub argument: &'static str,
+    pub why: String,
+}
+
+fn bad(argument: &'static str, why: impl Into<String>) -> BadArgument {
+    BadArgument {
+        argument,
+        why: why.into(),
+    }
+}
+
+/// An absolute, normalized path: no `.` or `..`, no empty components, no
+/// trailing slash, no NUL.
+pub fn absolute(argument: &'static str, text: &str) -> Result<PathBuf, BadArgument> {
+    let shown = clean_text(text, 200);
+    if text.len() > MAX_PATH || text.contains('\0') {
+        return Err(bad(argument, format!("{shown:?} is not a path")));
+    }
+    let path = Path::new(text);
+    if !path.is_absolute() {
+        return Err(bad(argument, format!("{shown:?} is not an absolute path")));
+    }
+    let normal = path
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let rebuilt: PathBuf = path.components().collect();
+    if !normal || rebuilt.as_os_str() != path.as_os_str() {
+        return Err(bad(
+            argument,
+            format!("{shown:?} is not normalized (no \".\", \"..\", \"//\" or trailing \"/\")"),
+        ));
+    }
+    Ok(path.to_owned())
+}
+
+/// What can be checked without the repository: the form of each argument.
+pub fn check_form(
+    snapshot: &str,
+    path: &str,
+    target: Option<&str>,
+) -> Result<(String, PathBuf, Option<PathBuf>), BadArgument> {
+    let id = snapshots::check_id(snapshot).map_err(|e| bad("snapshot", e.to_string()))?;
+    let path = absolute("path", path)?;
+    let target = target.map(|t| absolute("target", t)).transpose()?;
+    Ok((id, path, target))
+}
+
+/// The snapshot `id` names in `list`, with `path` inside one of its paths.
+pub fn resolve(list: &[SnapshotInfo], id: &str, path: &Path) -> Result<SnapshotInfo, BadArgument> {
+    let snapshot = snapshots::resolve(list, id).map_err(|e| match e {
+        ResolveError::Malformed(_) | ResolveError::Unknown(_) | ResolveError::Ambiguous(_) => {
+            bad("snapshot", e.to_string())
+        }
+    })?;
+    if !snapshot.paths.iter().any(|p| path.starts_with(p)) {
+        return Err(bad(
+            "path",
+            format!(
+                "{} is not in snapshot {} (it holds {})",
+                path.display(),
+                &snapshot.id[..8.min(snapshot.id.len())],
+                snapshot.paths.join(", ")
+            ),
+        ));
+    }
+    Ok(snapshot.clone())
+}
+
+/// Where a copy of `path` goes in `target`: `target/NAME`, or
+/// `target/NAME (restored N)` if that is there. `target` must be a folder.
+pub fn destination(target: &Path, path: &Path) -> Result<PathBuf, BadArgument> {
+    match std::fs::metadata(target) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(bad(
+                "target",
+                format!("{} is not a folder", target.display()),
+            ))
+        }
+        Err(e) => return Err(bad("target", format!("{}: {e}", target.display()))),
+    }
+    let Some(name) = path.file_name() else {
+        return Err(bad(
+            "path",
+            "/ has no name to restore it under; restore a folder in it",
+        ));
+    };
+    let free = |p: &Path| std::fs::symlink_metadata(p).is_err();
+    let first = target.join(name);
+    if free(&first) {
+        return Ok(first);
+    }
+    let name = name.to_string_lossy();
+    (1..=MAX_RESTORED_NAMES)
+        .map(|n| target.join(format!("{name} (restored {n})")))
+        .find(|p| free(p))
+        .ok_or_else(|| {
+            bad(
+                "target",
+                format!(
+                    "{} already holds {MAX_RESTORED_NAMES} restored copies of {name}",
+                    target.display()
+                ),
+            )
+        })
+}
+
+/// A checked restore into `target` as `user`.
+pub fn copy_job(
+    list: &[SnapshotInfo],
+    id: &str,
+    path: &Path,
+    target: &Path,
+    user: Credentials,
+) -> Result<RestoreJob, BadArgument> {
+    let snapshot = resolve(list, id, path)?;
+    let dest = destination(target, path)?;
+    Ok(RestoreJob {
+        snapshot,
+        path: path.to_owned(),
+        kind: Kind::Copy { dest, user },
+    })
+}
+
+/// A checked restore over the originals.
+pub fn in_place_job(
+    list: &[SnapshotInfo],
+    id: &str,
+    path: &Path,
+) -> Result<RestoreJob, BadArgument> {
+    Ok(RestoreJob {
+        snapshot: resolve(list, id, path)?,
+        path: path.to_owned(),
+        kind: Kind::InPlace,
+    })
+}
+
+/// The caller's user and groups: the uid and groups the bus took from the
+/// kernel for the caller's connection, the primary group from the account
+/// database (the bus does not say which of the groups it is).
+pub fn credentials(uid: u32, bus_groups: Option<&[u32]>) -> Result<Credentials, String> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten();
+    let gid = match (&user, bus_groups) {
+        (Some(u), _) => u.gid.as_raw(),
+        (None, Some([first, ..])) => *first,
+        (None, _) => return Err(format!("cannot tell the group of uid {uid}")),
+    };
+    let groups = match (bus_groups, &user) {
+        (Some(groups), _) => groups.to_vec(),
+        (None, Some(u)) => {
+            let name = std::ffi::CString::new(u.name.clone()).map_err(|e| e.to_string())?;
+            nix::unistd::getgrouplist(&name, u.gid)
+                .map_err(|e| format!("cannot list the groups of uid {uid}: {e}"))?
+                .into_iter()
+                .map(|g| g.as_raw())
+                .collect()
+        }
+        (None, None) => Vec::new(),
+    };
+    Ok(Credentials { uid, gid, groups })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> SnapshotInfo {
+        SnapshotInfo {
+            id: format!("abcdef01{}", "0".repeat(56)),
+            paths: vec!["/home".into(), "/srv/data".into()],
+            ..SnapshotInfo::default()
+        }
+    }
+
+    #[test]
+    fn paths_are_absolute_and_normalized() {
+        assert!(absolute("path", "/home/a b/c").is_ok());
+        assert!(absolute("path", "/").is_ok());
+        for wrong in [
+            "home",
+            "",
+            "/home/../etc",
+            "/home/./a",
+            "/home//a",
+            "/home/",
+            "/a\0b",
+        ] {
+            let e = absolute("path", wrong).unwrap_err();
+            assert_eq!(e.argument, "path", "{wrong}");
+        }
+        assert_eq!(absolute("target", "tmp").unwrap_err().argument, "target");
+    }
+
+    #[test]
+    fn the_form_is_checked_argument_by_argument() {
+        assert_eq!(
+            check_form("xyz", "/home", None).unwrap_err().argument,
+            "snapshot"
+        );
+        assert_eq!(
+            check_form("abcdef01", "/home/..", None)
+                .unwrap_err()
+                .argument,
+            "path"
+        );
+        assert_eq!(
+            check_form("abcdef01", "/home", Some("rel"))
+                .unwrap_err()
+                .argument,
+            "target"
+        );
+        let (id, path, target) = check_form("ABCDEF01", "/home/u", Some("/tmp")).unwrap();
+        assert_eq!(
+            (id.as_str(), path, target),
+            ("abcdef01", "/home/u".into(), Some("/tmp".into()))
+        );
+    }
+
+    #[test]
+    fn the_path_must_be_in_the_snapshot() {
+        let list = [snapshot()];
+        assert!(resolve(&list, "abcdef01", Path::new("/home/u/x")).is_ok());
+        assert!(resolve(&list, "abcdef01", Path::new("/srv/data")).is_ok());
+        let e = resolve(&list, "abcdef01", Path::new("/homework")).unwrap_err();
+        assert_eq!(e.argument, "path");
+        assert_eq!(
+            resolve(&list, "12345678", Path::new("/home"))
+                .unwrap_err()
+                .argument,
+            "snapshot"
+        );
+    }
+
+    #[test]
+    fn a_copy_never_lands_on_what_is_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = destination(tmp.path(), Path::new("/home/u/notes")).unwrap();
+        assert_eq!(first, tmp.path().join("notes"));
+        std::fs::write(&first, "").unwrap();
+        let second = destination(tmp.path(), Path::new("/home/u/notes")).unwrap();
+        assert_eq!(second, tmp.path().join("notes (restored 1)"));
+        std::os::unix::fs::symlink("/nowhere", &second).unwrap();
+        assert_eq!(
+            destination(tmp.path(), Path::new("/home/u/notes")).unwrap(),
+            tmp.path().join("notes (restored 2)")
+        );
+        assert_eq!(
+            destination(&first, Path::new("/x")).unwrap_err().argument,
+            "target"
+        );
+        assert_eq!(
+            destination(&tmp.path().join("missing"), Path::new("/x"))
+                .unwrap_err()
+                .argument,
+            "target"
+        );
+        assert_eq!(
+            destination(tmp.path(), Path::new("/"))
+                .unwrap_err()
+                .argument,
+            "path"
+        );
+    }
+}

@@ -1,0 +1,513 @@
+//! "Restore from the desktop" (issue 13): `Restore` copies a file or folder
+//! of a snapshot into a folder as the caller, with the caller's user and
+//! groups from the bus, so that each user gets back only what they could
+//! read, owned by them; `RestoreInPlace` puts the snapshot's files back
+//! over the originals, for administrators only. Both are runs (the
+//! operation "restore"), recorded in the history. On a private system bus
+//! with activation and the real polkitd, as `TempUser`s.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use igotchuu_dbus::{
+    Operation, Outcome, ACTION_RESTORE, ACTION_RESTORE_IN_PLACE, BUS_NAME, INTERFACE, OBJECT_PATH,
+};
+use igotchuu_e2e::busclient::SignalRecorder;
+use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
+use igotchuu_e2e::guarded::require_tool;
+use igotchuu_e2e::helper::exit;
+use igotchuu_e2e::polkit::{Rule, TempUser};
+use igotchuu_e2e::{block_on, have_root, wait};
+
+const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
+/// Where a restore mounts the repository (in the helper's own namespace).
+const MOUNT_ROOT: &str = "/run/igotchuu/restore";
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `gdbus call` of `method` with string arguments, as `user` (root if `None`).
+fn call(w: &BusFixture, user: Option<&str>, method: &str, args: &[&str]) -> Output {
+    let mut cmd = match user {
+        Some(user) => w.bus.command_as(user, "gdbus"),
+        None => w.bus.command("gdbus"),
+    };
+    cmd.args(["call", "--system", "--dest", BUS_NAME])
+        .args(["--object-path", OBJECT_PATH])
+        .args(["--method", &format!("{INTERFACE}.{method}")])
+        .args(["--timeout", "120"]);
+    for arg in args {
+        assert!(!arg.contains('\''), "{arg}");
+        cmd.arg(format!("'{arg}'"));
+    }
+    cmd.output().expect("run gdbus call")
+}
+
+/// The one string of a gdbus reply `('…',)`.
+fn reply_string(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let text = text.trim();
+    text.strip_prefix("('")
+        .and_then(|t| t.strip_suffix("',)"))
+        .unwrap_or_else(|| panic!("not a string reply: {text}"))
+        .to_owned()
+}
+
+fn uid_of(user: &TempUser) -> (u32, u32) {
+    let u = nix::unistd::User::from_name(&user.user)
+        .unwrap()
+        .expect("the temp user exists in this namespace");
+    (u.uid.as_raw(), u.gid.as_raw())
+}
+
+fn chown(path: &Path, owner: (u32, u32)) {
+    std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1)).unwrap();
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Every folder from `path` up may be entered by everyone.
+fn open_up(path: &Path) {
+    let mut dir = path.to_owned();
+    loop {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        if mode & 0o005 != 0o005 {
+            chmod(&dir, mode | 0o055);
+        }
+        if !dir.pop() || dir == Path::new("/") {
+            break;
+        }
+    }
+}
+
+/// Two users with their files in `home`, backed up; `alice` may Restore
+/// and `admin` (a third user) RestoreInPlace by polkit rules.
+struct World {
+    // Field order is drop order: the bus before the users it resolves.
+    w: BusFixture,
+    alice: TempUser,
+    bob: TempUser,
+    admin: TempUser,
+    targets: tempfile::TempDir,
+    snapshot: String,
+}
+
+fn world() -> World {
+    require_tool("fusermount3", "fuse3");
+    require_tool("gdbus", "libglib2.0-bin");
+    let alice = TempUser::new();
+    let bob = TempUser::new();
+    let admin = TempUser::new();
+    let rules = vec![Rule {
+        file_name: "50-igotchuu-restore.rules".into(),
+        text: format!(
+            r#"polkit.addRule(function(action, subject) {{
+    if ((action.id == "{ACTION_RESTORE}" || action.id == "com.nyantec.igotchuu.browse")
+        && (subject.isInGroup("{}") || subject.isInGroup("{}"))) {{
+        return polkit.Result.YES;
+    }}
+    if (action.id == "{ACTION_RESTORE_IN_PLACE}" && subject.isInGroup("{}")) {{
+        return polkit.Result.YES;
+    }}
+}});
+"#,
+            alice.group, bob.group, admin.group
+        ),
+    }];
+    let w = BusFixture::new(BusSetup {
+        activation: true,
+        rules,
+        ..BusSetup::default()
+    });
+    let (a, b) = (uid_of(&alice), uid_of(&bob));
+    let home = w.fx.path("home");
+    let alice_dir = home.join("alice");
+    let bob_dir = home.join("bob");
+    std::fs::create_dir_all(alice_dir.join("sub")).unwrap();
+    std::fs::create_dir_all(&bob_dir).unwrap();
+    std::fs::write(alice_dir.join("notes.txt"), "alice's notes\n").unwrap();
+    std::fs::write(alice_dir.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::write(
+        alice_dir.join("sub/deep.bin"),
+        igotchuu_e2e::fixture::noise(300_000),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("notes.txt", alice_dir.join("link")).unwrap();
+    // In alice's folder, but bob's and private: alice may not read it.
+    std::fs::write(alice_dir.join("bobs-secret.txt"), "bob's\n").unwrap();
+    std::fs::write(bob_dir.join("bob.txt"), "bob's file\n").unwrap();
+    for (path, owner, mode) in [
+        (alice_dir.join("notes.txt"), a, 0o640),
+        (alice_dir.join("run.sh"), a, 0o4755),
+        (alice_dir.join("sub/deep.bin"), a, 0o600),
+        (alice_dir.join("sub"), a, 0o750),
+        (alice_dir.join("bobs-secret.txt"), b, 0o600),
+        (alice_dir.clone(), a, 0o755),
+        (bob_dir.join("bob.txt"), b, 0o600),
+        (bob_dir.clone(), b, 0o700),
+    ] {
+        chown(&path, owner);
+        chmod(&path, mode);
+    }
+    chown(&alice_dir.join("link"), a);
+    open_up(&home);
+    w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
+    let snapshot = w.fx.repo.snapshots()[0].id.clone();
+    let targets = tempfile::Builder::new()
+        .prefix("igotchuu-restore-")
+        .tempdir()
+        .unwrap();
+    chmod(targets.path(), 0o755);
+    World {
+        w,
+        alice,
+        bob,
+        admin,
+        targets,
+        snapshot,
+    }
+}
+
+impl World {
+    /// A folder of `user`'s own, 0700, to restore into.
+    fn target_of(&self, user: &TempUser) -> PathBuf {
+        let dir = self.targets.path().join(&user.user);
+        std::fs::create_dir(&dir).unwrap();
+        chown(&dir, uid_of(user));
+        chmod(&dir, 0o700);
+        dir
+    }
+
+    /// Waits for the restore's OperationFinished; returns (outcome, reason).
+    fn finished(&self, recorder: &SignalRecorder) -> (String, String) {
+        let fin = recorder.wait_for("OperationFinished", wait::DEADLINE);
+        let (operation, outcome, reason): (String, String, String) = fin.body();
+        assert_eq!(operation, "restore");
+        // The helper has left: the next call activates a new one.
+        block_on(async {
+            let conn = self.w.bus.connect().await;
+            self.w
+                .bus
+                .wait_unowned(&conn, BUS_NAME, wait::DEADLINE)
+                .await;
+        });
+        (outcome, reason)
+    }
+
+    fn restore_as(&self, user: &TempUser, path: &Path, target: &Path) -> (PathBuf, String, String) {
+        let recorder = SignalRecorder::start(&self.w.bus);
+        let out = call(
+            &self.w,
+            Some(&user.user),
+            "Restore",
+            &[
+                &self.snapshot[..8],
+                path.to_str().unwrap(),
+                target.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "Restore as {}: {}\n{}\n{}",
+            user.user,
+            text(&out),
+            self.w.bus.services_stdout(),
+            self.w.polkit.log()
+        );
+        let restored_to = PathBuf::from(reply_string(&out));
+        let (outcome, reason) = self.finished(&recorder);
+        let members = recorder.members();
+        assert_eq!(
+            members.first().map(String::as_str),
+            Some("OperationStarted"),
+            "{members:?}"
+        );
+        assert!(!members.iter().any(|m| m == "Progress"), "{members:?}");
+        (restored_to, outcome, reason)
+    }
+}
+
+fn nothing_mounted() {
+    let mountinfo = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(MOUNT_ROOT) && !mountinfo.contains(" - fuse restic "),
+        "{mountinfo}"
+    );
+}
+
+#[test]
+fn restore_into_a_folder_as_the_user_who_asked() {
+    if !have_root("restore_into_a_folder_as_the_user_who_asked") {
+        return;
+    }
+    let world = world();
+    let w = &world.w;
+    let alice = uid_of(&world.alice);
+    let target = world.target_of(&world.alice);
+    let original = w.fx.path("home/alice");
+    let (restored_to, outcome, reason) = world.restore_as(&world.alice, &original, &target);
+    assert_eq!(restored_to, target.join("alice"));
+    assert_eq!(outcome, "completed-with-warnings", "{reason}");
+    assert!(
+        reason.contains("1 file or folder could not be read"),
+        "{reason}"
+    );
+
+    // Byte for byte, alice's, modes kept without setuid, the symlink a symlink.
+    for rel in ["notes.txt", "run.sh", "sub/deep.bin"] {
+        assert_eq!(
+            std::fs::read(restored_to.join(rel)).unwrap(),
+            std::fs::read(original.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    for (rel, mode) in [
+        ("", 0o755),
+        ("notes.txt", 0o640),
+        ("run.sh", 0o755),
+        ("sub", 0o750),
+        ("sub/deep.bin", 0o600),
+    ] {
+        let meta = std::fs::symlink_metadata(restored_to.join(rel)).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), alice, "{rel}");
+        assert_eq!(meta.mode() & 0o7777, mode, "{rel}");
+        let before = std::fs::symlink_metadata(original.join(rel)).unwrap();
+        if !meta.is_dir() {
+            assert_eq!(meta.mtime(), before.mtime(), "{rel}");
+        }
+    }
+    let link = restored_to.join("link");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("notes.txt"));
+    assert_eq!(std::fs::symlink_metadata(&link).unwrap().uid(), alice.0);
+    // bob's private file in alice's folder was left out.
+    assert!(!restored_to.join("bobs-secret.txt").exists());
+
+    // The history: one restore, as it ended, of that path.
+    let history = w.fx.env.history();
+    let record = history.last().unwrap();
+    assert_eq!(record.operation, Operation::Restore);
+    assert_eq!(record.outcome, Outcome::CompletedWithWarnings);
+    assert_eq!(record.reason, reason);
+    assert_eq!(record.places, [original.display().to_string()]);
+
+    // Again: a second copy beside the first, never over it.
+    let (again, outcome, _) = world.restore_as(&world.alice, &original.join("notes.txt"), &target);
+    assert_eq!(again, target.join("notes.txt"));
+    assert_eq!(outcome, "completed");
+    let (third, _, _) = world.restore_as(&world.alice, &original.join("notes.txt"), &target);
+    assert_eq!(third, target.join("notes.txt (restored 1)"));
+    assert_eq!(std::fs::read_to_string(&third).unwrap(), "alice's notes\n");
+    nothing_mounted();
+    assert!(w.fx.repo.locks().is_empty(), "a repository lock stayed");
+}
+
+#[test]
+fn two_users_each_restore_only_their_own_files() {
+    if !have_root("two_users_each_restore_only_their_own_files") {
+        return;
+    }
+    let world = world();
+    let home = world.w.fx.path("home");
+    let for_alice = world.target_of(&world.alice);
+    let for_bob = world.target_of(&world.bob);
+
+    let (a, outcome, reason) = world.restore_as(&world.alice, &home, &for_alice);
+    assert_eq!(outcome, "completed-with-warnings", "{reason}");
+    assert!(a.join("alice/notes.txt").exists());
+    assert!(a.join("a.txt").exists(), "the fixture's 0644 file");
+    assert!(!a.join("bob").exists(), "bob's 0700 folder");
+    assert!(!a.join("alice/bobs-secret.txt").exists());
+
+    let (b, outcome, reason) = world.restore_as(&world.bob, &home, &for_bob);
+    assert_eq!(outcome, "completed-with-warnings", "{reason}");
+    assert_eq!(
+        std::fs::read_to_string(b.join("bob/bob.txt")).unwrap(),
+        "bob's file\n"
+    );
+    assert_eq!(
+        std::fs::metadata(b.join("bob/bob.txt")).unwrap().uid(),
+        uid_of(&world.bob).0
+    );
+    // alice's 0640 notes are her group's; her 0600 file is hers.
+    assert!(!b.join("alice/notes.txt").exists());
+    assert!(!b.join("alice/sub/deep.bin").exists());
+    // The folder bob may read, but no further: alice/sub is 0750.
+    assert!(b.join("alice/run.sh").exists());
+    let runs = world.w.fx.env.history().runs;
+    let restores: Vec<_> = runs
+        .iter()
+        .filter(|r| r.operation == Operation::Restore)
+        .collect();
+    assert_eq!(restores.len(), 2);
+    nothing_mounted();
+}
+
+#[test]
+fn restore_in_place_is_for_administrators() {
+    if !have_root("restore_in_place_is_for_administrators") {
+        return;
+    }
+    let world = world();
+    let w = &world.w;
+    let notes = w.fx.path("home/alice/notes.txt");
+    std::fs::write(&notes, "changed since\n").unwrap();
+    chmod(&notes, 0o666);
+    // Gone since (restic 0.14 does not replace a symlink that is there).
+    let link = w.fx.path("home/alice/link");
+    std::fs::remove_file(&link).unwrap();
+    let later = w.fx.path("home/alice/later.txt");
+    std::fs::write(&later, "made after the snapshot\n").unwrap();
+
+    // bob may restore into a folder, but not in place.
+    let out = call(
+        w,
+        Some(&world.bob.user),
+        "RestoreInPlace",
+        &[&world.snapshot, notes.to_str().unwrap()],
+    );
+    assert!(
+        !out.status.success() && text(&out).contains(ACCESS_DENIED),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "changed since\n");
+
+    let recorder = SignalRecorder::start(&w.bus);
+    let out = call(
+        w,
+        Some(&world.admin.user),
+        "RestoreInPlace",
+        &[
+            &world.snapshot[..12],
+            w.fx.path("home/alice").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out),
+        w.bus.services_stdout()
+    );
+    let (outcome, reason) = world.finished(&recorder);
+    assert_eq!(outcome, "completed", "{reason}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
+    let meta = std::fs::metadata(&notes).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    assert_eq!(meta.uid(), uid_of(&world.alice).0);
+    assert!(later.exists(), "a file made after the snapshot stays");
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("notes.txt"));
+    let record = w.fx.env.history().last().cloned().unwrap();
+    assert_eq!(
+        (record.operation, record.outcome),
+        (Operation::Restore, Outcome::Completed)
+    );
+}
+
+#[test]
+fn invalid_arguments_are_refused_naming_the_argument() {
+    if !have_root("invalid_arguments_are_refused_naming_the_argument") {
+        return;
+    }
+    let world = world();
+    let w = &world.w;
+    let target = world.target_of(&world.alice);
+    let home = w.fx.path("home/alice");
+    let home = home.to_str().unwrap();
+    let target = target.to_str().unwrap();
+    let dotdot = format!("{home}/../bob");
+    let cases: [(&str, [&str; 3], &str); 6] = [
+        ("..", [&world.snapshot, &dotdot, target], "path"),
+        (
+            "relative path",
+            [&world.snapshot, "home/alice", target],
+            "path",
+        ),
+        ("relative target", [&world.snapshot, home, "tmp"], "target"),
+        (
+            "missing target",
+            [&world.snapshot, home, "/nonexistent/x"],
+            "target",
+        ),
+        (
+            "unknown snapshot",
+            ["deadbeefdeadbeef", home, target],
+            "snapshot",
+        ),
+        ("short snapshot", ["abc", home, target], "snapshot"),
+    ];
+    for (what, args, argument) in cases {
+        let out = call(w, Some(&world.alice.user), "Restore", &args);
+        let said = text(&out);
+        assert!(
+            !out.status.success()
+                && said.contains(INVALID_ARGS)
+                && said.contains(&format!("{argument}:")),
+            "{what}: {said}"
+        );
+    }
+    let out = call(w, None, "RestoreInPlace", &[&world.snapshot, "/etc/../etc"]);
+    assert!(
+        text(&out).contains(INVALID_ARGS) && text(&out).contains("path:"),
+        "{}",
+        text(&out)
+    );
+    // A path the snapshot does not hold.
+    let out = call(w, None, "RestoreInPlace", &[&world.snapshot, "/etc"]);
+    assert!(
+        text(&out).contains(INVALID_ARGS) && text(&out).contains("path:"),
+        "{}",
+        text(&out)
+    );
+    // Nothing ran.
+    assert!(w
+        .fx
+        .env
+        .history()
+        .runs
+        .iter()
+        .all(|r| r.operation != Operation::Restore));
+    assert_eq!(std::fs::read_dir(target).unwrap().count(), 0);
+}
+
+#[test]
+fn the_command_line_restores_as_root() {
+    if !have_root("the_command_line_restores_as_root") {
+        return;
+    }
+    let world = world();
+    let w = &world.w;
+    w.fx.env.use_no_bus();
+    let target = world.targets.path().join("root");
+    std::fs::create_dir(&target).unwrap();
+    let original = w.fx.path("home/alice");
+    let done = w.fx.env.run(&[
+        "restore",
+        &world.snapshot[..8],
+        original.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    done.assert_code(exit::COMPLETED);
+    // Root reads everything; the copies are root's.
+    let secret = target.join("alice/bobs-secret.txt");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "bob's\n");
+    assert_eq!(std::fs::metadata(&secret).unwrap().uid(), 0);
+    let bad =
+        w.fx.env
+            .run(&["restore", "deadbeef", "/x", "--target", "/tmp"]);
+    bad.assert_code(2);
+    assert!(bad.output().contains("snapshot"), "{}", bad.output());
+}
