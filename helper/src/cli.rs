@@ -157,6 +157,11 @@ pub enum Command {
     /// backup, and exit. This is what D-Bus activation starts.
     #[command(hide = true)]
     Serve,
+    /// Mount the repository for the browse session of the helper with
+    /// process id HELPER, until stopped or the helper is gone. What
+    /// igotchuu-browse@.service runs.
+    #[command(hide = true)]
+    BrowseMount { helper: u32 },
 }
 
 /// Who started an operation, which decides whether the run conditions

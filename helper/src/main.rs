@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Command::Prune { when } => now(&cli, Operation::Prune, when.scheduled),
         Command::Check { when } => now(&cli, Operation::Check, when.scheduled),
         Command::Serve => commands::operation::run(&cli, Mode::OnStartCall),
+        Command::BrowseMount { helper } => bus::browse_unit::serve(&cli, *helper),
         Command::Cleanup => commands::cleanup::run(&cli),
         Command::Snapshots => commands::restore::snapshots(&cli),
         Command::Restore {

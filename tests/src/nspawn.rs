@@ -59,6 +59,12 @@ impl Container {
         self.arg("--bind-ro", host, inside)
     }
 
+    /// The host's device node `dev` (e.g. `/dev/fuse`, which nspawn of
+    /// systemd 252 does not give a container) at the same path inside.
+    pub fn device(&mut self, dev: &str) -> &mut Self {
+        self.arg("--bind", Path::new(dev), dev)
+    }
+
     fn arg(&mut self, option: &str, host: &Path, inside: &str) -> &mut Self {
         let host = host.to_str().expect("UTF-8 path");
         assert!(!host.contains(':'), "nspawn cannot bind {host:?}");

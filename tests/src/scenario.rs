@@ -174,6 +174,12 @@ impl Scenario {
         self.configure(&spec);
     }
 
+    /// Gives the container the host's `/dev/fuse`, for `restic mount`.
+    pub fn with_fuse(&mut self) {
+        crate::guarded::require_tool("fusermount3", "fuse3");
+        self.container.device("/dev/fuse");
+    }
+
     /// A read-only file of root's at `/etc/<rel>` in the container, with `mode`.
     pub fn etc_file(&mut self, rel: &str, text: &str, mode: u32) {
         let host = self.dir.path().join("etc").join(rel.replace('/', "_"));
@@ -184,6 +190,14 @@ impl Scenario {
         if !bound {
             self.container.bind_ro(&host, &format!("/etc/{rel}"));
         }
+    }
+
+    /// A file the script may read (any user), at `/srv/scenario/<name>`.
+    pub fn scenario_file(&self, name: &str, text: &str) {
+        write_file(
+            &self.dir.path().join("scenario").join(name),
+            text.as_bytes(),
+        );
     }
 
     /// A unit (or a drop-in, `NAME.d/x.conf`) for the container's systemd,

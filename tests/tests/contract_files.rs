@@ -330,6 +330,9 @@ const PRUNE_SERVICE: &str = "igotchuu-prune.service";
 const CHECK_SERVICE: &str = "igotchuu-check.service";
 /// Every service, each running the helper in the same sandbox.
 const SERVICES: [&str; 4] = [SERVICE, BUS_SERVICE, PRUNE_SERVICE, CHECK_SERVICE];
+/// The template the helper has systemd start to mount for Browse: not the
+/// helper's sandbox (see browse_unit_mounts_for_the_host_with_less_than_the_helper).
+const BROWSE_SERVICE: &str = "igotchuu-browse@.service";
 const TIMERS: [&str; 3] = [
     "igotchuu.timer",
     "igotchuu-prune.timer",
@@ -357,10 +360,10 @@ fn stub_bindir() -> TempDir {
 }
 
 /// Every unit side by side, as they would be installed: the services
-/// first, then the timers.
+/// first (the browse template last), then the timers.
 fn write_units(dir: &Path) -> Vec<PathBuf> {
     let mut units = Vec::new();
-    for name in SERVICES {
+    for name in SERVICES.iter().chain(&[BROWSE_SERVICE]) {
         let unit = dir.join(name);
         std::fs::write(&unit, substituted(&format!("data/{name}.in"), dir)).unwrap();
         units.push(unit);
@@ -398,7 +401,7 @@ fn systemd_units_verify_together() {
     // Warnings (an unknown key, a bad value) do not change the exit status;
     // none may name our units.
     let all = text(&out);
-    for unit in SERVICES.iter().chain(&TIMERS) {
+    for unit in SERVICES.iter().chain(&[BROWSE_SERVICE]).chain(&TIMERS) {
         assert!(!all.contains(unit), "systemd-analyze warned:\n{all}");
     }
 
@@ -891,4 +894,60 @@ fn the_proxy_never_starts_the_helper_except_with_start() {
             Err(BusError::Fdo(zbus::fdo::Error::AccessDenied(_)))
         ));
     });
+}
+
+#[test]
+fn browse_unit_mounts_for_the_host_with_less_than_the_helper() {
+    let bus = parse_unit(&read("data/igotchuu-bus.service.in"));
+    let browse = parse_unit(&read(&format!("data/{BROWSE_SERVICE}.in")));
+    assert_eq!(
+        one(&browse, "Service", "ExecStart"),
+        "@bindir@/igotchuu browse-mount %i"
+    );
+    assert_eq!(one(&browse, "Service", "Type"), "notify");
+    // The helper's sandbox stays as it is: the mount goes through this unit.
+    assert_eq!(one(&bus, "Service", "PrivateMounts"), "yes");
+    assert_eq!(one(&bus, "Service", "ProtectProc"), "invisible");
+    // Any of these would give the unit a mount namespace of its own, and
+    // the mount would not reach the users' sessions.
+    for key in [
+        "PrivateMounts",
+        "PrivateTmp",
+        "PrivateDevices",
+        "ProtectSystem",
+        "ProtectHome",
+        "ProtectProc",
+        "ProcSubset",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+        "ReadOnlyPaths",
+        "ReadWritePaths",
+        "InaccessiblePaths",
+        "BindPaths",
+        "TemporaryFileSystem",
+        "RootDirectory",
+        "MountFlags",
+    ] {
+        assert!(!browse["Service"].contains_key(key), "{key}");
+    }
+    // Fewer capabilities than the helper's units, and never CAP_SYS_PTRACE.
+    let caps = |u: &Unit| -> BTreeSet<String> {
+        one(u, "Service", "CapabilityBoundingSet")
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert!(caps(&browse).is_subset(&caps(&bus)), "{:?}", caps(&browse));
+    assert!(caps(&browse).len() < caps(&bus).len());
+    assert!(
+        caps(&browse).contains("CAP_SYS_ADMIN"),
+        "fusermount3 mounts"
+    );
+    assert_eq!(one(&browse, "Service", "NoNewPrivileges"), "yes");
+    assert_eq!(one(&browse, "Service", "DevicePolicy"), "closed");
+    assert_eq!(one(&browse, "Service", "DeviceAllow"), "/dev/fuse rw");
+    // Never UMask=0077: the mount's folders must stay open to the users.
+    assert!(!browse["Service"].contains_key("UMask"));
 }

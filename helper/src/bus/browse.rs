@@ -43,6 +43,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use zbus::{fdo, Connection};
 
+use super::browse_unit::{self, Mount};
 use super::gate::Gate;
 use crate::config::Config;
 use crate::privileges::{self, caps::Cap};
@@ -65,6 +66,8 @@ pub struct Browser {
     /// The mount namespace the mounts go to; `None` if it could not be
     /// opened (Browse then fails, saying why).
     host: Result<File, String>,
+    /// Started by systemd: the mounts go through the browse unit instead.
+    systemd: bool,
     gate: watch::Sender<Gate>,
     session: Mutex<Option<Session>>,
     /// The helper's runtime: the bus calls come on zbus's own executor,
@@ -73,7 +76,7 @@ pub struct Browser {
 }
 
 struct Session {
-    restic: tokio::process::Child,
+    restic: Mount,
     path: PathBuf,
     /// The unique bus names of the callers who browse.
     callers: BTreeSet<String>,
@@ -90,10 +93,16 @@ impl Browser {
     /// the parent's mount namespace.
     pub fn new(config: Config, gate: watch::Sender<Gate>) -> Arc<Self> {
         let namespace = format!("/proc/{}/ns/mnt", nix::unistd::getppid());
-        let host = File::open(&namespace).map_err(|e| format!("cannot open {namespace}: {e}"));
+        let systemd = browse_unit::under_systemd();
+        let host = if systemd {
+            Err("started by systemd".to_owned())
+        } else {
+            File::open(&namespace).map_err(|e| format!("cannot open {namespace}: {e}"))
+        };
         Arc::new(Browser {
             config,
             host,
+            systemd,
             gate,
             session: Mutex::new(None),
             runtime: tokio::runtime::Handle::current(),
@@ -131,7 +140,7 @@ impl Browser {
     ) -> Result<String, BackupError> {
         let mut session = self.session.lock().await;
         if let Some(s) = session.as_mut() {
-            if s.restic.try_wait().ok().flatten().is_none() {
+            if s.restic.running().await {
                 s.callers.insert(caller.to_owned());
                 s.renewed.send_replace(Instant::now());
                 return Ok(s.path.display().to_string());
@@ -145,8 +154,12 @@ impl Browser {
             ));
         }
         let path = Path::new(ROOT).join(std::process::id().to_string());
-        let host = self.host.as_ref().map_err(|e| failed(e.clone()))?;
-        let restic = mount(&self.config, host, &path).await?;
+        let restic = if self.systemd {
+            Mount::Unit(browse_unit::Unit::start(conn).await?)
+        } else {
+            let host = self.host.as_ref().map_err(|e| failed(e.clone()))?;
+            Mount::Restic(mount(&self.config, host, &path).await?)
+        };
         let (renewed, idle) = watch::channel(Instant::now());
         let watcher = tokio::spawn(watch_session(
             Arc::downgrade(self),
@@ -191,7 +204,7 @@ impl Browser {
     async fn end(&self, mut s: Session, why: &str) {
         s.watcher.abort();
         tracing::info!("unmounting {}: {why}", s.path.display());
-        unmount(&mut s.restic, self.host.as_ref().ok(), &s.path).await;
+        s.restic.end(self.host.as_ref().ok(), &s.path).await;
         self.gate.send_modify(|g| g.set_browsing(false));
     }
 }

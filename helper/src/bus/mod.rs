@@ -7,6 +7,7 @@
 mod audit;
 mod authorize;
 pub mod browse;
+pub mod browse_unit;
 mod caller;
 pub mod gate;
 pub mod inhibit;
