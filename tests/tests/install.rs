@@ -102,6 +102,7 @@ fn helper_files(unitdir: &str) -> Vec<Expected> {
         file(format!("{unitdir}/igotchuu-bus.service"), 0o644, None),
         file(format!("{unitdir}/igotchuu-prune.service"), 0o644, None),
         file(format!("{unitdir}/igotchuu-check.service"), 0o644, None),
+        file(format!("{unitdir}/igotchuu-browse@.service"), 0o644, None),
         file(
             format!("{unitdir}/igotchuu.timer"),
             0o644,
@@ -239,6 +240,7 @@ fn assert_configured(staged: &Staged, unitdir: &str) {
         ("igotchuu-bus.service", "serve"),
         ("igotchuu-prune.service", "prune --scheduled"),
         ("igotchuu-check.service", "check --scheduled"),
+        ("igotchuu-browse@.service", "browse-mount %i"),
     ] {
         let text = read(staged, &format!("{unitdir}/{unit}"));
         let exec = format!("ExecStart=/usr/bin/igotchuu {command}");
