@@ -369,6 +369,9 @@ pub mod keys {
     pub const TAB: u32 = 0xff09;
     pub const ESCAPE: u32 = 0xff1b;
     pub const CONTROL: u32 = 0xffe3;
+    pub const SLASH: u32 = 0x2f;
+    pub const PERIOD: u32 = 0x2e;
+    pub const MINUS: u32 = 0x2d;
 
     /// A lowercase letter.
     pub fn letter(c: char) -> u32 {
@@ -487,6 +490,20 @@ impl X11 {
             self.fake(xproto::KEY_RELEASE_EVENT, *code);
         }
         self.conn.sync().expect("sync");
+    }
+
+    /// Types `text` (lowercase letters, digits and `/`, `.`, `-`), key
+    /// by key.
+    pub fn type_text(&self, text: &str) {
+        for c in text.chars() {
+            let keysym = match c {
+                '/' => keys::SLASH,
+                '.' => keys::PERIOD,
+                '-' => keys::MINUS,
+                c => keys::letter(c),
+            };
+            self.chord(&[keysym]);
+        }
     }
 
     /// Moves the pointer to (`x`, `y`) on the screen, e.g. out of the

@@ -50,6 +50,17 @@ fn screenshot(screen: &Screen, x11: &X11, name: &str) {
     screen.screenshot(main_window(x11).area(), &screenshots().join(name));
 }
 
+/// Saves the topmost window (a dialog) over the window, centred on it as
+/// a window manager would place it (Xvfb has none).
+fn dialog_screenshot(screen: &Screen, x11: &X11, name: &str) {
+    let window = main_window(x11);
+    let dialog = x11.topmost().expect("the dialog");
+    let x = window.x + (window.width as i32 - dialog.width as i32) / 2;
+    let y = window.y + (window.height as i32 - dialog.height as i32) / 3;
+    x11.move_to(dialog.id, x.max(0), y.max(0));
+    screenshot(screen, x11, name);
+}
+
 /// The window with `home` as its home and `opener` as its `xdg-open`.
 fn launch(
     screen: &Screen,
@@ -175,6 +186,7 @@ fn the_backups_view_lists_browses_and_restores() {
     gui.wait_for("the restore dialog", |t| {
         t.has("File or folder to restore") && t.has("Copy into")
     });
+    dialog_screenshot(&screen, &x11, "window-restore-dialog.png");
     alt_on_top(&x11, 'r');
     let restore = wait_call(&standin, "Restore");
     assert_eq!(
@@ -202,12 +214,36 @@ fn the_backups_view_lists_browses_and_restores() {
 
     // Over the original (root is an administrator): a second dialog names
     // the path and the snapshot's time; nothing happens before it.
+    // The path is picked in the browsed backup, in the snapshot's folder
+    // of restic's mount (ids/<short id>): Tab from the path to the folder
+    // button, then type the folder's name in the chooser.
+    let picked = mount.path().join("ids/b2b2b2b2/home/alice/documents");
+    std::fs::create_dir_all(&picked).expect("mkdir");
     screen.activate_action(APP_ID, "restore", Some(&snapshots[1].id));
     gui.wait_for("the restore dialog again", |t| t.has("Copy into"));
+    x11.focus(x11.topmost().expect("the dialog").id);
+    x11.chord(&[keys::TAB]);
+    x11.chord(&[keys::TAB]);
+    x11.chord(&[keys::RETURN]);
+    wait_until(Duration::from_secs(30), "the folder chooser", || {
+        !x11.windows_named("Pick a Folder in the Backup").is_empty()
+    });
+    let chooser = x11.windows_named("Pick a Folder in the Backup")[0].clone();
+    x11.focus(chooser.id);
+    std::thread::sleep(Duration::from_millis(500));
+    // Ctrl+L: the location, relative to the folder it opened in.
+    x11.chord(&[keys::CONTROL, keys::letter('l')]);
+    std::thread::sleep(Duration::from_millis(300));
+    x11.type_text("alice/documents/");
+    std::thread::sleep(Duration::from_millis(300));
+    x11.chord(&[keys::RETURN]);
+    std::thread::sleep(Duration::from_millis(300));
+    x11.chord(&[keys::ALT, keys::letter('s')]);
+    gui.wait_for("the picked path", |t| t.has("/home/alice/documents"));
     alt_on_top(&x11, 'o');
     let confirm = gui.wait_for_event("dialog", "Overwrite the Original Files?");
     assert!(
-        confirm.contains("/home is overwritten with its state of "),
+        confirm.contains("/home/alice/documents is overwritten with its state of "),
         "{confirm}"
     );
     assert!(
@@ -216,7 +252,10 @@ fn the_backups_view_lists_browses_and_restores() {
     );
     alt_on_top(&x11, 'o');
     let in_place = wait_call(&standin, "RestoreInPlace");
-    assert_eq!(in_place.args, [snapshots[1].id.clone(), "/home".to_owned()]);
+    assert_eq!(
+        in_place.args,
+        [snapshots[1].id.clone(), "/home/alice/documents".to_owned()]
+    );
     gui.wait_for("the in-place restore running", |t| {
         t.has("Restoring Files…")
     });
@@ -242,6 +281,7 @@ fn the_backups_view_lists_browses_and_restores() {
             "Snapshots",
             "Browse",
             "Restore",
+            "Browse",
             "RestoreInPlace",
             "CloseBrowse"
         ]

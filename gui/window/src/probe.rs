@@ -3,7 +3,8 @@
 //! - `IGOTCHUU_BENCH=1`: one line when the first frame is painted, with the
 //!   milliseconds since the process started.
 //! - `IGOTCHUU_GUI_PROBE=1`: after each change, the texts that are on screen
-//!   now (every mapped label, and the progress bar's fraction), one line.
+//!   now (every mapped label, an entry's text, and the progress bar's
+//!   fraction), one line.
 //!   Read from the widgets themselves, so a test sees what a person sees;
 //!   a button that cannot be pressed adds `insensitive <its label>`, and
 //!   the widget with the keyboard focus is preceded by `focused`.
@@ -139,6 +140,12 @@ fn collect(widget: &gtk::Widget, out: &mut Vec<String>) {
     }
     if let Some(label) = widget.downcast_ref::<gtk::Label>() {
         let text = one_line(label.text().trim());
+        if !text.is_empty() {
+            out.push(text);
+        }
+    } else if let Some(entry) = widget.downcast_ref::<gtk::Text>() {
+        // What is typed in an entry, as a person reads it there.
+        let text = one_line(entry.text().trim());
         if !text.is_empty() {
             out.push(text);
         }

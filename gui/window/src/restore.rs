@@ -6,7 +6,10 @@
 //! `data/ui/restore_form.ui`, inside an AdwMessageDialog (libadwaita 1.2).
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
 
 use adw::prelude::*;
 use adw::subclass::prelude::*;
@@ -15,6 +18,9 @@ use igotchuu_dbus::SnapshotInfo;
 use igotchuu_desktop::i18n::{fill, gettext};
 
 use crate::pages::glib_escape;
+
+/// Mounts the snapshots for browsing and gives the folder, if it can.
+pub type Mounter = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<PathBuf>>>>>;
 
 /// The groups whose members administer the machine on Debian (sudo),
 /// Fedora and Arch (wheel), and Ubuntu before 12.04 (admin).
@@ -32,7 +38,14 @@ mod imp {
         pub target_row: TemplateChild<adw::ActionRow>,
         #[template_child]
         pub target_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub pick_file: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub pick_folder: TemplateChild<gtk::Button>,
         pub target: RefCell<PathBuf>,
+        /// The snapshot's full id.
+        pub id: RefCell<String>,
+        pub mounter: RefCell<Option<Mounter>>,
         /// Kept while it is open: GTK holds no reference to a native dialog.
         pub chooser: RefCell<Option<gtk::FileChooserNative>>,
     }
@@ -61,6 +74,17 @@ mod imp {
                     f.choose_target();
                 }
             });
+            for (button, action) in [
+                (&self.pick_file, gtk::FileChooserAction::Open),
+                (&self.pick_folder, gtk::FileChooserAction::SelectFolder),
+            ] {
+                let form = self.obj().downgrade();
+                button.connect_clicked(move |_| {
+                    if let Some(f) = form.upgrade() {
+                        f.pick_in_backup(action);
+                    }
+                });
+            }
         }
     }
     impl WidgetImpl for RestoreForm {}
@@ -84,8 +108,78 @@ impl RestoreForm {
             .cloned()
             .unwrap_or_else(|| "/".into());
         form.imp().path_row.set_text(&path);
+        *form.imp().id.borrow_mut() = snapshot.id.clone();
         form.set_target(target);
         form
+    }
+
+    /// How "Pick in the backup" gets the browsed folder.
+    pub fn set_mounter<F>(&self, mounter: impl Fn() -> Pin<Box<F>> + 'static)
+    where
+        F: Future<Output = Option<PathBuf>> + 'static,
+    {
+        let m: Mounter =
+            Rc::new(move || -> Pin<Box<dyn Future<Output = Option<PathBuf>>>> { mounter() });
+        *self.imp().mounter.borrow_mut() = Some(m);
+    }
+
+    /// A file or folder chooser in this snapshot's folder of the browsed
+    /// backups; what is picked there becomes the path as it was backed up.
+    fn pick_in_backup(&self, action: gtk::FileChooserAction) {
+        let Some(mounter) = self.imp().mounter.borrow().clone() else {
+            return;
+        };
+        let form = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let Some(mount) = mounter().await else {
+                return;
+            };
+            let Some(form) = form.upgrade() else {
+                return;
+            };
+            let root = snapshot_root(&mount, &form.imp().id.borrow());
+            let start = original_in(&root, &form.path());
+            form.open_picker(action, &root, &start);
+        });
+    }
+
+    fn open_picker(&self, action: gtk::FileChooserAction, root: &Path, start: &Path) {
+        let parent = self.root().and_downcast::<gtk::Window>();
+        let title = match action {
+            gtk::FileChooserAction::SelectFolder => gettext("Pick a Folder in the Backup"),
+            _ => gettext("Pick a File in the Backup"),
+        };
+        let chooser = gtk::FileChooserNative::new(
+            Some(&title),
+            parent.as_ref(),
+            action,
+            Some(&gettext("_Select")),
+            Some(&gettext("_Cancel")),
+        );
+        chooser.set_modal(true);
+        let folder = if start.is_dir() { start } else { root };
+        let _ = chooser.set_current_folder(Some(&gio::File::for_path(folder)));
+        let form = self.downgrade();
+        let root = root.to_owned();
+        chooser.connect_response(move |c, response| {
+            let Some(form) = form.upgrade() else {
+                return;
+            };
+            if response == gtk::ResponseType::Accept {
+                let picked = c.file().and_then(|f| f.path());
+                match picked.as_deref().and_then(|p| backed_up_path(&root, p)) {
+                    Some(original) => {
+                        form.imp().path_row.remove_css_class("error");
+                        form.imp().path_row.set_text(&original);
+                    }
+                    // Outside this snapshot: not something it can restore.
+                    None => form.imp().path_row.add_css_class("error"),
+                }
+            }
+            form.imp().chooser.borrow_mut().take();
+        });
+        chooser.show();
+        *self.imp().chooser.borrow_mut() = Some(chooser);
     }
 
     /// The path to restore, as it was backed up.
@@ -131,6 +225,22 @@ impl RestoreForm {
         chooser.show();
         *self.imp().chooser.borrow_mut() = Some(chooser);
     }
+}
+
+/// The folder of snapshot `id` in restic's mount: `ids/` and its short id.
+pub fn snapshot_root(mount: &Path, id: &str) -> PathBuf {
+    mount.join("ids").join(id.get(..8).unwrap_or(id))
+}
+
+/// Where `original` (absolute, as backed up) is below `root`.
+fn original_in(root: &Path, original: &str) -> PathBuf {
+    root.join(original.trim_start_matches('/'))
+}
+
+/// The path as it was backed up, of `picked` below `root`; `None` outside.
+pub fn backed_up_path(root: &Path, picked: &Path) -> Option<String> {
+    let rest = picked.strip_prefix(root).ok()?;
+    Some(format!("/{}", rest.display()))
 }
 
 /// Where a copy goes unless the person picks another folder: their
@@ -184,4 +294,25 @@ pub fn in_place_texts(path: &str, when: &str) -> (String, String, String) {
         ),
         gettext("_Overwrite"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_picked_in_the_mount_is_the_path_as_backed_up() {
+        let root = snapshot_root(Path::new("/run/igotchuu/browse/1"), &"ab".repeat(32));
+        assert_eq!(root, Path::new("/run/igotchuu/browse/1/ids/abababab"));
+        let picked = root.join("home/alice/Documents/thesis.odt");
+        assert_eq!(
+            backed_up_path(&root, &picked).as_deref(),
+            Some("/home/alice/Documents/thesis.odt")
+        );
+        assert_eq!(backed_up_path(&root, &root).as_deref(), Some("/"));
+        assert_eq!(backed_up_path(&root, Path::new("/home/alice")), None);
+        let other = Path::new("/run/igotchuu/browse/1/ids/cdcdcdcd/home");
+        assert_eq!(backed_up_path(&root, other), None);
+        assert_eq!(original_in(&root, "/home"), root.join("home"));
+    }
 }

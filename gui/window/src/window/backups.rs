@@ -44,44 +44,53 @@ impl Window {
         });
     }
 
-    /// Mounts the snapshots (or asks again, on the same connection) and
-    /// opens them in the file manager.
+    /// Mounts the snapshots and opens them in the file manager.
     pub(super) fn browse_files(self: &Rc<Self>) {
-        if !self.begin_backups_call(Request::Browse) {
-            return;
-        }
-        let existing = self.model.borrow().browsing.clone();
         let weak = Rc::downgrade(self);
         glib::MainContext::default().spawn_local(async move {
-            let result = match existing {
-                Some(b) => b.reopen().await.map(|path| (b, path)),
-                None => Browsing::open().await,
-            };
             let Some(w) = weak.upgrade() else {
                 return;
             };
-            w.model.borrow_mut().backups_call = false;
-            match result {
-                Ok((browsing, path)) => {
-                    w.model.borrow_mut().browsing = Some(browsing);
-                    w.probe.event("browse", &path);
-                    if let Err(e) = crate::opener::open_folder(Path::new(&path)).await {
-                        w.toast(&fill(
-                            // xgettext: {error} says why no file manager opened.
-                            &gettext(
-                                "The backups are in {path}, but no file manager opened: {error}",
-                            ),
-                            &[("path", &path), ("error", &e)],
-                        ));
-                    }
-                }
-                Err(e) => {
-                    tracing::info!("{e}");
-                    w.toast(&e.to_string());
-                }
+            let Some(path) = Rc::clone(&w).mount().await else {
+                return;
+            };
+            if let Err(e) = crate::opener::open_folder(Path::new(&path)).await {
+                w.toast(&fill(
+                    // xgettext: {error} says why no file manager opened.
+                    &gettext("The backups are in {path}, but no file manager opened: {error}"),
+                    &[("path", &path), ("error", &e)],
+                ));
             }
-            w.render();
         });
+    }
+
+    /// Mounts the snapshots (or asks again, on the same connection: the
+    /// mount may have gone idle) and returns the folder; `None`, with a
+    /// toast saying why, when it could not be had.
+    pub(super) async fn mount(self: Rc<Self>) -> Option<String> {
+        if !self.begin_backups_call(Request::Browse) {
+            return None;
+        }
+        let existing = self.model.borrow().browsing.clone();
+        let result = match existing {
+            Some(b) => b.reopen().await.map(|path| (b, path)),
+            None => Browsing::open().await,
+        };
+        self.model.borrow_mut().backups_call = false;
+        let path = match result {
+            Ok((browsing, path)) => {
+                self.model.borrow_mut().browsing = Some(browsing);
+                self.probe.event("browse", &path);
+                Some(path)
+            }
+            Err(e) => {
+                tracing::info!("{e}");
+                self.toast(&e.to_string());
+                None
+            }
+        };
+        self.render();
+        path
     }
 
     /// Tells the helper that this window stops browsing; when `closing`,
@@ -125,6 +134,12 @@ impl Window {
         let when = clock::day_and_time(snapshot.time, unix_now());
         let (heading, body) = restore::dialog_texts(&when);
         let form = RestoreForm::new(&snapshot, &restore::default_target());
+        // "Pick in the backup" browses first: the chooser opens the mount.
+        let weak = Rc::downgrade(self);
+        form.set_mounter(move || {
+            let w = weak.upgrade();
+            Box::pin(async move { w?.mount().await.map(PathBuf::from) })
+        });
         let dialog = adw::MessageDialog::builder()
             .transient_for(&self.window)
             .modal(true)
