@@ -3,10 +3,11 @@
 //! administrator's Browse call activates `igotchuu-bus.service`, whose
 //! sandbox has a private mount namespace, and the repository is mounted
 //! all the same under `/run/igotchuu/browse` in the container's own
-//! namespace, where other users' processes see it with the kernel's
-//! permission checks. CloseBrowse unmounts it and the unit exits; so does
-//! `systemctl stop`, and killing the helper outright leaves nothing
-//! mounted either.
+//! namespace (by `igotchuu-browse@<pid>.service`, in PID 1's namespace),
+//! where other users' processes see it with the kernel's permission
+//! checks; another user's Browse is refused. CloseBrowse unmounts it and
+//! the unit exits; so does `systemctl stop`, and killing the helper
+//! outright leaves nothing mounted either.
 
 use igotchuu_dbus::{BUS_NAME, INTERFACE, OBJECT_PATH};
 use igotchuu_e2e::have_root;
@@ -163,18 +164,29 @@ record first-mounts browse_mounts
 P=$(head -n1 $R/first)
 # Nothing more to see if Browse failed.
 if ! [ -d "$P" ]; then touch "$R/done"; exit 0; fi
-  F="$P/snapshots/latest{DATA}/{SOURCE}"
-  record bob-open as_user bob cat "$F/open.txt"
-  record bob-secret as_user bob cat "$F/secret.txt"
-  record root-secret cat "$F/secret.txt"
-  record bus-while-browsing systemctl show igotchuu-bus.service -p ActiveState -p SubState
-  touch $R/close-first
-  wait_until 60 "CloseBrowse's reply" second_line $R/first
-  wait_until 30 "the unmount" unmounted
-  record first-mounts-after browse_mounts
-  wait_until 60 "igotchuu-bus.service to exit" bus_gone
-  record bus-after-close systemctl show igotchuu-bus.service -p ActiveState -p Result -p ExecMainStatus
-  record dir-after-close ls -A /run/igotchuu/browse
+F="$P/snapshots/latest{DATA}/{SOURCE}"
+# The browse unit mounted, in PID 1's namespace; the helper's is its own.
+H=${{P##*/}}
+record browse-unit systemctl show "igotchuu-browse@$H.service" -p ActiveState -p Type
+BM=$(systemctl show -P MainPID "igotchuu-browse@$H.service")
+same_ns() {{ [ "$(readlink /proc/$1/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ] && echo same || echo different; }}
+same_ns "$BM" >$R/browse-unit-ns; same_ns "$H" >$R/helper-ns
+# Another user's Browse is refused and changes nothing.
+touch $R/close-bob
+as_user bob timeout 60 python3 /srv/scenario/browse.py $R/close-bob {BUS_NAME} {OBJECT_PATH} {INTERFACE} >$R/bob-browse 2>&1 || true
+record mounts-after-bob browse_mounts
+record bob-open as_user bob cat "$F/open.txt"
+record bob-secret as_user bob cat "$F/secret.txt"
+record root-secret cat "$F/secret.txt"
+record bus-while-browsing systemctl show igotchuu-bus.service -p ActiveState -p SubState
+touch $R/close-first
+wait_until 60 "CloseBrowse's reply" second_line $R/first
+wait_until 30 "the unmount" unmounted
+record first-mounts-after browse_mounts
+wait_until 60 "igotchuu-bus.service to exit" bus_gone
+record bus-after-close systemctl show igotchuu-bus.service -p ActiveState -p Result -p ExecMainStatus
+record dir-after-close ls -A /run/igotchuu/browse
+record browse-unit-after systemctl show "igotchuu-browse@$H.service" -p ActiveState
 
 # 2. systemctl stop while mounted.
 browse second
@@ -206,6 +218,20 @@ record units-after systemctl list-units --all --no-legend --plain 'igotchuu*'
         journal()
     );
     assert_eq!(results.read("first-mounts").trim(), path, "{}", journal());
+    let unit = results.properties("browse-unit");
+    assert_eq!(
+        (unit["ActiveState"].as_str(), unit["Type"].as_str()),
+        ("active", "notify"),
+        "{unit:?}"
+    );
+    assert_eq!(results.read("browse-unit-ns").trim(), "same");
+    assert_eq!(results.read("helper-ns").trim(), "different");
+    let bob = results.read("bob-browse");
+    assert!(
+        bob.starts_with("ERROR org.freedesktop.DBus.Error.AccessDenied"),
+        "{bob}"
+    );
+    assert_eq!(results.read("mounts-after-bob").trim(), path);
     assert_eq!(results.read("bob-open"), "open\n");
     let refused = results.read("bob-secret");
     assert!(refused.contains("Permission denied"), "{refused}");
@@ -223,6 +249,10 @@ record units-after systemctl list-units --all --no-legend --plain 'igotchuu*'
         journal()
     );
     assert_eq!(results.read("dir-after-close"), "");
+    assert_eq!(
+        results.properties("browse-unit-after")["ActiveState"],
+        "inactive"
+    );
 
     for (case, what) in [("second", "systemctl stop"), ("third", "SIGKILL")] {
         let reply = results.read(case);
