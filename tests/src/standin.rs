@@ -434,6 +434,22 @@ impl Standin {
         self.control.lock().unwrap().calls.clone()
     }
 
+    /// An operation other than a backup begins (a restore, a check…), as
+    /// the helper starts one.
+    pub fn begin_operation(&self, operation: Operation, places: &[&str]) {
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            o.begin_operation(
+                object.signal_emitter(),
+                operation,
+                places.iter().map(|s| s.to_string()).collect(),
+            )
+            .await
+        })
+        .expect("emit the start of the operation");
+    }
+
     /// The end of an operation other than a backup: OperationFinished, and
     /// the properties back to idle.
     pub fn finish_operation(&self, outcome: Outcome, reason: &str) {

@@ -291,6 +291,46 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
 }
 
 #[test]
+fn a_restore_is_notified_when_it_ends() {
+    if !igotchuu_e2e::have_root("a_restore_is_notified_when_it_ends") {
+        return;
+    }
+    let system = standin_bus();
+    let desktop = Desktop::start(true);
+    let state = StateDir::new(vec![]);
+    let (gui, _) = fake_gui(state.path());
+    let mut tray = Tray::start(&desktop, system.address(), state.path(), &gui);
+    let session = block_on(Session::connect(desktop.session_address()));
+    let item = block_on(session.wait_registered(WAIT));
+
+    let helper = Standin::start(&system, idle());
+    helper.begin_operation(
+        igotchuu_dbus::Operation::Restore,
+        &["/home/alice/Documents"],
+    );
+    block_on(
+        session.wait_for(&item, WAIT, "the restore in the tooltip", &|v: &ItemView| {
+            v.tooltip.starts_with("Restoring files…")
+        }),
+    );
+    let menu = block_on(session.menu_labels(&item));
+    assert!(menu.iter().any(|l| l == "Stop the restore"), "{menu:?}");
+    helper.finish_operation(Outcome::Completed, "Files were restored");
+    wait_until(WAIT, "the restore's notification", || {
+        desktop.notifications_displayed() == 1
+    });
+    let seen = desktop.close_and_read_notifications();
+    assert_eq!(
+        seen,
+        [(
+            "Files restored".to_owned(),
+            "Files were restored.".to_owned()
+        )]
+    );
+    assert!(tray.running());
+}
+
+#[test]
 fn without_a_watcher_it_still_notifies_and_registers_later() {
     if !igotchuu_e2e::have_root("without_a_watcher_it_still_notifies_and_registers_later") {
         return;
