@@ -391,7 +391,7 @@ fn the_window_speaks_german() {
         backups.iter().any(|t| t == "Dateien durchsuchen"),
         "{backups:?}"
     );
-    screenshot(&screen, "window-de-backups.png");
+    screenshot_top(&screen, "window-de-backups.png", 760);
     screen.activate_action("com.nyantec.IGotChuu", "show-view", Some("status"));
 
     standin.begin(&["/home", "/srv"]);
@@ -415,6 +415,11 @@ fn the_window_speaks_german() {
 
 /// Saves the window, once what the probe reported has been drawn.
 fn screenshot(screen: &Screen, name: &str) {
+    screenshot_top(screen, name, u32::MAX);
+}
+
+/// Saves the window's top `height` pixels at most.
+fn screenshot_top(screen: &Screen, name: &str, height: u32) {
     std::thread::sleep(Duration::from_millis(300));
     let x11 = screen.x11();
     let window = x11
@@ -423,7 +428,8 @@ fn screenshot(screen: &Screen, name: &str) {
         .next()
         .expect("the window");
     let shot = repo_root().join("target/screenshots").join(name);
-    screen.screenshot(window.area(), &shot);
+    let (x, y, w, h) = window.area();
+    screen.screenshot((x, y, w, h.min(height)), &shot);
     eprintln!("screenshot: {}", shot.display());
 }
 
