@@ -471,3 +471,70 @@ fn a_real_check_that_finds_damage_is_a_failure_the_tray_and_the_window_say() {
         "no backup was notified: {log}"
     );
 }
+
+/// The backups view against the real helper: it lists the real snapshot
+/// (with the run of this machine's history that made it), and a restore
+/// chosen in the window copies the files into the folder, as the real
+/// helper's operation "restore", which the window follows to its end.
+#[test]
+fn the_window_lists_the_real_snapshots_and_restores_from_them() {
+    let _serial = serial();
+    if !have_root("the_window_lists_the_real_snapshots_and_restores_from_them") {
+        return;
+    }
+    igotchuu_e2e::guarded::require_tool("fusermount3", "fuse3");
+    let w = BusFixture::new(BusSetup {
+        activation: true,
+        ..BusSetup::default()
+    });
+    let home = w.fx.path("home");
+    std::fs::write(home.join("notes.txt"), "the notes of then\n").unwrap();
+    w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
+    let snapshot = w.fx.repo.snapshots()[0].id.clone();
+    std::fs::write(home.join("notes.txt"), "changed since\n").unwrap();
+
+    // The copy goes to the default folder: the home, here.
+    let target = tempfile::tempdir().unwrap();
+    let screen = Screen::start(SCREEN.0, SCREEN.1);
+    let mut gui = Gui::launch_with(
+        &screen,
+        &GuiOptions {
+            system_bus: w.bus.address(),
+            state_dir: &w.fx.env.state_dir(),
+            size: Some(WINDOW_SIZE),
+            binary: gui_binary(),
+        },
+        &[("HOME", target.path().as_os_str())],
+    );
+    gui.wait_for("the idle page", |t| t.has("Backup Completed"));
+    screen.activate_action("com.nyantec.IGotChuu", "show-view", Some("backups"));
+    let list = gui.wait_for("the real snapshot", |t| t.has("1 backup, newest first"));
+    let place = home.display().to_string();
+    assert!(
+        list.contains(&place) && list.contains(", completed"),
+        "the snapshot's place and the run that made it: {list:?}"
+    );
+
+    screen.activate_action("com.nyantec.IGotChuu", "restore", Some(&snapshot));
+    gui.wait_for("the restore dialog", |t| t.has("Copy into"));
+    let x11 = screen.x11();
+    x11.focus(x11.topmost().expect("the dialog").id);
+    x11.chord(&[
+        igotchuu_e2e::window::keys::ALT,
+        igotchuu_e2e::window::keys::letter('r'),
+    ]);
+    let toast = gui.wait_for_event("toast", "Files restored");
+    assert_eq!(toast, "Files restored", "{}", w.fx.env.history_text());
+    let copy = target.path().join("home/notes.txt");
+    assert_eq!(
+        std::fs::read_to_string(&copy).unwrap_or_else(|e| panic!("{}: {e}", copy.display())),
+        "the notes of then\n"
+    );
+    let history = w.fx.env.history();
+    let last = history.runs.last().expect("the restore's record");
+    assert_eq!(last.operation, igotchuu_dbus::Operation::Restore);
+    assert_eq!(last.outcome, Outcome::Completed);
+    gui.wait_for("the restore in the history", |t| {
+        t.has("Restore: Completed")
+    });
+}
