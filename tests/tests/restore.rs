@@ -511,3 +511,68 @@ fn the_command_line_restores_as_root() {
     bad.assert_code(2);
     assert!(bad.output().contains("snapshot"), "{}", bad.output());
 }
+
+#[test]
+fn stop_ends_a_restore_as_stopped() {
+    if !have_root("stop_ends_a_restore_as_stopped") {
+        return;
+    }
+    require_tool("fusermount3", "fuse3");
+    let w = BusFixture::new(BusSetup {
+        activation: true,
+        ..BusSetup::default()
+    });
+    w.many_files(3000);
+    w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
+    let snapshot = w.fx.repo.snapshots()[0].id.clone();
+    let target = tempfile::tempdir().unwrap();
+    let recorder = SignalRecorder::start(&w.bus);
+    let home = w.fx.path("home");
+    let out = call(
+        &w,
+        None,
+        "Restore",
+        &[
+            &snapshot,
+            home.to_str().unwrap(),
+            target.path().to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // The copier, held still (SIGSTOP) so that the Stop comes mid-copy.
+    let copier = wait::until("the copier", wait::DEADLINE, || {
+        w.bus.activated().into_iter().find_map(|helper| {
+            igotchuu_e2e::procs::descendants(helper)
+                .into_iter()
+                .find(|p| {
+                    igotchuu_e2e::procs::cmdline(*p).is_some_and(|c| c.contains("restore-copy"))
+                })
+        })
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(copier),
+        nix::sys::signal::SIGSTOP,
+    )
+    .unwrap();
+    let out = call(&w, None, "Stop", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(copier),
+        nix::sys::signal::SIGCONT,
+    );
+    let fin = recorder.wait_for("OperationFinished", wait::DEADLINE);
+    let (operation, outcome, reason): (String, String, String) = fin.body();
+    assert_eq!(
+        (operation.as_str(), outcome.as_str()),
+        ("restore", "stopped"),
+        "{reason}"
+    );
+    let record = w.fx.env.history().last().cloned().unwrap();
+    assert_eq!(
+        (record.operation, record.outcome),
+        (Operation::Restore, Outcome::Stopped)
+    );
+    wait::until("the copier to be gone", wait::DEADLINE, || {
+        (!std::path::Path::new(&format!("/proc/{copier}")).exists()).then_some(())
+    });
+}

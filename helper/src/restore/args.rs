@@ -97,7 +97,20 @@ pub fn destination(target: &Path, path: &Path) -> Result<PathBuf, BadArgument> {
                 format!("{} is not a folder", target.display()),
             ))
         }
-        Err(e) => return Err(bad("target", format!("{}: {e}", target.display()))),
+        Err(e) => {
+            // The units have PrivateTmp=yes: their /tmp and /var/tmp are not
+            // the caller's.
+            let hint = if [Path::new("/tmp"), Path::new("/var/tmp")]
+                .iter()
+                .any(|t| target.starts_with(t))
+            {
+                "; a restore from the desktop cannot go to /tmp or /var/tmp, which the \
+                 helper's service has of its own: choose a folder in your home"
+            } else {
+                ""
+            };
+            return Err(bad("target", format!("{}: {e}{hint}", target.display())));
+        }
     }
     let Some(name) = path.file_name() else {
         return Err(bad(
