@@ -12,6 +12,13 @@
 //! - `restic mount`, for Browse, gets `CAP_SYS_ADMIN` too: it runs
 //!   `fusermount` to mount, and with no_new_privs the setuid bit does
 //!   nothing (`bus::browse`).
+//! - `restic restore --target /` (RestoreInPlace, `igotchuu restore
+//!   --in-place`) also gets [`RESTORE_IN_PLACE`]: it gives files back
+//!   their owners, modes and times.
+//! - The copier of a restore into a folder (`run::restore`) runs as the
+//!   caller's uid, gid and groups with no capabilities (as root: reading
+//!   and writing every file); setting them is why `igotchuu-bus.service`
+//!   keeps `CAP_SETUID` and `CAP_SETGID`.
 //! - `password_command` runs with no capabilities ([`password`]).
 //! - exec_before_snapshot keeps all of the helper's: it is there to mount.
 
