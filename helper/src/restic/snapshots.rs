@@ -17,6 +17,9 @@ use super::message::clean_text;
 const MAX_FIELD_BYTES: usize = 1024;
 /// The most paths and tags kept of one snapshot.
 const MAX_LIST: usize = 64;
+/// The most text the whole list holds: well under the system bus's largest
+/// message, however odd the repository's snapshots are.
+const MAX_TOTAL_BYTES: usize = 8 << 20;
 
 /// restic's output could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +118,21 @@ pub fn parse(stdout: &str) -> Result<Vec<SnapshotInfo>, SnapshotsParseError> {
     // Newest first; the id keeps the order stable for equal times.
     list.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.id.cmp(&b.id)));
     list.truncate(MAX_SNAPSHOTS);
+    let mut total = 0;
+    let within = list
+        .iter()
+        .take_while(|s| {
+            total += s.id.len() + s.hostname.len() + s.username.len() + 64;
+            total += s
+                .paths
+                .iter()
+                .chain(&s.tags)
+                .map(|t| t.len() + 8)
+                .sum::<usize>();
+            total <= MAX_TOTAL_BYTES
+        })
+        .count();
+    list.truncate(within);
     Ok(list)
 }
 
@@ -223,6 +241,26 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].time, 0);
         assert!(!list[0].hostname.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_list_is_bounded_however_large_the_snapshots() {
+        let path = "/p".repeat(400);
+        let one = format!(
+            r#"{{"id":"{{}}","time":"2026-01-01T00:00:00Z","paths":[{}]}}"#,
+            vec![format!("{path:?}"); 64].join(",")
+        );
+        let all: Vec<String> = (0..MAX_SNAPSHOTS)
+            .map(|n| one.replace("{}", &format!("{n:064x}")))
+            .collect();
+        let list = parse(&format!("[{}]", all.join(","))).unwrap();
+        assert!(
+            !list.is_empty() && list.len() < MAX_SNAPSHOTS,
+            "{}",
+            list.len()
+        );
+        let bytes: usize = list.iter().flat_map(|s| &s.paths).map(String::len).sum();
+        assert!(bytes <= MAX_TOTAL_BYTES);
     }
 
     fn backup(id: &str, started_at: u64, data_added: u64) -> RunRecord {
