@@ -467,6 +467,22 @@ impl X11 {
         self.conn.sync().expect("sync");
     }
 
+    /// Waits for a dialog over the window (the topmost window, not titled
+    /// [`WINDOW_TITLE`]) and gives it the keyboard focus; a key sent before
+    /// it is mapped would go to the window under it.
+    pub fn focus_dialog(&self) -> Toplevel {
+        let mut dialog = None;
+        wait_until(PATIENCE, "a dialog on top", || {
+            dialog = self.topmost().filter(|t| t.name != WINDOW_TITLE);
+            dialog.is_some()
+        });
+        let dialog = dialog.unwrap();
+        self.focus(dialog.id);
+        // The focus change reaches GTK before the keys that follow.
+        std::thread::sleep(Duration::from_millis(200));
+        dialog
+    }
+
     /// Gives `window` the keyboard focus, as a window manager would.
     pub fn focus(&self, window: u32) {
         self.conn

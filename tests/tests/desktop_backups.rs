@@ -82,9 +82,9 @@ fn launch(
     )
 }
 
-/// Presses Alt+`key` on the topmost window (a dialog, when one is open).
+/// Presses Alt+`key` on the dialog over the window.
 fn alt_on_top(x11: &X11, key: char) {
-    x11.focus(x11.topmost().expect("a window").id);
+    x11.focus_dialog();
     x11.chord(&[keys::ALT, keys::letter(key)]);
 }
 
@@ -221,7 +221,7 @@ fn the_backups_view_lists_browses_and_restores() {
     std::fs::create_dir_all(&picked).expect("mkdir");
     screen.activate_action(APP_ID, "restore", Some(&snapshots[1].id));
     gui.wait_for("the restore dialog again", |t| t.has("Copy into"));
-    x11.focus(x11.topmost().expect("the dialog").id);
+    x11.focus_dialog();
     x11.chord(&[keys::TAB]);
     x11.chord(&[keys::TAB]);
     x11.chord(&[keys::RETURN]);

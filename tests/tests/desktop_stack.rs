@@ -518,7 +518,7 @@ fn the_window_lists_the_real_snapshots_and_restores_from_them() {
     screen.activate_action("com.nyantec.IGotChuu", "restore", Some(&snapshot));
     gui.wait_for("the restore dialog", |t| t.has("Copy into"));
     let x11 = screen.x11();
-    x11.focus(x11.topmost().expect("the dialog").id);
+    x11.focus_dialog();
     x11.chord(&[
         igotchuu_e2e::window::keys::ALT,
         igotchuu_e2e::window::keys::letter('r'),
