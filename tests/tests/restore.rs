@@ -303,6 +303,13 @@ fn restore_into_a_folder_as_the_user_who_asked() {
     assert_eq!(record.reason, reason);
     assert_eq!(record.places, [original.display().to_string()]);
 
+    // A path the snapshot's places hold, but not the snapshot: it says so.
+    let (_, outcome, reason) =
+        world.restore_as(&world.alice, &original.join("never-there"), &target);
+    assert_eq!(outcome, "failed");
+    assert!(reason.contains("is not in snapshot"), "{reason}");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 1);
+
     // Again: a second copy beside the first, never over it.
     let (again, outcome, _) = world.restore_as(&world.alice, &original.join("notes.txt"), &target);
     assert_eq!(again, target.join("notes.txt"));

@@ -134,7 +134,18 @@ async fn copy(
     };
     let relative = job.path.strip_prefix("/").unwrap_or(&job.path);
     let source = mount_point.join("ids").join(job.short_id()).join(relative);
-    let ended = run_copier(&source, dest, user, events, stop).await;
+    let ended = if std::fs::symlink_metadata(&source).is_err() {
+        (
+            Outcome::Failed,
+            format!(
+                "{} is not in snapshot {}: nothing was restored",
+                job.path.display(),
+                job.short_id()
+            ),
+        )
+    } else {
+        run_copier(&source, dest, user, events, stop).await
+    };
     browse::unmount(&mut restic, Some(&namespace), &mount_point).await;
     ended
 }
