@@ -27,6 +27,8 @@ const APP_ID: &str = "com.nyantec.IGotChuu";
 const SCREEN: (u32, u32) = (1000, 1100);
 /// The window's default size.
 const WINDOW: (u32, u32) = (640, 760);
+/// The narrowest the window supports.
+const NARROW: (u32, u32) = (360, 760);
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -318,4 +320,43 @@ fn a_refused_list_says_so_and_can_be_tried_again() {
     screen.activate_action(APP_ID, "refresh-backups", None);
     gui.wait_for("the empty list", |t| t.has("No backups yet"));
     assert_eq!(members(&standin.backup_calls()), ["Snapshots", "Snapshots"]);
+}
+
+#[test]
+fn a_finished_backup_brings_its_snapshot_into_a_narrow_list() {
+    let _serial = serial();
+    if !igotchuu_e2e::have_root("a_finished_backup_brings_its_snapshot_into_a_narrow_list") {
+        return;
+    }
+    let now = unix_now();
+    let snapshots = sample_snapshots(now);
+    let bus = standin_bus();
+    let standin = Standin::start(&bus, Initial::default());
+    standin.serve_snapshots(snapshots[1..].to_vec(), Reply::Accept);
+    let state = StateDir::new(vec![sample_record(3 * 86_400, Outcome::Completed, "", 0)]);
+    let screen = Screen::start(SCREEN.0, SCREEN.1);
+    let mut gui = Gui::launch(
+        &screen,
+        &GuiOptions {
+            system_bus: bus.address(),
+            state_dir: state.path(),
+            size: Some(NARROW),
+            binary: gui_binary(),
+        },
+    );
+    gui.wait_for("the idle page", |t| t.has("Backup Completed"));
+    screen.activate_action(APP_ID, "show-view", Some("backups"));
+    gui.wait_for("the list of two", |t| t.has("2 backups, newest first"));
+
+    // A backup runs and saves a snapshot: the list on screen is asked for
+    // again, and has it.
+    standin.serve_snapshots(snapshots.clone(), Reply::Accept);
+    standin.begin(&["/home", "/srv"]);
+    standin.finish(Outcome::Completed, "", None);
+    let list = gui.wait_for("the list of three", |t| t.has("3 backups, newest first"));
+    assert!(list.contains("12.3\u{a0}MB added"), "{list:?}");
+    assert_eq!(members(&standin.backup_calls()), ["Snapshots", "Snapshots"]);
+    let x11 = screen.x11();
+    assert_eq!(main_window(&x11).width, NARROW.0, "it fits in 360 px");
+    screenshot(&screen, &x11, "window-backups-narrow.png");
 }

@@ -23,8 +23,14 @@ pub fn run(launched: Instant) -> glib::ExitCode {
         let quit = gio::SimpleAction::new("quit", None);
         let weak_app = app.downgrade();
         quit.connect_activate(move |_, _| {
-            if let Some(app) = weak_app.upgrade() {
-                app.quit();
+            let Some(app) = weak_app.upgrade() else {
+                return;
+            };
+            // Through the window's close, which ends its browsing first;
+            // the last window closed ends the app.
+            match app.active_window() {
+                Some(window) => window.close(),
+                None => app.quit(),
             }
         });
         app.add_action(&quit);

@@ -342,8 +342,13 @@ impl Window {
             Update::ItemError(e) => self.running.add_error(&e),
             Update::State | Update::Finished(_) => {
                 if let Update::Finished(f) = &update {
-                    if f.operation == Operation::Restore {
-                        self.restore_finished(f);
+                    match f.operation {
+                        Operation::Restore => self.restore_finished(f),
+                        // Snapshots came or went.
+                        Operation::Backup | Operation::Forget | Operation::Prune => {
+                            self.snapshots_changed()
+                        }
+                        Operation::Check => {}
                     }
                 }
                 tracing::debug!(

@@ -102,9 +102,16 @@ impl Default for SnapshotsPage {
 }
 
 impl SnapshotsPage {
-    /// True the first time: the page asks for the list when first shown.
+    /// True the first time (and the first time after [`stale`](Self::stale)):
+    /// the page asks for the list when it is shown.
     pub fn first_view(&self) -> bool {
         !self.imp().asked.replace(true)
+    }
+
+    /// The list is out of date (a backup or forget ended); true if it was
+    /// loaded, so that it is asked for again, now if it is on screen.
+    pub fn stale(&self) -> bool {
+        self.imp().asked.replace(false)
     }
 
     pub fn show_loading(&self) {

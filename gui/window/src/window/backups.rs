@@ -12,7 +12,7 @@ use igotchuu_desktop::control::{self, Browsing, Request};
 use igotchuu_desktop::i18n::{fill, gettext};
 use igotchuu_desktop::{texts, Finished};
 
-use super::{Window, CLOSE_BROWSE_WAIT, VIEW_STATUS};
+use super::{Window, CLOSE_BROWSE_WAIT, VIEW_BACKUPS, VIEW_STATUS};
 use crate::clock::{self, unix_now};
 use crate::restore::{self, RestoreForm};
 
@@ -42,6 +42,18 @@ impl Window {
             }
             w.render();
         });
+    }
+
+    /// A run may have added or removed snapshots: a list that was shown is
+    /// asked for again, now if it is on screen, else when it is next shown.
+    pub(super) fn snapshots_changed(self: &Rc<Self>) {
+        if !self.snapshots.stale() {
+            return;
+        }
+        if self.views.visible_child_name().as_deref() == Some(VIEW_BACKUPS) {
+            self.snapshots.first_view();
+            self.load_snapshots();
+        }
     }
 
     /// Mounts the snapshots and opens them in the file manager.
