@@ -22,9 +22,12 @@ pub fn state_line(state: &DesktopState, last: Option<&Finished>, now: u64) -> St
     if state.bus_available {
         if let Some(phase) = state.phase {
             return match state.running_operation() {
-                Some(op @ (Operation::Forget | Operation::Prune | Operation::Check)) => {
-                    operation_line(op, phase)
-                }
+                Some(
+                    op @ (Operation::Forget
+                    | Operation::Prune
+                    | Operation::Check
+                    | Operation::Restore),
+                ) => operation_line(op, phase),
                 _ => run_line(state, phase),
             };
         }
@@ -329,12 +332,12 @@ fn operation_notification(f: &Finished) -> Notice {
             reason.unwrap_or_else(|| gettext("It runs when it can.")),
             false,
         ),
+        // The bus does not count another operation's errors: the helper's
+        // reason says it, or this.
         Some(Outcome::CompletedWithWarnings) if f.operation == Operation::Restore => (
-            ngettext_n(
-                "{n} file could not be restored. Files you may not read are left out.",
-                "{n} files could not be restored. Files you may not read are left out.",
-                f.error_count,
-            ),
+            reason.unwrap_or_else(|| {
+                gettext("Some files could not be restored. Files you may not read are left out.")
+            }),
             false,
         ),
         Some(Outcome::Completed | Outcome::CompletedWithWarnings) => {
@@ -918,6 +921,41 @@ mod tests {
         s.operation = None;
         s.phase = Some(Phase::Forgetting);
         assert_eq!(state_line(&s, None, NOW), "Forgetting old snapshots…");
+    }
+
+    #[test]
+    fn every_end_of_a_restore_is_notified() {
+        let done = ended(
+            Operation::Restore,
+            Some(Outcome::Completed),
+            "Files were restored",
+        );
+        assert!(worth_notifying(&done));
+        let n = notification(&done);
+        assert_eq!(
+            (n.title.as_str(), n.body.as_str()),
+            ("Files restored", "Files were restored.")
+        );
+        let some = ended(Operation::Restore, Some(Outcome::CompletedWithWarnings), "");
+        assert!(worth_notifying(&some));
+        let n = notification(&some);
+        assert_eq!(n.title, "Files restored, but some were left out");
+        assert!(
+            n.body.starts_with("Some files could not be restored."),
+            "{n:?}"
+        );
+        for outcome in [Outcome::Failed, Outcome::Stopped] {
+            assert!(worth_notifying(&ended(
+                Operation::Restore,
+                Some(outcome),
+                ""
+            )));
+        }
+        let mut s = running(Phase::Restoring, Progress::default());
+        s.operation = Some(Operation::Restore);
+        assert_eq!(state_line(&s, None, NOW), "Restoring files…");
+        s.phase = Some(Phase::Stopping);
+        assert_eq!(state_line(&s, None, NOW), "Stopping the restore…");
     }
 
     #[test]
