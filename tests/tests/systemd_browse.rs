@@ -139,6 +139,11 @@ fn browse_mounts_in_the_host_namespace_under_systemd_and_every_end_unmounts() {
         .unwrap();
     }
 
+    let locks = scenario
+        .inside(&scenario.repo.location())
+        .join("locks")
+        .display()
+        .to_string();
     let results = scenario.run(&format!(
         r#"
 as_user() {{ local u=$1; shift; env -i PATH=/usr/bin:/bin setpriv --reuid="$u" --regid="$u" --init-groups "$@"; }}
@@ -205,6 +210,24 @@ wait_until 30 "the unmount after SIGKILL" unmounted || true
 record third-mounts-after browse_mounts
 kill $(cat $R/third.pid) 2>/dev/null || true
 wait_until 60 "igotchuu-bus.service to exit" bus_gone
+
+record locks-before-fourth ls -A {locks}
+# 4. The browse unit killed outright, restic too: its ExecStopPost= detaches
+# the dead mount; the helper notices at the next Browse and mounts again.
+browse fourth
+record fourth-mounts browse_mounts
+H=$(head -n1 $R/fourth); H=${{H##*/}}
+systemctl kill -s KILL "igotchuu-browse@$H.service"
+wait_until 30 "the unmount after the browse unit was killed" unmounted || true
+record fourth-mounts-after browse_mounts
+record fourth-dir ls -A /run/igotchuu/browse
+browse fourth-again
+record fourth-again-mounts browse_mounts
+touch $R/close-fourth $R/close-fourth-again
+wait_until 60 "CloseBrowse's reply" second_line $R/fourth-again
+wait_until 30 "the unmount" unmounted || true
+record fourth-mounts-closed browse_mounts
+wait_until 60 "igotchuu-bus.service to exit" bus_gone
 record units-after systemctl list-units --all --no-legend --plain 'igotchuu*'
 "#
     ));
@@ -269,7 +292,33 @@ record units-after systemctl list-units --all --no-legend --plain 'igotchuu*'
             journal()
         );
     }
+    assert!(!results.read("fourth-mounts").is_empty());
+    assert_eq!(
+        results.read("fourth-mounts-after"),
+        "",
+        "still mounted after the browse unit was killed\n{}",
+        results.journal_of("systemd").join("\n")
+    );
+    assert_eq!(results.read("fourth-dir"), "");
+    // The session's mount was gone: the next Browse mounted again.
+    let again = results.read("fourth-again");
+    assert!(again.starts_with("/run/igotchuu/browse/"), "{again}");
+    assert_eq!(
+        results.read("fourth-again-mounts").trim(),
+        again.lines().next().unwrap()
+    );
+    assert_eq!(results.read("fourth-mounts-closed"), "");
+    // Nothing but what browse-mount and restic say, and systemd of them.
+    let noise: Vec<String> = results
+        .journal()
+        .lines()
+        .filter(|l| l.contains(" umount[") || l.contains(" rmdir[") || l.contains(" sh["))
+        .map(str::to_owned)
+        .collect();
+    assert!(noise.is_empty(), "{noise:#?}");
     let units = results.read("units-after");
     assert!(!units.contains(" active "), "{units}");
-    assert!(scenario.repo.locks().is_empty());
+    // restic's locks went with each mount; only a restic killed outright
+    // (case 4) leaves its non-exclusive lock, stale once its process is gone.
+    assert_eq!(results.read("locks-before-fourth"), "");
 }
