@@ -314,6 +314,7 @@ fn a_refused_list_says_so_and_can_be_tried_again() {
     });
     assert!(refused.has("Cannot Show the Backups"), "{refused:?}");
     assert!(refused.has("Try Again"), "{refused:?}");
+    screenshot(&screen, &x11, "window-backups-refused.png");
 
     // Allowed now: Try Again lists them (an empty repository here).
     standin.serve_snapshots(vec![], Reply::Accept);
