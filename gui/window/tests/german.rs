@@ -452,7 +452,8 @@ fn times_follow_the_desktops_clock_format() {
     .expect("write the settings");
 
     let bus = standin_bus();
-    let _standin = Standin::start(&bus, Initial::default());
+    let standin = Standin::start(&bus, Initial::default());
+    standin.serve_snapshots(sample_snapshots(unix_now()), Reply::Accept);
     let state = StateDir::new(vec![sample_record(600, Outcome::Completed, "", 0)]);
     let screen = Screen::start(SCREEN.0, SCREEN.1);
     let env: [(&str, &std::ffi::OsStr); 2] = [
@@ -469,4 +470,23 @@ fn times_follow_the_desktops_clock_format() {
         items.iter().any(twelve_hour)
     });
     eprintln!("{:?}", texts.iter().find(|t| twelve_hour(t)));
+
+    // The backups too: when each was taken, and the run that made it.
+    screen.activate_action("com.nyantec.IGotChuu", "show-view", Some("backups"));
+    let backups = wait_for(&rx, "the backups on a 12-hour clock", |items| {
+        items.iter().any(|t| t == "3 backups, newest first")
+    });
+    let newest = backups
+        .iter()
+        .find(|t| t.starts_with("Today at ") || t.starts_with("Yesterday at "))
+        .unwrap_or_else(|| panic!("the newest backup's time: {backups:?}"));
+    assert!(
+        newest.ends_with(" AM") || newest.ends_with(" PM"),
+        "{newest:?}"
+    );
+    let run = backups
+        .iter()
+        .find(|t| t.contains("backup of "))
+        .unwrap_or_else(|| panic!("the run: {backups:?}"));
+    assert!(run.contains(" AM, ") || run.contains(" PM, "), "{run:?}");
 }
