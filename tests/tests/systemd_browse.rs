@@ -5,9 +5,10 @@
 //! all the same under `/run/igotchuu/browse` in the container's own
 //! namespace (by `igotchuu-browse@<pid>.service`, in PID 1's namespace),
 //! where other users' processes see it with the kernel's permission
-//! checks; another user's Browse is refused. CloseBrowse unmounts it and
-//! the unit exits; so does `systemctl stop`, and killing the helper
-//! outright leaves nothing mounted either.
+//! checks; another user's Browse is refused, and a mount that fails says
+//! why. CloseBrowse unmounts it and the unit exits; so does `systemctl
+//! stop`, and killing the helper, or the browse unit, outright leaves
+//! nothing mounted either.
 
 use igotchuu_dbus::{BUS_NAME, INTERFACE, OBJECT_PATH};
 use igotchuu_e2e::have_root;
@@ -139,6 +140,10 @@ fn browse_mounts_in_the_host_namespace_under_systemd_and_every_end_unmounts() {
         .unwrap();
     }
 
+    let password = scenario
+        .inside(&scenario.repo.password_file())
+        .display()
+        .to_string();
     let locks = scenario
         .inside(&scenario.repo.location())
         .join("locks")
@@ -162,6 +167,15 @@ record fuse ls -l /dev/fuse
 # A backup to browse.
 as_user alice timeout 120 igotchuu watch --start >$R/backup.out 2>&1 || echo "exit status $?" >>$R/backup.out
 wait_until 60 "the backup's unit to end" unit_done igotchuu-bus.service
+
+# 0. A mount that fails: the caller learns restic's reason.
+cp {password} $R/password.saved
+echo wrong >{password}
+browse failing
+touch $R/close-failing
+wait_until 60 "CloseBrowse's reply" second_line $R/failing
+cat $R/password.saved >{password}
+record failing-unit systemctl list-units --all --no-legend --plain 'igotchuu-browse@*'
 
 # 1. Browse, read as another user, CloseBrowse.
 browse first
@@ -232,6 +246,20 @@ record units-after systemctl list-units --all --no-legend --plain 'igotchuu*'
 "#
     ));
     let journal = || results.journal_of("igotchuu").join("\n");
+    // The failed mount's reason came from the browse unit's STATUS=.
+    let failing = results.read("failing");
+    assert!(
+        failing.starts_with(
+            "ERROR org.freedesktop.DBus.Error.Failed: cannot mount the repository: restic mount failed"
+        ) && failing.contains("wrong password"),
+        "{failing}\n{}",
+        journal()
+    );
+    assert!(
+        results.read("failing-unit").contains(" failed "),
+        "{}",
+        results.read("failing-unit")
+    );
     let first = results.read("first");
     let path = first.lines().next().unwrap_or_default();
     assert!(
