@@ -2,10 +2,12 @@
 //! users' sessions see it, for as long as someone browses.
 //!
 //! - The mount is `restic mount --allow-other` at
-//!   `/run/igotchuu/browse/<helper pid>` in the mount namespace of the
-//!   process that started the helper (systemd's or dbus-daemon's: the
-//!   host's; the helper's own is private, and so is its unit's with
-//!   `PrivateMounts=yes`). restic keeps the kernel's default
+//!   `/run/igotchuu/browse/<helper pid>` in the host's mount namespace
+//!   (the helper's own is private): restic enters the namespace of the
+//!   process that started the helper (dbus-daemon, a root shell); under
+//!   systemd, whose units keep PID 1's out of reach, the mount is made by
+//!   `igotchuu-browse@<pid>.service` ([`super::browse_unit`]) with the same
+//!   [`mount`]. restic keeps the kernel's default
 //!   permission checks (it never gets `--no-default-permissions`), so each
 //!   user opens only what the original file's mode let them.
 //! - restic mount needs `CAP_SYS_ADMIN` for `fusermount` (it runs as root

@@ -99,6 +99,7 @@ impl Unit {
             conn: conn.clone(),
             name: unit_name(std::process::id()),
         };
+        tracing::info!("mounting through {}", unit.name);
         // A failed earlier start would otherwise read as this one's end.
         let _ = unit.manager("ResetFailedUnit", &(&unit.name,)).await;
         unit.manager("StartUnit", &(&unit.name, "replace"))
