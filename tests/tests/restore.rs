@@ -311,9 +311,10 @@ fn restore_into_a_folder_as_the_user_who_asked() {
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 1);
 
     // Again: a second copy beside the first, never over it.
-    let (again, outcome, _) = world.restore_as(&world.alice, &original.join("notes.txt"), &target);
+    let (again, outcome, reason) =
+        world.restore_as(&world.alice, &original.join("notes.txt"), &target);
     assert_eq!(again, target.join("notes.txt"));
-    assert_eq!(outcome, "completed");
+    assert_eq!(outcome, "completed", "{reason}");
     let (third, _, _) = world.restore_as(&world.alice, &original.join("notes.txt"), &target);
     assert_eq!(third, target.join("notes.txt (restored 1)"));
     assert_eq!(std::fs::read_to_string(&third).unwrap(), "alice's notes\n");

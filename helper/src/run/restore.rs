@@ -40,6 +40,8 @@ use crate::restore::{Credentials, Kind, RestoreJob};
 const ROOT: &str = "/run/igotchuu/restore";
 /// How long the copier gets to end after SIGTERM.
 const COPIER_GRACE: Duration = Duration::from_secs(10);
+/// How long restic mount gets to show the snapshot in `ids/`.
+const SNAPSHOT_SHOWN: Duration = Duration::from_secs(60);
 /// How long the copier's pipe is read after it exited.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
@@ -133,7 +135,13 @@ async fn copy(
         }
     };
     let relative = job.path.strip_prefix("/").unwrap_or(&job.path);
-    let source = mount_point.join("ids").join(job.short_id()).join(relative);
+    let snapshot = mount_point.join("ids").join(job.short_id());
+    let source = snapshot.join(relative);
+    // restic 0.17 and later show the mount before its list of snapshots.
+    let shown = Instant::now();
+    while std::fs::symlink_metadata(&snapshot).is_err() && shown.elapsed() < SNAPSHOT_SHOWN {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let ended = if std::fs::symlink_metadata(&source).is_err() {
         (
             Outcome::Failed,
