@@ -368,8 +368,8 @@ async fn in_place(
             Outcome::Stopped,
             format!("Stopped on request; {path} may be restored in part"),
         ),
-        _ if item_errors(run.stderr_tail.lines()).is_some() => {
-            let n = item_errors(run.stderr_tail.lines()).unwrap_or(0);
+        _ if restic_errors(&run).is_some() => {
+            let n = restic_errors(&run).unwrap_or(0);
             let first = first_error(&run.stderr_head)
                 .map(|l| format!("; the first: {l}"))
                 .unwrap_or_default();
@@ -402,9 +402,17 @@ async fn in_place(
 /// 3 errors"), when that is how it ended: the rest was restored.
 fn item_errors(tail: &[String]) -> Option<u64> {
     tail.iter().rev().find_map(|l| {
-        let rest = l.trim().strip_prefix("There were ")?;
+        // "Fatal: There were 3 errors" from restic 0.17 on.
+        let (_, rest) = l.trim().split_once("There were ")?;
         rest.strip_suffix(" errors")?.parse().ok()
     })
+}
+
+/// [`item_errors`] from restic's last words, or from restic 0.18's own
+/// account of how it ended (`exit_error` with `--json`).
+fn restic_errors(run: &plain::PlainRun) -> Option<u64> {
+    let said = run.exit_error.as_ref().map(|e| vec![e.message.clone()]);
+    item_errors(run.stderr_tail.lines()).or_else(|| item_errors(&said?))
 }
 
 /// restic's first error line, cleaned ("ignoring error for PATH: …").
@@ -457,6 +465,7 @@ mod tests {
         let tail = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(item_errors(&tail(&["x", "There were 3 errors"])), Some(3));
         assert_eq!(item_errors(&tail(&["Fatal: wrong password"])), None);
+        assert_eq!(item_errors(&tail(&["Fatal: There were 1 errors"])), Some(1));
         let head = tail(&["restoring <Snapshot>", "ignoring error for /a: file exists"]);
         assert_eq!(
             first_error(&head).as_deref(),
