@@ -422,6 +422,53 @@ fn restore_in_place_is_for_administrators() {
         (record.operation, record.outcome),
         (Operation::Restore, Outcome::Completed)
     );
+
+    // What restic cannot write (an immutable file) is counted, the rest done.
+    let script = w.fx.path("home/alice/run.sh");
+    std::fs::write(&script, "changed\n").unwrap();
+    std::fs::write(&notes, "changed again\n").unwrap();
+    let _immutable = Immutable::set(&script);
+    let recorder = SignalRecorder::start(&w.bus);
+    let out = call(
+        w,
+        Some(&world.admin.user),
+        "RestoreInPlace",
+        &[&world.snapshot, w.fx.path("home/alice").to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (outcome, reason) = world.finished(&recorder);
+    assert_eq!(outcome, "completed-with-warnings", "{reason}");
+    assert!(reason.contains("could not be restored"), "{reason}");
+    assert!(reason.contains("run.sh"), "{reason}");
+    assert_eq!(std::fs::read_to_string(&script).unwrap(), "changed\n");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
+}
+
+/// `chattr +i` on a file, undone on drop (else the fixture could not
+/// remove it).
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Self {
+        require_tool("chattr", "e2fsprogs");
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "chattr +i {}", path.display());
+        Immutable(path.to_owned())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
 }
 
 #[test]

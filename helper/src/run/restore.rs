@@ -415,11 +415,15 @@ fn restic_errors(run: &plain::PlainRun) -> Option<u64> {
     item_errors(run.stderr_tail.lines()).or_else(|| item_errors(&said?))
 }
 
-/// restic's first error line, cleaned ("ignoring error for PATH: …").
+/// restic's first error, cleaned: "ignoring error for PATH: …" (0.14), or
+/// the message of a JSON error (`--json`, 0.16 and later).
 fn first_error(head: &[String]) -> Option<String> {
-    head.iter()
-        .find(|l| l.to_lowercase().contains("error"))
-        .map(|l| clean_text(l, 500))
+    let line = head.iter().find(|l| l.to_lowercase().contains("error"))?;
+    let json = serde_json::from_str::<serde_json::Value>(line).ok();
+    let message = json
+        .as_ref()
+        .and_then(|v| v.get("error")?.get("message")?.as_str());
+    Some(clean_text(message.unwrap_or(line), 500))
 }
 
 /// For the terminal: where a restore put the files.
@@ -470,6 +474,14 @@ mod tests {
         assert_eq!(
             first_error(&head).as_deref(),
             Some("ignoring error for /a: file exists")
+        );
+        // restic 0.18, with --json.
+        let json = tail(&[
+            r#"{"message_type":"error","error":{"message":"chmod /d/f: operation not permitted"},"during":"restore","item":"/d/f"}"#,
+        ]);
+        assert_eq!(
+            first_error(&json).as_deref(),
+            Some("chmod /d/f: operation not permitted")
         );
     }
 
