@@ -560,6 +560,20 @@ fn the_command_line_restores_as_root() {
     let secret = target.join("alice/bobs-secret.txt");
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "bob's\n");
     assert_eq!(std::fs::metadata(&secret).unwrap().uid(), 0);
+    // In place, as root.
+    let notes = original.join("notes.txt");
+    std::fs::write(&notes, "changed\n").unwrap();
+    let snapshot = &world.snapshot[..8];
+    w.fx.env
+        .run(&["restore", "--in-place", snapshot, notes.to_str().unwrap()])
+        .assert_code(exit::COMPLETED);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
+    let history = w.fx.env.history();
+    let restores = history
+        .runs
+        .iter()
+        .filter(|r| r.operation == Operation::Restore);
+    assert_eq!(restores.count(), 2);
     let bad =
         w.fx.env
             .run(&["restore", "deadbeef", "/x", "--target", "/tmp"]);
