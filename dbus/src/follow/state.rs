@@ -107,6 +107,7 @@ pub fn operation_of_phase(phase: Phase) -> Operation {
         Phase::Forgetting => Operation::Forget,
         Phase::Pruning => Operation::Prune,
         Phase::Checking => Operation::Check,
+        Phase::Restoring => Operation::Restore,
         _ => Operation::Backup,
     }
 }

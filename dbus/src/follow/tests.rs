@@ -726,6 +726,13 @@ fn joined_mid_check_it_ends_from_the_checks_record_only() {
 }
 
 #[test]
+fn each_working_phase_names_its_operation() {
+    for op in crate::Operation::ALL {
+        assert_eq!(crate::follow::operation_of_phase(op.working_phase()), op);
+    }
+}
+
+#[test]
 fn a_helper_that_says_no_operation_runs_backups() {
     // The seed's helper: a Phase property, no Operation.
     let mut s = Follower::default();

@@ -280,8 +280,9 @@ fn spawn_copier(
     dest: &Path,
     user: &Credentials,
 ) -> io::Result<tokio::process::Child> {
-    let exe = std::env::current_exe()?;
-    let mut cmd = std::process::Command::new(exe);
+    // Not current_exe(): after a package upgrade (or a rebuild) its path
+    // names another binary, or none; /proc/self/exe is still this one.
+    let mut cmd = std::process::Command::new("/proc/self/exe");
     cmd.arg("restore-copy")
         .arg("--")
         .arg(source)
