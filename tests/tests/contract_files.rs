@@ -15,8 +15,8 @@ use std::process::{Command, Output};
 
 use igotchuu_dbus::errors::{self, Error as BusError};
 use igotchuu_dbus::{
-    proxy, ACTION_BROWSE, ACTION_RESTORE, ACTION_RESTORE_IN_PLACE, ACTION_START, ACTION_STOP, BUS_NAME, INTERFACE, OBJECT_PATH,
-    PUBLIC_OBJECT_PATH,
+    proxy, ACTION_BROWSE, ACTION_RESTORE, ACTION_RESTORE_IN_PLACE, ACTION_START, ACTION_STOP,
+    BUS_NAME, INTERFACE, OBJECT_PATH, PUBLIC_OBJECT_PATH,
 };
 use igotchuu_e2e::iface::{
     self, element_children, member, members, parse_xml, read_repo_file, Member,

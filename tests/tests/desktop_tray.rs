@@ -308,11 +308,12 @@ fn a_restore_is_notified_when_it_ends() {
         igotchuu_dbus::Operation::Restore,
         &["/home/alice/Documents"],
     );
-    block_on(
-        session.wait_for(&item, WAIT, "the restore in the tooltip", &|v: &ItemView| {
-            v.tooltip.starts_with("Restoring files…")
-        }),
-    );
+    block_on(session.wait_for(
+        &item,
+        WAIT,
+        "the restore in the tooltip",
+        &|v: &ItemView| v.tooltip.starts_with("Restoring files…"),
+    ));
     let menu = block_on(session.menu_labels(&item));
     assert!(menu.iter().any(|l| l == "Stop the restore"), "{menu:?}");
     helper.finish_operation(Outcome::Completed, "Files were restored");
