@@ -213,6 +213,45 @@ fn a_stale_backup_warns_once_a_day_and_offers_back_up_now() {
 }
 
 #[test]
+fn a_backup_that_completes_withdraws_the_stale_reminder() {
+    let _serial = serial();
+    if !igotchuu_e2e::have_root("a_backup_that_completes_withdraws_the_stale_reminder") {
+        return;
+    }
+    let system = standin_bus();
+    let _helper = Standin::start(&system, Initial::default());
+    let desktop = Desktop::start(true);
+    let state = StateDir::new(vec![saved_days_ago(10)]);
+    write_settings(&state, 7, Retention::default());
+    let home = UserState::new();
+    let tray = Tray::start_remembering(&desktop, system.address(), state.path(), no_gui(), &home);
+    let session = block_on(Session::connect(desktop.session_address()));
+    let item = block_on(session.wait_registered(WAIT));
+    wait_until(WAIT, "the staleness reminder", || {
+        desktop.notifications_displayed() == 1
+    });
+    tray.wait_for_log("notified: No backup for 10 days");
+
+    // A backup completes (here: a scheduled one, heard only through the
+    // history): the reminder that there is none goes away by itself.
+    state.append(saved_days_ago(0));
+    block_on(session.wait_for(&item, WAIT, "the warning to go", |v| {
+        !v.tooltip_title.contains(STALE_TITLE)
+    }));
+    wait_until(WAIT, "the stale reminder to be withdrawn", || {
+        desktop.notifications_displayed() == 0
+    });
+    tray.wait_for_log("withdrew the reminder");
+    let seen = desktop.close_and_read_notifications();
+    assert_eq!(
+        titles(&seen, STALE_TITLE),
+        1,
+        "shown once, then withdrawn: {seen:?}"
+    );
+    assert!(!tray.log().contains("panicked"), "{}", tray.log());
+}
+
+#[test]
 fn a_fresh_backup_warns_of_nothing_and_a_postponed_run_is_said_once() {
     let _serial = serial();
     if !igotchuu_e2e::have_root("a_fresh_backup_warns_of_nothing_and_a_postponed_run_is_said_once")

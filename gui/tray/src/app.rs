@@ -91,6 +91,8 @@ pub async fn run() {
     // replaces how a run ended, nor the other way round.
     let mut notifier = Notifier::default();
     let mut reminder_notifier = Notifier::default();
+    // What the reminder on screen is about, if one is.
+    let mut reminding: Vec<Reminder> = Vec::new();
     let mut actions = Actions::default();
     let mut call: Option<ControlCall> = None;
 
@@ -192,9 +194,17 @@ pub async fn run() {
                 now,
             );
             if settled {
-                if let Some(notice) = remind(&mut reminders, &state, &outlook, now) {
+                if let Some((notice, about)) = remind(&mut reminders, &state, &outlook, now) {
                     drop(actions.reminder.take());
                     actions.reminder = reminder_notifier.show(&notice).await;
+                    reminding = about;
+                } else if !reminding.is_empty() && !reminding.iter().any(|r| holds(*r, &outlook)) {
+                    // What it reminded of is over (a backup completed): a
+                    // reminder left on screen would be wrong.
+                    tracing::info!("withdrew the reminder: {reminding:?} no longer holds");
+                    drop(actions.reminder.take());
+                    reminder_notifier.withdraw().await;
+                    reminding.clear();
                 }
             }
             icon.show(state, last, outlook).await;
@@ -203,32 +213,46 @@ pub async fn run() {
     icon.shutdown().await;
 }
 
-/// The reminder due now, if any, marked as shown: that backups are stale,
-/// else that a scheduled run is postponed; each at most once a day, and
-/// never while a run is on (it may be the backup that ends it).
+/// Whether what `reminder` reminds of still holds.
+fn holds(reminder: Reminder, outlook: &Outlook) -> bool {
+    match reminder {
+        Reminder::Stale => outlook.stale,
+        Reminder::Postponed => outlook.postponed.is_some(),
+    }
+}
+
+/// The reminder due now, if any, marked as shown, with what it is about:
+/// that backups are stale, else that a scheduled run is postponed; each at
+/// most once a day, and never while a run is on (it may be the backup that
+/// ends it).
 fn remind(
     reminders: &mut Reminders,
     state: &DesktopState,
     outlook: &Outlook,
     now: u64,
-) -> Option<Notice> {
+) -> Option<(Notice, Vec<Reminder>)> {
     if state.bus_available && state.running() {
         return None;
     }
     if outlook.stale && reminders.due(Reminder::Stale, now) {
         reminders.shown(Reminder::Stale, now);
         let mut notice = texts::stale_notice(outlook, now);
+        let mut about = vec![Reminder::Stale];
         // One reminder says both, rather than one replacing the other.
         if let Some(p) = &outlook.postponed {
             reminders.shown(Reminder::Postponed, now);
             notice.body = format!("{}\n{}", notice.body, texts::postponed_line(p));
+            about.push(Reminder::Postponed);
         }
-        return Some(notice);
+        return Some((notice, about));
     }
     let postponed = outlook.postponed.as_ref()?;
     if reminders.due(Reminder::Postponed, now) {
         reminders.shown(Reminder::Postponed, now);
-        return Some(texts::postponed_notice(postponed));
+        return Some((
+            texts::postponed_notice(postponed),
+            vec![Reminder::Postponed],
+        ));
     }
     None
 }

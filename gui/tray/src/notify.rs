@@ -71,6 +71,30 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// Withdraws the last notification, if the server still shows it.
+    pub async fn withdraw(&mut self) {
+        let Some(id) = self.last_id.take() else {
+            return;
+        };
+        let closed = async {
+            let conn = zbus::Connection::session().await?;
+            conn.call_method(
+                Some(SERVER),
+                SERVER_PATH,
+                Some(SERVER),
+                "CloseNotification",
+                &(id,),
+            )
+            .await
+        };
+        // An error only says that it was closed already.
+        if let Err(e) = closed.await {
+            tracing::debug!("CloseNotification({id}): {e}");
+        }
+    }
+}
+
 /// The notification server's capabilities; `None` if it cannot say.
 async fn capabilities() -> Option<Vec<String>> {
     let asked = async {
