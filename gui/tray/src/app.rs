@@ -412,7 +412,10 @@ mod tests {
         };
         let o = stale_and_postponed();
         assert_eq!(remind(&mut r, &running, &o, NOW), None, "a run is on");
-        let n = remind(&mut r, &idle, &o, NOW).expect("a reminder");
+        let (n, about) = remind(&mut r, &idle, &o, NOW).expect("a reminder");
+        assert_eq!(about, [Reminder::Stale, Reminder::Postponed]);
+        assert!(about.iter().all(|a| holds(*a, &o)));
+        assert!(!holds(Reminder::Stale, &Outlook::default()));
         assert_eq!(n.title, "No backup for 10 days");
         assert!(n.back_up_now);
         assert!(
@@ -422,7 +425,7 @@ mod tests {
             n.body
         );
         assert_eq!(remind(&mut r, &idle, &o, NOW + 60), None, "once a day");
-        let n = remind(&mut r, &idle, &o, NOW + outlook::DAY).expect("the next day");
+        let (n, _) = remind(&mut r, &idle, &o, NOW + outlook::DAY).expect("the next day");
         assert_eq!(n.title, "No backup for 11 days");
         // Only postponed: its own reminder.
         let mut r = Reminders::load(&dir.path().join("other"));
@@ -430,7 +433,8 @@ mod tests {
             stale: false,
             ..stale_and_postponed()
         };
-        let n = remind(&mut r, &idle, &postponed_only, NOW).expect("a reminder");
+        let (n, about) = remind(&mut r, &idle, &postponed_only, NOW).expect("a reminder");
+        assert_eq!(about, [Reminder::Postponed]);
         assert_eq!(n.title, "Backup postponed");
         assert_eq!(remind(&mut r, &idle, &postponed_only, NOW + 5), None);
         let fine = Outlook::default();
