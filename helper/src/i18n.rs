@@ -5,8 +5,13 @@
 //! because the helper must not depend on the desktop crates.
 //!
 //! What is translated: the terminal printer's lines (phases, progress,
-//! warnings, the summary, the outcome's label), `igotchuu watch`, and the
-//! errors printed for the person who ran a command.
+//! warnings, the summary, the outcome's label), `igotchuu watch`, the
+//! comments of `check-config`, `forget --dry-run`, `cleanup` and
+//! `snapshots`, the notes on the run lock and the run conditions a run
+//! started by hand prints, and the errors the commands word themselves for
+//! the person who ran them. Errors that are also D-Bus replies, reasons or
+//! log lines (the configuration's, a restore's arguments, restic's) stay
+//! English there and here.
 //!
 //! What stays English, whatever the locale: anything a program or an
 //! administrator reads later or elsewhere. That is JSON and other

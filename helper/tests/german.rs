@@ -1,4 +1,5 @@
-//! The helper's terminal output in German: `po/de.po` compiled into a
+//! The helper's terminal output in German (a backup, `watch`,
+//! `check-config`, `forget` without a policy): `po/de.po` compiled into a
 //! temporary folder that `IGOTCHUU_LOCALEDIR` points at, as the built
 //! helper finds it; and English under the C locale, even with `LANGUAGE`
 //! asking for German. Also: `de.po` translates every message that
@@ -144,6 +145,83 @@ fn watch_says_in_german_that_there_is_no_bus_and_in_english_under_c() {
     );
 }
 
+/// `igotchuu ARGS` with `vars`; nothing that needs root or restic.
+fn helper_with(args: &[&str], vars: &[(&str, String)]) -> Ended {
+    let mut cmd = Command::new(helper_bin());
+    cmd.args(args).envs(vars.iter().map(|(k, v)| (k, v)));
+    Spawned::start(&format!("igotchuu {}", args.join(" ")), cmd).wait(wait::DEADLINE)
+}
+
+#[test]
+fn check_config_and_forget_without_a_policy_speak_german_and_english_under_c() {
+    // No root needed: the configuration is only read.
+    let Some(german) = German::compile("check_config_and_forget_…") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("igotchuu.toml");
+    std::fs::write(
+        &file,
+        "places = [\"/srv\"]\nsnapshot = []\nrepo = \"/srv/repo\"\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let check = ["--config", config, "check-config"];
+    let forget = ["--config", config, "forget", "--dry-run"];
+
+    let de = helper_with(&check, &german.vars());
+    de.assert_code(exit::COMPLETED);
+    let lines: Vec<&str> = de.stdout.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(format!("# {config} ist gültig. Wirksame Einstellungen:").as_str()),
+        "{}",
+        de.output()
+    );
+    // The comments are the reader's; the settings stay TOML.
+    for line in [
+        "# Kein keep_* ist gesetzt: nichts wird je vergessen, das Archiv behält jeden Schnappschuss.",
+        "places = [\"/srv\"]",
+        "run_on_battery = false",
+    ] {
+        assert!(lines.contains(&line), "no line {line:?}\n{}", de.output());
+    }
+    let de = helper_with(&forget, &german.vars());
+    de.assert_code(exit::CONFIG);
+    assert!(
+        de.stderr.starts_with(&format!(
+            "igotchuu: in {config} ist keine Aufbewahrungsregel gesetzt, also würde nichts vergessen."
+        )),
+        "{}",
+        de.output()
+    );
+
+    let c = helper_with(&check, &german.c_vars());
+    c.assert_code(exit::COMPLETED);
+    assert!(
+        c.stdout
+            .starts_with(&format!("# {config} is valid. Effective settings:\n")),
+        "{}",
+        c.output()
+    );
+    assert!(
+        c.stdout
+            .lines()
+            .any(|l| l.starts_with("# No keep_* is set")),
+        "{}",
+        c.output()
+    );
+    let c = helper_with(&forget, &german.c_vars());
+    c.assert_code(exit::CONFIG);
+    assert!(
+        c.stderr.starts_with(&format!(
+            "igotchuu: no retention policy is set in {config}, so nothing would be forgotten."
+        )),
+        "{}",
+        c.output()
+    );
+}
+
 #[test]
 fn a_backup_reports_in_german_and_records_in_english() {
     if !have_root("a_backup_reports_in_german_and_records_in_english") {
@@ -252,6 +330,9 @@ fn the_german_catalogue_has_every_helper_message() {
     for needed in [
         "helper/src/output/terminal.rs",
         "helper/src/commands/watch.rs",
+        "helper/src/commands/forget.rs",
+        "helper/src/commands/restore.rs",
+        "helper/src/config/display.rs",
     ] {
         assert!(files.iter().any(|f| f == needed), "{needed} in POTFILES.in");
     }

@@ -3,6 +3,7 @@
 use crate::cli::Cli;
 use crate::events::Notice;
 use crate::exit;
+use crate::i18n::{fill, gettext};
 use crate::snapshots;
 
 pub fn run(cli: &Cli) -> u8 {
@@ -20,7 +21,9 @@ pub fn run(cli: &Cli) -> u8 {
                 .args(&argv[1..])
                 .status();
             if !status.is_ok_and(|s| s.success()) {
-                return super::fail(format!("exec_before_snapshot {argv:?} failed"));
+                // xgettext: exec_before_snapshot is a configuration key; {command} is the command, as a list.
+                let text = gettext("exec_before_snapshot {command} failed");
+                return super::fail(fill(&text, &[("command", &format!("{argv:?}"))]));
             }
         }
         notices.extend(snapshots::remove_stale(journal, true));
@@ -28,16 +31,26 @@ pub fn run(cli: &Cli) -> u8 {
     let mut left = 0;
     for n in notices {
         match n {
-            Notice::StaleSnapshotRemoved { path } => println!("Removed {}", path.display()),
+            Notice::StaleSnapshotRemoved { path } => {
+                // xgettext: `igotchuu cleanup` deleted the btrfs snapshot {path}.
+                let text = gettext("Removed {path}");
+                println!("{}", fill(&text, &[("path", &path.display().to_string())]));
+            }
             Notice::SnapshotLeft { path, error } => {
                 left += 1;
-                eprintln!("igotchuu: cannot delete {}: {error}", path.display());
+                // xgettext: {path} is a btrfs snapshot; {error} is the system's reason, in English.
+                let text = gettext("cannot delete {path}: {error}");
+                let path = path.display().to_string();
+                eprintln!(
+                    "igotchuu: {}",
+                    fill(&text, &[("path", &path), ("error", &error)])
+                );
             }
             _ => {}
         }
     }
     if before == 0 {
-        println!("No snapshots left behind; nothing to do.");
+        println!("{}", gettext("No snapshots left behind; nothing to do."));
     }
     if left > 0 {
         exit::FAILED

@@ -9,23 +9,21 @@ use tokio::sync::watch;
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::exit;
+use crate::i18n::{fill, gettext, ngettext};
 use crate::restic::command;
 use crate::run::maintenance::{forget_report, listing, policy_words};
 
 /// No `forget` without a policy: says which keys make one. Exits 78, like
 /// any configuration that cannot do what was asked.
 pub fn no_policy(config: &Config) -> u8 {
-    eprintln!(
-        "igotchuu: no retention policy is set in {}{}, so nothing would be forgotten. \
-         Set keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly \
-         or keep_within (at the top level or in a profile); for example keep_daily = 7 \
-         and keep_weekly = 4.",
-        config.file.display(),
-        config
-            .profile
-            .as_ref()
-            .map_or(String::new(), |p| format!(" for profile {p}")),
-    );
+    let file = config.file.display().to_string();
+    let text = match &config.profile {
+        // xgettext: `igotchuu forget` without a policy; {file} is the configuration file. keep_* = … are configuration keys and values: keep them.
+        None => fill(&gettext("no retention policy is set in {file}, so nothing would be forgotten. Set keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly or keep_within (at the top level or in a profile); for example keep_daily = 7 and keep_weekly = 4."), &[("file", &file)]),
+        // xgettext: `igotchuu forget` without a policy; {file} is the configuration file, {profile} a profile in it. keep_* = … are configuration keys and values: keep them.
+        Some(p) => fill(&gettext("no retention policy is set in {file} for profile {profile}, so nothing would be forgotten. Set keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly or keep_within (at the top level or in a profile); for example keep_daily = 7 and keep_weekly = 4."), &[("file", &file), ("profile", p)]),
+    };
+    eprintln!("igotchuu: {text}");
     exit::CONFIG
 }
 
@@ -45,23 +43,29 @@ pub fn dry_run(cli: &Cli) -> u8 {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        println!(
-            "Dry run: which of this machine's snapshots of {} tagged {} would go, with {}",
-            places.join(", "),
-            command::tag(&config),
-            policy_words(&config)
+        let head = fill(
+            // xgettext: The first line of `igotchuu forget --dry-run`. {places} are folders; {tag} is restic's tag; {policy} is the retention policy as configuration keys ("keep_last = 3").
+            &gettext("Dry run: which of this machine's snapshots of {places} tagged {tag} would go, with {policy}"),
+            &[
+                ("places", &places.join(", ")),
+                ("tag", &command::tag(&config)),
+                ("policy", &policy_words(&config)),
+            ],
         );
+        println!("{head}");
         match forget_report(&config, true, stop).await {
             Ok(report) => {
                 let go = report.removed_count;
-                println!(
-                    "Would forget {go} snapshot{}:",
-                    if go == 1 { "" } else { "s" }
-                );
+                // xgettext: Heads the list of snapshots a dry run would forget.
+                let text = ngettext("Would forget {n} snapshot:", "Would forget {n} snapshots:", go as u64);
+                println!("{}", fill(&text, &[("n", &go.to_string())]));
                 print_lines(listing(&report.removed, go, usize::MAX));
-                println!("Would keep {}:", report.kept_count);
-                print_lines(listing(&report.kept, report.kept_count, usize::MAX));
-                println!("Nothing was changed (dry run).");
+                let kept = report.kept_count;
+                // xgettext: Heads the list of snapshots a dry run would keep (English leaves out "snapshots" here).
+                let text = ngettext("Would keep {n}:", "Would keep {n}:", kept as u64);
+                println!("{}", fill(&text, &[("n", &kept.to_string())]));
+                print_lines(listing(&report.kept, kept, usize::MAX));
+                println!("{}", gettext("Nothing was changed (dry run)."));
                 exit::COMPLETED
             }
             Err((outcome, reason)) => {
@@ -74,7 +78,8 @@ pub fn dry_run(cli: &Cli) -> u8 {
 
 fn print_lines(lines: Vec<String>) {
     if lines.is_empty() {
-        println!("  (none)");
+        // xgettext: An empty list of snapshots; keep the two spaces.
+        println!("{}", gettext("  (none)"));
     }
     for line in lines {
         println!("{line}");

@@ -20,6 +20,7 @@ use tokio::sync::watch as channel;
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::exit;
+use crate::i18n::{fill, gettext};
 use crate::namespace;
 use crate::state::{self, journal::Journal, lock::LockError, lock::RunLock};
 
@@ -95,16 +96,35 @@ async fn claim_waiting(
 ) -> Result<Claim, ClaimError> {
     let say = || {
         let limit = wait_timeout.map_or(0, |d| d.as_secs());
-        let note = format!(
+        let limit = crate::output::format::duration(limit);
+        // The journal's line stays English; the terminal's is the reader's.
+        tracing::info!(
             "waiting for the igotchuu run in progress to end before this {operation} starts \
-             (at most {}; wait_timeout sets this)…",
-            crate::output::format::duration(limit)
+             (at most {limit}; wait_timeout sets this)…"
         );
-        tracing::info!("{note}");
-        eprintln!("igotchuu: {note}");
+        eprintln!(
+            "igotchuu: {}",
+            fill(&waiting_note(operation), &[("limit", &limit)])
+        );
     };
     let lock = RunLock::acquire_waiting(state_dir, wait_timeout, say, stop).await;
     claimed(state_dir, lock)
+}
+
+/// What a run that waits for the run lock says on the terminal.
+fn waiting_note(operation: Operation) -> String {
+    match operation {
+        // xgettext: A backup waits for another run; {limit} is how long at most, e.g. "1h0m". wait_timeout is a configuration key.
+        Operation::Backup => gettext("waiting for the igotchuu run in progress to end before this backup starts (at most {limit}; wait_timeout sets this)…"),
+        // xgettext: A forget (of old snapshots) waits for another run; {limit} is how long at most, e.g. "1h0m". wait_timeout is a configuration key.
+        Operation::Forget => gettext("waiting for the igotchuu run in progress to end before this forget starts (at most {limit}; wait_timeout sets this)…"),
+        // xgettext: A prune of the repository waits for another run; {limit} is how long at most, e.g. "1h0m". wait_timeout is a configuration key.
+        Operation::Prune => gettext("waiting for the igotchuu run in progress to end before this prune starts (at most {limit}; wait_timeout sets this)…"),
+        // xgettext: A check of the repository waits for another run; {limit} is how long at most, e.g. "1h0m". wait_timeout is a configuration key.
+        Operation::Check => gettext("waiting for the igotchuu run in progress to end before this check starts (at most {limit}; wait_timeout sets this)…"),
+        // xgettext: A restore waits for another run; {limit} is how long at most, e.g. "1h0m". wait_timeout is a configuration key.
+        Operation::Restore => gettext("waiting for the igotchuu run in progress to end before this restore starts (at most {limit}; wait_timeout sets this)…"),
+    }
 }
 
 fn claimed(state_dir: &Path, lock: Result<RunLock, LockError>) -> Result<Claim, ClaimError> {

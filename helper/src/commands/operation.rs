@@ -31,6 +31,7 @@ use crate::cli::Cli;
 use crate::conditions;
 use crate::events::EventBus;
 use crate::exit;
+use crate::i18n::{fill, gettext};
 use crate::output;
 use crate::restore::RestoreJob;
 use crate::run;
@@ -145,10 +146,7 @@ async fn run_with(
             };
             let publisher = match Publisher::attach(live, control.clone(), NameRole::Run).await {
                 Ok(p) => Some(p),
-                Err(e @ bus::AttachError::NameTaken) => {
-                    eprintln!("igotchuu: {e}");
-                    return exit::BUSY;
-                }
+                Err(bus::AttachError::NameTaken) => return name_taken(),
                 Err(e) => {
                     tracing::warn!(
                         "no system bus ({e}); running without publishing progress on D-Bus"
@@ -166,11 +164,12 @@ async fn run_with(
             let publisher = match Publisher::attach(live, control.clone(), NameRole::Standby).await
             {
                 Ok(p) => p,
-                Err(e @ bus::AttachError::NameTaken) => {
-                    eprintln!("igotchuu: {e}");
-                    return exit::BUSY;
+                Err(bus::AttachError::NameTaken) => return name_taken(),
+                Err(e) => {
+                    // xgettext: The helper cannot use the system bus; {error} is the bus's reason, in English.
+                    let text = gettext("system bus: {error}");
+                    return super::fail(fill(&text, &[("error", &e.to_string())]));
                 }
-                Err(e) => return super::fail(format!("system bus: {e}")),
             };
             let (claim, job) = match serve::wait_for_start(
                 &publisher,
@@ -255,7 +254,8 @@ async fn pass_gate(
             conditions::Gate::Exit(code) => Err(code),
         },
         _ = stop.wait_for(|s| *s) => {
-            eprintln!("igotchuu: stopped on request while waiting for the run conditions");
+            let text = gettext("stopped on request while waiting for the run conditions");
+            eprintln!("igotchuu: {text}");
             Err(exit::STOPPED)
         }
     }
@@ -263,6 +263,19 @@ async fn pass_gate(
 
 /// What the desktop may know of the configuration; a failure costs the
 /// desktop its view of the settings, not the run.
+/// Another helper owns the bus name: says so on the terminal (the bus
+/// error's own text stays English for the log).
+fn name_taken() -> u8 {
+    // xgettext: {name} is the helper's D-Bus name, com.nyantec.IGotChuu.
+    let text =
+        gettext("another igotchuu backup is running: {name} is already owned on the system bus");
+    eprintln!(
+        "igotchuu: {}",
+        fill(&text, &[("name", igotchuu_dbus::BUS_NAME)])
+    );
+    exit::BUSY
+}
+
 fn write_settings(setup: &Setup) {
     if let Err(e) = state::settings::write(&setup.state_dir, &setup.config.public_settings()) {
         tracing::warn!(

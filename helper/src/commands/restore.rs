@@ -8,6 +8,7 @@ use igotchuu_dbus::SnapshotInfo;
 use super::Setup;
 use crate::cli::Cli;
 use crate::exit;
+use crate::i18n::gettext;
 use crate::output::format;
 use crate::restore::{args, list, Credentials, RestoreJob};
 
@@ -66,13 +67,22 @@ fn when(unix: u64) -> String {
 
 fn print_list(list: &[SnapshotInfo]) {
     if list.is_empty() {
-        println!("The repository holds no snapshots.");
+        println!("{}", gettext("The repository holds no snapshots."));
         return;
     }
-    println!(
-        "{:<8}  {:<19}  {:<16}  {:<10}  {:>10}  paths",
-        "id", "time (UTC)", "host", "profile", "added"
-    );
+    // xgettext: Column headings of `igotchuu snapshots`: a snapshot's short id. Headings are padded to the column (8, 19, 16, 10 and 10 characters): keep them as short.
+    let id = gettext("id");
+    // xgettext: Column heading: when the snapshot was taken, in UTC.
+    let time = gettext("time (UTC)");
+    // xgettext: Column heading: the machine that took the snapshot.
+    let host = gettext("host");
+    // xgettext: Column heading: the configuration profile of the snapshot.
+    let profile = gettext("profile");
+    // xgettext: Column heading: how much data the snapshot added to the repository (at most 10 characters).
+    let added = gettext("added");
+    // xgettext: Column heading: the folders in the snapshot.
+    let paths = gettext("paths");
+    println!("{id:<8}  {time:<19}  {host:<16}  {profile:<10}  {added:>10}  {paths}");
     for s in list {
         let added = if s.size_known {
             format::bytes(s.data_added)

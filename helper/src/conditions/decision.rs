@@ -6,6 +6,7 @@ use igotchuu_dbus::history::History;
 use igotchuu_dbus::{Operation, RunCondition};
 
 use crate::config::Config;
+use crate::i18n::{fill, gettext};
 
 /// NetworkManager's `NM_METERED_YES`.
 const NM_METERED_YES: u32 = 1;
@@ -128,6 +129,36 @@ pub fn overridden_note(operation: Operation, conditions: &[RunCondition]) -> Str
          conditions (scheduled runs wait).",
         joined(conditions, cause)
     )
+}
+
+/// [`overridden_note`] in the reader's language, for the terminal (the
+/// log keeps the English one). Whole sentences per operation and set of
+/// conditions: the English pieces do not combine in other languages.
+pub fn overridden_words(operation: Operation, conditions: &[RunCondition]) -> String {
+    let battery = conditions.contains(&RunCondition::OnBattery);
+    let metered = conditions.contains(&RunCondition::Metered);
+    let causes = match (battery, metered) {
+        // xgettext: Why a run would wait, a clause after "although" in "The backup runs now although …".
+        (true, false) => gettext("the computer runs on battery"),
+        // xgettext: Why a run would wait, a clause after "although" in "The backup runs now although …".
+        (false, true) => gettext("the network connection is metered and the repository is on the network"),
+        // xgettext: Why a run would wait, a clause after "although" in "The backup runs now although …".
+        (true, true) => gettext("the computer runs on battery and the network connection is metered and the repository is on the network"),
+        (false, false) => return overridden_note(operation, conditions),
+    };
+    let template = match operation {
+        // xgettext: A backup started by hand while a run condition is unmet; {conditions} is a clause such as "the computer runs on battery".
+        Operation::Backup => gettext("The backup runs now although {conditions}: it was started by hand, which overrides the run conditions (scheduled runs wait)."),
+        // xgettext: A forget (of old snapshots) started by hand while a run condition is unmet; {conditions} is a clause such as "the computer runs on battery".
+        Operation::Forget => gettext("Removing old snapshots runs now although {conditions}: it was started by hand, which overrides the run conditions (scheduled runs wait)."),
+        // xgettext: A prune started by hand while a run condition is unmet; {conditions} is a clause such as "the computer runs on battery".
+        Operation::Prune => gettext("Pruning the repository runs now although {conditions}: it was started by hand, which overrides the run conditions (scheduled runs wait)."),
+        // xgettext: A repository check started by hand while a run condition is unmet; {conditions} is a clause such as "the computer runs on battery".
+        Operation::Check => gettext("The repository check runs now although {conditions}: it was started by hand, which overrides the run conditions (scheduled runs wait)."),
+        // xgettext: A restore started by hand while a run condition is unmet; {conditions} is a clause such as "the computer runs on battery".
+        Operation::Restore => gettext("The restore runs now although {conditions}: it was started by hand, which overrides the run conditions (scheduled runs wait)."),
+    };
+    fill(&template, &[("conditions", &causes)])
 }
 
 /// What a postponed run says when the conditions cleared.
@@ -286,6 +317,26 @@ mod tests {
             "Still postponed after 24 hours: the computer runs on battery; the backup \
              waits for the next scheduled run."
         );
+    }
+
+    #[test]
+    fn the_terminal_note_is_the_logged_one_when_untranslated() {
+        use RunCondition::{Metered, OnBattery};
+        let ops = [
+            Operation::Backup,
+            Operation::Forget,
+            Operation::Prune,
+            Operation::Check,
+            Operation::Restore,
+        ];
+        for operation in ops {
+            for conditions in [&[OnBattery][..], &[Metered], &[OnBattery, Metered]] {
+                assert_eq!(
+                    overridden_words(operation, conditions),
+                    overridden_note(operation, conditions)
+                );
+            }
+        }
     }
 
     fn record(operation: Operation, outcome: Outcome, started_at: u64) -> RunRecord {

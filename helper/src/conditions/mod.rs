@@ -79,7 +79,7 @@ pub async fn gate(
     if !scheduled {
         let note = decision::overridden_note(operation, &unmet);
         tracing::info!("{note}");
-        println!("{note}");
+        println!("{}", decision::overridden_words(operation, &unmet));
         return Gate::Go { overridden: unmet };
     }
     // Subscribe, then read again: a change in between is not missed.
@@ -139,7 +139,9 @@ async fn hold_back(
             Gate::Exit(exit::POSTPONED)
         }
         Waited::Interrupted => {
-            println!("Stopped while waiting for the run conditions; nothing ran.");
+            let text =
+                crate::i18n::gettext("Stopped while waiting for the run conditions; nothing ran.");
+            println!("{text}");
             Gate::Exit(exit::STOPPED)
         }
     }

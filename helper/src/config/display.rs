@@ -1,4 +1,5 @@
-//! The effective configuration as text for `igotchuu check-config`, and
+//! The effective configuration as text for `igotchuu check-config` (its
+//! comments in the reader's language, the settings as TOML), and
 //! `Debug` that, like it, never shows a secret: the password in a `repo`
 //! URL and the `password_command` (which may hold a token) are redacted.
 
@@ -7,6 +8,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::{Config, Password, Repository};
+use crate::i18n::{fill, gettext};
 
 const REDACTED: &str = "<redacted>";
 
@@ -15,7 +17,16 @@ impl fmt::Display for Config {
     /// location spelled out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.profile {
-            Some(profile) => writeln!(f, "# {}, profile `{profile}`", self.file.display())?,
+            Some(profile) => {
+                let file = self.file.display().to_string();
+                // xgettext: Heads `igotchuu check-config`'s settings, a TOML comment (keep the "# "): the configuration file and the profile applied.
+                let text = gettext("# {file}, profile `{profile}`");
+                writeln!(
+                    f,
+                    "{}",
+                    fill(&text, &[("file", &file), ("profile", profile)])
+                )?
+            }
             None => writeln!(f, "# {}", self.file.display())?,
         }
         writeln!(f, "places = {}", array(self.places.iter().map(|p| path(p))))?;
@@ -48,11 +59,8 @@ impl fmt::Display for Config {
         match &self.password {
             Some(Password::File(file)) => writeln!(f, "password_file = {}", path(file))?,
             Some(Password::Command(_)) => writeln!(f, "password_command = {}", quote(REDACTED))?,
-            None => writeln!(
-                f,
-                "# Neither password_file nor password_command is set: restic must get the \
-                 password elsewhere, e.g. RESTIC_PASSWORD in its environment."
-            )?,
+            // xgettext: A TOML comment in `igotchuu check-config` (keep the "# "); password_file, password_command and RESTIC_PASSWORD are names to keep.
+            None => writeln!(f, "{}", gettext("# Neither password_file nor password_command is set: restic must get the password elsewhere, e.g. RESTIC_PASSWORD in its environment."))?,
         }
         writeln!(
             f,
@@ -76,10 +84,9 @@ impl Config {
     /// Retention, checks, run conditions and waiting.
     fn fmt_maintenance(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.retention.is_empty() {
-            writeln!(
-                f,
-                "# No keep_* is set: nothing is ever forgotten, the repository keeps every snapshot."
-            )?;
+            // xgettext: A TOML comment in `igotchuu check-config` (keep the "# "); keep_* are configuration keys.
+            let text = gettext("# No keep_* is set: nothing is ever forgotten, the repository keeps every snapshot.");
+            writeln!(f, "{text}")?;
         }
         for (key, n) in self.retention.counts() {
             writeln!(f, "{key} = {n}")?;
@@ -89,10 +96,8 @@ impl Config {
         }
         match &self.check_read_data_subset {
             Some(subset) => writeln!(f, "check_read_data_subset = {}", quote(subset))?,
-            None => writeln!(
-                f,
-                "# check_read_data_subset is not set: `igotchuu check` reads the structure, not the data."
-            )?,
+            // xgettext: A TOML comment in `igotchuu check-config` (keep the "# "); check_read_data_subset is a configuration key.
+            None => writeln!(f, "{}", gettext("# check_read_data_subset is not set: `igotchuu check` reads the structure, not the data."))?,
         }
         writeln!(f, "run_on_battery = {}", self.run_on_battery)?;
         writeln!(f, "run_on_metered = {}", self.run_on_metered)?;

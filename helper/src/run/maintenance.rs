@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::{begin, end, plural};
 use crate::config::Config;
 use crate::events::{Event, EventBus, Notice};
+use crate::i18n::{gettext, ngettext_n};
 use crate::restic::check::{self, Verdict};
 use crate::restic::failure::ResticFailure;
 use crate::restic::forget::{self, ForgetReport};
@@ -134,7 +135,9 @@ async fn forget(
         Err(ended) => return ended,
     };
     if report.removed_count > 0 {
-        let mut lines = vec!["Forgotten:".to_owned()];
+        // Report lines go to the terminal only, never the history or the bus.
+        // xgettext: Heads the list of snapshots that forget removed.
+        let mut lines = vec![gettext("Forgotten:")];
         lines.extend(listing(
             &report.removed,
             report.removed_count,
@@ -169,7 +172,14 @@ pub fn listing(lines: &[forget::SnapshotLine], count: usize, shown: usize) -> Ve
     let mut out: Vec<String> = lines.iter().take(shown).map(|s| format!("  {s}")).collect();
     let more = count.saturating_sub(out.len());
     if more > 0 {
-        out.push(format!("  … and {more} more"));
+        // xgettext: After a list of snapshots: how many more there were.
+        let text = ngettext_n(
+            "… and {n} more",
+            "… and {n} more",
+            more as u64,
+            &more.to_string(),
+        );
+        out.push(format!("  {text}"));
     }
     out
 }
@@ -246,7 +256,8 @@ fn judge_check(
         ),
         _ if run.stop_sent => unsuccessful(run),
         (_, Verdict::Damaged { found, more }) => {
-            let mut lines = vec!["restic check found:".to_owned()];
+            // xgettext: Heads restic's words about the damage that `restic check` found.
+            let mut lines = vec![gettext("restic check found:")];
             lines.extend(found.iter().map(|l| format!("  {l}")));
             events.publish(Event::Notice(Notice::Report(lines)));
             (Outcome::Failed, check::damage_reason(&found, more))
