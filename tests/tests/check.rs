@@ -104,6 +104,7 @@ fn a_corrupted_pack_is_found_and_the_user_is_told_what_to_do() {
         .max_by_key(|(_, size)| *size)
         .expect("a pack");
     let mut bytes = std::fs::read(&pack).unwrap();
+    let intact = bytes.clone();
     let middle = (size / 2) as usize;
     for b in &mut bytes[middle..middle + 64] {
         *b ^= 0xff;
@@ -143,4 +144,33 @@ fn a_corrupted_pack_is_found_and_the_user_is_told_what_to_do() {
     let public_check = public.last_of(Operation::Check).expect("public record");
     assert_eq!(public_check.outcome, Outcome::Failed);
     assert_ne!(public_check.reason, record.reason);
+
+    // The weekly prune does not touch a damaged repository...
+    let prune = fx.env.run(&["prune", "--scheduled"]);
+    prune.assert_code(exit::FAILED);
+    let refused = last_record(&fx, Operation::Prune);
+    assert_eq!(refused.outcome, Outcome::Failed, "{refused:?}");
+    assert!(
+        refused.reason.starts_with("Not pruned: the last repository check found damage"),
+        "{}",
+        refused.reason
+    );
+    assert_eq!(
+        packs(&fx.repo.location())
+            .iter()
+            .find(|(p, _)| *p == pack)
+            .map(|(_, s)| *s),
+        Some(size),
+        "the damaged pack was rewritten"
+    );
+    // ...until a check passes again (here: the pack put back as it was).
+    std::fs::write(&pack, &intact).unwrap();
+    fx.env.run(&["check"]).assert_code(exit::COMPLETED);
+    fx.env
+        .run(&["prune", "--scheduled"])
+        .assert_code(exit::COMPLETED);
+    assert_eq!(
+        last_record(&fx, Operation::Prune).outcome,
+        Outcome::Completed
+    );
 }

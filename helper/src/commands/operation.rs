@@ -155,7 +155,10 @@ async fn run_with(
                 }
             };
             let job = match job {
-                Job::Backup => Work::Maintenance(operation),
+                Job::Backup => Work::Maintenance {
+                    operation,
+                    scheduled,
+                },
                 Job::Restore(job) => Work::Restore(job),
             };
             (job, claim, publisher, overridden)
@@ -184,7 +187,13 @@ async fn run_with(
                 Waited::Exit(code) => return code,
             };
             let (job, overridden) = match job {
-                Job::Backup => (Work::Maintenance(Operation::Backup), Overridden::ByHand),
+                Job::Backup => (
+                    Work::Maintenance {
+                        operation: Operation::Backup,
+                        scheduled: false,
+                    },
+                    Overridden::ByHand,
+                ),
                 Job::Restore(job) => (Work::Restore(job), Overridden::Known(Vec::new())),
             };
             (job, claim, Some(publisher), overridden)
@@ -195,15 +204,15 @@ async fn run_with(
 
 /// What a claimed run does.
 enum Work {
-    /// A backup, forget, prune or check.
-    Maintenance(Operation),
+    /// A backup, forget, prune or check; `scheduled`: a timer started it.
+    Maintenance { operation: Operation, scheduled: bool },
     Restore(Box<RestoreJob>),
 }
 
 impl Work {
     fn operation(&self) -> Operation {
         match self {
-            Work::Maintenance(o) => *o,
+            Work::Maintenance { operation, .. } => *operation,
             Work::Restore(_) => Operation::Restore,
         }
     }
@@ -297,6 +306,7 @@ async fn run_claimed(
     stop: watch::Receiver<bool>,
 ) -> u8 {
     let operation = work.operation();
+    let scheduled = matches!(work, Work::Maintenance { scheduled: true, .. });
     let Claim {
         _lock: lock,
         journal,
@@ -321,12 +331,19 @@ async fn run_claimed(
     });
 
     let config = &setup.config;
+    let upkeep = run::maintenance::Upkeep {
+        state_dir: &setup.state_dir,
+        scheduled,
+    };
     let outcome = match work {
         Work::Restore(job) => {
             drop(journal);
             run::restore::run(&job, config, &mut events, stop).await
         }
-        Work::Maintenance(Operation::Backup) => {
+        Work::Maintenance {
+            operation: Operation::Backup,
+            ..
+        } => {
             let outcome = run::backup(
                 config,
                 journal,
@@ -339,15 +356,24 @@ async fn run_claimed(
             if forget_follows(outcome, config, &stop) {
                 close_browse(control, Operation::Forget).await;
                 // Its own record and signals; the exit code stays the backup's.
-                run::maintenance::run(Operation::Forget, config, &mut events, stop, overridden)
-                    .await;
+                run::maintenance::run(
+                    Operation::Forget,
+                    config,
+                    &mut events,
+                    stop,
+                    overridden,
+                    &upkeep,
+                )
+                .await;
             }
             outcome
         }
-        Work::Maintenance(other) => {
+        Work::Maintenance {
+            operation: other, ..
+        } => {
             drop(journal);
             close_browse(control, other).await;
-            run::maintenance::run(other, config, &mut events, stop, overridden).await
+            run::maintenance::run(other, config, &mut events, stop, overridden, &upkeep).await
         }
     };
     control.gate.send_modify(Gate::finish);

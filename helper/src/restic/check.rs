@@ -75,6 +75,9 @@ fn is_finding(line: &str) -> bool {
         && !ADVICE.iter().any(|a| lower.starts_with(a))
 }
 
+/// How [`damage_reason`] begins.
+pub const DAMAGE_FOUND: &str = "The repository check found damage";
+
 /// The reason of a check that found damage: what, and what to do.
 pub fn damage_reason(found: &[String], more: usize) -> String {
     // restic says "error for tree X:" and, on the next line, what it was.
@@ -92,7 +95,7 @@ pub fn damage_reason(found: &[String], more: usize) -> String {
         said.push_str(&format!(" (and {more} more lines in the log)"));
     }
     format!(
-        "The repository check found damage: {said}. Do not prune until it is \
+        "{DAMAGE_FOUND}: {said}. Do not prune until it is \
          repaired. To repair it: with restic 0.14 or 0.15, run `igotchuu restic \
          -- rebuild-index`; with restic 0.16 or later, `igotchuu restic -- repair \
          index`, and for damaged packs `igotchuu restic -- repair packs ID…` \

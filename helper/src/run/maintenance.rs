@@ -5,6 +5,8 @@
 //! it printed (`restic::{forget, prune, check}`), never from the exit code
 //! alone.
 
+use std::path::Path;
+
 use igotchuu_dbus::{Operation, Outcome, RunCondition};
 use tokio::sync::watch;
 
@@ -17,6 +19,7 @@ use crate::restic::failure::ResticFailure;
 use crate::restic::forget::{self, ForgetReport};
 use crate::restic::plain::{self, PlainRun};
 use crate::restic::{command, prune};
+use crate::state::damage;
 
 /// How many of restic's lines a prune or check passes on.
 const SAID_PASSED: usize = 200;
@@ -27,6 +30,13 @@ const LISTED_IN_RUN: usize = 20;
 const KILLED_LOCK: &str = "; restic had to be killed, so the repository may keep a stale lock \
      (`igotchuu restic -- unlock` removes it)";
 
+/// Where an upkeep operation runs: the state directory (for the damage
+/// marker, `state::damage`), and whether a timer started it.
+pub struct Upkeep<'a> {
+    pub state_dir: &'a Path,
+    pub scheduled: bool,
+}
+
 /// Runs `operation` (not a backup) and publishes its events. Returns its
 /// outcome.
 pub async fn run(
@@ -35,19 +45,25 @@ pub async fn run(
     events: &mut EventBus,
     stop: watch::Receiver<bool>,
     overridden: &[RunCondition],
+    upkeep: &Upkeep<'_>,
 ) -> Outcome {
     begin(events, config, operation, overridden);
     events.publish(Event::PhaseChanged(operation.working_phase()));
+    let damage = (operation == Operation::Prune && upkeep.scheduled)
+        .then(|| damage::found(upkeep.state_dir))
+        .flatten();
     let (outcome, reason) = if *stop.borrow() {
         (
             Outcome::Stopped,
             "Stopped on request before restic started".to_owned(),
         )
+    } else if let Some(damage) = damage {
+        (Outcome::Failed, not_pruned(&damage))
     } else {
         match operation {
             Operation::Forget => forget(config, events, stop).await,
             Operation::Prune => prune(config, events, stop).await,
-            Operation::Check => check(config, events, stop).await,
+            Operation::Check => check(config, events, stop, upkeep.state_dir).await,
             Operation::Backup | Operation::Restore => {
                 unreachable!("a backup is run::backup, a restore run::restore")
             }
@@ -216,10 +232,20 @@ async fn prune(
     )
 }
 
+/// Why a scheduled prune did not run.
+fn not_pruned(damage: &str) -> String {
+    format!(
+        "Not pruned: the last repository check found damage, and scheduled prunes wait \
+         until a check passes. Repair the repository and run `igotchuu check`, or prune \
+         by hand with `igotchuu prune`. The check said: {damage}"
+    )
+}
+
 async fn check(
     config: &Config,
     events: &mut EventBus,
     stop: watch::Receiver<bool>,
+    state_dir: &Path,
 ) -> (Outcome, String) {
     let run = match start(command::check(config), stop, &mut passing_on(events)).await {
         Ok(r) => r,
@@ -236,7 +262,19 @@ async fn check(
         run.stderr_tail.lines(),
         run.stderr_lines,
     );
-    judge_check(&run, verdict, &subset, events)
+    let (outcome, reason) = judge_check(&run, verdict, &subset, events);
+    let kept = match outcome {
+        Outcome::Completed => damage::clear(state_dir),
+        _ if reason.starts_with(check::DAMAGE_FOUND) => damage::record(state_dir, &reason),
+        _ => Ok(()),
+    };
+    if let Err(e) = kept {
+        tracing::error!(
+            "cannot keep the check's verdict in {}: {e}",
+            state_dir.display()
+        );
+    }
+    (outcome, reason)
 }
 
 fn judge_check(

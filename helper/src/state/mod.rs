@@ -1,6 +1,7 @@
 //! The helper's persistent state: lock, snapshot journal, run history.
 
 pub mod atomic;
+pub mod damage;
 pub mod history;
 pub mod journal;
 pub mod lock;
