@@ -1,5 +1,7 @@
 //! `igotchuu check-config`.
 
+use std::io::Write;
+
 use crate::cli::Cli;
 use crate::exit;
 use crate::i18n::{fill, gettext};
@@ -11,9 +13,14 @@ pub fn check(cli: &Cli) -> u8 {
             let file = cli.config.display().to_string();
             // xgettext: The first line of `igotchuu check-config`, a TOML comment (keep the "# "); {file} is the configuration file.
             let head = gettext("# {file} is valid. Effective settings:");
-            println!("{}", fill(&head, &[("file", &file)]));
-            print!("{config}");
-            exit::COMPLETED
+            let text = format!("{}\n{config}", fill(&head, &[("file", &file)]));
+            // Not print!: it panics when the reader has gone (`| head`).
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    super::fail(format!("cannot print the settings: {e}"))
+                }
+                _ => exit::COMPLETED,
+            }
         }
         Err(code) => code,
     }
