@@ -277,13 +277,53 @@ fn pidfd_of_helper(pid: u32) -> Result<OwnedFd, String> {
     }
     // SAFETY: a fresh fd that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    // Read after the pidfd was taken: if the process is still there, the
-    // name is its own.
-    if comm.trim_end() != "igotchuu" || has_exited(&fd) {
-        return Err(format!("process {pid} is not an igotchuu helper"));
+    // Checked after the pidfd was taken: if the process is still there,
+    // what /proc says is its own.
+    let helper = is_helper(pid);
+    if has_exited(&fd) {
+        return Err(format!(
+            "process {pid} is not an igotchuu helper: it is gone"
+        ));
     }
+    helper.map_err(|why| format!("process {pid} is not an igotchuu helper: {why}"))?;
     Ok(fd)
+}
+
+/// Whether `pid` runs as root (real and effective uid 0) and runs this
+/// very program (its `/proc/<pid>/exe` is the same file as ours, or, if
+/// the kernel does not show it, its name is `igotchuu`): anyone can name
+/// a process `igotchuu`.
+fn is_helper(pid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read its status: {e}"))?;
+    let uids: Vec<&str> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    if uids.len() < 2 || uids[..2] != ["0", "0"] {
+        return Err("it does not run as root".into());
+    }
+    let ours =
+        std::fs::metadata("/proc/self/exe").map_err(|e| format!("cannot see this program: {e}"))?;
+    match std::fs::metadata(format!("/proc/{pid}/exe")) {
+        Ok(theirs) if (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) => Ok(()),
+        Ok(_) => Err("it runs another program".into()),
+        // The kernel lets a process see another's program only if it holds
+        // all of the other's capabilities (or CAP_SYS_PTRACE): the helper
+        // of igotchuu-bus.service has some this unit lacks, on purpose.
+        // Then the name must do, for a process that is root anyway.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim_end() == "igotchuu" {
+                Ok(())
+            } else {
+                Err("it runs another program".into())
+            }
+        }
+        Err(e) => Err(format!("cannot see its program: {e}")),
+    }
 }
 
 /// Tells systemd `state` (sd_notify(3)); nothing outside a notify unit.
@@ -301,5 +341,52 @@ fn notify(state: &str) {
     let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr));
     if let Err(e) = sent {
         tracing::warn!("cannot notify systemd: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    /// A `sleep` as `uid`, killed on drop.
+    struct Sleep(std::process::Child);
+
+    impl Sleep {
+        fn as_user(uid: u32) -> Sleep {
+            let mut cmd = std::process::Command::new("sleep");
+            cmd.arg("30");
+            if nix::unistd::geteuid().is_root() {
+                cmd.uid(uid).gid(uid);
+            }
+            Sleep(cmd.spawn().unwrap())
+        }
+    }
+
+    impl Drop for Sleep {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn only_a_root_process_of_this_program_is_a_helper() {
+        let nobody = Sleep::as_user(65534);
+        let why = is_helper(nobody.0.id()).unwrap_err();
+        assert!(
+            why == "it does not run as root" || !nix::unistd::geteuid().is_root(),
+            "{why}"
+        );
+        assert!(pidfd_of_helper(nobody.0.id()).is_err());
+        if nix::unistd::geteuid().is_root() {
+            let root = Sleep::as_user(0);
+            assert_eq!(
+                is_helper(root.0.id()).unwrap_err(),
+                "it runs another program"
+            );
+            assert_eq!(is_helper(std::process::id()), Ok(()));
+        }
+        assert!(is_helper(u32::MAX).is_err());
     }
 }
