@@ -31,9 +31,5 @@ fn check_config_into_a_closed_pipe_exits_quietly() {
         .expect("run the helper");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(
-        out.status.code(),
-        Some(i32::from(exit::COMPLETED)),
-        "{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(exit::COMPLETED), "{stderr}");
 }
