@@ -101,20 +101,21 @@ impl PlainRun {
 /// (`priority::restic_child`) and follows it to its end. When `stop`
 /// turns true, restic gets SIGINT and is waited for (it removes its
 /// repository lock), and SIGKILL only after [`STOP_GRACE`].
-pub async fn run(
+pub async fn run<F: FnMut(&str) + ?Sized>(
     cmd: std::process::Command,
     stop: watch::Receiver<bool>,
-    on_line: &mut dyn FnMut(&str),
+    on_line: &mut F,
 ) -> io::Result<PlainRun> {
     run_with_caps(cmd, CapSet::of(&[]), stop, on_line).await
 }
 
-/// [`run`], restic getting `extra` capabilities besides its own.
-pub async fn run_with_caps(
+/// [`run`], restic getting `extra` capabilities besides its own. Generic
+/// over `on_line`, so that the run is `Send` when `on_line` is.
+pub async fn run_with_caps<F: FnMut(&str) + ?Sized>(
     cmd: std::process::Command,
     extra: CapSet,
     mut stop: watch::Receiver<bool>,
-    on_line: &mut dyn FnMut(&str),
+    on_line: &mut F,
 ) -> io::Result<PlainRun> {
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.stdin(Stdio::null())

@@ -4,7 +4,8 @@
 //! restic 0.14 to 0.16 print each snapshot without a summary; 0.17 and
 //! later add `summary` (with `data_added`). Nothing here is trusted: the
 //! repository may hold snapshots any host wrote, so every string is
-//! cleaned and bounded, and at most [`MAX_SNAPSHOTS`] are kept.
+//! cleaned and bounded; [`parse_all`] keeps every one (to resolve a
+//! snapshot argument), [`cap`] at most [`MAX_SNAPSHOTS`] (a bus reply).
 
 use igotchuu_dbus::history::{History, RunRecord};
 use igotchuu_dbus::{Operation, SnapshotInfo, MAX_SNAPSHOTS};
@@ -77,9 +78,19 @@ fn bounded_list(items: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Reads `restic snapshots --json`: newest first, at most [`MAX_SNAPSHOTS`].
-/// Snapshots without a hex id are left out.
+/// Reads `restic snapshots --json`: newest first, at most [`MAX_SNAPSHOTS`]
+/// and [`MAX_TOTAL_BYTES`] of text, what a bus reply carries.
+#[cfg(test)]
 pub fn parse(stdout: &str) -> Result<Vec<SnapshotInfo>, SnapshotsParseError> {
+    let mut list = parse_all(stdout)?;
+    cap(&mut list);
+    Ok(list)
+}
+
+/// Reads `restic snapshots --json`: every snapshot, newest first, each
+/// one's fields bounded; the length of `stdout` bounds their number.
+/// Snapshots without a hex id are left out.
+pub fn parse_all(stdout: &str) -> Result<Vec<SnapshotInfo>, SnapshotsParseError> {
     let text = stdout.trim();
     if text.is_empty() {
         return Ok(Vec::new());
@@ -117,6 +128,12 @@ pub fn parse(stdout: &str) -> Result<Vec<SnapshotInfo>, SnapshotsParseError> {
         .collect();
     // Newest first; the id keeps the order stable for equal times.
     list.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.id.cmp(&b.id)));
+    Ok(list)
+}
+
+/// Keeps the newest of `list` (newest first) that a bus reply carries: at
+/// most [`MAX_SNAPSHOTS`], and [`MAX_TOTAL_BYTES`] of text.
+pub fn cap(list: &mut Vec<SnapshotInfo>) {
     list.truncate(MAX_SNAPSHOTS);
     let mut total = 0;
     let within = list
@@ -133,7 +150,6 @@ pub fn parse(stdout: &str) -> Result<Vec<SnapshotInfo>, SnapshotsParseError> {
         })
         .count();
     list.truncate(within);
-    Ok(list)
 }
 
 /// The backup of `history` that saved `id`: restic 0.14 reports the short
@@ -261,6 +277,21 @@ mod tests {
         );
         let bytes: usize = list.iter().flat_map(|s| &s.paths).map(String::len).sum();
         assert!(bytes <= MAX_TOTAL_BYTES);
+    }
+
+    #[test]
+    fn every_snapshot_can_be_resolved_though_a_reply_is_capped() {
+        let one = r#"{"id":"{}","time":"2026-01-01T00:00:00Z","paths":["/home"]}"#;
+        let all: Vec<String> = (0..MAX_SNAPSHOTS + 5)
+            .map(|n| one.replace("{}", &format!("{n:064x}")))
+            .collect();
+        let stdout = format!("[{}]", all.join(","));
+        assert_eq!(parse(&stdout).unwrap().len(), MAX_SNAPSHOTS);
+        let every = parse_all(&stdout).unwrap();
+        assert_eq!(every.len(), MAX_SNAPSHOTS + 5);
+        let last = format!("{:064x}", MAX_SNAPSHOTS + 4);
+        assert_eq!(resolve(&every, &last[..]).unwrap().id, last);
+        assert!(resolve(&parse(&stdout).unwrap(), &last).is_err());
     }
 
     fn backup(id: &str, started_at: u64, data_added: u64) -> RunRecord {
