@@ -236,6 +236,80 @@ impl World {
     }
 }
 
+/// A tree only root can change, outside the fixture (whose `/tmp` anyone
+/// may write to): `data/` (root's, 0755) with alice's `notes.txt` (0640),
+/// root's `run.sh` and a symlink. Only such a tree is restored in place,
+/// and only there does a root copy go. Gone on drop.
+struct RootTree {
+    dir: tempfile::TempDir,
+}
+
+impl RootTree {
+    fn new(alice: (u32, u32)) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("igotchuu-e2e-")
+            .tempdir_in("/run")
+            .unwrap();
+        chmod(dir.path(), 0o755);
+        let tree = RootTree { dir };
+        let data = tree.path("data");
+        std::fs::create_dir(&data).unwrap();
+        chmod(&data, 0o755);
+        std::fs::write(data.join("notes.txt"), "alice's notes\n").unwrap();
+        chown(&data.join("notes.txt"), alice);
+        chmod(&data.join("notes.txt"), 0o640);
+        std::fs::write(data.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+        chmod(&data.join("run.sh"), 0o755);
+        std::os::unix::fs::symlink("notes.txt", data.join("link")).unwrap();
+        tree
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+/// A backup of `path` made with restic itself (as another machine would,
+/// with `host`); its id.
+fn restic_backup(w: &BusFixture, path: &Path, host: Option<&str>) -> String {
+    let mut cmd = w.fx.repo.command();
+    cmd.args(["backup", "--json"]);
+    if let Some(host) = host {
+        cmd.args(["--host", host]);
+    }
+    let out = cmd.arg(path).output().unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "restic backup: {said}");
+    said.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message_type"] == "summary")
+        .and_then(|v| v["snapshot_id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no summary: {said}"))
+}
+
+impl World {
+    /// `RestoreInPlace` as `user`: Ok((outcome, reason)) once it ended, or
+    /// Err(what gdbus said) when the call was refused.
+    fn in_place_as(
+        &self,
+        user: &TempUser,
+        snapshot: &str,
+        path: &Path,
+    ) -> Result<(String, String), String> {
+        let recorder = SignalRecorder::start(&self.w.bus);
+        let out = call(
+            &self.w,
+            Some(&user.user),
+            "RestoreInPlace",
+            &[snapshot, path.to_str().unwrap()],
+        );
+        if !out.status.success() {
+            return Err(text(&out));
+        }
+        Ok(self.finished(&recorder))
+    }
+}
+
 fn nothing_mounted() {
     let mountinfo = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
     assert!(
@@ -370,46 +444,28 @@ fn restore_in_place_is_for_administrators() {
     }
     let world = world();
     let w = &world.w;
-    let notes = w.fx.path("home/alice/notes.txt");
+    let tree = RootTree::new(uid_of(&world.alice));
+    let data = tree.path("data");
+    let snapshot = restic_backup(w, &data, None);
+    let notes = data.join("notes.txt");
     std::fs::write(&notes, "changed since\n").unwrap();
     chmod(&notes, 0o666);
     // Gone since (restic 0.14 does not replace a symlink that is there).
-    let link = w.fx.path("home/alice/link");
+    let link = data.join("link");
     std::fs::remove_file(&link).unwrap();
-    let later = w.fx.path("home/alice/later.txt");
+    let later = data.join("later.txt");
     std::fs::write(&later, "made after the snapshot\n").unwrap();
 
     // bob may restore into a folder, but not in place.
-    let out = call(
-        w,
-        Some(&world.bob.user),
-        "RestoreInPlace",
-        &[&world.snapshot, notes.to_str().unwrap()],
-    );
-    assert!(
-        !out.status.success() && text(&out).contains(ACCESS_DENIED),
-        "{}",
-        text(&out)
-    );
+    let refused = world
+        .in_place_as(&world.bob, &snapshot, &notes)
+        .unwrap_err();
+    assert!(refused.contains(ACCESS_DENIED), "{refused}");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "changed since\n");
 
-    let recorder = SignalRecorder::start(&w.bus);
-    let out = call(
-        w,
-        Some(&world.admin.user),
-        "RestoreInPlace",
-        &[
-            &world.snapshot[..12],
-            w.fx.path("home/alice").to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out),
-        w.bus.services_stdout()
-    );
-    let (outcome, reason) = world.finished(&recorder);
+    let (outcome, reason) = world
+        .in_place_as(&world.admin, &snapshot[..8], &data)
+        .unwrap_or_else(|e| panic!("{e}\n{}", w.bus.services_stdout()));
     assert_eq!(outcome, "completed", "{reason}");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
     let meta = std::fs::metadata(&notes).unwrap();
@@ -424,24 +480,230 @@ fn restore_in_place_is_for_administrators() {
     );
 
     // What restic cannot write (an immutable file) is counted, the rest done.
-    let script = w.fx.path("home/alice/run.sh");
+    let script = data.join("run.sh");
     std::fs::write(&script, "changed\n").unwrap();
     std::fs::write(&notes, "changed again\n").unwrap();
     let _immutable = Immutable::set(&script);
-    let recorder = SignalRecorder::start(&w.bus);
-    let out = call(
-        w,
-        Some(&world.admin.user),
-        "RestoreInPlace",
-        &[&world.snapshot, w.fx.path("home/alice").to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let (outcome, reason) = world.finished(&recorder);
+    let (outcome, reason) = world.in_place_as(&world.admin, &snapshot, &data).unwrap();
     assert_eq!(outcome, "completed-with-warnings", "{reason}");
     assert!(reason.contains("could not be restored"), "{reason}");
     assert!(reason.contains("run.sh"), "{reason}");
     assert_eq!(std::fs::read_to_string(&script).unwrap(), "changed\n");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
+}
+
+/// The review's attack (H1): alice's folder in a root-only tree, backed
+/// up; she swaps it for a symlink to a root-only folder and asks an
+/// administrator to restore her file in place. restic would follow the
+/// symlink (and chmod its target to her folder's mode): it is refused
+/// before restic runs, as is anything a user could change.
+#[test]
+fn in_place_refuses_what_a_user_can_change() {
+    if !have_root("in_place_refuses_what_a_user_can_change") {
+        return;
+    }
+    let world = world();
+    let w = &world.w;
+    let alice = uid_of(&world.alice);
+    let tree = RootTree::new(alice);
+    let x = tree.path("data/x");
+    std::fs::create_dir(&x).unwrap();
+    std::fs::write(x.join("y"), "alice's y\n").unwrap();
+    chown(&x.join("y"), alice);
+    chown(&x, alice);
+    chmod(&x, 0o777);
+    let snapshot = restic_backup(w, &tree.path("data"), None);
+    let secret = tree.path("secret");
+    std::fs::create_dir(&secret).unwrap();
+    chmod(&secret, 0o700);
+    std::fs::rename(&x, tree.path("data/x.old")).unwrap();
+    std::os::unix::fs::symlink(&secret, &x).unwrap();
+    chown(&x, alice);
+
+    let refused = world
+        .in_place_as(&world.admin, &snapshot, &x.join("y"))
+        .unwrap_err();
+    assert!(refused.contains(INVALID_ARGS), "{refused}");
+    assert!(refused.contains(&format!("{x:?}")), "{refused}");
+    assert!(refused.contains(&world.alice.user), "{refused}");
+    assert!(
+        refused.contains("restore it into a folder instead"),
+        "{refused}"
+    );
+    let meta = std::fs::metadata(&secret).unwrap();
+    assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o700, 0));
+    assert!(!secret.join("y").exists());
+
+    // A user's file, a user's folder below, a folder anyone may write to.
+    std::fs::remove_file(&x).unwrap();
+    std::fs::rename(tree.path("data/x.old"), &x).unwrap();
+    let notes = tree.path("data/notes.txt");
+    for (path, offender) in [
+        (notes.clone(), notes.clone()),
+        (x.join("y"), x.clone()),
+        (tree.path("data"), x.clone()),
+    ] {
+        let refused = world
+            .in_place_as(&world.admin, &snapshot, &path)
+            .unwrap_err();
+        assert!(
+            refused.contains(INVALID_ARGS) && refused.contains(&format!("{offender:?}")),
+            "{}: {refused}",
+            path.display()
+        );
+    }
+    // The fixture's tree is below the sticky /tmp: refused as well.
+    let refused = world
+        .in_place_as(&world.admin, &world.snapshot, &w.fx.path("home/alice"))
+        .unwrap_err();
+    assert!(refused.contains("\"/tmp\""), "{refused}");
+    // The command line too, with its usage code.
+    w.fx.env.use_no_bus();
+    let cli =
+        w.fx.env
+            .run(&["restore", "--in-place", &snapshot, notes.to_str().unwrap()]);
+    cli.assert_code(2);
+    assert!(
+        cli.output().contains("restore it into a folder instead"),
+        "{}",
+        cli.output()
+    );
+    assert!(w
+        .fx
+        .env
+        .history()
+        .runs
+        .iter()
+        .all(|r| r.operation != Operation::Restore));
+}
+
+/// restic's --include is a pattern (M1): a file named `*` restored in
+/// place leaves its siblings alone, `[1]` in a name is no character class,
+/// and a path the snapshot does not hold fails instead of restoring
+/// nothing.
+#[test]
+fn in_place_restores_the_path_literally() {
+    if !have_root("in_place_restores_the_path_literally") {
+        return;
+    }
+    let world = world();
+    let w = &world.w;
+    let tree = RootTree::new(uid_of(&world.alice));
+    let data = tree.path("data");
+    let star = data.join("*");
+    let sibling = data.join("sibling.txt");
+    let bracket = data.join("report[1].txt");
+    std::fs::write(&star, "the star\n").unwrap();
+    std::fs::write(&sibling, "the sibling\n").unwrap();
+    std::fs::write(&bracket, "the report\n").unwrap();
+    let snapshot = restic_backup(w, &data, None);
+    for f in [&star, &sibling, &bracket] {
+        std::fs::write(f, "changed\n").unwrap();
+    }
+    let (outcome, reason) = world.in_place_as(&world.admin, &snapshot, &star).unwrap();
+    assert_eq!(outcome, "completed", "{reason}");
+    assert_eq!(std::fs::read_to_string(&star).unwrap(), "the star\n");
+    assert_eq!(std::fs::read_to_string(&sibling).unwrap(), "changed\n");
+    assert_eq!(
+        std::fs::read_to_string(data.join("notes.txt")).unwrap(),
+        "alice's notes\n"
+    );
+    let (outcome, reason) = world
+        .in_place_as(&world.admin, &snapshot, &bracket)
+        .unwrap();
+    assert_eq!(outcome, "completed", "{reason}");
+    assert_eq!(std::fs::read_to_string(&bracket).unwrap(), "the report\n");
+    assert_eq!(std::fs::read_to_string(&sibling).unwrap(), "changed\n");
+    let (outcome, reason) = world
+        .in_place_as(&world.admin, &snapshot, &data.join("never-there"))
+        .unwrap();
+    assert_eq!(outcome, "failed", "{reason}");
+    assert!(reason.contains("is not in snapshot"), "{reason}");
+}
+
+/// Another machine's snapshot (M5): its owners are that machine's uids.
+/// Neither a user's Restore nor RestoreInPlace takes it; root's command
+/// line restores it into a folder.
+#[test]
+fn only_this_machines_snapshots_are_restored_for_users_and_in_place() {
+    if !have_root("only_this_machines_snapshots_are_restored_for_users_and_in_place") {
+        return;
+    }
+    let world = world();
+    let w = &world.w;
+    let tree = RootTree::new(uid_of(&world.alice));
+    let data = tree.path("data");
+    let other = restic_backup(w, &data, Some("elsewhere"));
+    let target = world.target_of(&world.alice);
+    let out = call(
+        w,
+        Some(&world.alice.user),
+        "Restore",
+        &[&other, data.to_str().unwrap(), target.to_str().unwrap()],
+    );
+    let said = text(&out);
+    assert!(
+        said.contains(INVALID_ARGS) && said.contains("snapshot:") && said.contains("\"elsewhere\""),
+        "{said}"
+    );
+    let refused = world.in_place_as(&world.admin, &other, &data).unwrap_err();
+    assert!(
+        refused.contains(INVALID_ARGS) && refused.contains("\"elsewhere\""),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+    w.fx.env.use_no_bus();
+    let root_target = tree.path("restored");
+    std::fs::create_dir(&root_target).unwrap();
+    w.fx.env
+        .run(&[
+            "restore",
+            &other,
+            data.to_str().unwrap(),
+            "--target",
+            root_target.to_str().unwrap(),
+        ])
+        .assert_code(exit::COMPLETED);
+    assert_eq!(
+        std::fs::read_to_string(root_target.join("data/notes.txt")).unwrap(),
+        "alice's notes\n"
+    );
+}
+
+/// Control characters in an argument (L3) would forge journal lines.
+#[test]
+fn control_characters_are_refused() {
+    if !have_root("control_characters_are_refused") {
+        return;
+    }
+    let world = world();
+    let w = &world.w;
+    let target = world.target_of(&world.alice);
+    let home = w.fx.path("home/alice");
+    // gdbus reads `\n` in a string as a newline.
+    let forged = format!("{}\\nFake journal line", home.display());
+    let out = call(
+        w,
+        Some(&world.alice.user),
+        "Restore",
+        &[&world.snapshot, &forged, target.to_str().unwrap()],
+    );
+    let said = text(&out);
+    assert!(
+        said.contains(INVALID_ARGS) && said.contains("path:") && said.contains("control character"),
+        "{said}"
+    );
+    let out = call(
+        w,
+        Some(&world.alice.user),
+        "Restore",
+        &[
+            &world.snapshot,
+            home.to_str().unwrap(),
+            &format!("{}\\x1b", target.display()),
+        ],
+    );
+    assert!(text(&out).contains("target:"), "{}", text(&out));
 }
 
 /// `chattr +i` on a file, undone on drop (else the fixture could not
@@ -545,7 +807,8 @@ fn the_command_line_restores_as_root() {
     let world = world();
     let w = &world.w;
     w.fx.env.use_no_bus();
-    let target = world.targets.path().join("root");
+    let tree = RootTree::new(uid_of(&world.alice));
+    let target = tree.path("restored");
     std::fs::create_dir(&target).unwrap();
     let original = w.fx.path("home/alice");
     let done = w.fx.env.run(&[
@@ -560,12 +823,46 @@ fn the_command_line_restores_as_root() {
     let secret = target.join("alice/bobs-secret.txt");
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "bob's\n");
     assert_eq!(std::fs::metadata(&secret).unwrap().uid(), 0);
-    // In place, as root.
-    let notes = original.join("notes.txt");
+
+    // Root's copy goes only where no user can change the way (H2): not
+    // into alice's folder, nor below the sticky /tmp.
+    let alices = tree.path("alices");
+    std::fs::create_dir(&alices).unwrap();
+    chown(&alices, uid_of(&world.alice));
+    chmod(&alices, 0o700);
+    for (into, offender) in [
+        (alices.clone(), alices.clone()),
+        (world.targets.path().to_owned(), PathBuf::from("/tmp")),
+    ] {
+        let refused = w.fx.env.run(&[
+            "restore",
+            &world.snapshot,
+            original.to_str().unwrap(),
+            "--target",
+            into.to_str().unwrap(),
+        ]);
+        refused.assert_code(2);
+        assert!(
+            refused.output().contains(&format!("{offender:?}"))
+                && refused.output().contains("/root/restored"),
+            "{}",
+            refused.output()
+        );
+    }
+    assert_eq!(std::fs::read_dir(&alices).unwrap().count(), 0);
+    // In place, as root, in a root-only tree.
+    let notes = tree.path("data/notes.txt");
+    let snapshot = restic_backup(w, &tree.path("data"), None);
     std::fs::write(&notes, "changed\n").unwrap();
-    let snapshot = &world.snapshot[..8];
+    // restic 0.14 does not replace a symlink that is there.
+    std::fs::remove_file(tree.path("data/link")).unwrap();
     w.fx.env
-        .run(&["restore", "--in-place", snapshot, notes.to_str().unwrap()])
+        .run(&[
+            "restore",
+            "--in-place",
+            &snapshot[..8],
+            tree.path("data").to_str().unwrap(),
+        ])
         .assert_code(exit::COMPLETED);
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
     let history = w.fx.env.history();
@@ -579,6 +876,18 @@ fn the_command_line_restores_as_root() {
             .run(&["restore", "deadbeef", "/x", "--target", "/tmp"]);
     bad.assert_code(2);
     assert!(bad.output().contains("snapshot"), "{}", bad.output());
+    // The same for root on the bus.
+    let out = call(
+        w,
+        None,
+        "Restore",
+        &[
+            &world.snapshot,
+            original.to_str().unwrap(),
+            alices.to_str().unwrap(),
+        ],
+    );
+    assert!(text(&out).contains(INVALID_ARGS), "{}", text(&out));
 }
 
 #[test]
@@ -594,7 +903,8 @@ fn stop_ends_a_restore_as_stopped() {
     w.many_files(3000);
     w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
     let snapshot = w.fx.repo.snapshots()[0].id.clone();
-    let target = tempfile::tempdir().unwrap();
+    // Root's copy goes only into a folder no user can change.
+    let target = tempfile::tempdir_in("/run").unwrap();
     let recorder = SignalRecorder::start(&w.bus);
     let home = w.fx.path("home");
     let out = call(
@@ -644,4 +954,65 @@ fn stop_ends_a_restore_as_stopped() {
     wait::until("the copier to be gone", wait::DEADLINE, || {
         (!std::path::Path::new(&format!("/proc/{copier}")).exists()).then_some(())
     });
+}
+
+/// The copier runs as the caller, who may SIGSTOP it (M4): after the
+/// configuration's stall_timeout without a word it is killed and the
+/// restore fails, saying so.
+#[test]
+fn a_stalled_copy_is_killed() {
+    if !have_root("a_stalled_copy_is_killed") {
+        return;
+    }
+    require_tool("fusermount3", "fuse3");
+    let w = BusFixture::new(BusSetup {
+        activation: true,
+        ..BusSetup::default()
+    });
+    let mut spec = w.fx.spec(&["home"]);
+    spec.raw_top.push("stall_timeout = 3".into());
+    w.fx.env.write_spec(&spec);
+    w.many_files(3000);
+    w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
+    let snapshot = w.fx.repo.snapshots()[0].id.clone();
+    let target = tempfile::tempdir_in("/run").unwrap();
+    let recorder = SignalRecorder::start(&w.bus);
+    let home = w.fx.path("home");
+    let out = call(
+        &w,
+        None,
+        "Restore",
+        &[
+            &snapshot,
+            home.to_str().unwrap(),
+            target.path().to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let copier = wait::until("the copier", wait::DEADLINE, || {
+        w.bus.activated().into_iter().find_map(|helper| {
+            igotchuu_e2e::procs::descendants(helper)
+                .into_iter()
+                .find(|p| {
+                    igotchuu_e2e::procs::cmdline(*p).is_some_and(|c| c.contains("restore-copy"))
+                })
+        })
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(copier),
+        nix::sys::signal::SIGSTOP,
+    )
+    .unwrap();
+    let fin = recorder.wait_for("OperationFinished", wait::DEADLINE);
+    let (operation, outcome, reason): (String, String, String) = fin.body();
+    assert_eq!(
+        (operation.as_str(), outcome.as_str()),
+        ("restore", "failed"),
+        "{reason}"
+    );
+    assert!(reason.contains("stalled"), "{reason}");
+    wait::until("the copier to be gone", wait::DEADLINE, || {
+        (!std::path::Path::new(&format!("/proc/{copier}")).exists()).then_some(())
+    });
+    nothing_mounted();
 }

@@ -184,6 +184,15 @@ impl BackupObject {
                 return (polkit, e.map(|()| String::new()));
             }
         };
+        // The audit line names the caller; this one what they asked for.
+        tracing::info!(
+            "{} from {caller}: snapshot {id:?}, path {path:?}, target {target:?}",
+            if target.is_some() {
+                "Restore"
+            } else {
+                "RestoreInPlace"
+            }
+        );
         let (action, what) = match target {
             Some(_) => (ACTION_RESTORE, "restore files from a backup"),
             None => (ACTION_RESTORE_IN_PLACE, "restore files over the originals"),
@@ -196,12 +205,14 @@ impl BackupObject {
             }
             let made = async {
                 let snapshots = restorer.list().await?;
+                let host = crate::restic::command::backup_host(&restorer.config)
+                    .map_err(|e| failed(format!("cannot tell this machine's host name: {e}")))?;
                 match &target {
                     Some(target) => {
                         let user = caller_credentials(conn, header).await?;
-                        args::copy_job(&snapshots, &id, &path, target, user)
+                        args::copy_job(&snapshots, &id, &path, target, user, &host)
                     }
-                    None => args::in_place_job(&snapshots, &id, &path),
+                    None => args::in_place_job(&snapshots, &id, &path, &host),
                 }
                 .map_err(invalid)
             };

@@ -34,9 +34,13 @@ pub(super) async fn job(setup: &Setup, request: &Request) -> Result<RestoreJob, 
     let snapshots = list::list(&setup.config, &setup.state_dir)
         .await
         .map_err(super::fail)?;
+    let host = crate::restic::command::backup_host(&setup.config).map_err(|e| {
+        eprintln!("igotchuu: cannot tell this machine's host name: {e}");
+        exit::USAGE
+    })?;
     match target {
-        Some(target) => args::copy_job(&snapshots, &id, &path, &target, Credentials::root()),
-        None => args::in_place_job(&snapshots, &id, &path),
+        Some(target) => args::copy_job(&snapshots, &id, &path, &target, Credentials::root(), &host),
+        None => args::in_place_job(&snapshots, &id, &path, &host),
     }
     .map_err(usage)
 }

@@ -153,9 +153,32 @@ pub fn snapshots(config: &Config) -> Command {
 /// [`with_password`] says.
 pub fn restore_in_place(config: &Config, id: &str, path: &std::path::Path) -> Command {
     let mut cmd = with_password(config, &["restore", "--json", "--target", "/", "--include"]);
-    cmd.arg(path);
+    cmd.arg(literal_pattern(path));
     // `--` so that the id can never be taken for an option (it is hex anyway).
     cmd.arg("--").arg(id);
+    cmd
+}
+
+/// `path` as a restic pattern that matches it alone: restic matches each
+/// component with Go's `filepath.Match`, where `*`, `?` and `[` are special
+/// and `\` escapes.
+pub fn literal_pattern(path: &std::path::Path) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut out = Vec::with_capacity(path.as_os_str().len());
+    for &b in path.as_os_str().as_bytes() {
+        if matches!(b, b'\\' | b'*' | b'?' | b'[') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
+/// `restic ls --json ID PATH`: PATH's node first, then what is below it
+/// (restic matches PATH literally, as a prefix).
+pub fn ls_path(config: &Config, id: &str, path: &std::path::Path) -> Command {
+    let mut cmd = with_password(config, &["ls", "--json", "--"]);
+    cmd.arg(id).arg(path);
     cmd
 }
 
@@ -199,6 +222,12 @@ pub fn hostname() -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_becomes_a_pattern_matching_only_itself() {
+        let p = literal_pattern(std::path::Path::new("/d/*/a?[1]\\b"));
+        assert_eq!(p, std::ffi::OsStr::new("/d/\\*/a\\?\\[1]\\\\b"));
+    }
     use crate::config::Repository;
 
     fn config(password: Option<Password>) -> Config {

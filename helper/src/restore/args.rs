@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use igotchuu_dbus::SnapshotInfo;
 
-use super::{Credentials, Kind, RestoreJob};
+use super::{guard, Credentials, Kind, RestoreJob};
 use crate::restic::message::clean_text;
 use crate::restic::snapshots::{self, ResolveError};
 
@@ -36,6 +36,14 @@ pub fn absolute(argument: &'static str, text: &str) -> Result<PathBuf, BadArgume
     if text.len() > MAX_PATH || text.contains('\0') {
         return Err(bad(argument, format!("{shown:?} is not a path")));
     }
+    // A newline or an escape would forge lines in the journal and on
+    // terminals; no real file worth restoring needs one.
+    if text.chars().any(char::is_control) {
+        return Err(bad(
+            argument,
+            format!("{text:?} holds a control character (such as a newline)"),
+        ));
+    }
     let path = Path::new(text);
     if !path.is_absolute() {
         return Err(bad(argument, format!("{shown:?} is not an absolute path")));
@@ -59,6 +67,12 @@ pub fn check_form(
     path: &str,
     target: Option<&str>,
 ) -> Result<(String, PathBuf, Option<PathBuf>), BadArgument> {
+    if snapshot.chars().any(char::is_control) {
+        return Err(bad(
+            "snapshot",
+            format!("{snapshot:?} is not a snapshot id"),
+        ));
+    }
     let id = snapshots::check_id(snapshot).map_err(|e| bad("snapshot", e.to_string()))?;
     let path = absolute("path", path)?;
     let target = target.map(|t| absolute("target", t)).transpose()?;
@@ -76,8 +90,8 @@ pub fn resolve(list: &[SnapshotInfo], id: &str, path: &Path) -> Result<SnapshotI
         return Err(bad(
             "path",
             format!(
-                "{} is not in snapshot {} (it holds {})",
-                path.display(),
+                "{:?} is not in snapshot {} (it holds {})",
+                path,
                 &snapshot.id[..8.min(snapshot.id.len())],
                 snapshot.paths.join(", ")
             ),
@@ -91,12 +105,7 @@ pub fn resolve(list: &[SnapshotInfo], id: &str, path: &Path) -> Result<SnapshotI
 pub fn destination(target: &Path, path: &Path) -> Result<PathBuf, BadArgument> {
     match std::fs::metadata(target) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(bad(
-                "target",
-                format!("{} is not a folder", target.display()),
-            ))
-        }
+        Ok(_) => return Err(bad("target", format!("{target:?} is not a folder"))),
         Err(e) => {
             // The units have PrivateTmp=yes: their /tmp and /var/tmp are not
             // the caller's.
@@ -109,7 +118,7 @@ pub fn destination(target: &Path, path: &Path) -> Result<PathBuf, BadArgument> {
             } else {
                 ""
             };
-            return Err(bad("target", format!("{}: {e}{hint}", target.display())));
+            return Err(bad("target", format!("{target:?}: {e}{hint}")));
         }
     }
     let Some(name) = path.file_name() else {
@@ -138,15 +147,40 @@ pub fn destination(target: &Path, path: &Path) -> Result<PathBuf, BadArgument> {
         })
 }
 
-/// A checked restore into `target` as `user`.
+/// Refuses a snapshot of another machine: its files' owners are that
+/// machine's uids, and its paths that machine's.
+fn this_host(snapshot: &SnapshotInfo, host: &str) -> Result<(), BadArgument> {
+    if snapshot.hostname == host {
+        return Ok(());
+    }
+    Err(bad(
+        "snapshot",
+        format!(
+            "snapshot {} was taken on host {:?}, not on this one ({host:?}): only root's \
+             igotchuu restore --target restores another machine's files",
+            &snapshot.id[..8.min(snapshot.id.len())],
+            snapshot.hostname
+        ),
+    ))
+}
+
+/// A checked restore into `target` as `user`. A user restores only this
+/// machine's snapshots (`host`); root, into a folder only root can change
+/// (its copier writes by path).
 pub fn copy_job(
     list: &[SnapshotInfo],
     id: &str,
     path: &Path,
     target: &Path,
     user: Credentials,
+    host: &str,
 ) -> Result<RestoreJob, BadArgument> {
     let snapshot = resolve(list, id, path)?;
+    if user.uid != 0 {
+        this_host(&snapshot, host)?;
+    } else {
+        root_target(target)?;
+    }
     let dest = destination(target, path)?;
     Ok(RestoreJob {
         snapshot,
@@ -155,14 +189,46 @@ pub fn copy_job(
     })
 }
 
-/// A checked restore over the originals.
+/// A root copier's target: a folder nobody but root can change.
+pub fn root_target(target: &Path) -> Result<(), BadArgument> {
+    guard::check_path(target).map_err(|e| {
+        bad(
+            "target",
+            format!(
+                "{e}: a restore as root goes only into a folder nobody but root can \
+                 change, such as /root/restored; or let the user restore it"
+            ),
+        )
+    })?;
+    Ok(())
+}
+
+/// A path restored in place: in a tree nobody but root can change.
+pub fn in_place_tree(path: &Path) -> Result<(), BadArgument> {
+    guard::check_tree(path).map_err(|e| {
+        bad(
+            "path",
+            format!(
+                "{e}: only what nobody but root can change is restored in place; restore it \
+                 into a folder instead (Restore / igotchuu restore --target), as its owner"
+            ),
+        )
+    })
+}
+
+/// A checked restore over the originals: this machine's snapshot, into a
+/// tree only root can change.
 pub fn in_place_job(
     list: &[SnapshotInfo],
     id: &str,
     path: &Path,
+    host: &str,
 ) -> Result<RestoreJob, BadArgument> {
+    let snapshot = resolve(list, id, path)?;
+    this_host(&snapshot, host)?;
+    in_place_tree(path)?;
     Ok(RestoreJob {
-        snapshot: resolve(list, id, path)?,
+        snapshot,
         path: path.to_owned(),
         kind: Kind::InPlace,
     })
@@ -219,6 +285,8 @@ mod tests {
             "/home//a",
             "/home/",
             "/a\0b",
+            "/home/a\nb",
+            "/home/\u{1b}[31m",
         ] {
             let e = absolute("path", wrong).unwrap_err();
             assert_eq!(e.argument, "path", "{wrong}");

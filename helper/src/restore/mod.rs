@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod copier;
+pub mod guard;
 pub mod list;
 pub mod progress;
 

@@ -8,9 +8,12 @@
 //!   (`restore::copier`) copies `<mount>/ids/<id>/<path>` as the caller.
 //!   Its report lines are untrusted (`restore::progress`). The mount goes
 //!   afterwards, whatever happened.
-//! - In place: `restic restore --target / --include PATH` as root, with
-//!   the capabilities to give files back their owners and modes
-//!   (`privileges::RESTORE_IN_PLACE`).
+//!   A copy as root goes only into a folder nobody but root can change
+//!   (checked again here), and a copier that says nothing for the
+//!   configuration's `stall_timeout` is killed.
+//! - In place: [`in_place`].
+
+mod in_place;
 
 use std::fs::File;
 use std::io;
@@ -28,13 +31,11 @@ use super::{end, plural};
 use crate::bus::browse;
 use crate::config::Config;
 use crate::events::{Event, EventBus, OperationInfo};
+use crate::privileges;
 use crate::privileges::caps::{Cap, CapSet};
-use crate::privileges::{self, RESTORE_IN_PLACE};
 use crate::restic::lines::BoundedLines;
-use crate::restic::message::clean_text;
-use crate::restic::{command, plain};
 use crate::restore::progress::Line;
-use crate::restore::{Credentials, Kind, RestoreJob};
+use crate::restore::{args, Credentials, Kind, RestoreJob};
 
 /// Where the repository is mounted for a restore; the helper's pid below it.
 const ROOT: &str = "/run/igotchuu/restore";
@@ -44,6 +45,8 @@ const COPIER_GRACE: Duration = Duration::from_secs(10);
 const SNAPSHOT_SHOWN: Duration = Duration::from_secs(60);
 /// How long the copier's pipe is read after it exited.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+/// Far enough to never come, near enough not to overflow an `Instant`.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Runs `job` and publishes its events; returns its outcome.
 pub async fn run(
@@ -68,10 +71,10 @@ pub async fn run(
     } else {
         match &job.kind {
             Kind::Copy { dest, user } => copy(job, dest, user, config, events, stop).await,
-            Kind::InPlace => in_place(job, config, events, stop).await,
+            Kind::InPlace => in_place::in_place(job, config, events, stop).await,
         }
     };
-    tracing::info!("restore of {}: {outcome}: {reason}", job.path.display());
+    tracing::info!("restore of {:?}: {outcome}: {reason}", job.path);
     end(events, Operation::Restore, outcome, reason)
 }
 
@@ -105,6 +108,8 @@ struct Heard {
     done: (u64, u64),
     skipped: u64,
     failed: Option<String>,
+    /// Killed after saying nothing for this long.
+    stalled: Option<Duration>,
 }
 
 async fn copy(
@@ -115,6 +120,15 @@ async fn copy(
     events: &mut EventBus,
     stop: watch::Receiver<bool>,
 ) -> (Outcome, String) {
+    if user.uid == 0 {
+        // Again: the call was checked before it waited for the run.
+        let target = dest.parent().unwrap_or(dest).to_owned();
+        match tokio::task::spawn_blocking(move || args::root_target(&target)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return (Outcome::Failed, format!("Nothing was restored: {e}")),
+            Err(e) => return (Outcome::Failed, format!("cannot check the target: {e}")),
+        }
+    }
     let namespace = match File::open("/proc/self/ns/mnt") {
         Ok(f) => f,
         Err(e) => {
@@ -146,13 +160,13 @@ async fn copy(
         (
             Outcome::Failed,
             format!(
-                "{} is not in snapshot {}: nothing was restored",
-                job.path.display(),
+                "{:?} is not in snapshot {}: nothing was restored",
+                job.path,
                 job.short_id()
             ),
         )
     } else {
-        run_copier(&source, dest, user, events, stop).await
+        run_copier(&source, dest, user, config.stall_timeout, events, stop).await
     };
     browse::unmount(&mut restic, Some(&namespace), &mount_point).await;
     ended
@@ -162,6 +176,7 @@ async fn run_copier(
     source: &Path,
     dest: &Path,
     user: &Credentials,
+    stall_timeout: Option<Duration>,
     events: &mut EventBus,
     mut stop: watch::Receiver<bool>,
 ) -> (Outcome, String) {
@@ -178,6 +193,11 @@ async fn run_copier(
     // caller's own processes may hold it).
     let drain = tokio::time::sleep(Duration::MAX);
     tokio::pin!(drain);
+    // A copier that says nothing for this long is killed: it is the
+    // caller's, who could stop it (SIGSTOP) and hold the run for ever.
+    let stall_after = stall_timeout.unwrap_or(NEVER);
+    let stall = tokio::time::sleep(stall_after);
+    tokio::pin!(stall);
     loop {
         let next = async {
             match lines.as_mut() {
@@ -188,6 +208,7 @@ async fn run_copier(
         tokio::select! {
             line = next => match line {
                 Ok(Some(line)) => {
+                    stall.as_mut().reset(tokio::time::Instant::now() + stall_after);
                     match Line::parse(&line.text) {
                         Some(Line::Total { files, bytes }) => heard.total = (files, bytes),
                         Some(Line::Done { files, bytes, skipped }) => {
@@ -206,6 +227,11 @@ async fn run_copier(
                 drain.as_mut().reset(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
             }
             () = &mut drain => break,
+            () = &mut stall, if heard.stalled.is_none() && status.is_none() => {
+                tracing::warn!("the restore's copy said nothing for {stall_after:?}; killing it");
+                heard.stalled = Some(stall_after);
+                signal_group(&child, Signal::SIGKILL);
+            }
             changed = stop.changed(), if !stopped => {
                 if changed.is_err() || *stop.borrow() {
                     stopped = true;
@@ -237,6 +263,16 @@ fn judge(dest: &Path, code: Option<i32>, stopped: bool, heard: &Heard) -> (Outco
             format!(
                 "Stopped on request; {what} had been restored to {}, and stay there",
                 dest.display()
+            ),
+        );
+    }
+    if let Some(after) = heard.stalled {
+        return (
+            Outcome::Failed,
+            format!(
+                "The restore failed: the copy stalled (no progress for {} s) and was killed; \
+                 {what} had been restored to {dest:?}",
+                after.as_secs()
             ),
         );
     }
@@ -317,116 +353,6 @@ fn spawn_copier(
     tokio::process::Command::from(cmd).spawn()
 }
 
-/// What restic 0.16 and later print with `restore --json`.
-#[derive(serde::Deserialize)]
-struct RestoreStatus {
-    message_type: String,
-    #[serde(default)]
-    total_files: u64,
-    #[serde(default)]
-    files_restored: u64,
-    #[serde(default)]
-    total_bytes: u64,
-    #[serde(default)]
-    bytes_restored: u64,
-}
-
-async fn in_place(
-    job: &RestoreJob,
-    config: &Config,
-    events: &mut EventBus,
-    stop: watch::Receiver<bool>,
-) -> (Outcome, String) {
-    let cmd = command::restore_in_place(config, &job.snapshot.id, &job.path);
-    let started = Instant::now();
-    let mut last = (0, 0);
-    let mut on_line = |line: &str| {
-        let Ok(status) = serde_json::from_str::<RestoreStatus>(line) else {
-            return;
-        };
-        if status.message_type == "status" || status.message_type == "summary" {
-            last = (status.files_restored, status.bytes_restored);
-            events.publish(Event::Progress(progress(
-                started,
-                (status.total_files, status.total_bytes),
-                last,
-                0,
-            )));
-        }
-    };
-    let run = match plain::run_with_caps(cmd, RESTORE_IN_PLACE, stop, &mut on_line).await {
-        Ok(r) => r,
-        Err(e) => return (Outcome::Failed, format!("cannot run restic: {e}")),
-    };
-    let path = job.path.display();
-    let short = job.short_id();
-    match run.code() {
-        Some(0) => (
-            Outcome::Completed,
-            format!("Restored {path} from snapshot {short} over the original files"),
-        ),
-        _ if run.stop_sent => (
-            Outcome::Stopped,
-            format!("Stopped on request; {path} may be restored in part"),
-        ),
-        _ if restic_errors(&run).is_some() => {
-            let n = restic_errors(&run).unwrap_or(0);
-            let first = first_error(&run.stderr_head)
-                .map(|l| format!("; the first: {l}"))
-                .unwrap_or_default();
-            (
-                Outcome::CompletedWithWarnings,
-                format!(
-                    "Restored {path} from snapshot {short} over the original files, but {} could not be restored{first}",
-                    plural(n, "file or folder", "files or folders")
-                ),
-            )
-        }
-        _ => {
-            // restic 0.14 says "ignoring error for PATH: …" for each, then
-            // counts them at the end: the first one says the most.
-            let first = first_error(&run.stderr_head)
-                .map(|l| format!(" ({l})"))
-                .unwrap_or_default();
-            (
-                Outcome::Failed,
-                format!(
-                    "Restoring {path} from snapshot {short} failed: {}{first}",
-                    run.failure()
-                ),
-            )
-        }
-    }
-}
-
-/// restic restore's count of the files it could not restore ("There were
-/// 3 errors"), when that is how it ended: the rest was restored.
-fn item_errors(tail: &[String]) -> Option<u64> {
-    tail.iter().rev().find_map(|l| {
-        // "Fatal: There were 3 errors" from restic 0.17 on.
-        let (_, rest) = l.trim().split_once("There were ")?;
-        rest.strip_suffix(" errors")?.parse().ok()
-    })
-}
-
-/// [`item_errors`] from restic's last words, or from restic 0.18's own
-/// account of how it ended (`exit_error` with `--json`).
-fn restic_errors(run: &plain::PlainRun) -> Option<u64> {
-    let said = run.exit_error.as_ref().map(|e| vec![e.message.clone()]);
-    item_errors(run.stderr_tail.lines()).or_else(|| item_errors(&said?))
-}
-
-/// restic's first error, cleaned: "ignoring error for PATH: …" (0.14), or
-/// the message of a JSON error (`--json`, 0.16 and later).
-fn first_error(head: &[String]) -> Option<String> {
-    let line = head.iter().find(|l| l.to_lowercase().contains("error"))?;
-    let json = serde_json::from_str::<serde_json::Value>(line).ok();
-    let message = json
-        .as_ref()
-        .and_then(|v| v.get("error")?.get("message")?.as_str());
-    Some(clean_text(message.unwrap_or(line), 500))
-}
-
 /// For the terminal: where a restore put the files.
 pub fn destination(job: &RestoreJob) -> PathBuf {
     match &job.kind {
@@ -462,27 +388,6 @@ mod tests {
         assert_eq!(
             judge(dest, None, false, &Heard::default()).0,
             Outcome::Failed
-        );
-    }
-
-    #[test]
-    fn restics_count_of_errors_is_read_from_its_last_words() {
-        let tail = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(item_errors(&tail(&["x", "There were 3 errors"])), Some(3));
-        assert_eq!(item_errors(&tail(&["Fatal: wrong password"])), None);
-        assert_eq!(item_errors(&tail(&["Fatal: There were 1 errors"])), Some(1));
-        let head = tail(&["restoring <Snapshot>", "ignoring error for /a: file exists"]);
-        assert_eq!(
-            first_error(&head).as_deref(),
-            Some("ignoring error for /a: file exists")
-        );
-        // restic 0.18, with --json.
-        let json = tail(&[
-            r#"{"message_type":"error","error":{"message":"chmod /d/f: operation not permitted"},"during":"restore","item":"/d/f"}"#,
-        ]);
-        assert_eq!(
-            first_error(&json).as_deref(),
-            Some("chmod /d/f: operation not permitted")
         );
     }
 
