@@ -52,6 +52,9 @@ use crate::privileges::{self, caps::Cap};
 
 /// Where the mounts go; root's, 0755 down to the mount point.
 pub const ROOT: &str = "/run/igotchuu/browse";
+/// Where a restore into a folder mounts the repository (`run::restore`),
+/// in its helper's own mount namespace; the helper's pid below it.
+pub const RESTORE_ROOT: &str = "/run/igotchuu/restore";
 /// A session without a Browse call for this long ends.
 pub const IDLE: Duration = Duration::from_secs(15 * 60);
 /// How long restic gets to show the mount.
@@ -445,52 +448,95 @@ fn helper_alive(pid: u32) -> bool {
 }
 
 impl Browser {
-    /// Removes what a helper that is gone left in [`ROOT`]: restic's mounts
-    /// (of a restic killed outright) and the folders. Another live helper's
-    /// mount stays.
+    /// Removes what a helper that is gone left in [`ROOT`] and
+    /// [`RESTORE_ROOT`]: restic's mounts (of a restic killed outright) and
+    /// the folders. Another live helper's mount stays.
     pub fn remove_stale(&self) {
-        let Ok(host) = &self.host else { return };
-        let root = Path::new(ROOT);
-        for (point, fstype, source) in host_mounts(host) {
-            let Some(pid) = Path::new(&point)
-                .strip_prefix(root)
-                .ok()
-                .and_then(|rest| rest.to_str())
-                .and_then(|rest| rest.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if is_restic_fuse(&fstype, &source) && !helper_alive(pid) {
-                tracing::info!("removing the stale browse mount at {point}");
-                detach(host, Path::new(&point));
-            }
+        if let Ok(host) = &self.host {
+            remove_stale_in(host, Path::new(ROOT));
         }
-        let Ok(entries) = std::fs::read_dir(root) else {
-            return;
+        remove_stale_restores(self.host.as_ref().ok());
+    }
+}
+
+/// Removes the folders (and restic mounts) that helpers that are gone left
+/// in [`RESTORE_ROOT`]; returns the folders removed. A restore's mount is
+/// in its helper's own namespace and went with it, but its folder is on
+/// the host's `/run`. `host` is the host's mount namespace if the helper
+/// can reach it; else (under systemd) this process's own, whose `/run` is
+/// the host's too.
+pub fn remove_stale_restores(host: Option<&File>) -> Vec<PathBuf> {
+    let own;
+    let namespace = match host {
+        Some(h) => h,
+        None => match File::open("/proc/self/ns/mnt") {
+            Ok(f) => {
+                own = f;
+                &own
+            }
+            Err(_) => return Vec::new(),
+        },
+    };
+    remove_stale_in(namespace, Path::new(RESTORE_ROOT))
+}
+
+/// The helper pid a folder `root/<pid>` belongs to.
+fn helper_of(root: &Path, path: &Path) -> Option<u32> {
+    path.strip_prefix(root)
+        .ok()
+        .and_then(|rest| rest.to_str())
+        .and_then(|rest| rest.parse::<u32>().ok())
+}
+
+/// [`Browser::remove_stale`] for the folders `root/<pid>` in the mount
+/// namespace `host`.
+fn remove_stale_in(host: &File, root: &Path) -> Vec<PathBuf> {
+    for (point, fstype, source) in host_mounts(host) {
+        let Some(pid) = helper_of(root, Path::new(&point)) else {
+            continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            if pid != std::process::id() && !helper_alive(pid) {
-                // There: this helper's private namespace has a copy of the
-                // stale mount, if there was one, which keeps the folder busy.
-                let mut rmdir = std::process::Command::new("rmdir");
-                rmdir
-                    .arg(entry.path())
-                    .stdin(Stdio::null())
-                    .stderr(Stdio::null());
-                in_namespace(host, &mut rmdir);
-                let _ = rmdir.status();
+        if is_restic_fuse(&fstype, &source) && pid != std::process::id() && !helper_alive(pid) {
+            tracing::info!("removing the stale restic mount at {point}");
+            detach(host, Path::new(&point));
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = helper_of(root, &entry.path()) else {
+            continue;
+        };
+        if pid != std::process::id() && !helper_alive(pid) {
+            // There: this helper's private namespace has a copy of the
+            // stale mount, if there was one, which keeps the folder busy.
+            let mut rmdir = std::process::Command::new("rmdir");
+            rmdir
+                .arg(entry.path())
+                .stdin(Stdio::null())
+                .stderr(Stdio::null());
+            in_namespace(host, &mut rmdir);
+            if rmdir.status().is_ok_and(|s| s.success()) {
+                removed.push(entry.path());
             }
         }
     }
+    removed
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_names_its_helper() {
+        let root = Path::new(RESTORE_ROOT);
+        assert_eq!(helper_of(root, &root.join("42")), Some(42));
+        assert_eq!(helper_of(root, &root.join("42/ids")), None);
+        assert_eq!(helper_of(root, &root.join("x")), None);
+        assert_eq!(helper_of(root, Path::new("/run/igotchuu/browse/42")), None);
+    }
 
     #[test]
     fn mountinfo_lines_give_point_type_and_source() {

@@ -1,4 +1,6 @@
-//! `igotchuu cleanup`: delete the snapshots of a run that was killed.
+//! `igotchuu cleanup`: delete the snapshots of a run that was killed, and
+//! the folders (and restic mounts) a killed restore left in
+//! `/run/igotchuu/restore`.
 
 use crate::cli::Cli;
 use crate::events::Notice;
@@ -28,6 +30,15 @@ pub fn run(cli: &Cli) -> u8 {
         }
         notices.extend(snapshots::remove_stale(journal, true));
     }
+    // The host's namespace is the caller's (a root shell); this process
+    // entered a private one.
+    let host = std::fs::File::open(format!("/proc/{}/ns/mnt", nix::unistd::getppid())).ok();
+    let folders = crate::bus::browse::remove_stale_restores(host.as_ref());
+    for path in &folders {
+        // xgettext: `igotchuu cleanup` deleted {path}: a btrfs snapshot, or the folder a killed restore left.
+        let text = gettext("Removed {path}");
+        println!("{}", fill(&text, &[("path", &path.display().to_string())]));
+    }
     let mut left = 0;
     for n in notices {
         match n {
@@ -49,7 +60,7 @@ pub fn run(cli: &Cli) -> u8 {
             _ => {}
         }
     }
-    if before == 0 {
+    if before == 0 && folders.is_empty() {
         println!("{}", gettext("No snapshots left behind; nothing to do."));
     }
     if left > 0 {

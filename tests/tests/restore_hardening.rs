@@ -1,0 +1,269 @@
+//! What a restore into a folder must not do, whatever the snapshot or the
+//! caller (review of issue 13): follow a symlink of the snapshot out into
+//! the live file system, copy special files, stay ptrace-able by the
+//! caller it runs as, or leave its folder in /run after a helper was
+//! killed. With the real restic mount, as root from the command line.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use igotchuu_e2e::fixture::Fixture;
+use igotchuu_e2e::guarded::require_tool;
+use igotchuu_e2e::have_root;
+use igotchuu_e2e::helper::{exit, helper_bin};
+
+/// A folder that only root may change (0755 in /run), as a root copy's
+/// target must be; gone on drop.
+fn root_target() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("igotchuu-e2e-")
+        .tempdir_in("/run")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A backup of `path` made with restic itself; its id.
+fn restic_backup(fx: &Fixture, path: &Path) -> String {
+    let out = fx
+        .repo
+        .command()
+        .args(["backup", "--json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "restic backup: {said}");
+    said.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message_type"] == "summary")
+        .and_then(|v| v["snapshot_id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no summary: {said}"))
+}
+
+/// `home` with a file, a symlink to `/` and a named pipe, backed up; the
+/// snapshot's id.
+fn home_with_odd_things(fx: &Fixture) -> String {
+    let home = fx.path("home");
+    std::fs::write(home.join("a.txt"), "a\n").unwrap();
+    std::os::unix::fs::symlink("/", home.join("r")).unwrap();
+    nix::unistd::mkfifo(&home.join("pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    fx.env.write_spec(&fx.spec(&["home"]));
+    restic_backup(fx, &home)
+}
+
+fn restore(fx: &Fixture, id: &str, path: &Path, target: &Path) -> igotchuu_e2e::helper::Finished {
+    fx.env.run(&[
+        "restore",
+        &id[..8],
+        path.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn a_symlink_in_the_snapshot_does_not_lead_out_of_it() {
+    if !have_root("a_symlink_in_the_snapshot_does_not_lead_out_of_it") {
+        return;
+    }
+    require_tool("fusermount3", "fuse3");
+    let fx = Fixture::new(&["home"]);
+    let id = home_with_odd_things(&fx);
+    let target = root_target();
+    // /etc/shadow would be the file a root copy should never bring out.
+    for through in ["r/etc/hostname", "r/etc"] {
+        let done = restore(&fx, &id, &fx.path("home").join(through), target.path());
+        assert_ne!(done.code(), exit::COMPLETED, "{}", done.output());
+        assert!(
+            done.output().contains("is not in the snapshot"),
+            "{through}: {}",
+            done.output()
+        );
+        let name = Path::new(through).file_name().unwrap();
+        assert!(
+            std::fs::symlink_metadata(target.path().join(name)).is_err(),
+            "{through} was copied"
+        );
+    }
+    // The symlink itself comes back as a symlink.
+    restore(&fx, &id, &fx.path("home/r"), target.path()).assert_code(exit::COMPLETED);
+    assert_eq!(
+        std::fs::read_link(target.path().join("r")).unwrap(),
+        Path::new("/")
+    );
+}
+
+#[test]
+fn special_files_are_left_out_and_said() {
+    if !have_root("special_files_are_left_out_and_said") {
+        return;
+    }
+    require_tool("fusermount3", "fuse3");
+    let fx = Fixture::new(&["home"]);
+    let id = home_with_odd_things(&fx);
+    let target = root_target();
+    let done = restore(&fx, &id, &fx.path("home"), target.path());
+    done.assert_code(exit::COMPLETED_WITH_WARNINGS);
+    let copy = target.path().join("home");
+    assert_eq!(std::fs::read_to_string(copy.join("a.txt")).unwrap(), "a\n");
+    assert!(std::fs::symlink_metadata(copy.join("pipe")).is_err());
+    // The named pipe as what is restored: a clear failure, nothing made.
+    let done = restore(&fx, &id, &fx.path("home/pipe"), target.path());
+    done.assert_code(exit::FAILED);
+    assert!(
+        done.output().contains("is a named pipe"),
+        "{}",
+        done.output()
+    );
+    assert!(std::fs::symlink_metadata(target.path().join("pipe")).is_err());
+}
+
+/// A pipe whose buffer is full: a writer to it blocks.
+fn full_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let (read, write) = nix::unistd::pipe().unwrap();
+    fcntl(write.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+    let chunk = [b'x'; 4096];
+    while nix::unistd::write(&write, &chunk).is_ok() {}
+    fcntl(write.as_raw_fd(), FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+    (read, write)
+}
+
+fn uid_in_status(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn the_copier_cannot_be_inspected_by_the_user_it_runs_as() {
+    if !have_root("the_copier_cannot_be_inspected_by_the_user_it_runs_as") {
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let source = tmp.path().join("ids/0123abcd/data");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("f"), "f\n").unwrap();
+    for dir in [
+        tmp.path().join("ids"),
+        tmp.path().join("ids/0123abcd"),
+        source.clone(),
+    ] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let into = tmp.path().join("into");
+    std::fs::create_dir(&into).unwrap();
+    std::os::unix::fs::chown(&into, Some(NOBODY), Some(NOBODY)).unwrap();
+    // Its first report line blocks on the full pipe: it stays there.
+    let (_read, write) = full_pipe();
+    let mut copier = Command::new(helper_bin());
+    copier
+        .args(["restore-copy", "--"])
+        .arg(&source)
+        .arg(into.join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::uid(&mut copier, NOBODY);
+    std::os::unix::process::CommandExt::gid(&mut copier, NOBODY);
+    let mut child = copier.spawn().unwrap();
+    let pid = child.id();
+    let bin = std::fs::metadata(helper_bin()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Once it runs the helper as nobody, its /proc files turn root's when
+    // it makes itself undumpable; a dumpable one's stay nobody's.
+    let mut owner = None;
+    while Instant::now() < deadline {
+        let exe = std::fs::metadata(format!("/proc/{pid}/exe")).ok();
+        let running = exe.is_some_and(|e| (e.dev(), e.ino()) == (bin.dev(), bin.ino()))
+            && uid_in_status(pid) == Some(NOBODY);
+        if running {
+            owner = std::fs::metadata(format!("/proc/{pid}/environ"))
+                .ok()
+                .map(|m| m.uid());
+            if owner == Some(0) {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        owner,
+        Some(0),
+        "the copier's /proc files stay its user's: it is dumpable"
+    );
+}
+
+/// `/run/igotchuu/restore/<pid>` of a process that is gone, made here
+/// (and `/run/igotchuu/restore` if it was not there, removed again).
+struct LeftFolder {
+    path: PathBuf,
+    made_root: bool,
+}
+
+impl LeftFolder {
+    fn new(pid: u32) -> Self {
+        let root = Path::new("/run/igotchuu/restore");
+        let made_root = !root.exists();
+        std::fs::create_dir_all(root).unwrap();
+        let path = root.join(pid.to_string());
+        std::fs::create_dir(&path).unwrap();
+        LeftFolder { path, made_root }
+    }
+}
+
+impl Drop for LeftFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+        if self.made_root {
+            let _ = std::fs::remove_dir("/run/igotchuu/restore");
+            let _ = std::fs::remove_dir("/run/igotchuu");
+        }
+    }
+}
+
+#[test]
+fn cleanup_removes_the_folder_of_a_killed_restore() {
+    if !have_root("cleanup_removes_the_folder_of_a_killed_restore") {
+        return;
+    }
+    let fx = Fixture::new(&["home"]);
+    fx.env.write_spec(&fx.spec(&["home"]));
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let left = LeftFolder::new(pid);
+    // A live process that is no igotchuu helper does not keep it either.
+    let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+    let taken = LeftFolder::new(other.id());
+    let done = fx.env.run(&["cleanup"]);
+    let _ = other.kill();
+    let _ = other.wait();
+    done.assert_code(exit::COMPLETED);
+    for folder in [&left, &taken] {
+        assert!(
+            !folder.path.exists(),
+            "{} is still there",
+            folder.path.display()
+        );
+        assert!(
+            done.output()
+                .contains(&format!("Removed {}", folder.path.display())),
+            "{}",
+            done.output()
+        );
+    }
+}
