@@ -267,3 +267,83 @@ fn cleanup_removes_the_folder_of_a_killed_restore() {
         );
     }
 }
+
+/// Whether restic's FUSE mount is at `path` in this thread's namespace.
+fn restic_mounted(path: &Path) -> bool {
+    std::fs::read_to_string("/proc/thread-self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .any(|l| {
+            let Some((left, right)) = l.split_once(" - ") else {
+                return false;
+            };
+            let mut right = right.split(' ');
+            left.split(' ').nth(4) == path.to_str()
+                && right.next().is_some_and(|t| t.starts_with("fuse"))
+                && right.next() == Some("restic")
+        })
+}
+
+/// Detaches what is left mounted at `path`, even when the test fails.
+struct Unmount<'a>(&'a Path);
+
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        if restic_mounted(self.0) {
+            let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+}
+
+#[test]
+fn a_dead_restore_mount_is_removed_by_the_next_helper() {
+    use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
+    if !have_root("a_dead_restore_mount_is_removed_by_the_next_helper") {
+        return;
+    }
+    require_tool("fusermount3", "fuse3");
+    let w = BusFixture::new(BusSetup {
+        activation: true,
+        ..BusSetup::default()
+    });
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let left = LeftFolder::new(pid);
+    let _unmount = Unmount(&left.path);
+    // restic killed outright, as with a helper killed with its restic.
+    let mut restic =
+        w.fx.repo
+            .command()
+            .arg("mount")
+            .arg(&left.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    igotchuu_e2e::wait::until("restic to mount", Duration::from_secs(60), || {
+        restic_mounted(&left.path).then_some(())
+    });
+    restic.kill().unwrap();
+    restic.wait().unwrap();
+    assert!(restic_mounted(&left.path), "the dead mount should stay");
+    // Any call starts a helper.
+    igotchuu_e2e::block_on(async {
+        let conn = w.bus.connect().await;
+        conn.call_method(
+            Some(igotchuu_dbus::BUS_NAME),
+            igotchuu_dbus::OBJECT_PATH,
+            Some("org.freedesktop.DBus.Peer"),
+            "Ping",
+            &(),
+        )
+        .await
+        .expect("the helper answers");
+    });
+    igotchuu_e2e::wait::until(
+        "the stale mount and folder to go",
+        Duration::from_secs(30),
+        || (!restic_mounted(&left.path) && !left.path.exists()).then_some(()),
+    );
+}
