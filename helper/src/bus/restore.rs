@@ -60,9 +60,24 @@ impl Restorer {
 
     /// The repository's snapshots, newest first, with the history's runs.
     pub async fn list(self: &Arc<Self>) -> Result<Vec<SnapshotInfo>, BackupError> {
+        self.listed(false).await
+    }
+
+    /// Every snapshot, not only what a reply carries: to resolve an id.
+    pub async fn list_all(self: &Arc<Self>) -> Result<Vec<SnapshotInfo>, BackupError> {
+        self.listed(true).await
+    }
+
+    async fn listed(self: &Arc<Self>, all: bool) -> Result<Vec<SnapshotInfo>, BackupError> {
         let me = self.clone();
         self.runtime
-            .spawn(async move { list::list(&me.config, &me.state_dir).await })
+            .spawn(async move {
+                if all {
+                    list::list_all(&me.config, &me.state_dir).await
+                } else {
+                    list::list(&me.config, &me.state_dir).await
+                }
+            })
             .await
             .map_err(|e| failed(format!("Snapshots failed: {e}")))?
             .map_err(failed)
@@ -204,7 +219,7 @@ impl BackupObject {
                 return (polkit, Err(e));
             }
             let made = async {
-                let snapshots = restorer.list().await?;
+                let snapshots = restorer.list_all().await?;
                 let host = crate::restic::command::backup_host(&restorer.config)
                     .map_err(|e| failed(format!("cannot tell this machine's host name: {e}")))?;
                 match &target {

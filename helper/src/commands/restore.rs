@@ -31,7 +31,7 @@ pub(super) async fn job(setup: &Setup, request: &Request) -> Result<RestoreJob, 
     let target = request.target.as_ref().map(|t| t.to_string_lossy());
     let (id, path, target) =
         args::check_form(&request.snapshot, &path, target.as_deref()).map_err(usage)?;
-    let snapshots = list::list(&setup.config, &setup.state_dir)
+    let snapshots = list::list_all(&setup.config, &setup.state_dir)
         .await
         .map_err(super::fail)?;
     let host = crate::restic::command::backup_host(&setup.config).map_err(|e| {

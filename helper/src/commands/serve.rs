@@ -97,17 +97,23 @@ async fn accept(
             (error, Leave::Busy)
         }),
     };
+    // The method, for the log: a restore is no Start.
+    let method = match &request.job {
+        Job::Backup => "Start",
+        Job::Restore(job) if job.kind == crate::restore::Kind::InPlace => "RestoreInPlace",
+        Job::Restore(_) => "Restore",
+    };
     match claimed {
         Ok(claim) => {
             control.gate.send_modify(Gate::accept);
             // Before the caller hears Ok: from now on the name stays ours.
             publisher.hold_name().await;
-            tracing::info!("Start from {} accepted", request.caller);
+            tracing::info!("{method} from {} accepted", request.caller);
             let _ = request.reply.send(Ok(()));
             Waited::Run(claim, request.job)
         }
         Err((error, why)) => {
-            tracing::info!("Start from {} refused: {error}", request.caller);
+            tracing::info!("{method} from {} refused: {error}", request.caller);
             let _ = request.reply.send(Err(error));
             let code = leave(publisher, control, requests, why).await;
             Waited::Exit(if why == Leave::Busy { exit::BUSY } else { code })
