@@ -86,6 +86,18 @@ pub fn resolve(list: &[SnapshotInfo], id: &str, path: &Path) -> Result<SnapshotI
             bad("snapshot", e.to_string())
         }
     })?;
+    // restic mount names a snapshot by its first 8 digits in ids/: two
+    // that share them are one name there.
+    let short = &snapshot.id[..8.min(snapshot.id.len())];
+    if list
+        .iter()
+        .any(|s| s.id != snapshot.id && s.id.starts_with(short))
+    {
+        return Err(bad(
+            "snapshot",
+            format!("another snapshot's id also begins with {short}: restore it with restic"),
+        ));
+    }
     if !snapshot.paths.iter().any(|p| path.starts_with(p)) {
         return Err(bad(
             "path",
@@ -235,30 +247,28 @@ pub fn in_place_job(
 }
 
 /// The caller's user and groups: the uid and groups the bus took from the
-/// kernel for the caller's connection, the primary group from the account
-/// database (the bus does not say which of the groups it is).
+/// kernel for the caller's connection, never more. The primary group is
+/// the account database's if the caller still has it, else the first of
+/// their groups (the bus does not say which one is primary). A bus that
+/// does not tell the groups is not guessed for from the account database:
+/// that would give back groups the caller dropped.
 pub fn credentials(uid: u32, bus_groups: Option<&[u32]>) -> Result<Credentials, String> {
-    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+    let Some(groups) = bus_groups.filter(|g| !g.is_empty()) else {
+        return Err(format!("the bus does not tell the groups of uid {uid}"));
+    };
+    let primary = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
-        .flatten();
-    let gid = match (&user, bus_groups) {
-        (Some(u), _) => u.gid.as_raw(),
-        (None, Some([first, ..])) => *first,
-        (None, _) => return Err(format!("cannot tell the group of uid {uid}")),
+        .flatten()
+        .map(|u| u.gid.as_raw());
+    let gid = match primary {
+        Some(g) if groups.contains(&g) => g,
+        _ => groups[0],
     };
-    let groups = match (bus_groups, &user) {
-        (Some(groups), _) => groups.to_vec(),
-        (None, Some(u)) => {
-            let name = std::ffi::CString::new(u.name.clone()).map_err(|e| e.to_string())?;
-            nix::unistd::getgrouplist(&name, u.gid)
-                .map_err(|e| format!("cannot list the groups of uid {uid}: {e}"))?
-                .into_iter()
-                .map(|g| g.as_raw())
-                .collect()
-        }
-        (None, None) => Vec::new(),
-    };
-    Ok(Credentials { uid, gid, groups })
+    Ok(Credentials {
+        uid,
+        gid,
+        groups: groups.to_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -332,6 +342,27 @@ mod tests {
                 .argument,
             "snapshot"
         );
+    }
+
+    #[test]
+    fn the_groups_are_the_buss_never_the_account_databases() {
+        assert!(credentials(0, None).is_err());
+        assert!(credentials(0, Some(&[])).is_err());
+        // root's primary group 0, kept when the caller has it.
+        let c = credentials(0, Some(&[5, 0])).unwrap();
+        assert_eq!((c.gid, c.groups), (0, vec![5, 0]));
+        // Dropped: the primary group is one the caller has.
+        let c = credentials(0, Some(&[5, 7])).unwrap();
+        assert_eq!((c.gid, c.groups), (5, vec![5, 7]));
+    }
+
+    #[test]
+    fn a_short_id_shared_by_two_snapshots_is_refused() {
+        let mut other = snapshot();
+        other.id = format!("abcdef01{}", "1".repeat(56));
+        let list = [snapshot(), other];
+        let e = resolve(&list, &snapshot().id, Path::new("/home")).unwrap_err();
+        assert_eq!(e.argument, "snapshot");
     }
 
     #[test]
