@@ -222,14 +222,24 @@ impl BackupObject {
                 let snapshots = restorer.list_all().await?;
                 let host = crate::restic::command::backup_host(&restorer.config)
                     .map_err(|e| failed(format!("cannot tell this machine's host name: {e}")))?;
-                match &target {
-                    Some(target) => {
-                        let user = caller_credentials(conn, header).await?;
-                        args::copy_job(&snapshots, &id, &path, target, user, &host)
-                    }
-                    None => args::in_place_job(&snapshots, &id, &path, &host),
-                }
-                .map_err(invalid)
+                let user = match target {
+                    Some(_) => Some(caller_credentials(conn, header).await?),
+                    None => None,
+                };
+                // The file system is looked at (a walk of the tree, for an
+                // in-place restore) off the bus's executor.
+                let (id, path, target) = (id.clone(), path.clone(), target.clone());
+                restorer
+                    .runtime
+                    .spawn_blocking(move || match (target, user) {
+                        (Some(target), Some(user)) => {
+                            args::copy_job(&snapshots, &id, &path, &target, user, &host)
+                        }
+                        _ => args::in_place_job(&snapshots, &id, &path, &host),
+                    })
+                    .await
+                    .map_err(|e| failed(format!("the restore could not be checked: {e}")))?
+                    .map_err(invalid)
             };
             match made.await {
                 Ok(j) => {
