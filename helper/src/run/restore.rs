@@ -138,7 +138,6 @@ async fn copy(
             )
         }
     };
-    remove_stale(Path::new(ROOT));
     let mount_point = Path::new(ROOT).join(std::process::id().to_string());
     let mut restic = match browse::mount(config, &namespace, &mount_point).await {
         Ok(r) => r,
@@ -303,25 +302,6 @@ fn judge(dest: &Path, code: Option<i32>, stopped: bool, heard: &Heard) -> (Outco
     }
 }
 
-/// Removes the empty mount points of helpers that are gone (killed before
-/// they removed theirs). rmdir only: a folder that is not empty, or still
-/// mounted somewhere, stays.
-fn remove_stale(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let gone = pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
-        if gone && std::fs::remove_dir(entry.path()).is_ok() {
-            tracing::info!("removed the stale mount point {:?}", entry.path());
-        }
-    }
-}
-
 fn signal_group(child: &tokio::process::Child, signal: Signal) {
     if let Some(pid) = child.id() {
         let _ = kill(Pid::from_raw(-(pid as i32)), signal);
@@ -409,21 +389,6 @@ mod tests {
             judge(dest, None, false, &Heard::default()).0,
             Outcome::Failed
         );
-    }
-
-    #[test]
-    fn only_empty_folders_of_gone_helpers_are_removed() {
-        let root = tempfile::tempdir().unwrap();
-        let gone = root.path().join("999999999");
-        let busy = root.path().join("999999998");
-        let mine = root.path().join(std::process::id().to_string());
-        for d in [&gone, &busy, &mine] {
-            std::fs::create_dir(d).unwrap();
-        }
-        std::fs::write(busy.join("x"), "").unwrap();
-        remove_stale(root.path());
-        assert!(!gone.exists());
-        assert!(busy.exists() && mine.exists());
     }
 
     #[test]
