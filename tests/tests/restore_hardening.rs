@@ -235,6 +235,43 @@ impl Drop for LeftFolder {
     }
 }
 
+/// A live process named `igotchuu` (a `sleep`), whose folder the helpers
+/// that start meanwhile (other tests') leave alone until it is killed.
+struct NamedHelper {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl NamedHelper {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let sleep = ["/usr/bin/sleep", "/bin/sleep"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("sleep");
+        let named = dir.path().join("igotchuu");
+        std::os::unix::fs::symlink(sleep, &named).unwrap();
+        let child = Command::new(&named).arg("120").spawn().unwrap();
+        NamedHelper { child, _dir: dir }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Now it is a helper that is gone.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NamedHelper {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 #[test]
 fn cleanup_removes_the_folder_of_a_killed_restore() {
     if !have_root("cleanup_removes_the_folder_of_a_killed_restore") {
@@ -242,28 +279,29 @@ fn cleanup_removes_the_folder_of_a_killed_restore() {
     }
     let fx = Fixture::new(&["home"]);
     fx.env.write_spec(&fx.spec(&["home"]));
-    let mut gone = Command::new("true").spawn().unwrap();
-    let pid = gone.id();
-    gone.wait().unwrap();
-    let left = LeftFolder::new(pid);
+    let mut gone = NamedHelper::start();
+    let left = LeftFolder::new(gone.pid());
     // A live process that is no igotchuu helper does not keep it either.
     let mut other = Command::new("sleep").arg("30").spawn().unwrap();
     let taken = LeftFolder::new(other.id());
+    gone.kill();
     let done = fx.env.run(&["cleanup"]);
     let _ = other.kill();
     let _ = other.wait();
     done.assert_code(exit::COMPLETED);
+    // A helper of another test that starts meanwhile may remove one first;
+    // cleanup says what it removed itself.
+    let said = done.output();
+    let removed = [&left, &taken]
+        .iter()
+        .filter(|f| said.contains(&format!("Removed {}", f.path.display())))
+        .count();
+    assert!(removed > 0 || said.contains("nothing to do"), "{said}");
     for folder in [&left, &taken] {
         assert!(
             !folder.path.exists(),
             "{} is still there",
             folder.path.display()
-        );
-        assert!(
-            done.output()
-                .contains(&format!("Removed {}", folder.path.display())),
-            "{}",
-            done.output()
         );
     }
 }
@@ -306,12 +344,13 @@ fn a_dead_restore_mount_is_removed_by_the_next_helper() {
         activation: true,
         ..BusSetup::default()
     });
-    let mut gone = Command::new("true").spawn().unwrap();
-    let pid = gone.id();
-    gone.wait().unwrap();
-    let left = LeftFolder::new(pid);
+    // Alive while restic mounts: another helper that starts meanwhile
+    // would take the folder away.
+    let mut gone = NamedHelper::start();
+    let left = LeftFolder::new(gone.pid());
     let _unmount = Unmount(&left.path);
     // restic killed outright, as with a helper killed with its restic.
+    let said = tempfile::NamedTempFile::new().unwrap();
     let mut restic =
         w.fx.repo
             .command()
@@ -319,15 +358,26 @@ fn a_dead_restore_mount_is_removed_by_the_next_helper() {
             .arg(&left.path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(said.reopen().unwrap())
             .spawn()
             .unwrap();
-    igotchuu_e2e::wait::until("restic to mount", Duration::from_secs(60), || {
-        restic_mounted(&left.path).then_some(())
-    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !restic_mounted(&left.path) {
+        let ended = restic.try_wait().unwrap();
+        if ended.is_some() || Instant::now() > deadline {
+            let _ = restic.kill();
+            let _ = restic.wait();
+            panic!(
+                "restic did not mount ({ended:?}): {}",
+                std::fs::read_to_string(said.path()).unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     restic.kill().unwrap();
     restic.wait().unwrap();
     assert!(restic_mounted(&left.path), "the dead mount should stay");
+    gone.kill();
     // Any call starts a helper.
     igotchuu_e2e::block_on(async {
         let conn = w.bus.connect().await;
