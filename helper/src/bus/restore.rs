@@ -254,7 +254,7 @@ impl BackupObject {
             return (polkit, Err(e));
         }
         let job = job.expect("a claimed restore has its job");
-        let restored_to = crate::run::restore::destination(&job).display().to_string();
+        let restored_to = job.destination().display().to_string();
         let (reply, answer) = oneshot::channel();
         let request = StartRequest {
             caller: caller.to_string(),

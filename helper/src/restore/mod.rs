@@ -59,4 +59,12 @@ impl RestoreJob {
     pub fn short_id(&self) -> &str {
         self.snapshot.id.get(..8).unwrap_or(&self.snapshot.id)
     }
+
+    /// Where the files go: the copy's folder, or the path itself.
+    pub fn destination(&self) -> &std::path::Path {
+        match &self.kind {
+            Kind::Copy { dest, .. } => dest,
+            Kind::InPlace => &self.path,
+        }
+    }
 }

@@ -18,7 +18,7 @@ mod in_place;
 use std::fs::File;
 use std::io;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -351,14 +351,6 @@ fn spawn_copier(
         });
     }
     tokio::process::Command::from(cmd).spawn()
-}
-
-/// For the terminal: where a restore put the files.
-pub fn destination(job: &RestoreJob) -> PathBuf {
-    match &job.kind {
-        Kind::Copy { dest, .. } => dest.clone(),
-        Kind::InPlace => job.path.clone(),
-    }
 }
 
 #[cfg(test)]
