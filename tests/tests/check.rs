@@ -151,7 +151,9 @@ fn a_corrupted_pack_is_found_and_the_user_is_told_what_to_do() {
     let refused = last_record(&fx, Operation::Prune);
     assert_eq!(refused.outcome, Outcome::Failed, "{refused:?}");
     assert!(
-        refused.reason.starts_with("Not pruned: the last repository check found damage"),
+        refused
+            .reason
+            .starts_with("Not pruned: the last repository check found damage"),
         "{}",
         refused.reason
     );

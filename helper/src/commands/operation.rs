@@ -205,7 +205,10 @@ async fn run_with(
 /// What a claimed run does.
 enum Work {
     /// A backup, forget, prune or check; `scheduled`: a timer started it.
-    Maintenance { operation: Operation, scheduled: bool },
+    Maintenance {
+        operation: Operation,
+        scheduled: bool,
+    },
     Restore(Box<RestoreJob>),
 }
 
@@ -306,7 +309,13 @@ async fn run_claimed(
     stop: watch::Receiver<bool>,
 ) -> u8 {
     let operation = work.operation();
-    let scheduled = matches!(work, Work::Maintenance { scheduled: true, .. });
+    let scheduled = matches!(
+        work,
+        Work::Maintenance {
+            scheduled: true,
+            ..
+        }
+    );
     let Claim {
         _lock: lock,
         journal,
