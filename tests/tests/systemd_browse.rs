@@ -234,6 +234,9 @@ H=$(head -n1 $R/fourth); H=${{H##*/}}
 systemctl kill -s KILL "igotchuu-browse@$H.service"
 wait_until 30 "the unmount after the browse unit was killed" unmounted || true
 record fourth-mounts-after browse_mounts
+# ExecStopPost= removes the folder after the mount is gone: give it time.
+no_browse_dirs() {{ [ -z "$(ls -A /run/igotchuu/browse)" ]; }}
+wait_until 30 "ExecStopPost to remove the folder" no_browse_dirs || true
 record fourth-dir ls -A /run/igotchuu/browse
 browse fourth-again
 record fourth-again-mounts browse_mounts

@@ -168,13 +168,41 @@ fn split_snapshot(source: &Path) -> (PathBuf, PathBuf) {
 /// end (with `O_PATH` a symlink at the end is opened itself).
 fn open_beneath(dir: BorrowedFd, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    Ok(openat2(
-        dir,
-        path,
-        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-        resolve,
-    )?)
+    let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match openat2(dir, path, flags, Mode::empty(), resolve) {
+        // A seccomp filter that predates openat2 (systemd 252's in a
+        // container) answers ENOSYS, or the unit's EPERM.
+        Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => {
+            open_by_components(dir, path, flags)
+        }
+        opened => Ok(opened?),
+    }
+}
+
+/// [`open_beneath`] without openat2: one component at a time, each folder
+/// opened with `O_NOFOLLOW`, so a symlink on the way fails (ELOOP or
+/// ENOTDIR); `..` and absolute paths are refused.
+fn open_by_components(dir: BorrowedFd, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    let mut names = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => names.push(name),
+            Component::CurDir => {}
+            _ => return Err(io::Error::from_raw_os_error(libc::EXDEV)),
+        }
+    }
+    let Some((last, folders)) = names.split_last() else {
+        return Ok(openat(dir, ".", flags, Mode::empty())?);
+    };
+    let walk = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut here: Option<OwnedFd> = None;
+    for name in folders {
+        let at = here.as_ref().map_or(dir, |fd| fd.as_fd());
+        here = Some(openat(at, *name, walk, Mode::empty())?);
+    }
+    let at = here.as_ref().map_or(dir, |fd| fd.as_fd());
+    let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(openat(at, *last, flags, Mode::empty())?)
 }
 
 /// What a special file is, for the report; `None` for a file, folder or
@@ -477,6 +505,26 @@ mod tests {
         let why = result.unwrap_err().to_string();
         assert!(why.contains("/src/fifo is a named pipe"), "{why}");
         assert!(!tmp.path().join("dst2").exists());
+    }
+
+    #[test]
+    fn without_openat2_symlinks_and_dots_on_the_way_are_refused_too() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        fs::write(dir.path().join("a/b/f"), "x").unwrap();
+        symlink("/etc", dir.path().join("a/out")).unwrap();
+        let root = File::open(dir.path()).unwrap();
+        let open = |p: &str| open_by_components(root.as_fd(), Path::new(p), OFlags::RDONLY);
+        assert!(open("a/b/f").is_ok());
+        assert!(
+            open("a/out/hostname").is_err(),
+            "followed a symlink on the way"
+        );
+        assert!(open("a/out").is_err(), "followed a symlink at the end");
+        assert!(open("a/../a/b/f").is_err(), "went up");
+        assert!(open("/etc/hostname").is_err(), "went to /");
+        let folder = open_by_components(root.as_fd(), Path::new(""), OFlags::PATH).unwrap();
+        assert!(fstat(&folder).unwrap().st_mode & libc::S_IFMT == libc::S_IFDIR);
     }
 
     #[test]
