@@ -1,8 +1,8 @@
 //! Translations of what the helper says to a person at a terminal, through
-//! GNU gettext (glibc's), in the desktop's text domain [`DOMAIN`] and
+//! GNU gettext (glibc's), in the desktop's text domain `igotchuu` and
 //! catalogues: one `po/<lang>.po` serves the helper, the tray and the
-//! window. This is the approach of `igotchuu_desktop::i18n`, kept apart
-//! because the helper must not depend on the desktop crates.
+//! window. The shared pieces are `igotchuu_i18n`'s; what is the helper's
+//! own is which locale categories it takes, and glibc's error texts.
 //!
 //! What is translated: the terminal printer's lines (phases, progress,
 //! warnings, the summary, the outcome's label), `igotchuu watch`, the
@@ -28,35 +28,14 @@
 //! `format!` arguments. A comment starting with `xgettext:` right before
 //! a call is for translators.
 
-use std::path::PathBuf;
+pub use igotchuu_i18n::{fill, gettext, ngettext};
 
-pub use gettextrs::gettext;
-
-/// The text domain: `<localedir>/<lang>/LC_MESSAGES/igotchuu.mo`.
-pub const DOMAIN: &str = "igotchuu";
-/// Overrides the catalogues' folder at run time (tests point it at freshly
-/// compiled `.mo` files); the desktop reads the same variable.
-pub const LOCALEDIR_ENV: &str = "IGOTCHUU_LOCALEDIR";
-/// Where distributions install catalogues, unless meson says otherwise at
-/// build time (through the same variable).
-const DEFAULT_LOCALEDIR: &str = "/usr/share/locale";
 /// glibc's own text domain, for `strerror`; bound to a folder without
 /// catalogues so that system error texts stay English.
 const LIBC_DOMAIN: &str = "libc";
 
-/// The folder with the catalogues: the environment's, meson's, or the
-/// system's.
-pub fn localedir() -> PathBuf {
-    match std::env::var_os(LOCALEDIR_ENV).filter(|d| !d.is_empty()) {
-        Some(dir) => dir.into(),
-        None => option_env!("IGOTCHUU_LOCALEDIR")
-            .unwrap_or(DEFAULT_LOCALEDIR)
-            .into(),
-    }
-}
-
-/// Takes the language from the environment and binds [`DOMAIN`] to
-/// [`localedir`]. Call it first in `main`, before any thread starts, and
+/// Takes the language from the environment and binds igotchuu's text
+/// domain (`igotchuu_i18n::bind`). Call it first in `main`, before any thread starts, and
 /// only for commands that print for a person.
 ///
 /// Only the messages' and the characters' categories are taken: the
@@ -71,93 +50,15 @@ pub fn init() {
             tracing::debug!("the locale from the environment is not installed; using C");
         }
     }
-    let dir = localedir();
-    if let Err(e) = gettextrs::bindtextdomain(DOMAIN, dir.clone()) {
-        tracing::warn!("cannot use the translations in {}: {e}", dir.display());
-    }
-    if let Err(e) = gettextrs::bind_textdomain_codeset(DOMAIN, "UTF-8") {
-        tracing::warn!("translations will not be read as UTF-8: {e}");
-    }
-    if let Err(e) = gettextrs::textdomain(DOMAIN) {
-        tracing::warn!("cannot select the translations: {e}");
-    }
+    igotchuu_i18n::bind();
     // An absolute path that holds no catalogue: `/` has no `de/LC_MESSAGES`.
     if let Err(e) = gettextrs::bindtextdomain(LIBC_DOMAIN, "/") {
         tracing::debug!("system error texts may be translated: {e}");
     }
 }
 
-/// The singular or plural of a message for `n`, as the language counts.
-///
-/// glibc takes an `unsigned long`, gettext-rs a `u32`; beyond that, `n`
-/// is brought into range keeping its last six digits, which is what
-/// every language's plural rules look at.
-pub fn ngettext(singular: &str, plural: &str, n: u64) -> String {
-    const KEEP: u64 = 1_000_000;
-    let n = u32::try_from(n).unwrap_or((n % KEEP + KEEP) as u32);
-    gettextrs::ngettext(singular, plural, n)
-}
-
-/// `template` with each `{name}` replaced by its value: translators may
-/// move placeholders, which positional `format!` arguments cannot express.
-pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let value = after.find('}').and_then(|close| {
-            let name = &after[..close];
-            let v = values.iter().find(|(n, _)| *n == name)?.1;
-            Some((v, close))
-        });
-        match value {
-            Some((v, close)) => {
-                out.push_str(v);
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// [`ngettext`] with its `{n}` filled in with `shown` (`n` as people read
 /// it, e.g. with thousands separators): "1 file", "1,500 files".
 pub fn ngettext_n(singular: &str, plural: &str, n: u64, shown: &str) -> String {
-    fill(&ngettext(singular, plural, n), &[("n", shown)])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn untranslated_messages_are_the_english_ones() {
-        assert_eq!(gettext("Summary:"), "Summary:");
-        assert_eq!(ngettext("{n} file", "{n} files", 1), "{n} file");
-        assert_eq!(ngettext("{n} file", "{n} files", 2), "{n} files");
-        assert_eq!(ngettext("{n} file", "{n} files", 0), "{n} files");
-        assert_eq!(ngettext("{n} file", "{n} files", u64::MAX), "{n} files");
-        assert_eq!(
-            ngettext_n("{n} file", "{n} files", 1500, "1,500"),
-            "1,500 files"
-        );
-    }
-
-    #[test]
-    fn fills_named_placeholders_in_any_order() {
-        assert_eq!(
-            fill("{done} of {total}", &[("total", "9"), ("done", "3")]),
-            "3 of 9"
-        );
-        assert_eq!(fill("{a} {a}", &[("a", "x")]), "x x");
-        // A value is never read as a template.
-        assert_eq!(fill("{a}{b}", &[("a", "{b}"), ("b", "y")]), "{b}y");
-        assert_eq!(fill("{x} {", &[]), "{x} {");
-    }
+    igotchuu_i18n::ngettext_shown(singular, plural, n, shown)
 }
