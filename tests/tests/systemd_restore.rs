@@ -75,7 +75,7 @@ record mounts cat /proc/self/mountinfo
     assert_eq!(results.read("alices"), "alice's\n", "{}", journal());
     let tmp = results.read("restore-tmp");
     assert!(
-        tmp.contains("target: /var/tmp/alice") && tmp.contains("choose a folder in your home"),
+        tmp.contains("target: \"/var/tmp/alice\"") && tmp.contains("choose a folder in your home"),
         "{tmp}"
     );
     assert_eq!(results.read("owner").trim(), "alice");
