@@ -22,6 +22,7 @@ pub mod nspawn;
 pub mod polkit;
 pub mod procs;
 pub mod repo;
+pub mod restoring;
 pub mod scenario;
 pub mod screen;
 pub mod servers;

@@ -18,6 +18,7 @@ use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
 use igotchuu_e2e::guarded::require_tool;
 use igotchuu_e2e::helper::exit;
 use igotchuu_e2e::polkit::{Rule, TempUser};
+use igotchuu_e2e::restoring::{activated_bus, restic_backup, root_target};
 use igotchuu_e2e::{block_on, have_root, wait};
 
 const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
@@ -73,6 +74,16 @@ fn chown(path: &Path, owner: (u32, u32)) {
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A file's text.
+fn contents(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// How many entries a folder has.
+fn entries(dir: impl AsRef<Path>) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
 }
 
 /// Every folder from `path` up may be entered by everyone.
@@ -246,12 +257,7 @@ struct RootTree {
 
 impl RootTree {
     fn new(alice: (u32, u32)) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("igotchuu-e2e-")
-            .tempdir_in("/run")
-            .unwrap();
-        chmod(dir.path(), 0o755);
-        let tree = RootTree { dir };
+        let tree = RootTree { dir: root_target() };
         let data = tree.path("data");
         std::fs::create_dir(&data).unwrap();
         chmod(&data, 0o755);
@@ -269,25 +275,17 @@ impl RootTree {
     }
 }
 
-/// A backup of `path` made with restic itself (as another machine would,
-/// with `host`); its id.
-fn restic_backup(w: &BusFixture, path: &Path, host: Option<&str>) -> String {
-    let mut cmd = w.fx.repo.command();
-    cmd.args(["backup", "--json"]);
-    if let Some(host) = host {
-        cmd.args(["--host", host]);
-    }
-    let out = cmd.arg(path).output().unwrap();
-    let said = text(&out);
-    assert!(out.status.success(), "restic backup: {said}");
-    said.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["message_type"] == "summary")
-        .and_then(|v| v["snapshot_id"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| panic!("no summary: {said}"))
-}
-
 impl World {
+    /// A [`RootTree`] with alice's notes.
+    fn root_tree(&self) -> RootTree {
+        RootTree::new(uid_of(&self.alice))
+    }
+
+    /// alice's `Restore` call with `args`, as gdbus ended.
+    fn alice_restores(&self, args: &[&str]) -> Output {
+        call(&self.w, Some(&self.alice.user), "Restore", args)
+    }
+
     /// `RestoreInPlace` as `user`: Ok((outcome, reason)) once it ended, or
     /// Err(what gdbus said) when the call was refused.
     fn in_place_as(
@@ -310,8 +308,16 @@ impl World {
     }
 }
 
+/// How many restores the history holds.
+fn restores(w: &BusFixture) -> usize {
+    let runs = w.fx.env.history().runs;
+    runs.iter()
+        .filter(|r| r.operation == Operation::Restore)
+        .count()
+}
+
 fn nothing_mounted() {
-    let mountinfo = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+    let mountinfo = contents("/proc/thread-self/mountinfo");
     assert!(
         !mountinfo.contains(MOUNT_ROOT) && !mountinfo.contains(" - fuse restic "),
         "{mountinfo}"
@@ -382,7 +388,7 @@ fn restore_into_a_folder_as_the_user_who_asked() {
         world.restore_as(&world.alice, &original.join("never-there"), &target);
     assert_eq!(outcome, "failed");
     assert!(reason.contains("is not in snapshot"), "{reason}");
-    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 1);
+    assert_eq!(entries(&target), 1);
 
     // Again: a second copy beside the first, never over it.
     let (again, outcome, reason) =
@@ -391,7 +397,7 @@ fn restore_into_a_folder_as_the_user_who_asked() {
     assert_eq!(outcome, "completed", "{reason}");
     let (third, _, _) = world.restore_as(&world.alice, &original.join("notes.txt"), &target);
     assert_eq!(third, target.join("notes.txt (restored 1)"));
-    assert_eq!(std::fs::read_to_string(&third).unwrap(), "alice's notes\n");
+    assert_eq!(contents(&third), "alice's notes\n");
     nothing_mounted();
     assert!(w.fx.repo.locks().is_empty(), "a repository lock stayed");
 }
@@ -415,10 +421,7 @@ fn two_users_each_restore_only_their_own_files() {
 
     let (b, outcome, reason) = world.restore_as(&world.bob, &home, &for_bob);
     assert_eq!(outcome, "completed-with-warnings", "{reason}");
-    assert_eq!(
-        std::fs::read_to_string(b.join("bob/bob.txt")).unwrap(),
-        "bob's file\n"
-    );
+    assert_eq!(contents(b.join("bob/bob.txt")), "bob's file\n");
     assert_eq!(
         std::fs::metadata(b.join("bob/bob.txt")).unwrap().uid(),
         uid_of(&world.bob).0
@@ -428,12 +431,7 @@ fn two_users_each_restore_only_their_own_files() {
     assert!(!b.join("alice/sub/deep.bin").exists());
     // The folder bob may read, but no further: alice/sub is 0750.
     assert!(b.join("alice/run.sh").exists());
-    let runs = world.w.fx.env.history().runs;
-    let restores: Vec<_> = runs
-        .iter()
-        .filter(|r| r.operation == Operation::Restore)
-        .collect();
-    assert_eq!(restores.len(), 2);
+    assert_eq!(restores(&world.w), 2);
     nothing_mounted();
 }
 
@@ -444,9 +442,9 @@ fn restore_in_place_is_for_administrators() {
     }
     let world = world();
     let w = &world.w;
-    let tree = RootTree::new(uid_of(&world.alice));
+    let tree = world.root_tree();
     let data = tree.path("data");
-    let snapshot = restic_backup(w, &data, None);
+    let snapshot = restic_backup(&w.fx, &data, None);
     let notes = data.join("notes.txt");
     std::fs::write(&notes, "changed since\n").unwrap();
     chmod(&notes, 0o666);
@@ -461,13 +459,13 @@ fn restore_in_place_is_for_administrators() {
         .in_place_as(&world.bob, &snapshot, &notes)
         .unwrap_err();
     assert!(refused.contains(ACCESS_DENIED), "{refused}");
-    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "changed since\n");
+    assert_eq!(contents(&notes), "changed since\n");
 
     let (outcome, reason) = world
         .in_place_as(&world.admin, &snapshot[..8], &data)
         .unwrap_or_else(|e| panic!("{e}\n{}", w.bus.services_stdout()));
     assert_eq!(outcome, "completed", "{reason}");
-    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
+    assert_eq!(contents(&notes), "alice's notes\n");
     let meta = std::fs::metadata(&notes).unwrap();
     assert_eq!(meta.mode() & 0o7777, 0o640);
     assert_eq!(meta.uid(), uid_of(&world.alice).0);
@@ -488,8 +486,8 @@ fn restore_in_place_is_for_administrators() {
     assert_eq!(outcome, "completed-with-warnings", "{reason}");
     assert!(reason.contains("could not be restored"), "{reason}");
     assert!(reason.contains("run.sh"), "{reason}");
-    assert_eq!(std::fs::read_to_string(&script).unwrap(), "changed\n");
-    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
+    assert_eq!(contents(&script), "changed\n");
+    assert_eq!(contents(&notes), "alice's notes\n");
 }
 
 /// The review's attack (H1): alice's folder in a root-only tree, backed
@@ -512,7 +510,7 @@ fn in_place_refuses_what_a_user_can_change() {
     chown(&x.join("y"), alice);
     chown(&x, alice);
     chmod(&x, 0o777);
-    let snapshot = restic_backup(w, &tree.path("data"), None);
+    let snapshot = restic_backup(&w.fx, &tree.path("data"), None);
     let secret = tree.path("secret");
     std::fs::create_dir(&secret).unwrap();
     chmod(&secret, 0o700);
@@ -568,13 +566,7 @@ fn in_place_refuses_what_a_user_can_change() {
         "{}",
         cli.output()
     );
-    assert!(w
-        .fx
-        .env
-        .history()
-        .runs
-        .iter()
-        .all(|r| r.operation != Operation::Restore));
+    assert_eq!(restores(w), 0);
 }
 
 /// restic's --include is a pattern (M1): a file named `*` restored in
@@ -588,7 +580,7 @@ fn in_place_restores_the_path_literally() {
     }
     let world = world();
     let w = &world.w;
-    let tree = RootTree::new(uid_of(&world.alice));
+    let tree = world.root_tree();
     let data = tree.path("data");
     let star = data.join("*");
     let sibling = data.join("sibling.txt");
@@ -596,24 +588,21 @@ fn in_place_restores_the_path_literally() {
     std::fs::write(&star, "the star\n").unwrap();
     std::fs::write(&sibling, "the sibling\n").unwrap();
     std::fs::write(&bracket, "the report\n").unwrap();
-    let snapshot = restic_backup(w, &data, None);
+    let snapshot = restic_backup(&w.fx, &data, None);
     for f in [&star, &sibling, &bracket] {
         std::fs::write(f, "changed\n").unwrap();
     }
     let (outcome, reason) = world.in_place_as(&world.admin, &snapshot, &star).unwrap();
     assert_eq!(outcome, "completed", "{reason}");
-    assert_eq!(std::fs::read_to_string(&star).unwrap(), "the star\n");
-    assert_eq!(std::fs::read_to_string(&sibling).unwrap(), "changed\n");
-    assert_eq!(
-        std::fs::read_to_string(data.join("notes.txt")).unwrap(),
-        "alice's notes\n"
-    );
+    assert_eq!(contents(&star), "the star\n");
+    assert_eq!(contents(&sibling), "changed\n");
+    assert_eq!(contents(data.join("notes.txt")), "alice's notes\n");
     let (outcome, reason) = world
         .in_place_as(&world.admin, &snapshot, &bracket)
         .unwrap();
     assert_eq!(outcome, "completed", "{reason}");
-    assert_eq!(std::fs::read_to_string(&bracket).unwrap(), "the report\n");
-    assert_eq!(std::fs::read_to_string(&sibling).unwrap(), "changed\n");
+    assert_eq!(contents(&bracket), "the report\n");
+    assert_eq!(contents(&sibling), "changed\n");
     let (outcome, reason) = world
         .in_place_as(&world.admin, &snapshot, &data.join("never-there"))
         .unwrap();
@@ -631,16 +620,11 @@ fn only_this_machines_snapshots_are_restored_for_users_and_in_place() {
     }
     let world = world();
     let w = &world.w;
-    let tree = RootTree::new(uid_of(&world.alice));
+    let tree = world.root_tree();
     let data = tree.path("data");
-    let other = restic_backup(w, &data, Some("elsewhere"));
+    let other = restic_backup(&w.fx, &data, Some("elsewhere"));
     let target = world.target_of(&world.alice);
-    let out = call(
-        w,
-        Some(&world.alice.user),
-        "Restore",
-        &[&other, data.to_str().unwrap(), target.to_str().unwrap()],
-    );
+    let out = world.alice_restores(&[&other, data.to_str().unwrap(), target.to_str().unwrap()]);
     let said = text(&out);
     assert!(
         said.contains(INVALID_ARGS) && said.contains("snapshot:") && said.contains("\"elsewhere\""),
@@ -651,7 +635,7 @@ fn only_this_machines_snapshots_are_restored_for_users_and_in_place() {
         refused.contains(INVALID_ARGS) && refused.contains("\"elsewhere\""),
         "{refused}"
     );
-    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+    assert_eq!(entries(&target), 0);
     w.fx.env.use_no_bus();
     let root_target = tree.path("restored");
     std::fs::create_dir(&root_target).unwrap();
@@ -665,7 +649,7 @@ fn only_this_machines_snapshots_are_restored_for_users_and_in_place() {
         ])
         .assert_code(exit::COMPLETED);
     assert_eq!(
-        std::fs::read_to_string(root_target.join("data/notes.txt")).unwrap(),
+        contents(root_target.join("data/notes.txt")),
         "alice's notes\n"
     );
 }
@@ -682,27 +666,17 @@ fn control_characters_are_refused() {
     let home = w.fx.path("home/alice");
     // gdbus reads `\n` in a string as a newline.
     let forged = format!("{}\\nFake journal line", home.display());
-    let out = call(
-        w,
-        Some(&world.alice.user),
-        "Restore",
-        &[&world.snapshot, &forged, target.to_str().unwrap()],
-    );
+    let out = world.alice_restores(&[&world.snapshot, &forged, target.to_str().unwrap()]);
     let said = text(&out);
     assert!(
         said.contains(INVALID_ARGS) && said.contains("path:") && said.contains("control character"),
         "{said}"
     );
-    let out = call(
-        w,
-        Some(&world.alice.user),
-        "Restore",
-        &[
-            &world.snapshot,
-            home.to_str().unwrap(),
-            &format!("{}\\x1b", target.display()),
-        ],
-    );
+    let out = world.alice_restores(&[
+        &world.snapshot,
+        home.to_str().unwrap(),
+        &format!("{}\\x1b", target.display()),
+    ]);
     assert!(text(&out).contains("target:"), "{}", text(&out));
 }
 
@@ -766,7 +740,7 @@ fn invalid_arguments_are_refused_naming_the_argument() {
         ("short snapshot", ["abc", home, target], "snapshot"),
     ];
     for (what, args, argument) in cases {
-        let out = call(w, Some(&world.alice.user), "Restore", &args);
+        let out = world.alice_restores(&args);
         let said = text(&out);
         assert!(
             !out.status.success()
@@ -775,28 +749,18 @@ fn invalid_arguments_are_refused_naming_the_argument() {
             "{what}: {said}"
         );
     }
-    let out = call(w, None, "RestoreInPlace", &[&world.snapshot, "/etc/../etc"]);
-    assert!(
-        text(&out).contains(INVALID_ARGS) && text(&out).contains("path:"),
-        "{}",
-        text(&out)
-    );
-    // A path the snapshot does not hold.
-    let out = call(w, None, "RestoreInPlace", &[&world.snapshot, "/etc"]);
-    assert!(
-        text(&out).contains(INVALID_ARGS) && text(&out).contains("path:"),
-        "{}",
-        text(&out)
-    );
+    // "/etc": a path the snapshot does not hold.
+    for path in ["/etc/../etc", "/etc"] {
+        let out = call(w, None, "RestoreInPlace", &[&world.snapshot, path]);
+        assert!(
+            text(&out).contains(INVALID_ARGS) && text(&out).contains("path:"),
+            "{path}: {}",
+            text(&out)
+        );
+    }
     // Nothing ran.
-    assert!(w
-        .fx
-        .env
-        .history()
-        .runs
-        .iter()
-        .all(|r| r.operation != Operation::Restore));
-    assert_eq!(std::fs::read_dir(target).unwrap().count(), 0);
+    assert_eq!(restores(w), 0);
+    assert_eq!(entries(target), 0);
 }
 
 #[test]
@@ -807,7 +771,7 @@ fn the_command_line_restores_as_root() {
     let world = world();
     let w = &world.w;
     w.fx.env.use_no_bus();
-    let tree = RootTree::new(uid_of(&world.alice));
+    let tree = world.root_tree();
     let target = tree.path("restored");
     std::fs::create_dir(&target).unwrap();
     let original = w.fx.path("home/alice");
@@ -821,7 +785,7 @@ fn the_command_line_restores_as_root() {
     done.assert_code(exit::COMPLETED);
     // Root reads everything; the copies are root's.
     let secret = target.join("alice/bobs-secret.txt");
-    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "bob's\n");
+    assert_eq!(contents(&secret), "bob's\n");
     assert_eq!(std::fs::metadata(&secret).unwrap().uid(), 0);
 
     // Root's copy goes only where no user can change the way (H2): not
@@ -849,10 +813,10 @@ fn the_command_line_restores_as_root() {
             refused.output()
         );
     }
-    assert_eq!(std::fs::read_dir(&alices).unwrap().count(), 0);
+    assert_eq!(entries(&alices), 0);
     // In place, as root, in a root-only tree.
     let notes = tree.path("data/notes.txt");
-    let snapshot = restic_backup(w, &tree.path("data"), None);
+    let snapshot = restic_backup(&w.fx, &tree.path("data"), None);
     std::fs::write(&notes, "changed\n").unwrap();
     // restic 0.14 does not replace a symlink that is there.
     std::fs::remove_file(tree.path("data/link")).unwrap();
@@ -864,13 +828,8 @@ fn the_command_line_restores_as_root() {
             tree.path("data").to_str().unwrap(),
         ])
         .assert_code(exit::COMPLETED);
-    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "alice's notes\n");
-    let history = w.fx.env.history();
-    let restores = history
-        .runs
-        .iter()
-        .filter(|r| r.operation == Operation::Restore);
-    assert_eq!(restores.count(), 2);
+    assert_eq!(contents(&notes), "alice's notes\n");
+    assert_eq!(restores(w), 2);
     let bad =
         w.fx.env
             .run(&["restore", "deadbeef", "/x", "--target", "/tmp"]);
@@ -890,25 +849,18 @@ fn the_command_line_restores_as_root() {
     assert!(text(&out).contains(INVALID_ARGS), "{}", text(&out));
 }
 
-#[test]
-fn stop_ends_a_restore_as_stopped() {
-    if !have_root("stop_ends_a_restore_as_stopped") {
-        return;
-    }
-    require_tool("fusermount3", "fuse3");
-    let w = BusFixture::new(BusSetup {
-        activation: true,
-        ..BusSetup::default()
-    });
+/// Backs up `home` (3000 files, so that the copy takes a while) and starts
+/// a Restore of it as root into a root-only folder; that folder and the
+/// recorder of the run's signals.
+fn start_root_restore(w: &BusFixture) -> (tempfile::TempDir, SignalRecorder) {
     w.many_files(3000);
     w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
     let snapshot = w.fx.repo.snapshots()[0].id.clone();
-    // Root's copy goes only into a folder no user can change.
-    let target = tempfile::tempdir_in("/run").unwrap();
+    let target = root_target();
     let recorder = SignalRecorder::start(&w.bus);
     let home = w.fx.path("home");
     let out = call(
-        &w,
+        w,
         None,
         "Restore",
         &[
@@ -918,7 +870,12 @@ fn stop_ends_a_restore_as_stopped() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
-    // The copier, held still (SIGSTOP) so that the Stop comes mid-copy.
+    (target, recorder)
+}
+
+/// The copier among the activated helper's descendants, held still
+/// (SIGSTOP); its pid.
+fn stop_the_copier(w: &BusFixture) -> i32 {
     let copier = wait::until("the copier", wait::DEADLINE, || {
         w.bus.activated().into_iter().find_map(|helper| {
             igotchuu_e2e::procs::descendants(helper)
@@ -928,19 +885,41 @@ fn stop_ends_a_restore_as_stopped() {
                 })
         })
     });
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(copier),
-        nix::sys::signal::SIGSTOP,
-    )
-    .unwrap();
+    signal(copier, nix::sys::signal::SIGSTOP).unwrap();
+    copier
+}
+
+fn signal(pid: i32, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+}
+
+/// (operation, outcome, reason) of the next OperationFinished.
+fn finished_body(recorder: &SignalRecorder) -> (String, String, String) {
+    recorder
+        .wait_for("OperationFinished", wait::DEADLINE)
+        .body()
+}
+
+fn wait_gone(pid: i32) {
+    wait::until("the copier to be gone", wait::DEADLINE, || {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+}
+
+#[test]
+fn stop_ends_a_restore_as_stopped() {
+    if !have_root("stop_ends_a_restore_as_stopped") {
+        return;
+    }
+    let w = activated_bus();
+    // Root's copy goes only into a folder no user can change.
+    let (_target, recorder) = start_root_restore(&w);
+    // Held still so that the Stop comes mid-copy.
+    let copier = stop_the_copier(&w);
     let out = call(&w, None, "Stop", &[]);
     assert!(out.status.success(), "{}", text(&out));
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(copier),
-        nix::sys::signal::SIGCONT,
-    );
-    let fin = recorder.wait_for("OperationFinished", wait::DEADLINE);
-    let (operation, outcome, reason): (String, String, String) = fin.body();
+    let _ = signal(copier, nix::sys::signal::SIGCONT);
+    let (operation, outcome, reason) = finished_body(&recorder);
     assert_eq!(
         (operation.as_str(), outcome.as_str()),
         ("restore", "stopped"),
@@ -951,9 +930,7 @@ fn stop_ends_a_restore_as_stopped() {
         (record.operation, record.outcome),
         (Operation::Restore, Outcome::Stopped)
     );
-    wait::until("the copier to be gone", wait::DEADLINE, || {
-        (!std::path::Path::new(&format!("/proc/{copier}")).exists()).then_some(())
-    });
+    wait_gone(copier);
 }
 
 /// The copier runs as the caller, who may SIGSTOP it (M4): after the
@@ -964,55 +941,19 @@ fn a_stalled_copy_is_killed() {
     if !have_root("a_stalled_copy_is_killed") {
         return;
     }
-    require_tool("fusermount3", "fuse3");
-    let w = BusFixture::new(BusSetup {
-        activation: true,
-        ..BusSetup::default()
-    });
+    let w = activated_bus();
     let mut spec = w.fx.spec(&["home"]);
     spec.raw_top.push("stall_timeout = 3".into());
     w.fx.env.write_spec(&spec);
-    w.many_files(3000);
-    w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
-    let snapshot = w.fx.repo.snapshots()[0].id.clone();
-    let target = tempfile::tempdir_in("/run").unwrap();
-    let recorder = SignalRecorder::start(&w.bus);
-    let home = w.fx.path("home");
-    let out = call(
-        &w,
-        None,
-        "Restore",
-        &[
-            &snapshot,
-            home.to_str().unwrap(),
-            target.path().to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let copier = wait::until("the copier", wait::DEADLINE, || {
-        w.bus.activated().into_iter().find_map(|helper| {
-            igotchuu_e2e::procs::descendants(helper)
-                .into_iter()
-                .find(|p| {
-                    igotchuu_e2e::procs::cmdline(*p).is_some_and(|c| c.contains("restore-copy"))
-                })
-        })
-    });
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(copier),
-        nix::sys::signal::SIGSTOP,
-    )
-    .unwrap();
-    let fin = recorder.wait_for("OperationFinished", wait::DEADLINE);
-    let (operation, outcome, reason): (String, String, String) = fin.body();
+    let (_target, recorder) = start_root_restore(&w);
+    let copier = stop_the_copier(&w);
+    let (operation, outcome, reason) = finished_body(&recorder);
     assert_eq!(
         (operation.as_str(), outcome.as_str()),
         ("restore", "failed"),
         "{reason}"
     );
     assert!(reason.contains("stalled"), "{reason}");
-    wait::until("the copier to be gone", wait::DEADLINE, || {
-        (!std::path::Path::new(&format!("/proc/{copier}")).exists()).then_some(())
-    });
+    wait_gone(copier);
     nothing_mounted();
 }

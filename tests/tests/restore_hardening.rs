@@ -14,35 +14,7 @@ use igotchuu_e2e::fixture::Fixture;
 use igotchuu_e2e::guarded::require_tool;
 use igotchuu_e2e::have_root;
 use igotchuu_e2e::helper::{exit, helper_bin};
-
-/// A folder that only root may change (0755 in /run), as a root copy's
-/// target must be; gone on drop.
-fn root_target() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("igotchuu-e2e-")
-        .tempdir_in("/run")
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
-/// A backup of `path` made with restic itself; its id.
-fn restic_backup(fx: &Fixture, path: &Path) -> String {
-    let out = fx
-        .repo
-        .command()
-        .args(["backup", "--json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "restic backup: {said}");
-    said.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["message_type"] == "summary")
-        .and_then(|v| v["snapshot_id"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| panic!("no summary: {said}"))
-}
+use igotchuu_e2e::restoring::{activated_bus, restic_backup, root_target};
 
 /// `home` with a file, a symlink to `/` and a named pipe, backed up; the
 /// snapshot's id.
@@ -52,7 +24,16 @@ fn home_with_odd_things(fx: &Fixture) -> String {
     std::os::unix::fs::symlink("/", home.join("r")).unwrap();
     nix::unistd::mkfifo(&home.join("pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
     fx.env.write_spec(&fx.spec(&["home"]));
-    restic_backup(fx, &home)
+    restic_backup(fx, &home, None)
+}
+
+/// A fixture with [`home_with_odd_things`] (restic mounts it with FUSE),
+/// the snapshot's id and a root-only folder to restore into.
+fn odd_home() -> (Fixture, String, tempfile::TempDir) {
+    require_tool("fusermount3", "fuse3");
+    let fx = Fixture::new(&["home"]);
+    let id = home_with_odd_things(&fx);
+    (fx, id, root_target())
 }
 
 fn restore(fx: &Fixture, id: &str, path: &Path, target: &Path) -> igotchuu_e2e::helper::Finished {
@@ -70,10 +51,7 @@ fn a_symlink_in_the_snapshot_does_not_lead_out_of_it() {
     if !have_root("a_symlink_in_the_snapshot_does_not_lead_out_of_it") {
         return;
     }
-    require_tool("fusermount3", "fuse3");
-    let fx = Fixture::new(&["home"]);
-    let id = home_with_odd_things(&fx);
-    let target = root_target();
+    let (fx, id, target) = odd_home();
     // /etc/shadow would be the file a root copy should never bring out.
     for through in ["r/etc/hostname", "r/etc"] {
         let done = restore(&fx, &id, &fx.path("home").join(through), target.path());
@@ -102,10 +80,7 @@ fn special_files_are_left_out_and_said() {
     if !have_root("special_files_are_left_out_and_said") {
         return;
     }
-    require_tool("fusermount3", "fuse3");
-    let fx = Fixture::new(&["home"]);
-    let id = home_with_odd_things(&fx);
-    let target = root_target();
+    let (fx, id, target) = odd_home();
     let done = restore(&fx, &id, &fx.path("home"), target.path());
     done.assert_code(exit::COMPLETED_WITH_WARNINGS);
     let copy = target.path().join("home");
@@ -335,15 +310,10 @@ impl Drop for Unmount<'_> {
 
 #[test]
 fn a_dead_restore_mount_is_removed_by_the_next_helper() {
-    use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
     if !have_root("a_dead_restore_mount_is_removed_by_the_next_helper") {
         return;
     }
-    require_tool("fusermount3", "fuse3");
-    let w = BusFixture::new(BusSetup {
-        activation: true,
-        ..BusSetup::default()
-    });
+    let w = activated_bus();
     // Alive while restic mounts: another helper that starts meanwhile
     // would take the folder away.
     let mut gone = NamedHelper::start();
