@@ -80,8 +80,6 @@ impl fmt::Display for Special {
 
 impl Special {
     /// Reads one line; `None` for anything else.
-    // Until run::restore names the special files in its report.
-    #[allow(dead_code)]
     pub fn parse(line: &str) -> Option<Special> {
         if line.len() > MAX_LINE {
             return None;

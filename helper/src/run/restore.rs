@@ -34,11 +34,13 @@ use crate::events::{Event, EventBus, OperationInfo};
 use crate::privileges;
 use crate::privileges::caps::{Cap, CapSet};
 use crate::restic::lines::BoundedLines;
-use crate::restore::progress::Line;
+use crate::restore::progress::{Line, Special};
 use crate::restore::{args, Credentials, Kind, RestoreJob};
 
-/// Where the repository is mounted for a restore; the helper's pid below it.
-const ROOT: &str = "/run/igotchuu/restore";
+// Where the repository is mounted for a restore (the helper's pid below
+// it): the folder the stale cleanup knows.
+use crate::bus::browse::RESTORE_ROOT as ROOT;
+
 /// How long the copier gets to end after SIGTERM.
 const COPIER_GRACE: Duration = Duration::from_secs(10);
 /// How long restic mount gets to show the snapshot in `ids/`.
@@ -107,6 +109,9 @@ struct Heard {
     total: (u64, u64),
     done: (u64, u64),
     skipped: u64,
+    /// Of `skipped`: devices, named pipes and sockets, which a restore
+    /// never copies.
+    special: u64,
     failed: Option<String>,
     /// Killed after saying nothing for this long.
     stalled: Option<Duration>,
@@ -217,7 +222,9 @@ async fn run_copier(
                             events.publish(Event::Progress(progress(started, heard.total, heard.done, skipped)));
                         }
                         Some(Line::Failed(why)) => heard.failed = Some(why),
-                        None => {}
+                        None => if let Some(Special(n)) = Special::parse(&line.text) {
+                            heard.special = n;
+                        },
                     }
                 }
                 _ => lines = None,
@@ -254,6 +261,28 @@ async fn run_copier(
     judge(dest, code, stopped, &heard)
 }
 
+/// What a copy left out: unreadable items and special files.
+fn left_out(skipped: u64, special: u64) -> String {
+    let unreadable = skipped.saturating_sub(special);
+    let was = |n: u64| if n == 1 { "was" } else { "were" };
+    let mut parts = Vec::new();
+    if unreadable > 0 {
+        parts.push(format!(
+            "{} could not be read with your permissions and {} left out",
+            plural(unreadable, "file or folder", "files or folders"),
+            was(unreadable)
+        ));
+    }
+    if special > 0 {
+        parts.push(format!(
+            "{} (devices, named pipes or sockets) {} left out: a restore copies none",
+            plural(special, "special file", "special files"),
+            was(special)
+        ));
+    }
+    parts.join(", and ")
+}
+
 fn judge(dest: &Path, code: Option<i32>, stopped: bool, heard: &Heard) -> (Outcome, String) {
     let (files, bytes) = heard.done;
     let what = format!("{} ({bytes} bytes)", plural(files, "file", "files"));
@@ -284,10 +313,9 @@ fn judge(dest: &Path, code: Option<i32>, stopped: bool, heard: &Heard) -> (Outco
         (Some(0), _) => (
             Outcome::CompletedWithWarnings,
             format!(
-                "Restored {what} to {}, but {} could not be read with your permissions and {} left out",
+                "Restored {what} to {}, but {}",
                 dest.display(),
-                plural(heard.skipped, "file or folder", "files or folders"),
-                if heard.skipped == 1 { "was" } else { "were" },
+                left_out(heard.skipped, heard.special)
             ),
         ),
         (_, Some(why)) => (Outcome::Failed, format!("The restore failed: {why}")),
@@ -372,6 +400,21 @@ mod tests {
             reason.contains("1 file or folder could not be read"),
             "{reason}"
         );
+        heard.skipped = 3;
+        heard.special = 2;
+        let (_, reason) = judge(dest, Some(0), false, &heard);
+        assert!(
+            reason.ends_with(
+                "but 1 file or folder could not be read with your permissions and was left out, \
+                 and 2 special files (devices, named pipes or sockets) were left out: a restore \
+                 copies none"
+            ),
+            "{reason}"
+        );
+        heard.skipped = 1;
+        heard.special = 1;
+        let (_, reason) = judge(dest, Some(0), false, &heard);
+        assert!(reason.ends_with("but 1 special file (devices, named pipes or sockets) was left out: a restore copies none"), "{reason}");
         assert_eq!(judge(dest, Some(0), true, &heard).0, Outcome::Stopped);
         heard.failed = Some("no such file".into());
         let (outcome, reason) = judge(dest, Some(1), false, &heard);
