@@ -126,7 +126,10 @@ fn world() -> World {
         && (subject.isInGroup("{}") || subject.isInGroup("{}"))) {{
         return polkit.Result.YES;
     }}
-    if (action.id == "{ACTION_RESTORE_IN_PLACE}" && subject.isInGroup("{}")) {{
+    // Only with the details the helper passes (shown in polkit's dialog):
+    // what would be overwritten, from which snapshot.
+    if (action.id == "{ACTION_RESTORE_IN_PLACE}" && subject.isInGroup("{}")
+        && action.lookup("path") && action.lookup("snapshot").length >= 8) {{
         return polkit.Result.YES;
     }}
 }});

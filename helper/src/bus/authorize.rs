@@ -48,6 +48,19 @@ pub async fn authorize(
     action: &str,
     what: &str,
 ) -> (Polkit, Result<(), BackupError>) {
+    authorize_with(conn, header, caller, action, what, HashMap::new()).await
+}
+
+/// [`authorize`], with `details` that polkit's agent shows the person who
+/// decides (e.g. which path a restore would overwrite), and rules see.
+pub async fn authorize_with(
+    conn: &Connection,
+    header: &Header<'_>,
+    caller: &Caller,
+    action: &str,
+    what: &str,
+    details: HashMap<&str, &str>,
+) -> (Polkit, Result<(), BackupError>) {
     let name = &caller.name;
     // Only ask for a password when the caller said a person is waiting.
     let interactive = header
@@ -80,7 +93,7 @@ pub async fn authorize(
     let limit = deadline(interactive);
     let checked = timeout(
         limit,
-        authority.check_authorization(&subject, action, &HashMap::new(), flags, &cancellation),
+        authority.check_authorization(&subject, action, &details, flags, &cancellation),
     )
     .await;
     match checked {

@@ -10,6 +10,7 @@
 //!   main task runs it (`run::restore`). The caller's uid and groups come
 //!   from the bus daemon, which took them from the kernel.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use zbus::names::BusName;
 use zbus::Connection;
 
 use super::audit::Polkit;
-use super::authorize::authorize;
+use super::authorize::{authorize, authorize_with};
 use super::caller::Caller;
 use super::gate::Gate;
 use super::object::{exiting, refused, unidentified, BackupObject, StartCheck, StopCheck};
@@ -214,7 +215,18 @@ impl BackupObject {
         };
         let mut job: Option<RestoreJob> = None;
         let checked = async {
-            let (polkit, authorized) = authorize(conn, header, caller, action, what).await;
+            // Shown in polkit's dialog: what would be restored, and where.
+            let (path_text, target_text) = (
+                path.display().to_string(),
+                target.as_ref().map(|t| t.display().to_string()),
+            );
+            let mut details =
+                HashMap::from([("snapshot", id.as_str()), ("path", path_text.as_str())]);
+            if let Some(t) = &target_text {
+                details.insert("target", t);
+            }
+            let (polkit, authorized) =
+                authorize_with(conn, header, caller, action, what, details).await;
             if let Err(e) = authorized {
                 return (polkit, Err(e));
             }
