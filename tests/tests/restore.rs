@@ -390,7 +390,19 @@ fn restore_into_a_folder_as_the_user_who_asked() {
     let (_, outcome, reason) =
         world.restore_as(&world.alice, &original.join("never-there"), &target);
     assert_eq!(outcome, "failed");
-    assert!(reason.contains("is not in snapshot"), "{reason}");
+    let said = "is not in the snapshot, or you may not read it";
+    assert!(reason.contains(said), "{reason}");
+    assert_eq!(entries(&target), 1);
+    // bob's private file is there, but alice learns no more than of a file
+    // that is not (review M2): the same words.
+    let (_, outcome, secret) =
+        world.restore_as(&world.alice, &original.join("bobs-secret.txt"), &target);
+    assert_eq!(outcome, "failed");
+    assert_eq!(
+        secret.replace("bobs-secret.txt", "never-there"),
+        reason,
+        "a file alice may not read is told apart from one that is not there"
+    );
     assert_eq!(entries(&target), 1);
 
     // Again: a second copy beside the first, never over it.

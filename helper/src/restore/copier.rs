@@ -92,18 +92,29 @@ fn start(source: &Path, dest: &Path, out: &mut impl Write) -> io::Result<()> {
     let shown = Path::new("/").join(&inside);
     // One answer whether it is not there or not readable: the caller
     // learns no more of what they may not read.
+    let hidden = |e: io::Error| match e.raw_os_error() {
+        Some(libc::ENOENT | libc::EACCES | libc::ELOOP | libc::EXDEV | libc::ENOTDIR) => {
+            io::Error::other(format!(
+                "{} is not in the snapshot, or you may not read it \
+                 (a path through a symbolic link in the snapshot is not followed)",
+                shown.display()
+            ))
+        }
+        _ => io::Error::other(format!("{}: {e}", shown.display())),
+    };
     let stat = open_beneath(root.as_fd(), &inside, OFlags::PATH)
         .and_then(|fd| Ok(fstat(&fd)?))
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT | libc::EACCES | libc::ELOOP | libc::EXDEV | libc::ENOTDIR) => {
-                io::Error::other(format!(
-                    "{} is not in the snapshot, or you may not read it \
-                     (a path through a symbolic link in the snapshot is not followed)",
-                    shown.display()
-                ))
-            }
-            _ => io::Error::other(format!("{}: {e}", shown.display())),
-        })?;
+        .map_err(hidden)?;
+    // O_PATH needs no read permission: a file or folder the caller may not
+    // read must get the same answer as one that is not there.
+    let readable = match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => Some(OFlags::RDONLY),
+        FileType::Directory => Some(OFlags::RDONLY | OFlags::DIRECTORY),
+        _ => None,
+    };
+    if let Some(flags) = readable {
+        open_beneath(root.as_fd(), &inside, flags).map_err(hidden)?;
+    }
     if let Some(kind) = special(&stat) {
         return Err(io::Error::other(format!(
             "{} is a {kind}, which a restore does not copy",
