@@ -176,7 +176,8 @@ pub struct TempUser {
     pub user: String,
     pub group: String,
     mounted: Vec<PathBuf>,
-    _dir: TempDir,
+    /// The copies; `None` once dropped.
+    dir: Option<TempDir>,
 }
 
 /// Where the ids of a [`TempUser`] are taken from: the system range, free
@@ -202,7 +203,7 @@ impl TempUser {
             user,
             group,
             mounted: Vec::new(),
-            _dir: dir,
+            dir: Some(dir),
         };
         let (user, group) = (&guard.user, &guard.group);
         let entries = [
@@ -215,7 +216,7 @@ impl TempUser {
             ("/etc/gshadow", format!("{group}:!::{user}")),
         ];
         for (file, line) in entries {
-            let copy = guard._dir.path().join(file.trim_start_matches("/etc/"));
+            let copy = guard.copies().join(file.trim_start_matches("/etc/"));
             // fs::copy keeps the mode: shadow stays unreadable to others.
             std::fs::copy(file, &copy).unwrap_or_else(|e| panic!("copy {file}: {e}"));
             let mut text = std::fs::read_to_string(&copy).expect("read the copy");
@@ -254,10 +255,15 @@ fn free_id(file: &str) -> u32 {
 }
 
 impl TempUser {
+    /// The folder with this user's copies of the account files.
+    fn copies(&self) -> &Path {
+        self.dir.as_ref().expect("a live TempUser's folder").path()
+    }
+
     /// Adds the user to `group`, which must exist (such as `sudo`), in the
     /// test's copy of `/etc/group`.
     pub fn join(&self, group: &str) {
-        let file = self._dir.path().join("group");
+        let file = self.copies().join("group");
         let text = std::fs::read_to_string(&file).expect("read the copy");
         let prefix = format!("{group}:");
         let mut found = false;
@@ -290,11 +296,23 @@ fn nanos() -> u128 {
         .as_nanos()
 }
 
+/// Folders of dropped [`TempUser`]s that could not be removed yet: with
+/// several users in one thread, each one's copies are bind-mounted over the
+/// one before, so a copy stays a mount point until the users after it are
+/// gone, whatever order they are dropped in.
+static LEFT_FOLDERS: Mutex<Vec<TempDir>> = Mutex::new(Vec::new());
+
 impl Drop for TempUser {
     fn drop(&mut self) {
+        // Detaches the newest mount over each file: with several users the
+        // count, not the owner, is what matters.
         for file in self.mounted.iter().rev() {
             let _ = umount2(file, MntFlags::MNT_DETACH);
         }
+        let mut left = LEFT_FOLDERS.lock().unwrap_or_else(|e| e.into_inner());
+        left.extend(self.dir.take());
+        // Each try is a removal that may fail while a copy is a mount point.
+        left.retain(|d| std::fs::remove_dir_all(d.path()).is_err());
     }
 }
 
