@@ -12,12 +12,13 @@
 #![allow(unused_crate_dependencies)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use igotchuu_e2e::bounded::{Ended, Spawned};
 use igotchuu_e2e::fixture::Fixture;
 use igotchuu_e2e::helper::{exit, helper_bin};
+use igotchuu_e2e::po::messages;
 use igotchuu_e2e::{have_root, in_ci, repo_root, wait};
 
 /// The compiled German catalogue, and the de_DE locale built next to it.
@@ -372,66 +373,4 @@ fn the_german_catalogue_has_every_helper_message() {
             m.id
         );
     }
-}
-
-/// One message of a catalogue.
-#[derive(Debug)]
-struct Message {
-    id: String,
-    plural: Option<String>,
-    strs: Vec<String>,
-    fuzzy: bool,
-}
-
-/// The messages of a `.po` or `.pot` file, the header left out (enough of
-/// the format for what xgettext and translators write).
-fn messages(path: &Path) -> Vec<Message> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = Vec::new();
-    for block in text.split("\n\n") {
-        let mut m = Message {
-            id: String::new(),
-            plural: None,
-            strs: Vec::new(),
-            fuzzy: false,
-        };
-        // The string that a continuation line ("…") adds to.
-        let mut current: Option<&mut String> = None;
-        for line in block.lines().map(str::trim) {
-            if line.starts_with("#,") && line.contains("fuzzy") {
-                m.fuzzy = true;
-            }
-            let (target, rest): (&mut String, &str) =
-                if let Some(r) = line.strip_prefix("msgid_plural ") {
-                    (m.plural.insert(String::new()), r)
-                } else if let Some(r) = line.strip_prefix("msgid ") {
-                    (&mut m.id, r)
-                } else if let Some(r) = line.strip_prefix("msgstr") {
-                    m.strs.push(String::new());
-                    let r = r.split_once(' ').map_or("", |(_, r)| r);
-                    (m.strs.last_mut().unwrap(), r)
-                } else {
-                    if line.starts_with('"') {
-                        if let Some(t) = current.as_deref_mut() {
-                            t.push_str(&unquote(line));
-                        }
-                    }
-                    continue;
-                };
-            target.push_str(&unquote(rest));
-            current = Some(target);
-        }
-        if !m.id.is_empty() {
-            out.push(m);
-        }
-    }
-    out
-}
-
-fn unquote(s: &str) -> String {
-    let inner = s.trim().trim_start_matches('"').trim_end_matches('"');
-    inner
-        .replace("\\\"", "\"")
-        .replace("\\n", "\n")
-        .replace("\\\\", "\\")
 }

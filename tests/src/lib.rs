@@ -19,6 +19,7 @@ pub mod installbus;
 pub mod login1;
 pub mod mounts;
 pub mod nspawn;
+pub mod po;
 pub mod polkit;
 pub mod procs;
 pub mod repo;

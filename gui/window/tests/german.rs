@@ -17,6 +17,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::{Outcome, Phase};
+use igotchuu_e2e::po::messages;
 use igotchuu_e2e::standin::{
     sample_progress, sample_record, sample_snapshots, standin_bus, unix_now, Initial, Reply,
     Standin, StateDir,
@@ -41,70 +42,6 @@ fn languages() -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_owned)
         .collect()
-}
-
-/// One message of a catalogue: its msgid (and plural), and translations.
-#[derive(Debug)]
-struct Message {
-    id: String,
-    plural: Option<String>,
-    strs: Vec<String>,
-    fuzzy: bool,
-}
-
-/// A `.po` or `.pot` file's messages, header excluded (enough of the
-/// format for what xgettext and msgmerge write).
-fn messages(path: &Path) -> Vec<Message> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = Vec::new();
-    for block in text.split("\n\n") {
-        let mut m = Message {
-            id: String::new(),
-            plural: None,
-            strs: Vec::new(),
-            fuzzy: false,
-        };
-        // Which string the next continuation line belongs to.
-        let mut current: Option<&mut String> = None;
-        for line in block.lines() {
-            let line = line.trim();
-            if line.starts_with("#,") && line.contains("fuzzy") {
-                m.fuzzy = true;
-            }
-            let (target, rest): (&mut String, &str) =
-                if let Some(r) = line.strip_prefix("msgid_plural ") {
-                    (m.plural.insert(String::new()), r)
-                } else if let Some(r) = line.strip_prefix("msgid ") {
-                    (&mut m.id, r)
-                } else if let Some(r) = line.strip_prefix("msgstr") {
-                    let r = r.split_once(' ').map_or("", |(_, r)| r);
-                    m.strs.push(String::new());
-                    (m.strs.last_mut().unwrap(), r)
-                } else if line.starts_with('"') {
-                    if let Some(t) = current.take() {
-                        t.push_str(&unquote(line));
-                        current = Some(t);
-                    }
-                    continue;
-                } else {
-                    continue;
-                };
-            target.push_str(&unquote(rest));
-            current = Some(target);
-        }
-        if !m.id.is_empty() {
-            out.push(m);
-        }
-    }
-    out
-}
-
-fn unquote(s: &str) -> String {
-    let inner = s.trim().trim_start_matches('"').trim_end_matches('"');
-    inner
-        .replace("\\\"", "\"")
-        .replace("\\n", "\n")
-        .replace("\\\\", "\\")
 }
 
 /// The `{name}` placeholders of a message.

@@ -89,14 +89,8 @@ pub fn parse(stdout: &str) -> Result<ForgetReport, ForgetParseError> {
         return Ok(ForgetReport::default());
     }
     // The JSON is one line; be liberal about anything printed around it.
-    let json = if text.starts_with('[') {
-        text
-    } else {
-        text.lines()
-            .map(str::trim)
-            .find(|l| l.starts_with('['))
-            .ok_or_else(|| ForgetParseError("no JSON list in it".into()))?
-    };
+    let json = super::message::json_list(text)
+        .ok_or_else(|| ForgetParseError("no JSON list in it".into()))?;
     let groups: Vec<Group> =
         serde_json::from_str(json).map_err(|e| ForgetParseError(e.to_string()))?;
     let mut report = ForgetReport::default();

@@ -487,6 +487,17 @@ fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
+/// The JSON list in the output of a command that prints one (`forget`,
+/// `snapshots`): the whole text, or the first line that starts with `[`,
+/// whatever restic printed around it; `None` if there is none.
+pub fn json_list(text: &str) -> Option<&str> {
+    let text = text.trim();
+    if text.starts_with('[') {
+        return Some(text);
+    }
+    text.lines().map(str::trim).find(|l| l.starts_with('['))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

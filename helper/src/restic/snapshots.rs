@@ -95,14 +95,8 @@ pub fn parse_all(stdout: &str) -> Result<Vec<SnapshotInfo>, SnapshotsParseError>
     if text.is_empty() {
         return Ok(Vec::new());
     }
-    let json = if text.starts_with('[') {
-        text
-    } else {
-        text.lines()
-            .map(str::trim)
-            .find(|l| l.starts_with('['))
-            .ok_or_else(|| SnapshotsParseError("no JSON list in it".into()))?
-    };
+    let json = super::message::json_list(text)
+        .ok_or_else(|| SnapshotsParseError("no JSON list in it".into()))?;
     let raw: Vec<Raw> =
         serde_json::from_str(json).map_err(|e| SnapshotsParseError(e.to_string()))?;
     let mut list: Vec<SnapshotInfo> = raw
