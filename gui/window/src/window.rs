@@ -514,19 +514,31 @@ impl Window {
         });
     }
 
-    fn confirm_stop(self: &Rc<Self>) {
-        let operation = self.model.borrow().state.running_operation();
-        let (heading, body, stop) = crate::words::stop_dialog(operation.unwrap_or_default());
+    /// A question before something that cannot be undone: Cancel, the
+    /// default and what Escape answers, or the destructive `yes`.
+    fn destructive_question(
+        &self,
+        heading: &str,
+        body: &str,
+        yes: (&str, &str),
+    ) -> adw::MessageDialog {
         let dialog = adw::MessageDialog::builder()
             .transient_for(&self.window)
             .modal(true)
-            .heading(&heading)
-            .body(&body)
+            .heading(heading)
+            .body(body)
             .build();
-        dialog.add_responses(&[("cancel", &gettext("_Cancel")), ("stop", &stop)]);
-        dialog.set_response_appearance("stop", adw::ResponseAppearance::Destructive);
+        dialog.add_responses(&[("cancel", &gettext("_Cancel")), yes]);
+        dialog.set_response_appearance(yes.0, adw::ResponseAppearance::Destructive);
         dialog.set_default_response(Some("cancel"));
         dialog.set_close_response("cancel");
+        dialog
+    }
+
+    fn confirm_stop(self: &Rc<Self>) {
+        let operation = self.model.borrow().state.running_operation();
+        let (heading, body, stop) = crate::words::stop_dialog(operation.unwrap_or_default());
+        let dialog = self.destructive_question(&heading, &body, ("stop", &stop));
         let weak = Rc::downgrade(self);
         dialog.connect_response(None, move |_, response| {
             if let Some(w) = weak.upgrade() {

@@ -189,16 +189,7 @@ impl Window {
     fn confirm_in_place(self: &Rc<Self>, snapshot: &SnapshotInfo, path: &str) {
         let when = clock::day_and_time(snapshot.time, unix_now());
         let (heading, body, overwrite) = restore::in_place_texts(path, &when);
-        let dialog = adw::MessageDialog::builder()
-            .transient_for(&self.window)
-            .modal(true)
-            .heading(&heading)
-            .body(&body)
-            .build();
-        dialog.add_responses(&[("cancel", &gettext("_Cancel")), ("overwrite", &overwrite)]);
-        dialog.set_response_appearance("overwrite", adw::ResponseAppearance::Destructive);
-        dialog.set_default_response(Some("cancel"));
-        dialog.set_close_response("cancel");
+        let dialog = self.destructive_question(&heading, &body, ("overwrite", &overwrite));
         let weak = Rc::downgrade(self);
         let (id, path) = (snapshot.id.clone(), path.to_owned());
         dialog.connect_response(None, move |_, response| {
