@@ -493,8 +493,10 @@ fn the_window_lists_the_real_snapshots_and_restores_from_them() {
     let snapshot = w.fx.repo.snapshots()[0].id.clone();
     std::fs::write(home.join("notes.txt"), "changed since\n").unwrap();
 
-    // The copy goes to the default folder: the home, here.
-    let target = tempfile::tempdir().unwrap();
+    // The copy goes to the default folder: the home, here. The window runs
+    // as root, whose copy goes only into a folder nobody else can change
+    // (not below /tmp).
+    let target = igotchuu_e2e::restoring::root_target();
     let screen = Screen::start(SCREEN.0, SCREEN.1);
     let mut gui = Gui::launch_with(
         &screen,
