@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use igotchuu_e2e::bounded::{Ended, Spawned};
 use igotchuu_e2e::fixture::Fixture;
 use igotchuu_e2e::helper::{exit, helper_bin};
-use igotchuu_e2e::po::messages;
+use igotchuu_e2e::po::{extract, messages, potfiles};
 use igotchuu_e2e::{have_root, in_ci, repo_root, wait};
 
 /// The compiled German catalogue, and the de_DE locale built next to it.
@@ -321,12 +321,9 @@ fn the_german_catalogue_has_every_helper_message() {
         eprintln!("\n*** SKIPPED: no xgettext or msgfmt (Debian: gettext) ***\n");
         return;
     }
-    let files: Vec<String> = std::fs::read_to_string(po_dir().join("POTFILES.in"))
-        .expect("po/POTFILES.in")
-        .lines()
-        .map(str::trim)
+    let files: Vec<String> = potfiles(&po_dir())
+        .into_iter()
         .filter(|l| l.starts_with("helper/"))
-        .map(str::to_owned)
         .collect();
     for needed in [
         "helper/src/output/terminal.rs",
@@ -339,23 +336,7 @@ fn the_german_catalogue_has_every_helper_message() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let pot = dir.path().join("helper.pot");
-    let out = Command::new("xgettext")
-        .args([
-            "--from-code=UTF-8",
-            "--add-comments=xgettext:",
-            "--keyword=gettext",
-            "--keyword=ngettext:1,2",
-            "--keyword=ngettext_n:1,2",
-            "--keyword=pgettext:1c,2",
-            "-o",
-        ])
-        .arg(&pot)
-        .args(&files)
-        .current_dir(repo_root())
-        .output()
-        .expect("run xgettext");
-    assert!(out.status.success(), "xgettext: {out:?}");
-    let wanted = messages(&pot);
+    let wanted = extract(&repo_root(), &files, &pot);
     assert!(
         wanted.len() > 40,
         "xgettext found {} messages",

@@ -2,6 +2,41 @@
 //! format for what xgettext, msgmerge and translators write.
 
 use std::path::Path;
+use std::process::Command;
+
+/// The source files listed in `po/POTFILES.in` (relative to the
+/// repository), comments and blank lines left out.
+pub fn potfiles(po_dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(po_dir.join("POTFILES.in"))
+        .expect("po/POTFILES.in")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The messages xgettext finds in `files` (relative to `repo`), with the
+/// keywords `po/meson.build` gives it; the `.pot` goes to `pot`.
+pub fn extract(repo: &Path, files: &[String], pot: &Path) -> Vec<Message> {
+    let out = Command::new("xgettext")
+        .args([
+            "--from-code=UTF-8",
+            "--add-comments=xgettext:",
+            "--keyword=gettext",
+            "--keyword=ngettext:1,2",
+            "--keyword=ngettext_n:1,2",
+            "--keyword=pgettext:1c,2",
+            "-o",
+        ])
+        .arg(pot)
+        .args(files)
+        .current_dir(repo)
+        .output()
+        .expect("run xgettext");
+    assert!(out.status.success(), "xgettext: {out:?}");
+    messages(pot)
+}
 
 /// One message of a catalogue: its msgid (and plural), and translations.
 #[derive(Debug)]

@@ -17,7 +17,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use igotchuu_dbus::{Outcome, Phase};
-use igotchuu_e2e::po::messages;
+use igotchuu_e2e::po::{extract, messages, potfiles};
 use igotchuu_e2e::standin::{
     sample_progress, sample_record, sample_snapshots, standin_bus, unix_now, Initial, Reply,
     Standin, StateDir,
@@ -107,30 +107,7 @@ fn catalogues_are_complete() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let pot = dir.path().join("igotchuu.pot");
-    let files: Vec<String> = std::fs::read_to_string(po_dir().join("POTFILES.in"))
-        .expect("po/POTFILES.in")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    let out = Command::new("xgettext")
-        .args([
-            "--from-code=UTF-8",
-            "--add-comments=xgettext:",
-            "--keyword=gettext",
-            "--keyword=ngettext:1,2",
-            "--keyword=ngettext_n:1,2",
-            "--keyword=pgettext:1c,2",
-            "-o",
-        ])
-        .arg(&pot)
-        .args(&files)
-        .current_dir(repo_root())
-        .output()
-        .expect("run xgettext");
-    assert!(out.status.success(), "xgettext: {out:?}");
-    let sources = messages(&pot);
+    let sources = extract(&repo_root(), &potfiles(&po_dir()), &pot);
     assert!(
         sources.len() > 100,
         "xgettext found {} messages",
