@@ -348,10 +348,16 @@ fn progress_is_coalesced_and_the_first_and_last_are_sent() {
         .filter(|r| r.is("Progress"))
         .map(|r| (r.at, r.body::<ProgressArgs>()))
         .collect();
+    // What the test needs from restic is a burst: many more reports in some
+    // second than the helper may pass on. How long the burst lasts depends
+    // on the machine (on a fast one the files are read in about a second and
+    // the upload limit then stretches the run at one report a second), so
+    // the busiest second of restic's clock is what is checked.
     let restic_seconds = statuses.last().map_or(0, |s| s.0);
+    let busiest_second = busiest_second(&statuses);
     assert!(
-        statuses.len() >= 100 && restic_seconds >= 2,
-        "restic should report at 60/s for a few seconds: {} status lines over {restic_seconds} s",
+        busiest_second >= 20 && restic_seconds >= 2,
+        "restic should report many times a second for a while: {} status lines over {restic_seconds} s, at most {busiest_second} in one second",
         statuses.len()
     );
     assert!(signals.len() >= 3, "{} Progress signals", signals.len());
@@ -378,7 +384,7 @@ fn progress_is_coalesced_and_the_first_and_last_are_sent() {
         );
     }
     println!(
-        "restic: {} status lines; helper: {} Progress signals in {:.2} s ({:.1}/s)",
+        "restic: {} status lines ({busiest_second} in its busiest second); helper: {} Progress signals in {:.2} s ({:.1}/s)",
         statuses.len(),
         signals.len(),
         span.as_secs_f64(),
@@ -400,4 +406,14 @@ fn progress_is_coalesced_and_the_first_and_last_are_sent() {
             .position(|x| x == s)
             .unwrap_or_else(|| panic!("{s:?} is not a later status of restic's"));
     }
+}
+
+/// The most status lines restic printed within one second of its own clock
+/// (`seconds_elapsed`).
+fn busiest_second(statuses: &[ProgressArgs]) -> usize {
+    let mut per_second = std::collections::BTreeMap::<u64, usize>::new();
+    for s in statuses {
+        *per_second.entry(s.0).or_default() += 1;
+    }
+    per_second.into_values().max().unwrap_or(0)
 }
