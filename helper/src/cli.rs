@@ -133,6 +133,10 @@ pub enum Command {
     /// person who asked for it.
     #[command(hide = true)]
     RestoreCopy { source: PathBuf, dest: PathBuf },
+    /// Print the first free name for a copy of NAME in TARGET; what a
+    /// restore into a folder runs as the person who asked for it.
+    #[command(hide = true)]
+    RestoreDestination { target: PathBuf, name: OsString },
     /// Check the configuration and print it with the profile applied and
     /// secrets hidden.
     CheckConfig,

@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     // `serve` speaks to the bus and the journal only, in English.
-    if !matches!(cli.command, Command::Serve | Command::RestoreCopy { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Serve | Command::RestoreCopy { .. } | Command::RestoreDestination { .. }
+    ) {
         i18n::init();
     }
     let code = match &cli.command {
@@ -62,6 +65,9 @@ fn main() -> ExitCode {
             }),
         ),
         Command::RestoreCopy { source, dest } => commands::restore::copy(source, dest),
+        Command::RestoreDestination { target, name } => {
+            commands::restore::destination(target, name)
+        }
         Command::CheckConfig => commands::config::check(&cli),
         Command::Watch { start, timeout } => commands::watch::run(commands::watch::Options {
             start: *start,

@@ -450,6 +450,59 @@ fn two_users_each_restore_only_their_own_files() {
     nothing_mounted();
 }
 
+/// The name of a copy is picked as the caller: root looking into the
+/// target would answer a user differently when a file they may not see
+/// is there (`… (restored 1)`) or not, and when a folder in it exists or
+/// not (review: the leftover of issue 13).
+#[test]
+fn the_target_is_looked_at_as_the_caller() {
+    if !have_root("the_target_is_looked_at_as_the_caller") {
+        return;
+    }
+    let world = world();
+    let notes = world.w.fx.path("home/alice/notes.txt");
+    let notes = notes.to_str().unwrap();
+    // bob's folder (0700) with a file and a folder of his, and without.
+    let bobs = world.target_of(&world.bob);
+    std::fs::write(
+        bobs.join("notes.txt"),
+        "bob's own notes
+",
+    )
+    .unwrap();
+    std::fs::create_dir(bobs.join("sub")).unwrap();
+    let asked = |target: &Path| {
+        let out = world.alice_restores(&[&world.snapshot, notes, target.to_str().unwrap()]);
+        // What alice learns, without the path she gave.
+        (
+            out.status.success(),
+            text(&out).replace(target.to_str().unwrap(), "TARGET"),
+        )
+    };
+    let there = asked(&bobs);
+    let sub_there = asked(&bobs.join("sub"));
+    let sub_missing = asked(&bobs.join("missing"));
+    std::fs::remove_file(bobs.join("notes.txt")).unwrap();
+    let not_there = asked(&bobs);
+    for (what, (ok, said)) in [
+        ("bob's folder with notes.txt", &there),
+        ("bob's folder without it", &not_there),
+        ("a folder in bob's", &sub_there),
+        ("no folder in bob's", &sub_missing),
+    ] {
+        assert!(
+            !ok && said.contains(INVALID_ARGS)
+                && said.contains("target:")
+                && said.contains("Permission denied"),
+            "{what}: {said}"
+        );
+    }
+    assert_eq!(there, not_there, "whether bob has notes.txt");
+    assert_eq!(sub_there, sub_missing, "whether bob has a folder");
+    assert_eq!(restores(&world.w), 0);
+    assert_eq!(entries(&bobs), 1, "bob's sub, and nothing new");
+}
+
 #[test]
 fn restore_in_place_is_for_administrators() {
     if !have_root("restore_in_place_is_for_administrators") {

@@ -1,5 +1,6 @@
 //! `igotchuu snapshots`, `igotchuu restore` and the hidden
-//! `igotchuu restore-copy` that a restore into a folder runs as the caller.
+//! `igotchuu restore-copy` and `igotchuu restore-destination` that a restore
+//! into a folder runs as the caller.
 
 use std::path::{Path, PathBuf};
 
@@ -108,4 +109,9 @@ fn print_list(list: &[SnapshotInfo]) {
 /// `igotchuu restore-copy SOURCE DEST`, as the caller.
 pub fn copy(source: &Path, dest: &Path) -> u8 {
     crate::restore::copier::run(source, dest)
+}
+
+/// `igotchuu restore-destination TARGET NAME`, as the caller.
+pub fn destination(target: &Path, name: &std::ffi::OsStr) -> u8 {
+    crate::restore::as_caller::look(target, name)
 }

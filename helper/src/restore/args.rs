@@ -1,18 +1,19 @@
 //! Checking a restore's arguments. Every message names the argument, so
 //! that a client can say which one is wrong.
 
+use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 
 use igotchuu_dbus::SnapshotInfo;
 
-use super::{guard, Credentials, Kind, RestoreJob};
+use super::{as_caller, guard, Credentials, Kind, RestoreJob};
 use crate::restic::message::clean_text;
 use crate::restic::snapshots::{self, ResolveError};
 
 /// The longest path argument taken.
 const MAX_PATH: usize = 4096;
 /// How many "NAME (restored N)" are tried before giving up.
-const MAX_RESTORED_NAMES: u32 = 1000;
+pub const MAX_RESTORED_NAMES: u32 = 1000;
 
 /// A wrong argument: its name, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +23,7 @@ pub struct BadArgument {
     pub why: String,
 }
 
-fn bad(argument: &'static str, why: impl Into<String>) -> BadArgument {
+pub(super) fn bad(argument: &'static str, why: impl Into<String>) -> BadArgument {
     BadArgument {
         argument,
         why: why.into(),
@@ -114,7 +115,35 @@ pub fn resolve(list: &[SnapshotInfo], id: &str, path: &Path) -> Result<SnapshotI
 
 /// Where a copy of `path` goes in `target`: `target/NAME`, or
 /// `target/NAME (restored N)` if that is there. `target` must be a folder.
+/// Looked at by whoever calls this: for a user, only as that user
+/// ([`super::as_caller::destination`]).
 pub fn destination(target: &Path, path: &Path) -> Result<PathBuf, BadArgument> {
+    let name = copy_name(path)?;
+    let slot = free_slot(target, name)?;
+    Ok(slot_path(target, name, slot))
+}
+
+/// The name a copy of `path` is made under.
+pub fn copy_name(path: &Path) -> Result<&OsStr, BadArgument> {
+    path.file_name().ok_or_else(|| {
+        bad(
+            "path",
+            "/ has no name to restore it under; restore a folder in it",
+        )
+    })
+}
+
+/// `target/NAME` for slot 0, `target/NAME (restored N)` for slot N.
+pub fn slot_path(target: &Path, name: &OsStr, slot: u32) -> PathBuf {
+    if slot == 0 {
+        return target.join(name);
+    }
+    target.join(format!("{} (restored {slot})", name.to_string_lossy()))
+}
+
+/// The first slot (see [`slot_path`]) with nothing there, in the folder
+/// `target`.
+pub fn free_slot(target: &Path, name: &OsStr) -> Result<u32, BadArgument> {
     match std::fs::metadata(target) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(bad("target", format!("{target:?} is not a folder"))),
@@ -133,30 +162,29 @@ pub fn destination(target: &Path, path: &Path) -> Result<PathBuf, BadArgument> {
             return Err(bad("target", format!("{target:?}: {e}{hint}")));
         }
     }
-    let Some(name) = path.file_name() else {
-        return Err(bad(
-            "path",
-            "/ has no name to restore it under; restore a folder in it",
-        ));
-    };
-    let free = |p: &Path| std::fs::symlink_metadata(p).is_err();
-    let first = target.join(name);
-    if free(&first) {
-        return Ok(first);
+    // Whoever looks must be able to make the copy there: else a name that
+    // cannot be looked at would seem free.
+    nix::unistd::access(
+        target,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .map_err(|e| bad("target", format!("{target:?}: {}", std::io::Error::from(e))))?;
+    for slot in 0..=MAX_RESTORED_NAMES {
+        let candidate = slot_path(target, name, slot);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(slot),
+            Err(e) => return Err(bad("target", format!("{candidate:?}: {e}"))),
+        }
     }
-    let name = name.to_string_lossy();
-    (1..=MAX_RESTORED_NAMES)
-        .map(|n| target.join(format!("{name} (restored {n})")))
-        .find(|p| free(p))
-        .ok_or_else(|| {
-            bad(
-                "target",
-                format!(
-                    "{} already holds {MAX_RESTORED_NAMES} restored copies of {name}",
-                    target.display()
-                ),
-            )
-        })
+    Err(bad(
+        "target",
+        format!(
+            "{} already holds {MAX_RESTORED_NAMES} restored copies of {}",
+            target.display(),
+            name.to_string_lossy()
+        ),
+    ))
 }
 
 /// Refuses a snapshot of another machine: its files' owners are that
@@ -193,7 +221,9 @@ pub fn copy_job(
     } else {
         root_target(target)?;
     }
-    let dest = destination(target, path)?;
+    // As the user: root looking would tell them what is in folders they
+    // may not read.
+    let dest = as_caller::destination(&user, target, path)?;
     Ok(RestoreJob {
         snapshot,
         path: path.to_owned(),

@@ -73,7 +73,7 @@ pub fn run(source: &Path, dest: &Path) -> u8 {
 /// The copy runs as the caller: without this, they could ptrace it, or
 /// open `/proc/<pid>/root` and its other files (which would then be
 /// theirs) into the helper's private mount namespace.
-fn forbid_dumping() -> io::Result<()> {
+pub(super) fn forbid_dumping() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
         return Err(io::Error::last_os_error());

@@ -4,10 +4,12 @@
 //!
 //! The arguments come from the bus or the command line and are untrusted:
 //! [`args`] checks them before anything runs. The copy into a folder is
-//! made by [`copier`] in a child with the caller's user and groups; the
+//! made by [`copier`] in a child with the caller's user and groups
+//! ([`as_caller`]), who also picks the copy's name; the
 //! operation itself (`run::restore`) is a run like a backup.
 
 pub mod args;
+pub mod as_caller;
 pub mod copier;
 pub mod guard;
 pub mod list;

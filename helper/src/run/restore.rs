@@ -15,27 +15,24 @@
 
 mod in_place;
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use igotchuu_dbus::{Operation, Outcome, Phase, Progress};
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::{Gid, Pid, Uid};
+use nix::unistd::Pid;
 use tokio::sync::watch;
 
 use super::{end, plural};
 use crate::bus::browse;
 use crate::config::Config;
 use crate::events::{Event, EventBus, OperationInfo};
-use crate::privileges;
-use crate::privileges::caps::{Cap, CapSet};
 use crate::restic::lines::BoundedLines;
 use crate::restore::progress::{Line, Special};
-use crate::restore::{args, Credentials, Kind, RestoreJob};
+use crate::restore::{args, as_caller, Credentials, Kind, RestoreJob};
 
 // Where the repository is mounted for a restore (the helper's pid below
 // it): the folder the stale cleanup knows.
@@ -328,48 +325,21 @@ fn signal_group(child: &tokio::process::Child, signal: Signal) {
     }
 }
 
-/// The copier, as `user`: its groups, gid and uid set, then no
-/// capabilities (root keeps the ones to read and write every file) and
-/// no_new_privs, and the parent-death signal (the change of user cleared it).
+/// The copier, as `user` ([`as_caller::command`]).
 fn spawn_copier(
     source: &Path,
     dest: &Path,
     user: &Credentials,
 ) -> io::Result<tokio::process::Child> {
-    // Not current_exe(): after a package upgrade (or a rebuild) its path
-    // names another binary, or none; /proc/self/exe is still this one.
-    let mut cmd = std::process::Command::new("/proc/self/exe");
-    cmd.arg("restore-copy")
-        .arg("--")
-        .arg(source)
-        .arg(dest)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("LANG", "C.UTF-8")
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let uid = Uid::from_raw(user.uid);
-    let gid = Gid::from_raw(user.gid);
-    let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    let caps = if user.uid == 0 {
-        CapSet::of(&[Cap::DAC_READ_SEARCH, Cap::DAC_OVERRIDE, Cap::FOWNER])
-    } else {
-        CapSet::of(&[])
-    };
-    let parent = Pid::this();
-    // SAFETY: only system calls between fork and exec; `groups` was made before.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-            nix::unistd::setgroups(&groups)?;
-            nix::unistd::setgid(gid)?;
-            nix::unistd::setuid(uid)?;
-            privileges::caps::limit_to(caps)?;
-            crate::priority::die_with_parent(parent, Signal::SIGTERM)
-        });
-    }
+    let cmd = as_caller::command(
+        user,
+        &[
+            OsStr::new("restore-copy"),
+            OsStr::new("--"),
+            source.as_os_str(),
+            dest.as_os_str(),
+        ],
+    );
     tokio::process::Command::from(cmd).spawn()
 }
 

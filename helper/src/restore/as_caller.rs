@@ -1,0 +1,155 @@
+//! What the helper does as a restore's caller, in a child with their uid,
+//! gid and groups, no capabilities beyond what root keeps, and the
+//! parent-death signal: the copy ([`super::copier`]), and the look at the
+//! target folder that picks the copy's name ([`destination`]). Whatever
+//! root looked at there would tell the caller of files they may not see.
+
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::{Gid, Pid, Uid};
+
+use super::args::{self, BadArgument};
+use super::Credentials;
+use crate::privileges;
+use crate::privileges::caps::{Cap, CapSet};
+use crate::restic::message::clean_text;
+
+/// How long the look at the target may take: a folder on a hung network
+/// or FUSE file system must not hold the bus call for ever.
+const LOOK_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most of the look's answer read.
+const MAX_ANSWER: u64 = 8 * 1024;
+
+/// `/proc/self/exe` with `args`, to run as `user`: its groups, gid and uid
+/// set, then no capabilities (root keeps the ones to read and write every
+/// file), its own process group (signalled as one), and SIGTERM when the
+/// helper dies (the change of user cleared that). Environment, folder and
+/// standard input are the helper's own, never the caller's.
+pub fn command(user: &Credentials, args: &[&OsStr]) -> Command {
+    // Not current_exe(): after a package upgrade (or a rebuild) its path
+    // names another binary, or none; /proc/self/exe is still this one.
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let uid = Uid::from_raw(user.uid);
+    let gid = Gid::from_raw(user.gid);
+    let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    let caps = if user.uid == 0 {
+        CapSet::of(&[Cap::DAC_READ_SEARCH, Cap::DAC_OVERRIDE, Cap::FOWNER])
+    } else {
+        CapSet::of(&[])
+    };
+    let parent = Pid::this();
+    // SAFETY: only system calls between fork and exec; `groups` was made before.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            nix::unistd::setgroups(&groups)?;
+            nix::unistd::setgid(gid)?;
+            nix::unistd::setuid(uid)?;
+            privileges::caps::limit_to(caps)?;
+            crate::priority::die_with_parent(parent, Signal::SIGTERM)
+        });
+    }
+    cmd
+}
+
+/// [`args::destination`] as `user` sees the target: what is there, and
+/// whether it is there at all, is found out as them
+/// (`igotchuu restore-destination`). Root looks itself.
+pub fn destination(user: &Credentials, target: &Path, path: &Path) -> Result<PathBuf, BadArgument> {
+    if user.uid == 0 {
+        return args::destination(target, path);
+    }
+    let name = args::copy_name(path)?;
+    let not_looked = |why: String| {
+        args::bad(
+            "target",
+            format!(
+                "{} could not be looked at as uid {}: {why}",
+                target.display(),
+                user.uid
+            ),
+        )
+    };
+    let child = command(
+        user,
+        &[
+            OsStr::new("restore-destination"),
+            OsStr::new("--"),
+            target.as_os_str(),
+            name,
+        ],
+    )
+    .spawn()
+    .map_err(|e| not_looked(e.to_string()))?;
+    let (code, answer) = finish(child, LOOK_TIMEOUT).map_err(not_looked)?;
+    let answer = clean_text(&String::from_utf8_lossy(&answer), MAX_ANSWER as usize);
+    match code {
+        Some(0) => match answer.parse::<u32>() {
+            Ok(slot) if slot <= args::MAX_RESTORED_NAMES => Ok(args::slot_path(target, name, slot)),
+            _ => Err(not_looked(format!("unexpected answer {answer:?}"))),
+        },
+        Some(1) if !answer.is_empty() => Err(args::bad("target", answer)),
+        _ => Err(not_looked(format!("it ended with {code:?}"))),
+    }
+}
+
+/// The look's exit code and what it printed; killed after `timeout`.
+fn finish(mut child: Child, timeout: Duration) -> Result<(Option<i32>, Vec<u8>), String> {
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no answer within {} s", timeout.as_secs()));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let mut answer = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        // It has exited: what it wrote is in the pipe, and the pipe ends.
+        out.take(MAX_ANSWER)
+            .read_to_end(&mut answer)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((status.code(), answer))
+}
+
+/// `igotchuu restore-destination TARGET NAME`, as the caller: prints the
+/// free slot ([`args::slot_path`]) and exits 0, or prints why not and
+/// exits 1.
+pub fn look(target: &Path, name: &OsStr) -> u8 {
+    use std::io::Write;
+    let mut out = io::stdout().lock();
+    if let Err(e) = super::copier::forbid_dumping() {
+        let _ = write!(out, "cannot make the look undumpable: {e}");
+        return 1;
+    }
+    match args::free_slot(target, name) {
+        Ok(slot) => {
+            let _ = write!(out, "{slot}");
+            0
+        }
+        Err(e) => {
+            let _ = write!(out, "{}", e.why);
+            1
+        }
+    }
+}
