@@ -162,17 +162,24 @@ fn an_operation_waits_its_turn_without_the_name_then_takes_it() {
     // Once the backup is gone the check runs, and publishes under the name.
     let done = check.wait(wait::DEADLINE);
     done.assert_code(exit::COMPLETED);
-    let checks: Vec<(String, String, String)> = recorder
-        .signals()
-        .iter()
-        .filter(|r| r.is("OperationFinished"))
-        .map(|r| r.body())
-        .filter(|(op, _, _): &(String, String, String)| op == "check")
-        .collect();
+    let check_finished = || -> Vec<(String, String, String)> {
+        recorder
+            .signals()
+            .iter()
+            .filter(|r| r.is("OperationFinished"))
+            .map(|r| r.body())
+            .filter(|(op, _, _): &(String, String, String)| op == "check")
+            .collect()
+    };
+    // The recorder stores on its own thread: the signal may land a moment
+    // after the check has exited.
+    let checks = wait::until("the check's OperationFinished", wait::DEADLINE, || {
+        Some(check_finished()).filter(|c| !c.is_empty())
+    });
     assert_eq!(
         checks.len(),
         1,
-        "the check was not heard on the bus: {:?}",
+        "the check was heard more than once: {:?}",
         recorder.members()
     );
     assert_eq!(checks[0].1, "completed");
