@@ -63,9 +63,18 @@ fn a_scheduled_backup_on_battery_waits_in_its_unit_and_runs_when_plugged_in() {
 on_battery() { busctl --system "$1" org.freedesktop.UPower /org/freedesktop/UPower org.freedesktop.UPower OnBattery "${@:2}"; }
 wait_until 30 "UPower" on_battery get-property
 record on-battery on_battery get-property
+# The helper's OperationFinished, heard from before it starts: it takes the
+# name to announce the postponement (after writing the record), then lets
+# it go; the wait is looked at after that.
+dbus-monitor --system "type='signal',interface='com.nyantec.igotchuu1',member='OperationFinished'" >"$R/signals" 2>&1 &
+monitor=$!
+wait_until 30 "the bus monitor" grep -qs 'member=NameLost' "$R/signals"
 systemctl start --no-block igotchuu.service
 wait_until 60 "the postponed record" grep -qs '"postponed"' /var/lib/igotchuu/history.json
-sleep 1
+wait_until 60 "the postponement on the bus" grep -qs 'member=OperationFinished' "$R/signals"
+kill "$monitor" || true
+wait_until 30 "the name to be free" sh -c '! busctl --system status com.nyantec.IGotChuu >/dev/null 2>&1'
+sleep 2
 # Waiting: the unit runs, the helper holds no bus name, restic never ran.
 record waiting systemctl show igotchuu.service -p ActiveState -p SubState
 record name-while-waiting sh -c 'busctl --system status com.nyantec.IGotChuu >/dev/null 2>&1 && echo owned || echo free'
@@ -100,6 +109,9 @@ record history-stopped cat /var/lib/igotchuu/history.json
         journal()
     );
     assert_eq!(results.read("name-while-waiting").trim(), "free");
+    // The desktop heard why it waits.
+    let signals = results.read("signals");
+    assert!(signals.contains(r#"string "postponed""#), "{signals}");
     assert_eq!(results.read("restic-while-waiting").trim(), "none");
     let before = results.history("history-while-waiting");
     assert_eq!(before.runs.len(), 1, "{before:?}");
