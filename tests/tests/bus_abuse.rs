@@ -5,7 +5,9 @@
 //!   desktop's "Back up now" does it) start the helper once, not once per
 //!   refusal: under systemd, each start of `igotchuu-bus.service` counts
 //!   towards its start limit, and a helper started anew per refusal would
-//!   let anyone lock "Back up now" out. Root's Start then runs a backup.
+//!   let anyone lock "Back up now" out (should a slow machine stretch the
+//!   flood past the helper's idle time, once per idle time is still
+//!   right). Root's Start then runs a backup.
 //! - A flood of Stop calls that polkit holds (a rule asks `nobody` for a
 //!   password, and the flooder runs its own agent that never answers) is
 //!   capped per connection and per user; the rest get LimitsExceeded at
@@ -39,7 +41,9 @@ use zbus::zvariant::OwnedValue;
 /// `nobody`, who runs no session here.
 const NOBODY: u32 = 65534;
 /// The helper's idle time after activation (IDLE_EXIT in
-/// helper/src/bus/gate.rs): a flood within it must meet one helper.
+/// helper/src/bus/gate.rs): refused calls keep the helper, which leaves
+/// only this long after it started, so the bus starts it at most once per
+/// IDLE_EXIT however many calls are refused.
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// The caps of helper/src/bus/limits.rs.
 const PER_NAME: usize = 2;
@@ -120,9 +124,10 @@ fn a_hundred_refused_starts_start_the_helper_once_and_back_up_now_still_works() 
     let base = w.fx.baseline();
     let recorder = SignalRecorder::start(&w.bus);
 
+    // Ten at a time: a few seconds here, well within IDLE_EXIT.
     let mut flood = as_nobody(&w.bus, "sh");
     flood
-        .args(["-c", START_FLOOD, "sh", "100", "5"])
+        .args(["-c", START_FLOOD, "sh", "100", "10"])
         .args(["call", "--system", "--dest", BUS_NAME])
         .args(["--object-path", OBJECT_PATH])
         .args(["--method", &format!("{INTERFACE}.Start")])
@@ -130,20 +135,31 @@ fn a_hundred_refused_starts_start_the_helper_once_and_back_up_now_still_works() 
     let started = Instant::now();
     let done = Spawned::start("nobody's Start flood", flood).wait(wait::DEADLINE);
     let took = started.elapsed();
+    assert!(w.fx.wrapper.invocations().is_empty(), "nothing ran");
+
+    // "Back up now" from root still works, at once, on the helper that
+    // refused (the answers are looked at afterwards).
+    block_on(async {
+        let conn = w.bus.connect().await;
+        well_known_proxy(&conn)
+            .await
+            .start()
+            .await
+            .expect("root's Start after the flood");
+    });
+    // The helper that accepted it runs the backup.
+    let serving = w.bus.activated();
+    // One helper answered them all: refusals do not start it anew. Each
+    // start keeps the name for IDLE_EXIT at least, so only a flood (and
+    // Start) stretched past it by a slow machine may have met a second.
+    let activated = activations(&w.bus);
+    let allowed = 1 + (started.elapsed().as_secs() / IDLE_EXIT.as_secs()) as usize;
     assert!(
-        took < IDLE_EXIT - Duration::from_secs(5),
-        "the flood took {took:?}: too slow to tell one helper from several"
+        activated <= allowed,
+        "the bus started the helper {activated} times in {:?} for 100 refused Starts and \
+         one allowed; under systemd that runs igotchuu-bus.service into its start limit",
+        started.elapsed()
     );
-    // One helper answered them all: refusals do not start it anew.
-    let helpers = w.bus.activated();
-    assert_eq!(
-        activations(&w.bus),
-        1,
-        "the bus started the helper {} times for 100 refused Starts; under systemd \
-         that runs igotchuu-bus.service into its start limit",
-        activations(&w.bus)
-    );
-    assert_eq!(helpers.len(), 1, "{helpers:?}");
     let lines: Vec<&str> = done.stdout.lines().collect();
     assert_eq!(lines.len(), 100, "{}", done.output());
     let mut pids = BTreeSet::new();
@@ -168,11 +184,15 @@ fn a_hundred_refused_starts_start_the_helper_once_and_back_up_now_still_works() 
     }
     eprintln!("100 refused Starts in {took:?}, {over_limit} of them over the limit");
     assert_eq!(pids.len(), 100);
-    assert!(w.fx.wrapper.invocations().is_empty(), "nothing ran");
 
-    // Every call is on record: nobody's uid, the pid of each gdbus.
+    // Every call is on record: nobody's uid, the pid of each gdbus (root's
+    // own Start, from this process, is looked at below).
     let log = w.bus.log();
-    let audited = audit_lines(&log, "Start");
+    let me = std::process::id().to_string();
+    let audited: Vec<&str> = audit_lines(&log, "Start")
+        .into_iter()
+        .filter(|l| field(l, "pid") != Some(me.as_str()))
+        .collect();
     assert_eq!(audited.len(), 100, "{log}");
     let mut audited_pids = BTreeSet::new();
     for line in &audited {
@@ -193,28 +213,21 @@ fn a_hundred_refused_starts_start_the_helper_once_and_back_up_now_still_works() 
     }
     assert_eq!(audited_pids, pids, "the audit log names each caller's pid");
 
-    // "Back up now" from root still works, on the helper that refused.
-    block_on(async {
-        let conn = w.bus.connect().await;
-        well_known_proxy(&conn)
-            .await
-            .start()
-            .await
-            .expect("root's Start after the flood");
-    });
+    // Root's backup ran in the activated helper, which then left, and
+    // nothing was started since.
     let fin = recorder.wait_for("BackupFinished", wait::DEADLINE);
     let (outcome, reason): (String, String) = fin.body();
     assert_eq!(outcome, "completed", "{reason}\nbus log:\n{}", w.bus.log());
-    assert_eq!(w.fx.wrapper.invocations()[0].ppid(), helpers[0]);
-    assert!(wait::pid_gone_within(helpers[0], wait::DEADLINE));
-    assert_eq!(activations(&w.bus), 1);
+    let runner = w.fx.wrapper.invocations()[0].ppid();
+    assert!(serving.contains(&runner), "{runner} not in {serving:?}");
+    assert!(wait::pid_gone_within(runner, wait::DEADLINE));
+    assert_eq!(activations(&w.bus), activated);
     let history = w.fx.env.history();
     assert_eq!(history.runs.len(), 1, "{history:?}");
     assert_eq!(history.runs[0].outcome, Outcome::Completed);
     assert_eq!(w.fx.repo.snapshots().len(), 1);
 
     let log = w.bus.log();
-    let me = std::process::id().to_string();
     let root: Vec<&str> = audit_lines(&log, "Start")
         .into_iter()
         .filter(|l| field(l, "uid") == Some("0"))
@@ -340,7 +353,9 @@ fn a_flood_of_stops_is_capped_and_the_backup_completes() {
         .collect();
     assert!(held.iter().all(|&h| h <= PER_NAME), "{per_conn:?}");
     assert_eq!(held.iter().sum::<usize>(), PER_UID, "{per_conn:?}");
-    assert!(!agent.requests().is_empty(), "polkit asked the agent");
+    // polkitd asks the agent in its own time, which a busy machine stretches.
+    let request = agent.wait_request(wait::DEADLINE);
+    assert_eq!(request.action_id, ACTION_STOP);
 
     // The person gives up; the held checks are refused.
     agent.answer(Answer::Dismiss);
