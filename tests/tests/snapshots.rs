@@ -10,25 +10,41 @@ use igotchuu_e2e::{block_on, have_root};
 
 const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
 
+/// How much later than ours the other host's snapshot is dated: the list
+/// has whole seconds, and two snapshots in one second would be in the
+/// order of their ids.
+const OTHER_LATER_BY: u64 = 60;
+
 /// A backup by the helper, then one "from another host" with a profile's
-/// tag, made with restic directly.
-fn two_hosts() -> BusFixture {
+/// tag, made with restic directly and dated [`OTHER_LATER_BY`] after ours
+/// ended. Returns the fixture and the other snapshot's time.
+fn two_hosts() -> (BusFixture, u64) {
     let w = BusFixture::new(BusSetup {
         activation: true,
         ..BusSetup::default()
     });
     w.fx.env.run(&["backup"]).assert_code(exit::COMPLETED);
+    let other_time = w.fx.env.history().runs[0].finished_at + OTHER_LATER_BY;
+    // restic reads --time in the local time zone: UTC, for both sides.
+    let stamp = time::OffsetDateTime::from_unix_timestamp(other_time as i64)
+        .unwrap()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     std::fs::write(elsewhere.path().join("x.txt"), "x\n").unwrap();
     let out =
         w.fx.repo
             .command()
+            .env("TZ", "UTC")
             .args(["backup", "--host", "otherhost", "--tag", "igotchuu:laptop"])
+            .args(["--time", &stamp])
             .arg(elsewhere.path())
             .output()
             .unwrap();
     assert!(out.status.success(), "{out:?}");
-    w
+    (w, other_time)
 }
 
 fn list_as_root(w: &BusFixture) -> Vec<SnapshotInfo> {
@@ -47,12 +63,13 @@ fn snapshots_lists_every_host_with_the_run_that_made_ours() {
     if !have_root("snapshots_lists_every_host_with_the_run_that_made_ours") {
         return;
     }
-    let w = two_hosts();
+    let (w, other_time) = two_hosts();
     let list = list_as_root(&w);
     assert_eq!(list.len(), 2, "{list:#?}");
     let (other, ours) = (&list[0], &list[1]);
-    // Newest first.
-    assert!(other.time >= ours.time);
+    // Newest first: the other host's is the later one.
+    assert_eq!(other.time, other_time, "{list:#?}");
+    assert!(other.time > ours.time, "{list:#?}");
     assert_eq!(other.hostname, "otherhost");
     assert_eq!(other.profile, "laptop");
     assert_eq!(other.tags, ["igotchuu:laptop"]);
@@ -103,7 +120,7 @@ fn a_caller_polkit_refuses_gets_access_denied() {
     if !have_root("a_caller_polkit_refuses_gets_access_denied") {
         return;
     }
-    let w = two_hosts();
+    let (w, _) = two_hosts();
     let out = w
         .bus
         .command_as("nobody", "gdbus")
