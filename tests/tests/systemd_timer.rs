@@ -63,14 +63,15 @@ record history cat /var/lib/igotchuu/history.json
     // The installed unit, as it is: no drop-in.
     assert_installed(&service["FragmentPath"], "igotchuu.service");
     assert_eq!(service["DropInPaths"], "");
-    // Caught up at boot, not at the next midnight.
+    // Caught up at boot, not at the next midnight: typically within seconds
+    // of userspace starting; a minute and a half leaves room for a slow boot.
     let started_us: u64 = service["ExecMainStartTimestampMonotonic"].parse().unwrap();
     let boot_us: u64 = results.properties("boot")["UserspaceTimestampMonotonic"]
         .parse()
         .unwrap();
     let after_boot = started_us - boot_us;
     assert!(
-        after_boot < 30_000_000,
+        after_boot < 90_000_000,
         "the missed run started {after_boot} µs after boot"
     );
     let timer = results.properties("timer");
