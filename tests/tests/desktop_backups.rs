@@ -18,7 +18,7 @@ use igotchuu_e2e::standin::{
 };
 use igotchuu_e2e::sysbus::SystemBus;
 use igotchuu_e2e::window::{
-    gui_binary, keys, repo_root, wait_until, FakeOpener, Gui, GuiOptions, Screen, Texts,
+    gui_binary, keys, repo_root, wait_until, FakeOpener, Gui, GuiOptions, Screen, Texts, PATIENCE,
     WINDOW_TITLE, X11,
 };
 
@@ -223,24 +223,26 @@ fn the_backups_view_lists_browses_and_restores() {
     std::fs::create_dir_all(&picked).expect("mkdir");
     screen.activate_action(APP_ID, "restore", Some(&snapshots[1].id));
     gui.wait_for("the restore dialog again", |t| t.has("Copy into"));
+    let picker = "Pick a Folder in the Backup";
     x11.focus_dialog();
     x11.chord(&[keys::TAB]);
     x11.chord(&[keys::TAB]);
     x11.chord(&[keys::RETURN]);
-    wait_until(Duration::from_secs(30), "the folder chooser", || {
-        !x11.windows_named("Pick a Folder in the Backup").is_empty()
+    wait_until(PATIENCE, "the folder chooser", || {
+        !x11.windows_named(picker).is_empty()
     });
-    let chooser = x11.windows_named("Pick a Folder in the Backup")[0].clone();
-    x11.focus(chooser.id);
-    std::thread::sleep(Duration::from_millis(500));
-    // Ctrl+L: the location, relative to the folder it opened in.
+    let chooser = x11.focus_dialog();
+    assert_eq!(chooser.name, picker, "the chooser is on top");
+    // GTK's chooser writes no probe lines, but takes its keys in order:
+    // Ctrl+L, the location (relative to the folder it opened in), and
+    // Return, which picks it and closes the chooser. No key after that:
+    // with the chooser gone it would reach another window.
     x11.chord(&[keys::CONTROL, keys::letter('l')]);
-    std::thread::sleep(Duration::from_millis(300));
     x11.type_text("alice/documents/");
-    std::thread::sleep(Duration::from_millis(300));
     x11.chord(&[keys::RETURN]);
-    std::thread::sleep(Duration::from_millis(300));
-    x11.chord(&[keys::ALT, keys::letter('s')]);
+    wait_until(PATIENCE, "the chooser to close", || {
+        x11.windows_named(picker).is_empty()
+    });
     gui.wait_for("the picked path", |t| t.has("/home/alice/documents"));
     alt_on_top(&x11, 'o');
     let confirm = gui.wait_for_event("dialog", "Overwrite the Original Files?");
