@@ -21,6 +21,7 @@ use tempfile::TempDir;
 pub use crate::guarded::{require_tool, wait_until, Guarded};
 use crate::repo_root;
 pub use crate::screen::{count_near, Screen};
+use crate::sni::Session;
 
 /// Width and height of the tray tests' virtual screen: a strip for the bar
 /// and the notifications.
@@ -578,6 +579,17 @@ impl Tray {
             self.log().contains(needle)
         });
     }
+}
+
+/// Waits until the watcher no longer lists `item`. An ended tray's process
+/// is gone when it drops, but the watcher forgets its item only once it
+/// hears the bus name go; until then a new tray's item is not the only one.
+pub fn wait_unregistered(session: &Session, item: &(String, String)) {
+    wait_until(
+        STARTUP,
+        "the watcher to forget the ended tray's item",
+        || !crate::block_on(session.registered_items()).contains(item),
+    );
 }
 
 impl Drop for Tray {

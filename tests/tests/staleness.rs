@@ -25,7 +25,7 @@ use igotchuu_dbus::history::RunRecord;
 use igotchuu_dbus::settings::{Settings, SETTINGS_FILE_NAME};
 use igotchuu_dbus::{Operation, Outcome, Retention, RunCondition};
 use igotchuu_e2e::block_on;
-use igotchuu_e2e::desktop::{icon_colour, wait_until, Desktop, Tray, UserState};
+use igotchuu_e2e::desktop::{icon_colour, wait_unregistered, wait_until, Desktop, Tray, UserState};
 use igotchuu_e2e::sni::{ItemView, Session};
 use igotchuu_e2e::standin::{
     sample_summary, standin_bus, unix_now as now, Initial, Standin, StateDir,
@@ -179,6 +179,7 @@ fn a_stale_backup_warns_once_a_day_and_offers_back_up_now() {
 
     // The same day, a tray started again warns, but does not remind.
     drop(tray);
+    wait_unregistered(&session, &item);
     let mut tray =
         Tray::start_remembering(&desktop, system.address(), state.path(), no_gui(), &home);
     let item = block_on(session.wait_registered(WAIT));
