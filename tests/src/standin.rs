@@ -515,6 +515,18 @@ impl Standin {
         .expect("emit Progress");
     }
 
+    /// The Progress property alone, as the helper reports a restore's,
+    /// prune's or check's progress (the Progress signal is a backup's).
+    pub fn progress_property(&self, p: &Progress) {
+        let object = self.object();
+        async_io::block_on(async {
+            let mut o = object.get_mut().await;
+            o.progress = p.clone();
+            o.progress_changed(object.signal_emitter()).await
+        })
+        .expect("emit the Progress property");
+    }
+
     /// A file restic could not read.
     pub fn item_error(&self, item: &ItemError) {
         let object = self.object();

@@ -59,6 +59,15 @@ fn check_passes_on_an_intact_repository_and_prune_frees_forgotten_data() {
     prune.assert_code(exit::COMPLETED);
     let record = last_record(&fx, Operation::Prune);
     assert_eq!(record.outcome, Outcome::Completed, "{record:?}");
+    // restic's steps are followed with their progress, each step's last
+    // report logged before the next begins.
+    assert!(
+        prune
+            .stdout
+            .contains("progress: 100.0%  finding data that is still in use"),
+        "{}",
+        prune.output()
+    );
     let after = data_bytes(&fx.repo.location());
     assert!(
         after + 2 * MIB as u64 <= before,
@@ -80,6 +89,15 @@ fn check_passes_on_an_intact_repository_and_prune_frees_forgotten_data() {
         let record = last_record(&fx, Operation::Check);
         assert_eq!(record.outcome, Outcome::Completed, "{subset:?}: {record:?}");
         assert!(!record.reason.is_empty());
+        if subset.is_some() {
+            assert!(
+                check
+                    .stdout
+                    .contains("progress: 100.0%  read 100.0% of data packs: "),
+                "{}",
+                check.output()
+            );
+        }
     }
     // The small file is still there, whole.
     let listing = fx.repo.ls("latest");

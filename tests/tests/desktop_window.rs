@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use igotchuu_dbus::{ItemError, Outcome, Phase};
+use igotchuu_dbus::{ItemError, Operation, Outcome, Phase, Progress};
 use igotchuu_e2e::standin::{
     sample_progress, sample_record, sample_summary, standin_bus, unix_now, Initial, Reply, Standin,
     StateDir,
@@ -379,6 +379,51 @@ fn follows_a_run_from_idle_through_backing_up_to_completed_and_failed() {
     assert!(failed.has("None: nothing was saved"), "{failed:?}");
     screenshot(&screen, &x11, "window-failed.png");
     assert!(gui.running());
+}
+
+/// A check (or prune) reports each of restic's steps in the Progress
+/// property: the window shows the step's progress and the step itself.
+#[test]
+fn a_running_check_shows_restics_step_and_its_progress() {
+    let _serial = serial();
+    if !igotchuu_e2e::have_root("a_running_check_shows_restics_step_and_its_progress") {
+        return;
+    }
+    let bus = standin_bus();
+    let standin = Standin::start(&bus, Initial::default());
+    let state = StateDir::new(vec![sample_record(86_400, Outcome::Completed, "", 0)]);
+    let screen = Screen::start(SCREEN.0, SCREEN.1);
+    let mut gui = launch(&screen, &bus, &state, None);
+    gui.wait_for("the idle window", |t| t.has("Back Up Now"));
+
+    standin.begin_operation(Operation::Check, &[]);
+    let checking = gui.wait_for("the check without progress yet", |t| {
+        t.has("Checking the Repository…")
+    });
+    assert!(checking.has("This can take a while…"), "{checking:?}");
+    let step = "read 5.0% of data packs: 3 / 8 packs";
+    standin.progress_property(&Progress {
+        seconds_elapsed: 40,
+        percent_done: 0.375,
+        current_files: vec![step.into()],
+        ..Progress::default()
+    });
+    let shown = gui.wait_for("the step and its progress", |t| {
+        t.has(step) && t.progress() == Some(0.375)
+    });
+    assert!(shown.has("Stop Check…"), "{shown:?}");
+    // A check counts no files or bytes of its own, and reads no files:
+    // the step is said once, under the bar.
+    assert!(!shown.contains(" of 0 files"), "{shown:?}");
+    assert!(!shown.has("Now Reading"), "{shown:?}");
+    assert_eq!(
+        shown.items.iter().filter(|i| i.contains(step)).count(),
+        1,
+        "{shown:?}"
+    );
+    let x11 = screen.x11();
+    screenshot(&screen, &x11, "window-checking.png");
+    standin.finish_operation(Outcome::Completed, "The repository is intact");
 }
 
 #[test]

@@ -328,15 +328,16 @@ impl BusSink {
 
 impl EventSink for BusSink {
     fn handle(&mut self, event: &Event) {
-        let restoring = {
+        let not_a_backup = {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             let _: Changed = live.apply(event);
-            live.operation == Some(Operation::Restore)
+            live.operation.is_some_and(|o| o != Operation::Backup)
         };
         match event {
-            // The seed's Progress signal is a backup's: a restore's shows
-            // in the property alone, at most every PROGRESS_INTERVAL.
-            Event::Progress(_) if restoring => {
+            // The seed's Progress signal is a backup's: a restore's, a
+            // prune's or a check's shows in the property alone, at most
+            // every PROGRESS_INTERVAL.
+            Event::Progress(_) if not_a_backup => {
                 let due = self
                     .property_at
                     .is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL);
@@ -367,7 +368,7 @@ impl EventSink for BusSink {
             }
             Event::OperationFinished(end) => {
                 self.flush();
-                if end.operation == Operation::Restore && self.property_at.take().is_some() {
+                if end.operation != Operation::Backup && self.property_at.take().is_some() {
                     self.send(Outgoing::ProgressProperty);
                 }
                 self.send(Outgoing::OperationFinished {
@@ -874,27 +875,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_restore_shows_its_progress_in_the_property_alone() {
-        let (mut sink, mut rx, _) = sink();
-        sink.handle(&operation(Operation::Restore));
-        sink.handle(&Event::PhaseChanged(Phase::Restoring));
-        sink.handle(&progress(1));
-        sink.handle(&progress(2));
-        tokio::time::advance(PROGRESS_INTERVAL).await;
-        sink.handle(&progress(3));
-        sink.handle(&operation_end(Operation::Restore, Outcome::Completed));
-        assert_eq!(
-            drain(&mut rx),
-            [
-                "operation restore",
-                "phase restoring",
-                "progress property",
-                "progress property",
-                "progress property",
-                "operation restore completed",
-            ]
-        );
-        assert_eq!(sink.live.lock().unwrap().progress.files_done, 3);
+    async fn a_restore_prune_or_check_shows_its_progress_in_the_property_alone() {
+        for (kind, phase) in [
+            (Operation::Restore, Phase::Restoring),
+            (Operation::Prune, Phase::Pruning),
+            (Operation::Check, Phase::Checking),
+        ] {
+            let (mut sink, mut rx, _) = sink();
+            sink.handle(&operation(kind));
+            sink.handle(&Event::PhaseChanged(phase));
+            sink.handle(&progress(1));
+            sink.handle(&progress(2));
+            tokio::time::advance(PROGRESS_INTERVAL).await;
+            sink.handle(&progress(3));
+            sink.handle(&operation_end(kind, Outcome::Completed));
+            assert_eq!(
+                drain(&mut rx),
+                [
+                    format!("operation {kind}"),
+                    format!("phase {}", Phase::property_value(Some(phase))),
+                    "progress property".into(),
+                    "progress property".into(),
+                    "progress property".into(),
+                    format!("operation {kind} completed"),
+                ]
+            );
+            assert_eq!(sink.live.lock().unwrap().progress.files_done, 3);
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,6 +28,8 @@ pub struct TerminalPrinter {
     /// log ends each backup with where restic got to.
     unlogged: Option<Progress>,
     item_errors: u64,
+    /// What runs: a prune's or check's progress is a step's, not files.
+    operation: Operation,
 }
 
 impl TerminalPrinter {
@@ -38,6 +40,7 @@ impl TerminalPrinter {
             line_drawn: false,
             unlogged: None,
             item_errors: 0,
+            operation: Operation::Backup,
         }
     }
 
@@ -82,6 +85,9 @@ impl TerminalPrinter {
             // xgettext: The live progress line's estimated time left, e.g. "ETA 1m15s".
             |s| fill(&gettext("ETA {time}"), &[("time", &duration(s))]),
         );
+        if matches!(self.operation, Operation::Prune | Operation::Check) {
+            return self.step_progress(p);
+        }
         let head = fill(
             &ngettext(
                 // xgettext: The live progress line: "  2.5%  ETA 1m15s  10/400 files  1.5 MiB/3.0 GiB". {eta} is "ETA …"; {done} of {total} files (the plural follows {total}; English says "files" even for 1), {bytes_done} of {bytes_total}. Keep the double spaces.
@@ -108,6 +114,22 @@ impl TerminalPrinter {
         } else {
             // xgettext: A progress line in the journal, when not on a terminal; {line} is the progress line.
             println!("{}", fill(&gettext("progress: {line}"), &[("line", &head)]));
+        }
+    }
+
+    /// A prune's or check's step: "37.5%  read 5% of data packs: 3 / 8 packs",
+    /// the step in restic's words.
+    fn step_progress(&mut self, p: &Progress) {
+        let percent = format!("{:5.1}%", p.percent_done * 100.0);
+        let step = p.current_files.first().map_or("", String::as_str);
+        if self.tty {
+            let room = terminal_width().saturating_sub(percent.chars().count() + 2);
+            print!("\r\x1b[2K{percent}  {}", keep_tail(step, room));
+            let _ = io::stdout().flush();
+            self.line_drawn = true;
+        } else {
+            let line = format!("{percent}  {step}");
+            println!("{}", fill(&gettext("progress: {line}"), &[("line", &line)]));
         }
     }
 
@@ -143,6 +165,7 @@ impl TerminalPrinter {
     /// The end of an operation other than a backup (a backup's is
     /// [`Self::finished`]).
     fn operation_finished(&mut self, end: &OperationEnd) {
+        self.log_unlogged();
         self.clear_line();
         print_outcome(end.outcome, &end.reason);
     }
@@ -338,6 +361,7 @@ impl EventSink for TerminalPrinter {
     fn handle(&mut self, event: &Event) {
         match event {
             Event::OperationStarted(info) => {
+                self.operation = info.operation;
                 if let Some(heading) = operation_heading(info) {
                     self.say(&heading);
                 }
@@ -377,7 +401,11 @@ impl EventSink for TerminalPrinter {
                 &gettext("Ran exec_before_snapshot: {command}"),
                 &[("command", &argv.join(" "))],
             )),
-            Event::Notice(Notice::ResticSaid(line)) => self.say(&format!("  {line}")),
+            Event::Notice(Notice::ResticSaid(line)) => {
+                // The log shows where the step before got to.
+                self.log_unlogged();
+                self.say(&format!("  {line}"))
+            }
             Event::Notice(Notice::Report(lines)) => {
                 for line in lines {
                     self.say(line);

@@ -128,13 +128,20 @@ fn as_restic_records(place: &std::path::Path) -> std::path::PathBuf {
 
 /// `restic prune`. Call it as [`with_password`] says.
 pub fn prune(config: &Config) -> Command {
-    with_password(config, &["prune"])
+    with_step_progress(with_password(config, &["prune"]))
+}
+
+/// restic prints the progress of each step of a prune or check also on a
+/// pipe (`restic::step`).
+fn with_step_progress(mut cmd: Command) -> Command {
+    cmd.env("RESTIC_PROGRESS_FPS", super::step::REPORTS_PER_SECOND);
+    cmd
 }
 
 /// `restic check`, reading `check_read_data_subset` of the data if set.
 /// Call it as [`with_password`] says.
 pub fn check(config: &Config) -> Command {
-    let mut cmd = with_password(config, &["check"]);
+    let mut cmd = with_step_progress(with_password(config, &["check"]));
     if let Some(subset) = &config.check_read_data_subset {
         cmd.arg(format!("--read-data-subset={subset}"));
     }

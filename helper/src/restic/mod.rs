@@ -10,3 +10,4 @@ pub mod plain;
 pub mod prune;
 pub mod runner;
 pub mod snapshots;
+pub mod step;

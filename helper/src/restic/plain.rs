@@ -3,9 +3,11 @@
 //! code. Nothing here is trusted: stdout is kept up to [`MAX_STDOUT_BYTES`],
 //! stderr's first [`STDERR_HEAD_LINES`] and last lines, each line bounded.
 //!
-//! Unlike a backup, these print no progress for long stretches (a prune or
-//! a check of a large repository, with restic 0.14 on a pipe), so there is
-//! no stall watchdog: only a Stop ends them early.
+//! Unlike a backup, these may print nothing for long stretches (a step of a
+//! prune or a check of a large repository whose total restic cannot tell
+//! yet; forget not at all), so there is no stall watchdog: only a Stop ends
+//! them early. The progress lines of prune's and check's steps
+//! (`restic::step`) are passed on, and not kept.
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -19,6 +21,7 @@ use super::failure::{classify, ResticFailure, StderrTail};
 use super::lines::BoundedLines;
 use super::message::{parse_line, ExitError, Message, Parsed};
 use super::runner::ChildGuard;
+use super::step;
 use crate::priority;
 use crate::privileges::caps::CapSet;
 
@@ -200,8 +203,9 @@ pub async fn run_with_caps<F: FnMut(&str) + ?Sized>(
     Ok(run)
 }
 
-/// Reads `pipe` to its end, keeping at most `limit` bytes; says whether
-/// there was more. Each short line is also sent to `said` as it comes
+/// Reads `pipe` to its end, keeping at most `limit` bytes of it besides
+/// its step progress lines ([`step`]); says whether there was more. Each
+/// short line is also sent to `said` as it comes
 /// (what prune and check are doing); none is waited for: a full channel
 /// drops them.
 async fn read_bounded(
@@ -224,15 +228,24 @@ async fn read_bounded(
                 if n > room {
                     truncated = true;
                 }
-                let scan_from = kept.len();
+                let mut scan_from = kept.len();
                 kept.extend_from_slice(&chunk[..n.min(room)]);
-                for at in (scan_from..kept.len()).filter(|&i| kept[i] == b'\n') {
+                while let Some(at) = kept[scan_from..].iter().position(|&b| b == b'\n') {
+                    let at = scan_from + at;
                     let line = &kept[line_start..at];
+                    let progress = step::is_progress(line);
                     if line.len() <= MAX_SAID_BYTES {
                         let text = String::from_utf8_lossy(line);
                         let _ = said.try_send(text.trim_end_matches('\r').to_owned());
                     }
-                    line_start = at + 1;
+                    if progress {
+                        // Passed on, not kept: a check of days prints one a
+                        // second, and what is kept is read for its verdict.
+                        kept.drain(line_start..=at);
+                    } else {
+                        line_start = at + 1;
+                    }
+                    scan_from = line_start;
                 }
             }
         }
@@ -277,6 +290,33 @@ mod tests {
         assert_eq!(run.stderr_tail.lines().last().unwrap(), "line 199");
         assert_eq!(run.exit_error.as_ref().unwrap().code, 12);
         assert_eq!(run.failure(), ResticFailure::WrongPassword);
+    }
+
+    #[tokio::test]
+    async fn step_progress_is_passed_on_but_not_kept() {
+        let (_tx, stop) = watch::channel(false);
+        // As restic 0.14 prints a check on a pipe with RESTIC_PROGRESS_FPS.
+        let script =
+            "printf 'check snapshots, trees and blobs\\n[0:00] 0.00%%  0 / 3 snapshots\\n'; \
+                      printf '[0:01] 100.00%%  3 / 3 snapshots\\n\\nno errors were found\\n'";
+        let mut said = Vec::new();
+        let run = run(sh(script), stop, &mut |l| said.push(l.to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(
+            said,
+            [
+                "check snapshots, trees and blobs",
+                "[0:00] 0.00%  0 / 3 snapshots",
+                "[0:01] 100.00%  3 / 3 snapshots",
+                "",
+                "no errors were found"
+            ]
+        );
+        assert_eq!(
+            run.stdout_text(),
+            "check snapshots, trees and blobs\n\nno errors were found\n"
+        );
     }
 
     #[tokio::test]

@@ -1,13 +1,14 @@
 //! forget, prune and check: one restic command each, bracketed by
 //! `OperationStarted` and `OperationFinished`, with their working phase in
-//! between. No Progress, no item errors, no `Started`/`Finished` (those are
-//! a backup's). How each ended is judged from restic's exit code and what
-//! it printed (`restic::{forget, prune, check}`), never from the exit code
-//! alone.
+//! between. Prune and check have the progress of their steps, in the
+//! Progress property only (the Progress signal is a backup's); no item
+//! errors, no `Started`/`Finished` (those are a backup's). How each ended
+//! is judged from restic's exit code and what it printed
+//! (`restic::{forget, prune, check}`), never from the exit code alone.
 
 use std::path::Path;
 
-use igotchuu_dbus::{Operation, Outcome, RunCondition};
+use igotchuu_dbus::{Operation, Outcome, Progress, RunCondition};
 use tokio::sync::watch;
 
 use super::{begin, end, plural};
@@ -17,12 +18,17 @@ use crate::i18n::{gettext, ngettext_n};
 use crate::restic::check::{self, Verdict};
 use crate::restic::failure::ResticFailure;
 use crate::restic::forget::{self, ForgetReport};
+use crate::restic::message::clean_text;
 use crate::restic::plain::{self, PlainRun};
+use crate::restic::step::{self, StepProgress};
 use crate::restic::{command, prune};
 use crate::state::damage;
 
-/// How many of restic's lines a prune or check passes on.
+/// How many of restic's lines a prune or check passes on (besides the
+/// progress of its steps).
 const SAID_PASSED: usize = 200;
+/// The longest step name shown with its progress.
+const MAX_STEP_BYTES: usize = 200;
 /// How many forgotten snapshots the terminal lists; the rest are counted.
 const LISTED_IN_RUN: usize = 20;
 
@@ -201,16 +207,49 @@ pub fn listing(lines: &[forget::SnapshotLine], count: usize, shown: usize) -> Ve
 }
 
 /// Passes what restic says it is doing on to the terminal and the log
-/// (prune and check can take hours, and say little).
+/// (prune and check can take hours, and say little), and the progress of
+/// each of their steps as the operation's Progress: the step's fraction,
+/// what it counts, and the step itself in `current_files` ("read 5% of
+/// data packs: 3 / 8 packs"), in restic's words.
 fn passing_on(events: &mut EventBus) -> impl FnMut(&str) + '_ {
+    let started = std::time::Instant::now();
     let mut passed = 0;
+    let mut step = String::new();
     move |line: &str| {
         let line = line.trim_end();
-        if line.is_empty() || passed >= SAID_PASSED {
+        if let Some(p) = step::parse(line) {
+            events.publish(Event::Progress(step_progress(&step, &p, started.elapsed())));
+            return;
+        }
+        if line.is_empty() {
+            return;
+        }
+        step = clean_text(line, MAX_STEP_BYTES);
+        if passed >= SAID_PASSED {
             return;
         }
         passed += 1;
         events.publish(Event::Notice(Notice::ResticSaid(line.to_owned())));
+    }
+}
+
+/// A step's progress line as the operation's Progress.
+fn step_progress(step: &str, p: &StepProgress, elapsed: std::time::Duration) -> Progress {
+    let counted = if p.total > 0 {
+        format!("{} / {} {}", p.done, p.total, p.unit)
+    } else {
+        format!("{} {}", p.done, p.unit)
+    };
+    let shown = if step.is_empty() {
+        counted
+    } else {
+        format!("{step}: {counted}")
+    };
+    Progress {
+        seconds_elapsed: elapsed.as_secs(),
+        percent_done: p.fraction,
+        current_files: vec![shown],
+        ..Progress::default()
     }
 }
 

@@ -137,6 +137,11 @@ impl RunningPage {
         }
         let eta = match (phase, p.eta_seconds()) {
             (Phase::Forgetting | Phase::Pruning | Phase::Checking, Some(s)) => format::eta(s),
+            // A prune's or check's step, in restic's words:
+            // "read 5% of data packs: 3 / 8 packs".
+            (Phase::Pruning | Phase::Checking, None) if !p.current_files.is_empty() => {
+                p.current_files[0].clone()
+            }
             (Phase::Forgetting | Phase::Pruning | Phase::Checking, None) => {
                 gettext("This can take a while…")
             }
@@ -180,7 +185,8 @@ impl RunningPage {
         };
         imp.elapsed_row.set_value(&format::duration(elapsed));
 
-        self.show_current(&p.current_files);
+        // A prune's or check's step is the line under the bar, not a file.
+        self.show_current(if counts { &p.current_files } else { &[] });
         self.show_errors(state);
     }
 
