@@ -32,6 +32,7 @@ use commands::operation::Mode;
 use igotchuu_dbus::Operation;
 
 fn main() -> ExitCode {
+    restore::as_caller::forbid_dumping_early();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     // `serve` speaks to the bus and the journal only, in English.

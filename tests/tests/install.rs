@@ -67,7 +67,8 @@ fn file(path: impl Into<String>, mode: u32, source: Option<&str>) -> Expected {
 /// and the translations.
 fn helper_files(unitdir: &str) -> Vec<Expected> {
     let mut v = vec![
-        file("/usr/bin/igotchuu", 0o755, None),
+        // Unreadable for users, so that what runs as them is never dumpable.
+        file("/usr/bin/igotchuu", 0o711, None),
         file(
             "/usr/share/dbus-1/system.d/com.nyantec.IGotChuu.conf",
             0o644,

@@ -384,6 +384,14 @@ impl EventSink for TerminalPrinter {
             }
             Event::PhaseChanged(phase) => {
                 self.log_unlogged();
+                // `watch` hears no OperationStarted: an operation's own
+                // phase says which one runs (the shared ones do not).
+                if !matches!(
+                    phase,
+                    Phase::Preparing | Phase::Stopping | Phase::CleaningUp
+                ) {
+                    self.operation = igotchuu_dbus::follow::operation_of_phase(*phase);
+                }
                 self.say(&phase_text(*phase))
             }
             Event::Notice(Notice::StaleSnapshotRemoved { path }) => self.say(&fill(

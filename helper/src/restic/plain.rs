@@ -223,6 +223,8 @@ async fn read_bounded(
     loop {
         match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => return (kept, truncated),
+            // Once cut, nothing more is kept: what is kept stays a prefix.
+            Ok(_) if truncated => {}
             Ok(n) => {
                 let room = limit - kept.len();
                 if n > room {

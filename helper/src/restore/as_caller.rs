@@ -107,7 +107,10 @@ pub fn destination(user: &Credentials, target: &Path, path: &Path) -> Result<Pat
     }
 }
 
-/// The look's exit code and what it printed; killed after `timeout`.
+/// The look's exit code and what it printed. Nothing here waits without
+/// a deadline: a look stuck in a file system the caller serves (their own
+/// FUSE mount that never answers) is not ended even by SIGKILL, and a
+/// caller who got hold of its stdout could keep the pipe open.
 fn finish(mut child: Child, timeout: Duration) -> Result<(Option<i32>, Vec<u8>), String> {
     let started = Instant::now();
     let status = loop {
@@ -115,21 +118,54 @@ fn finish(mut child: Child, timeout: Duration) -> Result<(Option<i32>, Vec<u8>),
             Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(5)),
             Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                abandon(child);
                 return Err(format!("no answer within {} s", timeout.as_secs()));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => {
+                abandon(child);
+                return Err(e.to_string());
+            }
         }
     };
     let mut answer = Vec::new();
     if let Some(out) = child.stdout.take() {
-        // It has exited: what it wrote is in the pipe, and the pipe ends.
-        out.take(MAX_ANSWER)
-            .read_to_end(&mut answer)
-            .map_err(|e| e.to_string())?;
+        // It has exited, so what it wrote is in the pipe: read what is
+        // there, never wait for more.
+        rustix::fs::fcntl_setfl(&out, rustix::fs::OFlags::NONBLOCK).map_err(|e| e.to_string())?;
+        match out.take(MAX_ANSWER).read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.to_string()),
+        }
     }
     Ok((status.code(), answer))
+}
+
+/// Kills `child`'s process group and leaves the reaping to a thread of
+/// its own, which may wait for as long as the kernel keeps it.
+fn abandon(mut child: Child) {
+    let group = Pid::from_raw(-(child.id() as i32));
+    let _ = nix::sys::signal::kill(group, Signal::SIGKILL);
+    let _ = child.kill();
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+}
+
+/// The copy and the look run as the caller, who may ptrace them or open
+/// their `/proc` files (their stdout, the helper's mount namespace) while
+/// they are dumpable, as every program is right after exec unless it is
+/// installed unreadable (meson installs the helper 0711). So they make
+/// themselves undumpable before anything else, even the parsing of the
+/// command line; and again where they begin (`forbid_dumping`), so that
+/// it is never missed.
+pub fn forbid_dumping_early() {
+    let hidden = std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == OsStr::new("restore-copy") || a == OsStr::new("restore-destination"));
+    if hidden {
+        let _ = super::copier::forbid_dumping();
+    }
 }
 
 /// `igotchuu restore-destination TARGET NAME`, as the caller: prints the
@@ -151,5 +187,40 @@ pub fn look(target: &Path, name: &OsStr) -> u8 {
             let _ = write!(out, "{}", e.why);
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Child {
+        Command::new("sh")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_look_whose_pipe_someone_else_holds_is_not_waited_for() {
+        // The answer, then a process that keeps stdout open for long.
+        let started = Instant::now();
+        let look = sh("echo 3; sleep 30 & exit 0");
+        let group = Pid::from_raw(-(look.id() as i32));
+        let ended = finish(look, LOOK_TIMEOUT);
+        let _ = nix::sys::signal::kill(group, Signal::SIGKILL);
+        let (code, answer) = ended.unwrap();
+        assert_eq!((code, answer.as_slice()), (Some(0), &b"3\n"[..]));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_look_that_does_not_end_is_given_up() {
+        let started = Instant::now();
+        let e = finish(sh("sleep 30"), Duration::from_millis(200)).unwrap_err();
+        assert!(e.contains("no answer within"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -18,7 +18,7 @@ use crate::i18n::{gettext, ngettext_n};
 use crate::restic::check::{self, Verdict};
 use crate::restic::failure::ResticFailure;
 use crate::restic::forget::{self, ForgetReport};
-use crate::restic::message::clean_text;
+use crate::restic::message::{clean_text, MAX_TEXT_BYTES};
 use crate::restic::plain::{self, PlainRun};
 use crate::restic::step::{self, StepProgress};
 use crate::restic::{command, prune};
@@ -229,7 +229,8 @@ fn passing_on(events: &mut EventBus) -> impl FnMut(&str) + '_ {
             return;
         }
         passed += 1;
-        events.publish(Event::Notice(Notice::ResticSaid(line.to_owned())));
+        let said = clean_text(line, MAX_TEXT_BYTES);
+        events.publish(Event::Notice(Notice::ResticSaid(said)));
     }
 }
 

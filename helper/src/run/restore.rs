@@ -40,6 +40,8 @@ use crate::bus::browse::RESTORE_ROOT as ROOT;
 
 /// How long the copier gets to end after SIGTERM.
 const COPIER_GRACE: Duration = Duration::from_secs(10);
+/// How long a copier is waited for after SIGKILL.
+const KILLED_GRACE: Duration = Duration::from_secs(30);
 /// How long restic mount gets to show the snapshot in `ids/`.
 const SNAPSHOT_SHOWN: Duration = Duration::from_secs(60);
 /// How long the copier's pipe is read after it exited.
@@ -192,6 +194,12 @@ async fn run_copier(
     let stall_after = stall_timeout.unwrap_or(NEVER);
     let stall = tokio::time::sleep(stall_after);
     tokio::pin!(stall);
+    // A killed copier stuck in a file system the caller serves (a FUSE
+    // mount of theirs as the target, that never answers) does not end even
+    // on SIGKILL: the run does not wait for it beyond this.
+    let given_up = tokio::time::sleep(NEVER);
+    tokio::pin!(given_up);
+    let mut abandoned = false;
     loop {
         let next = async {
             match lines.as_mut() {
@@ -227,6 +235,12 @@ async fn run_copier(
                 tracing::warn!("the restore's copy said nothing for {stall_after:?}; killing it");
                 heard.stalled = Some(stall_after);
                 signal_group(&child, Signal::SIGKILL);
+                given_up.as_mut().reset(tokio::time::Instant::now() + KILLED_GRACE);
+            }
+            () = &mut given_up, if status.is_none() => {
+                tracing::warn!("the restore's copy did not end {KILLED_GRACE:?} after SIGKILL; leaving it");
+                abandoned = true;
+                break;
             }
             changed = stop.changed(), if !stopped => {
                 if changed.is_err() || *stop.borrow() {
@@ -235,6 +249,7 @@ async fn run_copier(
                     let grace = tokio::time::timeout(COPIER_GRACE, child.wait()).await;
                     if grace.is_err() {
                         signal_group(&child, Signal::SIGKILL);
+                        given_up.as_mut().reset(tokio::time::Instant::now() + KILLED_GRACE);
                     }
                 }
             }
@@ -242,6 +257,12 @@ async fn run_copier(
         if status.is_some() && lines.is_none() {
             break;
         }
+    }
+    if abandoned {
+        // Reaped whenever the kernel lets it go.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
     }
     let code = match status {
         Some(Ok(s)) => s.code(),
