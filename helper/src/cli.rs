@@ -129,14 +129,16 @@ pub enum Command {
         #[arg(long)]
         in_place: bool,
     },
-    /// Copy SOURCE to DEST; what a restore into a folder runs as the
-    /// person who asked for it.
+    /// Copy a restore's files into a folder; what a restore into a folder
+    /// runs as the person who asked for it. Its paths come in the
+    /// environment, never in the command line that every user can read.
     #[command(hide = true)]
-    RestoreCopy { source: PathBuf, dest: PathBuf },
-    /// Print the first free name for a copy of NAME in TARGET; what a
-    /// restore into a folder runs as the person who asked for it.
+    RestoreCopy,
+    /// Print the first free name for a restore's copy; what a restore
+    /// into a folder runs as the person who asked for it (paths in the
+    /// environment, as for restore-copy).
     #[command(hide = true)]
-    RestoreDestination { target: PathBuf, name: OsString },
+    RestoreDestination,
     /// Check the configuration and print it with the profile applied and
     /// secrets hidden.
     CheckConfig,

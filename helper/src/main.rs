@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     // `serve` speaks to the bus and the journal only, in English.
     if !matches!(
         cli.command,
-        Command::Serve | Command::RestoreCopy { .. } | Command::RestoreDestination { .. }
+        Command::Serve | Command::RestoreCopy | Command::RestoreDestination
     ) {
         i18n::init();
     }
@@ -65,10 +65,8 @@ fn main() -> ExitCode {
                 target: target.clone(),
             }),
         ),
-        Command::RestoreCopy { source, dest } => commands::restore::copy(source, dest),
-        Command::RestoreDestination { target, name } => {
-            commands::restore::destination(target, name)
-        }
+        Command::RestoreCopy => commands::restore::copy(),
+        Command::RestoreDestination => commands::restore::destination(),
         Command::CheckConfig => commands::config::check(&cli),
         Command::Watch { start, timeout } => commands::watch::run(commands::watch::Options {
             start: *start,

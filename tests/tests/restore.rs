@@ -954,6 +954,14 @@ fn stop_the_copier(w: &BusFixture) -> i32 {
         })
     });
     signal(copier, nix::sys::signal::SIGSTOP).unwrap();
+    // What it copies is the caller's business: not in the command line,
+    // which every local user may read.
+    let cmdline = igotchuu_e2e::procs::cmdline(copier).unwrap_or_default();
+    let fixture = w.fx.path("home");
+    assert!(
+        !cmdline.contains(fixture.to_str().unwrap()) && !cmdline.contains("/ids/"),
+        "{cmdline}"
+    );
     copier
 }
 

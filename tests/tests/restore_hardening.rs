@@ -144,9 +144,9 @@ fn the_copier_cannot_be_inspected_by_the_user_it_runs_as() {
     let (_read, write) = full_pipe();
     let mut copier = Command::new(helper_bin());
     copier
-        .args(["restore-copy", "--"])
-        .arg(&source)
-        .arg(into.join("data"))
+        .arg("restore-copy")
+        .env("IGOTCHUU_COPY_SOURCE", &source)
+        .env("IGOTCHUU_COPY_DEST", into.join("data"))
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))
         .stderr(Stdio::null());

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::restore::as_caller;
+
 use igotchuu_dbus::SnapshotInfo;
 
 use super::Setup;
@@ -106,12 +108,18 @@ fn print_list(list: &[SnapshotInfo]) {
     }
 }
 
-/// `igotchuu restore-copy SOURCE DEST`, as the caller.
-pub fn copy(source: &Path, dest: &Path) -> u8 {
-    crate::restore::copier::run(source, dest)
+/// `igotchuu restore-copy`, as the caller.
+pub fn copy() -> u8 {
+    match as_caller::paths(as_caller::COPY) {
+        Some([source, dest]) => crate::restore::copier::run(Path::new(&source), Path::new(&dest)),
+        None => 2,
+    }
 }
 
-/// `igotchuu restore-destination TARGET NAME`, as the caller.
-pub fn destination(target: &Path, name: &std::ffi::OsStr) -> u8 {
-    crate::restore::as_caller::look(target, name)
+/// `igotchuu restore-destination`, as the caller.
+pub fn destination() -> u8 {
+    match as_caller::paths(as_caller::LOOK) {
+        Some([target, name]) => as_caller::look(Path::new(&target), &name),
+        None => 2,
+    }
 }

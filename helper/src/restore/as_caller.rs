@@ -20,25 +20,39 @@ use crate::privileges;
 use crate::privileges::caps::{Cap, CapSet};
 use crate::restic::message::clean_text;
 
+/// The environment variables that carry the copy's paths (source, then
+/// destination) and the look's (target folder, then name). Not the
+/// command line: every local user may read that in `/proc`, and the
+/// paths are the caller's business.
+pub const COPY: [&str; 2] = ["IGOTCHUU_COPY_SOURCE", "IGOTCHUU_COPY_DEST"];
+pub const LOOK: [&str; 2] = ["IGOTCHUU_LOOK_TARGET", "IGOTCHUU_LOOK_NAME"];
+
 /// How long the look at the target may take: a folder on a hung network
 /// or FUSE file system must not hold the bus call for ever.
 const LOOK_TIMEOUT: Duration = Duration::from_secs(20);
 /// The most of the look's answer read.
 const MAX_ANSWER: u64 = 8 * 1024;
 
-/// `/proc/self/exe` with `args`, to run as `user`: its groups, gid and uid
+/// `/proc/self/exe SUBCOMMAND` with `paths` in the environment variables
+/// `names` ([`COPY`], [`LOOK`]), to run as `user`: its groups, gid and uid
 /// set, then no capabilities (root keeps the ones to read and write every
 /// file), its own process group (signalled as one), and SIGTERM when the
 /// helper dies (the change of user cleared that). Environment, folder and
 /// standard input are the helper's own, never the caller's.
-pub fn command(user: &Credentials, args: &[&OsStr]) -> Command {
+pub fn command(
+    user: &Credentials,
+    subcommand: &str,
+    names: [&str; 2],
+    paths: [&OsStr; 2],
+) -> Command {
     // Not current_exe(): after a package upgrade (or a rebuild) its path
     // names another binary, or none; /proc/self/exe is still this one.
     let mut cmd = Command::new("/proc/self/exe");
-    cmd.args(args)
+    cmd.arg(subcommand)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("LANG", "C.UTF-8")
+        .envs(names.into_iter().zip(paths))
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -86,12 +100,9 @@ pub fn destination(user: &Credentials, target: &Path, path: &Path) -> Result<Pat
     };
     let child = command(
         user,
-        &[
-            OsStr::new("restore-destination"),
-            OsStr::new("--"),
-            target.as_os_str(),
-            name,
-        ],
+        "restore-destination",
+        LOOK,
+        [target.as_os_str(), name],
     )
     .spawn()
     .map_err(|e| not_looked(e.to_string()))?;
@@ -168,9 +179,22 @@ pub fn forbid_dumping_early() {
     }
 }
 
-/// `igotchuu restore-destination TARGET NAME`, as the caller: prints the
-/// free slot ([`args::slot_path`]) and exits 0, or prints why not and
-/// exits 1.
+/// The two paths of [`COPY`] or [`LOOK`] from the environment; `None`,
+/// said on stderr, when one is missing.
+pub fn paths(names: [&str; 2]) -> Option<[std::ffi::OsString; 2]> {
+    let [a, b] = names.map(std::env::var_os);
+    match (a, b) {
+        (Some(a), Some(b)) => Some([a, b]),
+        _ => {
+            eprintln!("igotchuu: {} and {} must be set", names[0], names[1]);
+            None
+        }
+    }
+}
+
+/// `igotchuu restore-destination`, as the caller, for TARGET and NAME
+/// ([`LOOK`]): prints the free slot ([`args::slot_path`]) and exits 0, or
+/// prints why not and exits 1.
 pub fn look(target: &Path, name: &OsStr) -> u8 {
     use std::io::Write;
     let mut out = io::stdout().lock();

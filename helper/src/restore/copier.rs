@@ -1,4 +1,5 @@
-//! `igotchuu restore-copy SOURCE DEST` (hidden): the copy of a restore
+//! `igotchuu restore-copy` (hidden; SOURCE and DEST in the environment,
+//! `as_caller::COPY`): the copy of a restore
 //! into a folder, run by the helper as the caller (their uid, gid and
 //! groups, no capabilities, no_new_privs). SOURCE is in the repository's
 //! FUSE mount, which keeps the kernel's permission checks, so the copy

@@ -15,7 +15,6 @@
 
 mod in_place;
 
-use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -354,12 +353,9 @@ fn spawn_copier(
 ) -> io::Result<tokio::process::Child> {
     let cmd = as_caller::command(
         user,
-        &[
-            OsStr::new("restore-copy"),
-            OsStr::new("--"),
-            source.as_os_str(),
-            dest.as_os_str(),
-        ],
+        "restore-copy",
+        as_caller::COPY,
+        [source.as_os_str(), dest.as_os_str()],
     );
     tokio::process::Command::from(cmd).spawn()
 }
