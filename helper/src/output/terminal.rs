@@ -79,15 +79,19 @@ impl TerminalPrinter {
         }
         self.last_progress = Some(now);
         self.unlogged = None;
+        let tail = p.current_files.first().map_or("", String::as_str);
+        if matches!(self.operation, Operation::Prune | Operation::Check) {
+            // A step: "37.5%  read 5% of data packs: 3 / 8 packs", the step
+            // in restic's words, also in the log.
+            let percent = format!("{:5.1}%", p.percent_done * 100.0);
+            return self.draw(&percent, tail, &format!("{percent}  {tail}"));
+        }
         let eta = p.eta_seconds().map_or_else(
             // xgettext: The live progress line's estimated time left, unknown.
             || gettext("ETA unknown"),
             // xgettext: The live progress line's estimated time left, e.g. "ETA 1m15s".
             |s| fill(&gettext("ETA {time}"), &[("time", &duration(s))]),
         );
-        if matches!(self.operation, Operation::Prune | Operation::Check) {
-            return self.step_progress(p);
-        }
         let head = fill(
             &ngettext(
                 // xgettext: The live progress line: "  2.5%  ETA 1m15s  10/400 files  1.5 MiB/3.0 GiB". {eta} is "ETA …"; {done} of {total} files (the plural follows {total}; English says "files" even for 1), {bytes_done} of {bytes_total}. Keep the double spaces.
@@ -104,32 +108,24 @@ impl TerminalPrinter {
                 ("bytes_total", &bytes(p.total_bytes)),
             ],
         );
+        // The current file is for the live line only.
+        self.draw(&head, tail, &head);
+    }
+
+    /// On a terminal the live line, `head` then as much of the end of
+    /// `tail` as fits; otherwise `logged` as a line of the log.
+    fn draw(&mut self, head: &str, tail: &str, logged: &str) {
         if self.tty {
-            let width = terminal_width();
-            let room = width.saturating_sub(head.chars().count() + 2);
-            let current = p.current_files.first().map_or("", String::as_str);
-            print!("\r\x1b[2K{head}  {}", keep_tail(current, room));
+            let room = terminal_width().saturating_sub(head.chars().count() + 2);
+            print!("\r\x1b[2K{head}  {}", keep_tail(tail, room));
             let _ = io::stdout().flush();
             self.line_drawn = true;
         } else {
             // xgettext: A progress line in the journal, when not on a terminal; {line} is the progress line.
-            println!("{}", fill(&gettext("progress: {line}"), &[("line", &head)]));
-        }
-    }
-
-    /// A prune's or check's step: "37.5%  read 5% of data packs: 3 / 8 packs",
-    /// the step in restic's words.
-    fn step_progress(&mut self, p: &Progress) {
-        let percent = format!("{:5.1}%", p.percent_done * 100.0);
-        let step = p.current_files.first().map_or("", String::as_str);
-        if self.tty {
-            let room = terminal_width().saturating_sub(percent.chars().count() + 2);
-            print!("\r\x1b[2K{percent}  {}", keep_tail(step, room));
-            let _ = io::stdout().flush();
-            self.line_drawn = true;
-        } else {
-            let line = format!("{percent}  {step}");
-            println!("{}", fill(&gettext("progress: {line}"), &[("line", &line)]));
+            println!(
+                "{}",
+                fill(&gettext("progress: {line}"), &[("line", logged)])
+            );
         }
     }
 
