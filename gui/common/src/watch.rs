@@ -55,6 +55,8 @@ pub struct Watcher {
     retry_at: Option<Instant>,
     /// Whether the current outage was logged (once) and reported.
     outage_reported: bool,
+    /// Said once: the first connection, after which nothing is missed.
+    connected_once: bool,
 }
 
 enum Link {
@@ -98,6 +100,7 @@ impl Watcher {
             backoff: FIRST_BACKOFF,
             retry_at: None,
             outage_reported: false,
+            connected_once: false,
         }
     }
 
@@ -145,7 +148,11 @@ impl Watcher {
             Ok((conn, messages, owner)) => {
                 if self.outage_reported {
                     tracing::info!("connected to the system bus again");
+                } else if !self.connected_once {
+                    // From here on no signal of the helper's is missed.
+                    tracing::info!("listening to the backup helper on the system bus");
                 }
+                self.connected_once = true;
                 self.backoff = FIRST_BACKOFF;
                 self.retry_at = None;
                 self.outage_reported = false;
