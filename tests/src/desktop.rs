@@ -476,6 +476,9 @@ impl UserState {
     }
 }
 
+/// What the tray logs once it follows the helper: no signal is missed after.
+const LISTENING: &str = "listening to the backup helper on the system bus";
+
 impl Tray {
     /// Starts the tray. `state_dir` is the helper's state directory (for
     /// the history); `gui` the program "Open igotchuu" starts.
@@ -544,12 +547,16 @@ impl Tray {
             .stdout(Stdio::null())
             .stderr(file);
         let process = Guarded::spawn("igotchuu-tray", &mut cmd);
-        Tray {
+        let tray = Tray {
             process,
             log,
             _dir: dir,
             _home: home,
-        }
+        };
+        // Its icon may be registered before it follows the system bus; a
+        // run the test starts in between would never reach it.
+        tray.wait_for_log(LISTENING);
+        tray
     }
 
     pub fn pid(&self) -> u32 {
