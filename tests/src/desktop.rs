@@ -477,7 +477,7 @@ impl UserState {
 }
 
 /// What the tray logs once it follows the helper: no signal is missed after.
-const LISTENING: &str = "listening to the backup helper on the system bus";
+pub const LISTENING: &str = "listening to the backup helper on the system bus";
 
 impl Tray {
     /// Starts the tray. `state_dir` is the helper's state directory (for

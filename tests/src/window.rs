@@ -236,13 +236,33 @@ impl Gui {
                 }
             });
         }
-        Gui {
+        let mut gui = Gui {
             process,
             lines,
             seen: 0,
             log,
             _dir: dir,
-        }
+        };
+        gui.wait_settled();
+        gui
+    }
+
+    /// Waits until the window follows the system bus (after which it misses
+    /// none of the helper's signals), says it cannot reach it, or exits
+    /// (a second launch hands over). Its first frame may come before it
+    /// follows the bus; a run a test starts in between would go unseen.
+    fn wait_settled(&mut self) {
+        crate::wait::until(
+            "the window to follow the system bus, or to exit",
+            crate::wait::DEADLINE,
+            || {
+                let log = self.log();
+                let settled = log.contains(crate::desktop::LISTENING)
+                    || log.contains("cannot reach the system bus")
+                    || !self.process.running();
+                settled.then_some(())
+            },
+        );
     }
 
     pub fn pid(&self) -> u32 {
