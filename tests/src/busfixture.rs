@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use igotchuu_dbus::proxy::Igotchuu1Proxy;
+use zbus::proxy::CacheProperties;
+
 use crate::fixture::{write_file, Fixture};
+use crate::helper::Running;
 use crate::polkit::{Polkit, Rule};
 use crate::sysbus::{Activation, BusOptions, SystemBus};
 
@@ -47,6 +51,32 @@ impl BusFixture {
         fx.env.use_bus(bus.address());
         let polkit = Polkit::with_rules(&bus, &setup.rules);
         BusFixture { polkit, bus, fx }
+    }
+
+    /// `igotchuu serve`, returned once it owns the name. Until Start it
+    /// sends nothing, so a client that subscribes now misses none of a run.
+    pub fn serve(&self) -> Running {
+        let run = self.fx.env.spawn(&["serve"]);
+        crate::block_on(async {
+            let conn = self.bus.connect().await;
+            self.bus
+                .wait_owner(&conn, igotchuu_dbus::BUS_NAME, crate::wait::DEADLINE)
+                .await;
+        });
+        run
+    }
+
+    /// Root calls Start on the helper ("Back up now"), which must accept.
+    pub fn start_as_root(&self) {
+        crate::block_on(async {
+            let conn = self.bus.connect().await;
+            let helper = Igotchuu1Proxy::builder(&conn)
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await
+                .expect("proxy");
+            helper.start().await.expect("root may start");
+        });
     }
 
     /// Makes the backup take a while and report often: `n` small files in

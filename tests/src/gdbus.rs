@@ -11,6 +11,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::iface::{interface_members, Members};
+use crate::procs;
+use crate::standin::match_rules_of;
 use crate::sysbus::{require_tool, SystemBus};
 use crate::wait;
 
@@ -335,6 +337,14 @@ pub fn parse_monitor_line(line: &str) -> Option<Result<MonitorLine, String>> {
 }
 
 /// `gdbus monitor --system --dest NAME`, killed on drop.
+///
+/// gdbus watches NAME and subscribes to its owner's unique name only once it
+/// sees that owner (and without waiting for the bus's answer); with no owner
+/// it has no subscription at all. So a monitor is started on a name that
+/// has an owner which has sent nothing yet that the test wants (such as
+/// `igotchuu serve` before Start), and [`GdbusMonitor::start`] returns once
+/// the bus daemon holds gdbus's match rule. The bus must let root read its
+/// statistics ([`stats_policy`](crate::standin::stats_policy)).
 pub struct GdbusMonitor {
     child: Option<Child>,
     out: PathBuf,
@@ -342,18 +352,17 @@ pub struct GdbusMonitor {
 }
 
 impl GdbusMonitor {
-    /// Starts watching `name`'s signals; returns once gdbus has said
-    /// whether `name` has an owner, which it does after subscribing.
+    /// Starts watching the signals of `name`'s owner; see the type.
     pub fn start(bus: &SystemBus, name: &str) -> Self {
-        Self::start_with(bus.command("gdbus"), name)
+        Self::start_with(bus, bus.command("gdbus"), name)
     }
 
     /// [`GdbusMonitor::start`] as `user` (through `runuser`).
     pub fn start_as(bus: &SystemBus, name: &str, user: &str) -> Self {
-        Self::start_with(bus.command_as(user, "gdbus"), name)
+        Self::start_with(bus, bus.command_as(user, "gdbus"), name)
     }
 
-    fn start_with(mut gdbus: std::process::Command, name: &str) -> Self {
+    fn start_with(bus: &SystemBus, mut gdbus: std::process::Command, name: &str) -> Self {
         require_tool("gdbus", "libglib2.0-bin");
         let dir = tempfile::Builder::new()
             .prefix("igotchuu-gdbus-")
@@ -371,11 +380,46 @@ impl GdbusMonitor {
             out,
             _dir: dir,
         };
-        wait::until("gdbus monitor to subscribe", wait::DEADLINE, || {
-            let t = m.text();
-            (t.contains("does not have an owner") || t.contains("is owned by")).then_some(())
-        });
+        let owner = wait::until(
+            "gdbus monitor to see the name's owner",
+            wait::DEADLINE,
+            || {
+                let t = m.text();
+                assert!(
+                    !t.contains("does not have an owner"),
+                    "{name} has no owner: gdbus monitor would subscribe only when one comes, \
+                 and miss what it sends first"
+                );
+                let line = t.lines().find(|l| l.contains("is owned by"))?;
+                Some(line.rsplit(' ').next()?.trim().to_owned())
+            },
+        );
+        let pid = m.gdbus_pid();
+        let rule = format!("sender='{owner}'");
+        wait::until(
+            "gdbus monitor's match rule on the owner",
+            wait::DEADLINE,
+            || {
+                match_rules_of(bus, pid)
+                    .iter()
+                    .any(|r| r.contains(&rule))
+                    .then_some(())
+            },
+        );
         m
+    }
+
+    /// gdbus's own pid: the child, or (through `runuser`) its descendant.
+    fn gdbus_pid(&self) -> u32 {
+        let child = self.child.as_ref().expect("running").id() as i32;
+        std::iter::once(child)
+            .chain(procs::descendants(child))
+            .find(|&p| {
+                procs::cmdline(p)
+                    .and_then(|c| c.split(' ').next().map(|a| a.ends_with("gdbus")))
+                    .unwrap_or(false)
+            })
+            .unwrap_or_else(|| panic!("no gdbus process under pid {child}")) as u32
     }
 
     /// Everything gdbus printed so far.
@@ -403,6 +447,11 @@ impl GdbusMonitor {
 impl Drop for GdbusMonitor {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // Through runuser, gdbus is its child: SIGKILL is not passed on.
+            for p in procs::descendants(c.id() as i32) {
+                // SAFETY: kill(2) with a pid and a signal number.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -38,16 +38,21 @@ const STATS: &str = "org.freedesktop.DBus.Debug.Stats";
 /// A private system bus with the repository's policy for the helper, and
 /// one like systemd's for its name (root owns it, anyone calls), so that a
 /// stand-in can answer for `igotchuu.timer`. Root may also ask the daemon
-/// for its statistics ([`match_rules_by_pid`]).
+/// for its statistics ([`match_rules_of`]).
 pub fn standin_bus() -> SystemBus {
-    let stats = format!(
-        r#"<policy user="root"><allow send_destination="org.freedesktop.DBus" send_interface="{STATS}"/></policy>"#
-    );
     SystemBus::with(BusOptions {
         polkit: false,
-        extra_policy: format!("{}\n  {stats}", open_policy(SYSTEMD_NAME)),
+        extra_policy: format!("{}\n  {}", open_policy(SYSTEMD_NAME), stats_policy()),
         ..BusOptions::default()
     })
+}
+
+/// Bus policy that lets root ask the daemon for its statistics, which
+/// [`match_rules_of`] needs.
+pub fn stats_policy() -> String {
+    format!(
+        r#"<policy user="root"><allow send_destination="org.freedesktop.DBus" send_interface="{STATS}"/></policy>"#
+    )
 }
 
 /// The match rules that the connections of process `pid` have on `bus`,

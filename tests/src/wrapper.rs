@@ -83,7 +83,13 @@ if [ -e "$REC/inject_errors" ]; then
         printf '{"message_type":"error","error":{},"during":"archival","item":"/flood/%d"}\n' $i
     done >&2
 fi
-if [ -e "$REC/tee" ] || [ -e "$REC/pause_on_status" ]; then
+if [ -e "$REC/tee" ] && [ ! -e "$REC/pause_on_status" ]; then
+    # tee(1) passes each chunk on as it comes; bash's read below takes a
+    # pipe a byte at a time, which a busy machine can slow below restic's
+    # pace (and the helper would see restic's seconds stretched).
+    exec "$REAL" "$@" > >(tee -a "$d/stdout")
+fi
+if [ -e "$REC/pause_on_status" ]; then
     # restic's stdout through a filter that copies it, or that stops restic
     # (SIGSTOP; restic stays this pid, so signals still reach it) right
     # after it has passed on the first status with progress in it (restic

@@ -11,6 +11,7 @@ use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
 use igotchuu_e2e::gdbus::{GdbusMonitor, XmlClient};
 use igotchuu_e2e::helper::exit;
 use igotchuu_e2e::iface::{read_repo_file, SEED_XML};
+use igotchuu_e2e::standin::stats_policy;
 use igotchuu_e2e::wrapper::Invocation;
 use igotchuu_e2e::{block_on, have_root, wait};
 use serde_json::Value;
@@ -97,16 +98,22 @@ fn a_seed_client_follows_a_whole_run() {
     if !have_root("a_seed_client_follows_a_whole_run") {
         return;
     }
-    let w = BusFixture::new(BusSetup::default());
+    let w = BusFixture::new(BusSetup {
+        extra_policy: stats_policy(),
+        ..BusSetup::default()
+    });
     // Long enough for restic to report progress.
     w.slow_backup(2, 1024);
     w.fx.env.set_var("RESTIC_PROGRESS_FPS", FPS);
     w.fx.wrapper.tee_stdout(true);
+    // The helper waits for Start with the name taken: gdbus subscribes to
+    // its owner before the run's first signal.
+    let helper = w.serve();
     let monitor = GdbusMonitor::start(&w.bus, igotchuu_dbus::BUS_NAME);
     let seed = XmlClient::new(&read_repo_file(SEED_XML), INTERFACE);
 
-    let done = w.fx.env.run(&["backup"]);
-    done.assert_code(exit::COMPLETED);
+    w.start_as_root();
+    helper.wait(wait::DEADLINE).assert_code(exit::COMPLETED);
     let lines = monitor.wait_for("OperationFinished", wait::DEADLINE);
 
     let all: Vec<_> = lines

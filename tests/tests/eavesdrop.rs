@@ -12,6 +12,7 @@ use igotchuu_e2e::busfixture::{BusFixture, BusSetup};
 use igotchuu_e2e::gdbus::GdbusMonitor;
 use igotchuu_e2e::helper::exit;
 use igotchuu_e2e::polkit::TempUser;
+use igotchuu_e2e::standin::stats_policy;
 use igotchuu_e2e::{have_root, wait};
 
 /// In the names of the files a private folder holds: nobody else may see it.
@@ -71,7 +72,10 @@ fn other_users_learn_how_far_and_how_it_ended_but_no_file_name() {
     }
     let admin = TempUser::new();
     admin.join("sudo");
-    let bf = BusFixture::new(BusSetup::default());
+    let bf = BusFixture::new(BusSetup {
+        extra_policy: stats_policy(),
+        ..BusSetup::default()
+    });
     // A run of a few seconds, so that restic reports progress: restic 0.18
     // prints no status at all for a backup shorter than its interval.
     bf.slow_backup(1, 512);
@@ -89,10 +93,13 @@ fn other_users_learn_how_far_and_how_it_ended_but_no_file_name() {
     }
     let place = bf.fx.path("home").display().to_string();
 
+    // The helper waits for Start with the name taken: both listen from the
+    // run's first signal.
+    let run = bf.serve();
     let nobody_hears = GdbusMonitor::start_as(&bf.bus, BUS_NAME, "nobody");
     let admin_hears = GdbusMonitor::start_as(&bf.bus, BUS_NAME, &admin.user);
     bf.fx.wrapper.hold(true);
-    let run = bf.fx.env.spawn(&["backup"]);
+    bf.start_as_root();
     let inv = bf.fx.wrapper.wait_started(1, wait::DEADLINE);
 
     // While it runs: the properties.
