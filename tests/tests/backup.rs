@@ -3,6 +3,7 @@
 //! snapshots go.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 use igotchuu_dbus::Outcome;
@@ -400,7 +401,16 @@ fn the_log_ends_with_where_restic_got_to() {
     for i in 0..300 {
         write_file(&fx.path(&format!("home/f{i:03}.txt")), b"some text\n");
     }
-    fx.env.write_spec(&fx.spec(&["home"]));
+    // Tiny files alone may all be saved before restic's first status;
+    // 1 MiB written at 512 KiB/s takes it about 2 s.
+    let mut data = vec![0u8; 1 << 20];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut data))
+        .expect("read /dev/urandom");
+    write_file(&fx.path("home/big.bin"), &data);
+    let mut spec = fx.spec(&["home"]);
+    spec.restic_args = vec!["--limit-upload".into(), "512".into()];
+    fx.env.write_spec(&spec);
     fx.env.set_var("RESTIC_PROGRESS_FPS", "60");
     fx.wrapper.tee_stdout(true);
 
