@@ -182,31 +182,27 @@ fn the_copier_cannot_be_inspected_by_the_user_it_runs_as() {
     );
 }
 
-/// `/run/igotchuu/restore/<pid>` of a process that is gone, made here
-/// (and `/run/igotchuu/restore` if it was not there, removed again).
+/// `/run/igotchuu/restore/<pid>` of a process that is gone, made here.
+/// `/run/igotchuu/restore` stays, as every restore's helper leaves it:
+/// removed, it would be gone under a parallel test (or helper) that is
+/// about to make its folder in it.
 struct LeftFolder {
     path: PathBuf,
-    made_root: bool,
 }
 
 impl LeftFolder {
     fn new(pid: u32) -> Self {
         let root = Path::new("/run/igotchuu/restore");
-        let made_root = !root.exists();
         std::fs::create_dir_all(root).unwrap();
         let path = root.join(pid.to_string());
         std::fs::create_dir(&path).unwrap();
-        LeftFolder { path, made_root }
+        LeftFolder { path }
     }
 }
 
 impl Drop for LeftFolder {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.path);
-        if self.made_root {
-            let _ = std::fs::remove_dir("/run/igotchuu/restore");
-            let _ = std::fs::remove_dir("/run/igotchuu");
-        }
     }
 }
 
