@@ -10,6 +10,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use igotchuu_dbus::{BUS_NAME, INTERFACE, OBJECT_PATH};
@@ -44,6 +45,20 @@ fn browse_mounts() -> Vec<String> {
 
 fn mounted(path: &Path) -> bool {
     browse_mounts().iter().any(|p| Path::new(p) == path)
+}
+
+/// Every helper removes, as it starts, the folders of dead helpers under
+/// [`ROOT`] (on the shared `/run`), which detaches their mounts in every
+/// namespace: the test of that removal runs alone ([`alone`]), the others
+/// ([`with_others`]) side by side.
+static HELPERS: RwLock<()> = RwLock::new(());
+
+fn with_others() -> RwLockReadGuard<'static, ()> {
+    HELPERS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    HELPERS.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Leaves nothing mounted or made under [`ROOT`], even when a test fails:
@@ -162,6 +177,7 @@ fn browse_mounts_for_everyone_with_the_files_permissions_and_close_unmounts() {
     if !have_root("browse_mounts_for_everyone_with_the_files_permissions_and_close_unmounts") {
         return;
     }
+    let _helpers = with_others();
     let (cleanup, w) = backed_up();
     let other = TempUser::new();
     let (conn, path) = browse(&cleanup, &w);
@@ -214,6 +230,7 @@ fn a_backup_runs_while_the_repository_is_mounted() {
     if !have_root("a_backup_runs_while_the_repository_is_mounted") {
         return;
     }
+    let _helpers = with_others();
     let (cleanup, w) = backed_up();
     let (conn, path) = browse(&cleanup, &w);
     let ids = |m: &Path| std::fs::read_dir(m.join("ids")).unwrap().count();
@@ -240,6 +257,7 @@ fn a_refused_caller_mounts_nothing() {
     if !have_root("a_refused_caller_mounts_nothing") {
         return;
     }
+    let _helpers = with_others();
     let (_cleanup, w) = backed_up();
     let other = TempUser::new();
     let out = as_user(
@@ -268,6 +286,7 @@ fn leaving_the_bus_and_sigterm_unmount() {
     if !have_root("leaving_the_bus_and_sigterm_unmount") {
         return;
     }
+    let _helpers = with_others();
     let (cleanup, w) = backed_up();
     let (conn, path) = browse(&cleanup, &w);
     assert!(mounted(&path));
@@ -288,6 +307,7 @@ fn a_mount_left_by_killed_processes_is_removed_by_the_next_helper() {
     if !have_root("a_mount_left_by_killed_processes_is_removed_by_the_next_helper") {
         return;
     }
+    let _helpers = alone();
     let (cleanup, w) = backed_up();
     let (conn, path) = browse(&cleanup, &w);
     let pid = helper_pid(&path);
