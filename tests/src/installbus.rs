@@ -111,7 +111,7 @@ impl PrivateBus {
         let log = std::fs::File::create(dir.path().join(LOG)).unwrap();
         let mut cmd = Command::new("dbus-daemon");
         cmd.arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--nosyslog"])
+            .args(["--nofork", "--nosyslog", "--print-address"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -122,13 +122,18 @@ impl PrivateBus {
             address: format!("unix:path={}", socket.display()),
             dir,
         };
-        // The socket exists once the daemon listens; clients that connect
+        // It prints its address once it listens (the socket exists from
+        // bind on, when a connection is still refused); clients that connect
         // before its main loop runs just wait in the kernel's queue.
         wait::until("dbus-daemon to listen", wait::DEADLINE, || {
             if let Some(status) = bus.daemon.try_wait().unwrap() {
                 panic!("dbus-daemon exited with {status}:\n{}", bus.log());
             }
-            socket.exists().then_some(())
+            let log = bus.log();
+            let printed = log
+                .lines()
+                .any(|l| l.starts_with("unix:") && l.contains(",guid="));
+            printed.then_some(())
         });
         bus
     }
