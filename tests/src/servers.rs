@@ -4,7 +4,7 @@
 //! own, key login for root). Each keeps its files in a temp dir of its own
 //! and is killed, with every process it started, when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,12 +27,55 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_listening(what: &str, addr: &str) {
-    wait::until(
-        &format!("{what} to listen on {addr}"),
+/// Starts `cmd` and waits until that process listens on 127.0.0.1:`port`.
+/// The port was only free when [`free_port`] asked: another process may
+/// have taken it since, and answer a connection in its stead.
+pub fn spawn_listening(what: &str, cmd: Command, port: u16) -> Spawned {
+    let server = Spawned::start(what, cmd);
+    let pid = server.pid();
+    let listening = wait::until(
+        &format!("{what} to listen on port {port}"),
         wait::DEADLINE,
-        || TcpStream::connect(addr).ok(),
+        || {
+            if !wait::pid_alive(pid) {
+                return Some(false);
+            }
+            listens(pid, port).then_some(true)
+        },
     );
+    if !listening {
+        // Its other threads may still be ending: it is not reaped yet.
+        let ended = server.wait_or_kill(Duration::from_secs(5));
+        let output = ended.map(|e| format!("{}\n{}", e.status, e.output()));
+        panic!(
+            "{what} ended before it listened on port {port}: {}",
+            output.unwrap_or_default()
+        );
+    }
+    server
+}
+
+/// Whether `pid` holds a socket listening on 127.0.0.1:`port`.
+fn listens(pid: i32, port: u16) -> bool {
+    // sl local_address rem_address st … inode; 0A is LISTEN.
+    let local = format!("0100007F:{port:04X}");
+    let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")) else {
+        return false;
+    };
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == local && f[3] == "0A")
+        .map(|f| format!("socket:[{}]", f[9]))
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    })
 }
 
 /// Kills `pid` and everything it started (sshd's session processes leave
@@ -57,6 +100,7 @@ pub struct RestOptions {
 /// `rclone serve restic` on a free loopback port; killed on drop.
 pub struct RestServer {
     server: Option<Spawned>,
+    port: u16,
     addr: String,
     data: PathBuf,
     options: RestOptions,
@@ -105,9 +149,11 @@ impl RestServer {
                 .arg(dir.path().join("cert.pem"))
                 .stderr(std::process::Stdio::null()));
         }
+        let port = free_port();
         let mut server = RestServer {
             server: None,
-            addr: format!("127.0.0.1:{}", free_port()),
+            port,
+            addr: format!("127.0.0.1:{port}"),
             data: data.to_owned(),
             options,
             dir,
@@ -139,8 +185,7 @@ impl RestServer {
                 .arg(self.dir.path().join("key.pem"));
         }
         cmd.arg(&self.data);
-        self.server = Some(Spawned::start("rclone serve restic", cmd));
-        wait_listening("rclone", &self.addr);
+        self.server = Some(spawn_listening("rclone serve restic", cmd, self.port));
     }
 
     /// The self-signed certificate (with TLS).
@@ -263,8 +308,7 @@ impl SftpServer {
         cmd.args(["-D", "-e", "-f"])
             .arg(self.dir.path().join("sshd_config"))
             .args(["-p", &self.port.to_string()]);
-        self.server = Some(Spawned::start("sshd", cmd));
-        wait_listening("sshd", &format!("127.0.0.1:{}", self.port));
+        self.server = Some(spawn_listening("sshd", cmd, self.port));
     }
 
     /// The folder the repository is in (on the server's side: the same

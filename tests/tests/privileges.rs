@@ -7,7 +7,7 @@
 //! mid-backup, and of the password command.
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +16,7 @@ use igotchuu_e2e::bounded::Spawned;
 use igotchuu_e2e::fixture::{write_file, Fixture};
 use igotchuu_e2e::helper::{exit, helper_bin, Finished};
 use igotchuu_e2e::repo::{write_private, RESTIC};
+use igotchuu_e2e::servers::spawn_listening;
 use igotchuu_e2e::wrapper::Invocation;
 use igotchuu_e2e::{have_root, run, wait};
 
@@ -186,10 +187,7 @@ impl RestServer {
         cmd.args(["serve", "restic", "--addr", &addr])
             .arg(&data)
             .env("RCLONE_CONFIG", dir.path().join("rclone.conf"));
-        let server = Spawned::start("rclone serve restic", cmd);
-        wait::until("rclone to listen", wait::DEADLINE, || {
-            TcpStream::connect(&addr).ok()
-        });
+        let server = spawn_listening("rclone serve restic", cmd, port);
         let password_file = dir.path().join("password");
         write_private(&password_file, "rest password\n");
         let url = format!("rest:http://{addr}/");
