@@ -586,6 +586,13 @@ impl Tray {
             self.log().contains(needle)
         });
     }
+
+    /// [`wait_for_log`](Self::wait_for_log), waiting up to `limit`.
+    pub fn wait_for_log_within(&self, needle: &str, limit: Duration) {
+        wait_until(limit, &format!("the tray to log {needle:?}"), || {
+            self.log().contains(needle)
+        });
+    }
 }
 
 /// Waits until the watcher no longer lists `item`. An ended tray's process

@@ -18,6 +18,8 @@ use igotchuu_e2e::sni::{ItemView, Session};
 use igotchuu_e2e::standin::{standin_bus, unix_now as now, Initial, Standin, StateDir};
 
 const WAIT: Duration = Duration::from_secs(20);
+/// Longer than the tray's longest wait between tries to reach the bus.
+const RECONNECT: Duration = Duration::from_secs(40);
 const HOUR: u64 = 3600;
 
 /// A run that is on: backing up /home, `p` of the way.
@@ -257,6 +259,8 @@ fn tray_follows_runs_notifies_and_survives_the_bus() {
             ..running(t2, progress(1.0, 0))
         },
     );
+    // Its next try may be up to 30 s away (the backoff's cap, watch.rs).
+    tray.wait_for_log_within("connected to the system bus again", RECONNECT);
     wait_until(WAIT, "the missed end to be notified", || {
         desktop.notifications_displayed() == 1
     });
