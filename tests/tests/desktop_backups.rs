@@ -18,8 +18,8 @@ use igotchuu_e2e::standin::{
 };
 use igotchuu_e2e::sysbus::SystemBus;
 use igotchuu_e2e::window::{
-    gui_binary, keys, repo_root, wait_until, FakeOpener, Gui, GuiOptions, Screen, Texts, PATIENCE,
-    WINDOW_TITLE, X11,
+    gui_binary, keys, repo_root, wait_until, FakeOpener, Gui, GuiOptions, Screen, Texts, Toplevel,
+    PATIENCE, WINDOW_TITLE, X11,
 };
 
 const APP_ID: &str = "com.nyantec.IGotChuu";
@@ -40,7 +40,7 @@ fn screenshots() -> PathBuf {
     repo_root().join("target/screenshots")
 }
 
-fn main_window(x11: &X11) -> igotchuu_e2e::window::Toplevel {
+fn main_window(x11: &X11) -> Toplevel {
     let windows = x11.windows_named(WINDOW_TITLE);
     assert_eq!(windows.len(), 1, "one window: {windows:?}");
     windows.into_iter().next().unwrap()
@@ -84,10 +84,11 @@ fn launch(
     )
 }
 
-/// Presses Alt+`key` on the dialog over the window.
-fn alt_on_top(x11: &X11, key: char) {
-    x11.focus_dialog();
+/// Presses Alt+`key` on the dialog over the window; returns that dialog.
+fn alt_on_top(x11: &X11, key: char) -> Toplevel {
+    let dialog = x11.focus_dialog();
     x11.chord(&[keys::ALT, keys::letter(key)]);
+    dialog
 }
 
 fn members(calls: &[Call]) -> Vec<&str> {
@@ -244,8 +245,17 @@ fn the_backups_view_lists_browses_and_restores() {
         x11.windows_named(picker).is_empty()
     });
     gui.wait_for("the picked path", |t| t.has("/home/alice/documents"));
-    alt_on_top(&x11, 'o');
+    let restore_dialog = alt_on_top(&x11, 'o');
     let confirm = gui.wait_for_event("dialog", "Overwrite the Original Files?");
+    // The event comes before the dialog is drawn, and the restore dialog
+    // may still be mapped then: its Alt+O would do nothing.
+    gui.wait_for("the confirmation drawn", |t| {
+        t.has("Overwrite the Original Files?")
+    });
+    wait_until(PATIENCE, "the confirmation on top", || {
+        x11.topmost()
+            .is_some_and(|t| t.id != restore_dialog.id && t.name != WINDOW_TITLE)
+    });
     assert!(
         confirm.contains("/home/alice/documents is overwritten with its state of "),
         "{confirm}"
