@@ -105,6 +105,61 @@ fn a_mount_below_a_source_stays_where_it_was() {
     run_umount(&tmpfs);
 }
 
+/// Kernel filesystems below a place, as a chroot or a container's tree has
+/// them, hold the running kernel's entries, not anyone's files: restic is
+/// told to leave them out by name, before it looks at them, and their mount
+/// points stay as empty folders. (A `/proc` entry that went away while
+/// restic listed it once made a backup of `/` "completed with warnings",
+/// `--one-file-system` notwithstanding: it rejects only after `lstat`.)
+#[test]
+fn kernel_filesystems_below_a_place_are_kept_as_empty_folders() {
+    if !have_root("kernel_filesystems_below_a_place_are_kept_as_empty_folders") {
+        return;
+    }
+    let fx = Fixture::new(&["home"]);
+    let home = fx.path("home");
+    let pts = home.join("bob/chroot/dev/pts");
+    let mqueue = home.join("bob/chroot/dev/mqueue");
+    for dir in [&pts, &mqueue] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    // A devpts of its own holds `ptmx` (a device node, safe to back up).
+    run(Command::new("mount")
+        .args(["-t", "devpts", "-o", "newinstance,ptmxmode=0666", "devpts"])
+        .arg(&pts));
+    run(Command::new("mount")
+        .args(["-t", "mqueue", "mqueue"])
+        .arg(&mqueue));
+    assert!(pts.join("ptmx").exists());
+    fx.write_files(&BTreeMap::from([(
+        "home/bob/chroot/etc/hostname",
+        "jail\n",
+    )]));
+    let base = fx.baseline();
+
+    fx.env.write_spec(&fx.spec(&["home"]));
+    let run = fx.env.run(&["backup"]);
+    run.assert_code(exit::COMPLETED);
+    let listing = fx.repo.ls("latest");
+    for folder in ["bob/chroot/dev/pts", "bob/chroot/dev/mqueue"] {
+        let node = listing.find(&home, folder);
+        assert_eq!(
+            node.map(|n| n.kind.as_str()),
+            Some("dir"),
+            "{folder}\n{run:?}"
+        );
+    }
+    assert!(
+        listing.find(&home, "bob/chroot/dev/pts/ptmx").is_none(),
+        "the devpts's ptmx was backed up:\n{:#?}",
+        listing.nodes
+    );
+    assert!(listing.find(&home, "bob/chroot/etc/hostname").is_some());
+    fx.assert_clean(&base, "a backup with kernel filesystems below its source");
+    run_umount(&mqueue);
+    run_umount(&pts);
+}
+
 fn run_umount(path: &Path) {
     run(Command::new("umount").arg(path));
 }

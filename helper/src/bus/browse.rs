@@ -49,6 +49,7 @@ use super::browse_unit::{self, Mount};
 use super::gate::Gate;
 use crate::config::Config;
 use crate::privileges::{self, caps::Cap};
+use crate::view::{parse_mount_table, MountEntry};
 
 /// Where the mounts go; root's, 0755 down to the mount point.
 pub const ROOT: &str = "/run/igotchuu/browse";
@@ -379,42 +380,28 @@ fn in_namespace(host: &File, cmd: &mut std::process::Command) {
     }
 }
 
-/// The mounts of the namespace `host`: (mount point, fstype, source).
-fn host_mounts(host: &File) -> Vec<(String, String, String)> {
+/// The mounts of the namespace `host`.
+fn host_mounts(host: &File) -> Vec<MountEntry> {
     let mut cat = std::process::Command::new("cat");
     cat.arg("/proc/self/mountinfo").stdin(Stdio::null());
     in_namespace(host, &mut cat);
-    let text = match cat.output() {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+    match cat.output().and_then(|out| parse_mount_table(&out.stdout)) {
+        Ok(mounts) => mounts,
         Err(e) => {
             tracing::warn!("cannot read the mount table: {e}");
-            String::new()
+            Vec::new()
         }
-    };
-    text.lines().filter_map(parse_mountinfo).collect()
+    }
 }
 
-/// One line of mountinfo(5): the mount point, and after " - " the
-/// filesystem type and source. Octal escapes (`\040`) are left as they are:
-/// the paths compared are the helper's own, without spaces.
-fn parse_mountinfo(line: &str) -> Option<(String, String, String)> {
-    let (left, right) = line.split_once(" - ")?;
-    let point = left.split(' ').nth(4)?;
-    let mut right = right.split(' ');
-    let fstype = right.next()?;
-    let source = right.next()?;
-    Some((point.to_owned(), fstype.to_owned(), source.to_owned()))
-}
-
-fn is_restic_fuse(fstype: &str, source: &str) -> bool {
-    fstype.starts_with("fuse") && source == "restic"
+fn is_restic_fuse(mount: &MountEntry) -> bool {
+    mount.fstype.starts_with("fuse") && mount.source == "restic"
 }
 
 fn is_mounted(host: &File, path: &Path) -> bool {
-    let path = path.to_string_lossy();
     host_mounts(host)
         .iter()
-        .any(|(point, fstype, source)| *point == path && is_restic_fuse(fstype, source))
+        .any(|m| m.point == path && is_restic_fuse(m))
 }
 
 /// Detaches the mount at `path` in the namespace `host` (`umount -l`).
@@ -491,13 +478,16 @@ fn helper_of(root: &Path, path: &Path) -> Option<u32> {
 /// [`Browser::remove_stale`] for the folders `root/<pid>` in the mount
 /// namespace `host`.
 fn remove_stale_in(host: &File, root: &Path) -> Vec<PathBuf> {
-    for (point, fstype, source) in host_mounts(host) {
-        let Some(pid) = helper_of(root, Path::new(&point)) else {
+    for mount in host_mounts(host) {
+        let Some(pid) = helper_of(root, &mount.point) else {
             continue;
         };
-        if is_restic_fuse(&fstype, &source) && pid != std::process::id() && !helper_alive(pid) {
-            tracing::info!("removing the stale restic mount at {point}");
-            detach(host, Path::new(&point));
+        if is_restic_fuse(&mount) && pid != std::process::id() && !helper_alive(pid) {
+            tracing::info!(
+                "removing the stale restic mount at {}",
+                mount.point.display()
+            );
+            detach(host, &mount.point);
         }
     }
     let Ok(entries) = std::fs::read_dir(root) else {
@@ -539,16 +529,15 @@ mod tests {
     }
 
     #[test]
-    fn mountinfo_lines_give_point_type_and_source() {
-        let line = "634 29 0:58 / /run/igotchuu/browse/42 ro,nosuid,nodev,relatime shared:344 \
-                    - fuse restic ro,user_id=0,group_id=0,default_permissions,allow_other";
-        let (point, fstype, source) = parse_mountinfo(line).unwrap();
-        assert_eq!(point, "/run/igotchuu/browse/42");
-        assert!(is_restic_fuse(&fstype, &source));
-        let other = "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw";
-        let (point, fstype, source) = parse_mountinfo(other).unwrap();
-        assert_eq!(point, "/");
-        assert!(!is_restic_fuse(&fstype, &source));
-        assert!(parse_mountinfo("garbage").is_none());
+    fn only_restics_fuse_mounts_are_taken_for_browse_mounts() {
+        let table = b"634 29 0:58 / /run/igotchuu/browse/42 ro,nosuid,nodev,relatime shared:344 \
+                    - fuse restic ro,user_id=0,group_id=0,default_permissions,allow_other\n\
+                    22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n\
+                    640 29 0:60 / /run/igotchuu/browse/43 rw - fuse.sshfs restic rw\n\
+                    641 29 0:61 / /run/igotchuu/browse/44 rw - fuse sshfs rw\n";
+        let mounts = parse_mount_table(table).unwrap();
+        let fuse: Vec<_> = mounts.iter().map(is_restic_fuse).collect();
+        assert_eq!(fuse, [true, false, true, false]);
+        assert_eq!(mounts[0].point, Path::new("/run/igotchuu/browse/42"));
     }
 }

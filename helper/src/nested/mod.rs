@@ -18,6 +18,7 @@ use crate::btrfs;
 use crate::config::Config;
 use crate::events::Notice;
 use excludes::Excludes;
+pub use pattern::escape as escape_pattern;
 
 /// Lists the nested subvolumes of every snapshot source and returns notices
 /// for those whose contents restic would silently miss: not a snapshot

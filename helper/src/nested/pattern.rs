@@ -58,6 +58,19 @@ impl Pattern {
     }
 }
 
+/// `text` as a pattern part that matches it literally: Go's glob
+/// characters and its escape character are escaped.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '*' | '?' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// restic's `match`: `**` is tried as zero, one, two… `*` components; then
 /// the parts must match consecutive components, from the root for an
 /// absolute pattern, else at any depth.
@@ -333,6 +346,26 @@ mod tests {
         assert_eq!(Pattern::parse(""), None);
         // A malformed glob matches nothing rather than everything.
         assert!(!matches("/var/[", "/var/["));
+    }
+
+    #[test]
+    fn an_escaped_path_matches_itself_and_nothing_else() {
+        for path in [
+            "/srv/a*b",
+            "/srv/[x]",
+            "/srv/q?",
+            "/srv/back\\slash",
+            "/srv/**",
+        ] {
+            let pattern = Pattern::parse(&format!("{}/*", escape(path))).unwrap();
+            assert!(pattern.matches(&format!("{path}/child")), "{path}");
+            assert!(pattern.matches(&format!("{path}/child/deeper")), "{path}");
+            assert!(!pattern.matches(path), "{path} itself");
+            assert!(!pattern.matches("/srv/other/child"), "{path}");
+        }
+        assert!(!Pattern::parse(&format!("{}/*", escape("/srv/a*b")))
+            .unwrap()
+            .matches("/srv/axxb/child"));
     }
 
     #[test]

@@ -73,13 +73,15 @@ pub fn mount(config: &Config, target: &std::path::Path) -> Command {
 }
 
 /// `restic backup --json` of the configured places, with this
-/// configuration's [`tag`]. Call it as [`with_password`] says.
-pub fn backup(config: &Config) -> Command {
+/// configuration's [`tag`], leaving out what `excludes` name as well (the
+/// contents of kernel filesystems). Call it as [`with_password`] says.
+pub fn backup(config: &Config, excludes: &[String]) -> Command {
     let mut cmd = with_password(config, &["backup", "--json"]);
     cmd.arg("--tag").arg(tag(config));
     // The folders igotchuu makes for snapshots hold nothing worth keeping
     // (and are empty while a source's snapshot is taken).
     cmd.arg(format!("--exclude={}", snapshots::OWN_FOLDER));
+    cmd.args(excludes);
     cmd.args(&config.restic_backup_args);
     // `--` so that a place can never be taken for an option.
     cmd.arg("--");
@@ -259,7 +261,8 @@ mod tests {
 
     #[test]
     fn the_configuration_decides_the_repository_and_password() {
-        let cmd = backup(&config(Some(Password::File("/etc/pw".into()))));
+        let excludes = ["--exclude=/srv/proc/*".to_owned()];
+        let cmd = backup(&config(Some(Password::File("/etc/pw".into()))), &excludes);
         let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
         assert_eq!(
             args,
@@ -270,6 +273,7 @@ mod tests {
                 "--tag",
                 "igotchuu",
                 "--exclude=.igotchuu-snapshots",
+                "--exclude=/srv/proc/*",
                 "--one-file-system",
                 "--",
                 "/srv"
@@ -320,7 +324,7 @@ mod tests {
         assert_eq!(tag(&c), "igotchuu");
         c.profile = Some("laptop".into());
         assert_eq!(tag(&c), "igotchuu:laptop");
-        let args = args_of(&backup(&c));
+        let args = args_of(&backup(&c, &[]));
         assert_eq!(args.iter().filter(|a| *a == "--tag").count(), 1);
         let at = args.iter().position(|a| a == "--tag").unwrap();
         assert_eq!(args[at + 1], "igotchuu:laptop");

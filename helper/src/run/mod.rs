@@ -174,6 +174,7 @@ async fn snapshot_and_back_up(
         }
     }
     let sources: Vec<PathBuf> = config.snapshots.iter().map(|s| s.source.clone()).collect();
+    let kernel_excludes = view::kernel_excludes(&config.places);
     let captured = match view::capture(&sources, &view::live_folders(config)) {
         Ok(c) => c,
         Err(e) => return failed("Snapshot failed", &e),
@@ -196,7 +197,7 @@ async fn snapshot_and_back_up(
     };
 
     events.publish(Event::PhaseChanged(Phase::BackingUp));
-    let mut restic = command::backup(config);
+    let mut restic = command::backup(config, &kernel_excludes);
     view.enter(&mut restic);
     let result = match runner::run(restic, events, stop, config.stall_timeout).await {
         Ok(restic) => {

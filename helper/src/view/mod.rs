@@ -12,6 +12,7 @@
 //! process whose root is the old `/`, so the view is built at a folder of
 //! its own and restic runs chrooted into it, with the same paths.
 
+mod kernel;
 mod live;
 mod mountinfo;
 mod plan;
@@ -26,8 +27,9 @@ use nix::mount::{umount2, MntFlags};
 use rustix::fs::{openat, Mode, OFlags, CWD};
 use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
 
+pub use kernel::kernel_excludes;
 pub use live::{live_folders, repository_folder};
-pub use mountinfo::mount_points;
+pub use mountinfo::{mount_points, parse_table as parse_mount_table, MountEntry};
 use plan::{Step, StepKind};
 
 #[derive(Debug, thiserror::Error)]

@@ -14,8 +14,23 @@ const MOUNTINFO: &str = "/proc/self/mountinfo";
 /// this is not a mount table.
 const MAX_BYTES: usize = 16 << 20;
 
+/// One mount: where it is, its filesystem type and its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountEntry {
+    pub point: PathBuf,
+    pub fstype: String,
+    /// The device, or what the filesystem calls its source ("restic").
+    pub source: String,
+}
+
 /// Every mount point, as seen from this process's root.
 pub fn mount_points() -> io::Result<Vec<PathBuf>> {
+    Ok(mounts()?.into_iter().map(|m| m.point).collect())
+}
+
+/// Every mount, in the order they were made (a later one at the same
+/// point is on top).
+pub fn mounts() -> io::Result<Vec<MountEntry>> {
     let text = std::fs::read(MOUNTINFO)?;
     if text.len() > MAX_BYTES {
         return Err(io::Error::new(
@@ -23,24 +38,36 @@ pub fn mount_points() -> io::Result<Vec<PathBuf>> {
             format!("{MOUNTINFO} is larger than {MAX_BYTES} bytes"),
         ));
     }
-    parse(&text)
+    parse_table(&text)
 }
 
-/// The fifth field of each line, unescaped.
-fn parse(text: &[u8]) -> io::Result<Vec<PathBuf>> {
+/// The fifth field of each line, unescaped, and the type after the ` - `
+/// that ends the optional fields, then the source: mountinfo(5)'s lines.
+pub fn parse_table(text: &[u8]) -> io::Result<Vec<MountEntry>> {
     text.split(|&b| b == b'\n')
         .filter(|line| !line.is_empty())
         .map(|line| {
-            let field = line.split(|&b| b == b' ').nth(4).ok_or_else(|| {
+            let bad = |what: &str| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
-                        "{MOUNTINFO}: a line without a mount point: {}",
+                        "{MOUNTINFO}: a line without {what}: {}",
                         String::from_utf8_lossy(line)
                     ),
                 )
-            })?;
-            Ok(PathBuf::from(OsString::from_vec(unescape(field))))
+            };
+            let mut fields = line.split(|&b| b == b' ');
+            let point = fields.nth(4).ok_or_else(|| bad("a mount point"))?;
+            let mut after = fields.skip_while(|f| *f != b"-").skip(1);
+            let (Some(fstype), Some(source)) = (after.next(), after.next()) else {
+                return Err(bad("a filesystem type and source"));
+            };
+            let text = |field: &[u8]| String::from_utf8_lossy(&unescape(field)).into_owned();
+            Ok(MountEntry {
+                point: PathBuf::from(OsString::from_vec(unescape(point))),
+                fstype: text(fstype),
+                source: text(source),
+            })
         })
         .collect()
 }
@@ -71,21 +98,28 @@ fn unescape(field: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
-    fn mount_points_are_unescaped() {
+    fn mount_points_are_unescaped_and_typed() {
         let text = b"22 1 0:21 / /proc rw,nosuid - proc proc rw\n\
             90 29 0:45 / /media/alice/My\\040Disk rw - vfat /dev/sdb1 rw\n\
-            91 29 0:46 /sub /a\\134b\\011c rw shared:1 - btrfs /dev/sda2 rw\n";
+            91 29 0:46 /sub /a\\134b\\011c rw shared:1 master:2 - btrfs /dev/sda2 rw\n";
+        let mounts = parse_table(text).unwrap();
+        let got: Vec<(&Path, &str, &str)> = mounts
+            .iter()
+            .map(|m| (m.point.as_path(), m.fstype.as_str(), m.source.as_str()))
+            .collect();
         assert_eq!(
-            parse(text).unwrap(),
+            got,
             [
-                PathBuf::from("/proc"),
-                PathBuf::from("/media/alice/My Disk"),
-                PathBuf::from("/a\\b\tc"),
+                (Path::new("/proc"), "proc", "proc"),
+                (Path::new("/media/alice/My Disk"), "vfat", "/dev/sdb1"),
+                (Path::new("/a\\b\tc"), "btrfs", "/dev/sda2"),
             ]
         );
-        assert!(parse(b"1 2 3\n").is_err());
+        assert!(parse_table(b"1 2 3\n").is_err());
+        assert!(parse_table(b"22 1 0:21 / /proc rw,nosuid proc proc rw\n").is_err());
     }
 
     #[test]
