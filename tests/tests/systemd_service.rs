@@ -44,21 +44,29 @@ fn a_run_is_sandboxed_inhibits_sleep_and_keeps_its_state_as_promised() {
         return;
     }
     let mut scenario = Scenario::install();
-    // Long enough to look at it while restic runs: 6 MiB at 1 MiB/s.
+    // restic runs long enough to be found and stopped: 6 MiB at 1 MiB/s.
     scenario.slow_backup(6, 1024);
 
     let results = scenario.run(
         r#"
 systemctl start --no-block igotchuu.service
 wait_until 60 "restic to run" pgrep -x restic
+# Stopped while looked at (its data lasts only seconds), and continued
+# however the script ends (the stall timeout is 30 min).
+restic=$(pgrep -x restic)
+trap 'kill -CONT $restic 2>/dev/null || true' EXIT
+trap 'exit 143' TERM
+kill -STOP $restic
 pid=$(main_pid igotchuu.service)
 record helper-status cat /proc/$pid/status
 record helper-mountinfo cat /proc/$pid/mountinfo
-record restic-status cat /proc/$(pgrep -x restic)/status
+record restic-status cat /proc/$restic/status
 sandbox="-p ProtectSystem -p RestrictNamespaces -p NoNewPrivileges -p PrivateTmp -p PrivateMounts -p ProtectKernelTunables -p ProtectKernelModules -p ProtectKernelLogs -p ProtectControlGroups -p ProtectHostname -p ProtectProc -p ProcSubset -p LockPersonality -p MemoryDenyWriteExecute -p RestrictRealtime -p RestrictSUIDSGID -p RestrictAddressFamilies -p SystemCallArchitectures -p SystemCallErrorNumber -p User -p CapabilityBoundingSet -p SystemCallFilter -p StateDirectory -p StateDirectoryMode -p KillSignal -p KillMode -p SuccessExitStatus -p Nice -p IOSchedulingClass"
 record unit systemctl show igotchuu.service $sandbox
 record inhibitors-during systemd-inhibit --list --no-pager --no-legend
 record state-during stat -c '%n %a %U:%G' /var/lib/igotchuu /var/lib/igotchuu/lock /var/lib/igotchuu/journal.json /var/lib/igotchuu/settings.json
+kill -CONT $restic
+trap - EXIT TERM
 wait_until 120 "the backup to end" unit_done igotchuu.service
 record inhibitors-after systemd-inhibit --list --no-pager --no-legend
 record state-after stat -c '%n %a %U:%G' /var/lib/igotchuu/history-admin.json /var/lib/igotchuu/history.json /var/lib/igotchuu/settings.json /var/lib/igotchuu/lock
