@@ -33,8 +33,12 @@ pub const DATA: &str = "/srv/data";
 pub const RESULTS: &str = "/srv/results";
 /// The one subvolume backed up.
 pub const SOURCE: &str = "home";
-/// The longest a whole boot, scenario and power-off may take.
+/// The longest a whole boot, scenario and power-off may take, unless the
+/// scenario sets its own ([`Scenario::time_limit`]).
 pub const BOOT_LIMIT: Duration = Duration::from_secs(180);
+/// The part of the limit the boot and the power-off get; the script gets
+/// the rest.
+const BOOT_AND_POWEROFF: Duration = Duration::from_secs(30);
 const FS_MIB: u64 = 300;
 /// How much of the journal a failure shows.
 const JOURNAL_TAIL: usize = 150;
@@ -60,8 +64,11 @@ main_pid() { local p; p=$(systemctl show -P MainPID "$1"); [ "$p" != 0 ] && echo
 unit_done() { [ "$(systemctl show -P ExecMainExitTimestampMonotonic "$1")" != 0 ] && [ "$(systemctl show -P ActiveState "$1")" != active ] && [ "$(systemctl show -P ActiveState "$1")" != deactivating ]; }
 "#;
 
-/// The unit that runs the scenario and powers off after it.
-const SCENARIO_UNIT: &str = "[Unit]
+/// The unit that runs the scenario and powers off after it; the script
+/// gets `timeout`.
+fn scenario_unit(timeout: Duration) -> String {
+    format!(
+        "[Unit]
 Description=igotchuu test scenario
 After=multi-user.target
 # Only a reference: it keeps systemd from unloading the services once
@@ -76,8 +83,11 @@ ExecStart=/bin/bash /srv/scenario/run.sh
 ExecStopPost=/bin/sh -c 'journalctl -b --no-pager -o short-monotonic >/srv/results/journal.txt 2>&1'
 StandardOutput=append:/srv/results/scenario.log
 StandardError=append:/srv/results/scenario.log
-TimeoutStartSec=150
-";
+TimeoutStartSec={}
+",
+        timeout.as_secs()
+    )
+}
 
 // Field order is drop order: the overlay goes before the install it shows,
 // the repository before the filesystem it is on.
@@ -88,6 +98,7 @@ pub struct Scenario {
     pub repo: Repo,
     pub fs: LoopBtrfs,
     container: Container,
+    limit: Duration,
 }
 
 impl Scenario {
@@ -129,6 +140,7 @@ impl Scenario {
             repo,
             fs,
             container,
+            limit: BOOT_LIMIT,
         };
         // A machine id of its own: a machine booted for the first time
         // would enable every unit by its preset (ssh, timers, …).
@@ -172,6 +184,16 @@ impl Scenario {
         let mut spec = self.spec();
         spec.restic_args = vec!["--limit-upload".into(), kib_per_s.to_string()];
         self.configure(&spec);
+    }
+
+    /// Gives the whole boot, scenario and power-off `limit` instead of
+    /// [`BOOT_LIMIT`].
+    pub fn time_limit(&mut self, limit: Duration) {
+        assert!(
+            limit > BOOT_AND_POWEROFF,
+            "{limit:?} leaves the script no time"
+        );
+        self.limit = limit;
     }
 
     /// Gives the container the host's `/dev/fuse`, for `restic mount`.
@@ -231,10 +253,13 @@ impl Scenario {
             format!("{PRELUDE}\n{script}\ntouch \"$R/done\"\n"),
         )
         .unwrap();
-        self.unit("igotchuu-test-scenario.service", SCENARIO_UNIT);
+        self.unit(
+            "igotchuu-test-scenario.service",
+            &scenario_unit(self.limit - BOOT_AND_POWEROFF),
+        );
         self.enable("igotchuu-test-scenario.service", "multi-user.target");
         let console = self.dir.path().join("console.log");
-        let status = self.container.boot(&console).wait(BOOT_LIMIT);
+        let status = self.container.boot(&console).wait(self.limit);
         let results = Results {
             dir: self.dir.path().join("results"),
             console,
