@@ -118,8 +118,11 @@ fn kernel_filesystems_below_a_place_are_kept_as_empty_folders() {
     }
     let fx = Fixture::new(&["home"]);
     let home = fx.path("home");
-    let pts = home.join("bob/chroot/dev/pts");
-    let mqueue = home.join("bob/chroot/dev/mqueue");
+    // Glob characters and spaces in the path: restic must read the
+    // escaped pattern as this one folder.
+    let chroot = "bob/odd [x]* y";
+    let pts = home.join(chroot).join("dev/pts");
+    let mqueue = home.join(chroot).join("dev/mqueue");
     for dir in [&pts, &mqueue] {
         std::fs::create_dir_all(dir).unwrap();
     }
@@ -131,18 +134,19 @@ fn kernel_filesystems_below_a_place_are_kept_as_empty_folders() {
         .args(["-t", "mqueue", "mqueue"])
         .arg(&mqueue));
     assert!(pts.join("ptmx").exists());
-    fx.write_files(&BTreeMap::from([(
-        "home/bob/chroot/etc/hostname",
-        "jail\n",
-    )]));
+    fx.write_files(&BTreeMap::from([
+        ("home/bob/odd [x]* y/etc/hostname", "jail\n"),
+        // Matched by `odd [x]* y` read as a glob rather than as a name.
+        ("home/bob/odd x-anything y/dev/pts/kept.txt", "kept\n"),
+    ]));
     let base = fx.baseline();
 
     fx.env.write_spec(&fx.spec(&["home"]));
     let run = fx.env.run(&["backup"]);
     run.assert_code(exit::COMPLETED);
     let listing = fx.repo.ls("latest");
-    for folder in ["bob/chroot/dev/pts", "bob/chroot/dev/mqueue"] {
-        let node = listing.find(&home, folder);
+    for folder in ["dev/pts", "dev/mqueue"] {
+        let node = listing.find(&home, &format!("{chroot}/{folder}"));
         assert_eq!(
             node.map(|n| n.kind.as_str()),
             Some("dir"),
@@ -150,11 +154,18 @@ fn kernel_filesystems_below_a_place_are_kept_as_empty_folders() {
         );
     }
     assert!(
-        listing.find(&home, "bob/chroot/dev/pts/ptmx").is_none(),
+        listing
+            .find(&home, &format!("{chroot}/dev/pts/ptmx"))
+            .is_none(),
         "the devpts's ptmx was backed up:\n{:#?}",
         listing.nodes
     );
-    assert!(listing.find(&home, "bob/chroot/etc/hostname").is_some());
+    for kept in [
+        format!("{chroot}/etc/hostname"),
+        "bob/odd x-anything y/dev/pts/kept.txt".to_owned(),
+    ] {
+        assert!(listing.find(&home, &kept).is_some(), "{kept}\n{run:?}");
+    }
     fx.assert_clean(&base, "a backup with kernel filesystems below its source");
     run_umount(&mqueue);
     run_umount(&pts);

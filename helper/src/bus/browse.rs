@@ -49,7 +49,7 @@ use super::browse_unit::{self, Mount};
 use super::gate::Gate;
 use crate::config::Config;
 use crate::privileges::{self, caps::Cap};
-use crate::view::{parse_mount_table, MountEntry};
+use crate::view::{parse_mount_line, MountEntry};
 
 /// Where the mounts go; root's, 0755 down to the mount point.
 pub const ROOT: &str = "/run/igotchuu/browse";
@@ -385,8 +385,13 @@ fn host_mounts(host: &File) -> Vec<MountEntry> {
     let mut cat = std::process::Command::new("cat");
     cat.arg("/proc/self/mountinfo").stdin(Stdio::null());
     in_namespace(host, &mut cat);
-    match cat.output().and_then(|out| parse_mount_table(&out.stdout)) {
-        Ok(mounts) => mounts,
+    match cat.output() {
+        // A line that is not a mount is passed over, not the whole table.
+        Ok(out) => out
+            .stdout
+            .split(|&b| b == b'\n')
+            .filter_map(parse_mount_line)
+            .collect(),
         Err(e) => {
             tracing::warn!("cannot read the mount table: {e}");
             Vec::new()
@@ -529,15 +534,18 @@ mod tests {
     }
 
     #[test]
-    fn only_restics_fuse_mounts_are_taken_for_browse_mounts() {
+    fn restics_fuse_mounts_are_told_from_others() {
         let table = b"634 29 0:58 / /run/igotchuu/browse/42 ro,nosuid,nodev,relatime shared:344 \
                     - fuse restic ro,user_id=0,group_id=0,default_permissions,allow_other\n\
                     22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n\
-                    640 29 0:60 / /run/igotchuu/browse/43 rw - fuse.sshfs restic rw\n\
+                    garbage\n\
                     641 29 0:61 / /run/igotchuu/browse/44 rw - fuse sshfs rw\n";
-        let mounts = parse_mount_table(table).unwrap();
+        let mounts: Vec<_> = table
+            .split(|&b| b == b'\n')
+            .filter_map(parse_mount_line)
+            .collect();
         let fuse: Vec<_> = mounts.iter().map(is_restic_fuse).collect();
-        assert_eq!(fuse, [true, false, true, false]);
+        assert_eq!(fuse, [true, false, false]);
         assert_eq!(mounts[0].point, Path::new("/run/igotchuu/browse/42"));
     }
 }

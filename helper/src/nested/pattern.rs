@@ -58,8 +58,9 @@ impl Pattern {
     }
 }
 
-/// `text` as a pattern part that matches it literally: Go's glob
-/// characters and its escape character are escaped.
+/// `text` as a pattern that matches it literally: Go's glob characters
+/// and its escape character are escaped. For an absolute path only (a
+/// relative one could begin with restic's `!`).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

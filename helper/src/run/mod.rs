@@ -174,7 +174,6 @@ async fn snapshot_and_back_up(
         }
     }
     let sources: Vec<PathBuf> = config.snapshots.iter().map(|s| s.source.clone()).collect();
-    let kernel_excludes = view::kernel_excludes(&config.places);
     let captured = match view::capture(&sources, &view::live_folders(config)) {
         Ok(c) => c,
         Err(e) => return failed("Snapshot failed", &e),
@@ -191,6 +190,7 @@ async fn snapshot_and_back_up(
             return (stopped(), None);
         }
     }
+    let kernel_excludes = captured.kernel_excludes(&config.places);
     let view = match View::build(captured, |i| snapshots.open(taken[i]), staging) {
         Ok(v) => v,
         Err(e) => return failed("Snapshot failed", &e),

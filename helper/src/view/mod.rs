@@ -27,9 +27,8 @@ use nix::mount::{umount2, MntFlags};
 use rustix::fs::{openat, Mode, OFlags, CWD};
 use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
 
-pub use kernel::kernel_excludes;
 pub use live::{live_folders, repository_folder};
-pub use mountinfo::{mount_points, parse_table as parse_mount_table, MountEntry};
+pub use mountinfo::{mount_points, parse_line as parse_mount_line, MountEntry};
 use plan::{Step, StepKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +52,23 @@ pub enum ViewError {
 pub struct Captured {
     steps: Vec<(Step, Option<OwnedFd>)>,
     sources: Vec<PathBuf>,
+    /// The mount table the plan was made from.
+    table: Vec<MountEntry>,
+}
+
+impl Captured {
+    /// restic's `--exclude` options for the contents of the kernel
+    /// filesystems (`/proc`, `/sys`, `/dev`, …) below `places`.
+    pub fn kernel_excludes(&self, places: &[PathBuf]) -> Vec<String> {
+        kernel::excludes(&self.table, places)
+    }
 }
 
 /// Plans the view for `sources`, keeping `live_folders` live, and clones
 /// every live mount it will attach again.
 pub fn capture(sources: &[PathBuf], live_folders: &[PathBuf]) -> Result<Captured, ViewError> {
-    let mut live = mountinfo::mount_points().map_err(ViewError::MountTable)?;
+    let table = mountinfo::mounts().map_err(ViewError::MountTable)?;
+    let mut live: Vec<PathBuf> = table.iter().map(|m| m.point.clone()).collect();
     live.extend_from_slice(live_folders);
     let mut steps = Vec::new();
     for step in plan::plan(sources, &live) {
@@ -71,6 +81,7 @@ pub fn capture(sources: &[PathBuf], live_folders: &[PathBuf]) -> Result<Captured
     Ok(Captured {
         steps,
         sources: sources.to_vec(),
+        table,
     })
 }
 

@@ -17,6 +17,8 @@ const MAX_BYTES: usize = 16 << 20;
 /// One mount: where it is, its filesystem type and its source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MountEntry {
+    /// The kernel's id of the mount, as `statx(2)` gives it too.
+    pub id: u64,
     pub point: PathBuf,
     pub fstype: String,
     /// The device, or what the filesystem calls its source ("restic").
@@ -41,35 +43,40 @@ pub fn mounts() -> io::Result<Vec<MountEntry>> {
     parse_table(&text)
 }
 
-/// The fifth field of each line, unescaped, and the type after the ` - `
-/// that ends the optional fields, then the source: mountinfo(5)'s lines.
+/// Every line of a mount table (mountinfo(5)); a line that is not one is
+/// an error.
 pub fn parse_table(text: &[u8]) -> io::Result<Vec<MountEntry>> {
     text.split(|&b| b == b'\n')
         .filter(|line| !line.is_empty())
         .map(|line| {
-            let bad = |what: &str| {
+            parse_line(line).ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
-                        "{MOUNTINFO}: a line without {what}: {}",
+                        "{MOUNTINFO}: not a mount: {}",
                         String::from_utf8_lossy(line)
                     ),
                 )
-            };
-            let mut fields = line.split(|&b| b == b' ');
-            let point = fields.nth(4).ok_or_else(|| bad("a mount point"))?;
-            let mut after = fields.skip_while(|f| *f != b"-").skip(1);
-            let (Some(fstype), Some(source)) = (after.next(), after.next()) else {
-                return Err(bad("a filesystem type and source"));
-            };
-            let text = |field: &[u8]| String::from_utf8_lossy(&unescape(field)).into_owned();
-            Ok(MountEntry {
-                point: PathBuf::from(OsString::from_vec(unescape(point))),
-                fstype: text(fstype),
-                source: text(source),
             })
         })
         .collect()
+}
+
+/// One line: the mount id (first field), the mount point (fifth), and the
+/// type and source after the ` - ` that ends the optional fields.
+pub fn parse_line(line: &[u8]) -> Option<MountEntry> {
+    let mut fields = line.split(|&b| b == b' ');
+    let id = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+    let point = fields.nth(3)?;
+    let mut after = fields.skip_while(|f| *f != b"-").skip(1);
+    let (fstype, source) = (after.next()?, after.next()?);
+    let lossy = |field: &[u8]| String::from_utf8_lossy(&unescape(field)).into_owned();
+    Some(MountEntry {
+        id,
+        point: PathBuf::from(OsString::from_vec(unescape(point))),
+        fstype: lossy(fstype),
+        source: lossy(source),
+    })
 }
 
 /// Undoes the kernel's `\ooo` escapes of space, tab, newline and backslash.
@@ -106,16 +113,23 @@ mod tests {
             90 29 0:45 / /media/alice/My\\040Disk rw - vfat /dev/sdb1 rw\n\
             91 29 0:46 /sub /a\\134b\\011c rw shared:1 master:2 - btrfs /dev/sda2 rw\n";
         let mounts = parse_table(text).unwrap();
-        let got: Vec<(&Path, &str, &str)> = mounts
+        let got: Vec<(u64, &Path, &str, &str)> = mounts
             .iter()
-            .map(|m| (m.point.as_path(), m.fstype.as_str(), m.source.as_str()))
+            .map(|m| {
+                (
+                    m.id,
+                    m.point.as_path(),
+                    m.fstype.as_str(),
+                    m.source.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
             [
-                (Path::new("/proc"), "proc", "proc"),
-                (Path::new("/media/alice/My Disk"), "vfat", "/dev/sdb1"),
-                (Path::new("/a\\b\tc"), "btrfs", "/dev/sda2"),
+                (22, Path::new("/proc"), "proc", "proc"),
+                (90, Path::new("/media/alice/My Disk"), "vfat", "/dev/sdb1"),
+                (91, Path::new("/a\\b\tc"), "btrfs", "/dev/sda2"),
             ]
         );
         assert!(parse_table(b"1 2 3\n").is_err());
