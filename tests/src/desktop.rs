@@ -582,9 +582,7 @@ impl Tray {
 
     /// Waits until its log has a line containing `needle`.
     pub fn wait_for_log(&self, needle: &str) {
-        wait_until(STARTUP, &format!("the tray to log {needle:?}"), || {
-            self.log().contains(needle)
-        });
+        self.wait_for_log_within(needle, STARTUP);
     }
 
     /// [`wait_for_log`](Self::wait_for_log), waiting up to `limit`.

@@ -447,12 +447,8 @@ impl GdbusMonitor {
 impl Drop for GdbusMonitor {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            // Through runuser, gdbus is its child: SIGKILL is not passed on.
-            for p in procs::descendants(c.id() as i32) {
-                // SAFETY: kill(2) with a pid and a signal number.
-                unsafe { libc::kill(p, libc::SIGKILL) };
-            }
-            let _ = c.kill();
+            // Through runuser, gdbus is its child.
+            procs::kill_tree(c.id() as i32);
             let _ = c.wait();
         }
     }

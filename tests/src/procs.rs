@@ -121,6 +121,17 @@ pub fn clock_ticks_per_second() -> f64 {
     (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
 }
 
+/// Kills `pid` and everything it started (sshd's session processes leave
+/// its process group; runuser does not pass SIGKILL on), children first
+/// seen before the parent goes.
+pub fn kill_tree(pid: i32) {
+    let mut all = descendants(pid);
+    all.push(pid);
+    for p in all {
+        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+    }
+}
+
 /// Asks `pids` to stop with SIGTERM, then SIGKILLs whatever is left after
 /// `grace`. For processes a test could not reap itself (a daemon's children).
 pub fn terminate(pids: &[i32], grace: Duration) {

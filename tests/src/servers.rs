@@ -78,16 +78,6 @@ fn listens(pid: i32, port: u16) -> bool {
     })
 }
 
-/// Kills `pid` and everything it started (sshd's session processes leave
-/// its process group), children first seen before the parent goes.
-fn kill_tree(pid: i32) {
-    let mut all = procs::descendants(pid);
-    all.push(pid);
-    for p in all {
-        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
-    }
-}
-
 /// How a [`RestServer`] is set up.
 #[derive(Debug, Clone, Default)]
 pub struct RestOptions {
@@ -350,7 +340,7 @@ impl SftpServer {
     /// Kills sshd and its sessions (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(server) = self.server.take() {
-            kill_tree(server.pid());
+            procs::kill_tree(server.pid());
             let _ = server.wait_or_kill(Duration::ZERO);
         }
     }

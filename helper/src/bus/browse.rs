@@ -386,17 +386,21 @@ fn host_mounts(host: &File) -> Vec<MountEntry> {
     cat.arg("/proc/self/mountinfo").stdin(Stdio::null());
     in_namespace(host, &mut cat);
     match cat.output() {
-        // A line that is not a mount is passed over, not the whole table.
-        Ok(out) => out
-            .stdout
-            .split(|&b| b == b'\n')
-            .filter_map(parse_mount_line)
-            .collect(),
+        Ok(out) => mounts_in(&out.stdout),
         Err(e) => {
             tracing::warn!("cannot read the mount table: {e}");
             Vec::new()
         }
     }
+}
+
+/// The mounts of a mount table; a line that is not a mount is passed
+/// over, not the whole table.
+fn mounts_in(table: &[u8]) -> Vec<MountEntry> {
+    table
+        .split(|&b| b == b'\n')
+        .filter_map(parse_mount_line)
+        .collect()
 }
 
 fn is_restic_fuse(mount: &MountEntry) -> bool {
@@ -540,10 +544,7 @@ mod tests {
                     22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n\
                     garbage\n\
                     641 29 0:61 / /run/igotchuu/browse/44 rw - fuse sshfs rw\n";
-        let mounts: Vec<_> = table
-            .split(|&b| b == b'\n')
-            .filter_map(parse_mount_line)
-            .collect();
+        let mounts = mounts_in(table);
         let fuse: Vec<_> = mounts.iter().map(is_restic_fuse).collect();
         assert_eq!(fuse, [true, false, false]);
         assert_eq!(mounts[0].point, Path::new("/run/igotchuu/browse/42"));
